@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what Portside needs, idempotently.
+#   scripts/install.sh          Python package into .venv (enough for `portside serve`)
+#   scripts/install.sh --test   also the test tools: Debian packages for the real clients
+#                               (docker.io, podman, skopeo, umoci) and the Python test extras
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    echo "install: creating .venv"
+    "$PYTHON" -m venv .venv
+fi
+
+# Debian packages: only those whose command is missing, so a prepared machine pays nothing.
+apt_needed=()
+need_cmd() { command -v "$1" >/dev/null 2>&1 || apt_needed+=("$2"); }
+if [ "$want_test" = 1 ]; then
+    need_cmd dockerd docker.io
+    need_cmd podman podman
+    need_cmd skopeo skopeo
+    need_cmd umoci umoci
+    need_cmd newuidmap uidmap
+fi
+if [ ${#apt_needed[@]} -gt 0 ]; then
+    echo "install: apt-get install ${apt_needed[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends "${apt_needed[@]}" >/dev/null
+fi
+
+# The Python package itself, editable, with test extras when asked. The stamp avoids re-running
+# pip when nothing in pyproject.toml changed.
+extras=""
+[ "$want_test" = 1 ] && extras="[test]"
+stamp=".venv/.portside-installed${extras}"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "install: pip install -e .${extras}"
+    .venv/bin/pip install -q --disable-pip-version-check -U pip >/dev/null
+    .venv/bin/pip install -q --disable-pip-version-check -e ".${extras}"
+    touch "$stamp"
+fi

@@ -1,0 +1,1 @@
+"""HTTP layer: parse the request, call one service, render the response or the error."""

@@ -1,0 +1,100 @@
+"""Application assembly: `create_app(settings)` builds every engine, driver and service."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import anyio
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from portside.api.errors import exception_handlers
+from portside.api.middleware import RegistryHeaders
+from portside.api.routes import routes
+from portside.api.state import AppState
+from portside.auth.policy import AllowAll
+from portside.config import Settings, settings_from_environment
+from portside.metadata.blobs import BlobStore
+from portside.metadata.database import Database
+from portside.metadata.manifests import ManifestStore
+from portside.metadata.repositories import RepositoryStore
+from portside.metadata.tags import TagStore
+from portside.metadata.uploads import UploadStore
+from portside.services.blobs import BlobService
+from portside.services.listings import ListingService
+from portside.services.manifests import ManifestService
+from portside.services.uploads import UploadService
+from portside.storage.base import StorageDriver
+from portside.storage.filesystem import FilesystemDriver
+from portside.storage.memory import MemoryDriver
+
+__all__ = ["app_from_environment", "create_app"]
+
+log = logging.getLogger("portside")
+
+
+def create_driver(settings: Settings) -> StorageDriver:
+    """The storage driver the settings select."""
+    if settings.storage_driver == "memory":
+        return MemoryDriver()
+    return FilesystemDriver(settings.resolved_storage_path())
+
+
+def create_app(settings: Settings) -> Starlette:
+    """A Portside ASGI application; resources are opened in its lifespan."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        db = Database(settings.resolved_database_url())
+        driver = create_driver(settings)
+        repositories = RepositoryStore(db)
+        blob_store, tag_store = BlobStore(db), TagStore(db)
+        uploads = UploadService(
+            blob_store,
+            UploadStore(db),
+            driver,
+            expiry=timedelta(hours=settings.upload_expiry_hours),
+        )
+        app.state.portside = AppState(
+            blobs=BlobService(blob_store, driver),
+            uploads=uploads,
+            manifests=ManifestService(ManifestStore(db), tag_store, repositories),
+            listings=ListingService(repositories, tag_store),
+            authorizer=AllowAll(),
+            default_registry=await repositories.ensure_registry(settings.default_registry),
+        )
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_sweep_uploads, uploads, settings.upload_sweep_seconds)
+            try:
+                yield
+            finally:
+                tasks.cancel_scope.cancel()
+        await driver.close()
+        await db.close()
+
+    return Starlette(
+        routes=routes(),
+        exception_handlers=exception_handlers(),
+        middleware=[Middleware(RegistryHeaders, access_log=settings.access_log)],
+        lifespan=lifespan,
+    )
+
+
+async def _sweep_uploads(uploads: UploadService, interval: float) -> None:
+    """Remove expired upload sessions now and then; every process may do it (idempotent)."""
+    while True:
+        try:
+            removed = await uploads.expire_idle()
+            if removed:
+                log.info("removed %d expired upload session(s)", removed)
+        except Exception:
+            log.exception("sweeping expired uploads failed; will retry")
+        await anyio.sleep(interval)
+
+
+def app_from_environment() -> Starlette:
+    """Factory for server workers: settings exported by `portside serve`."""
+    return create_app(settings_from_environment())

@@ -1,0 +1,92 @@
+"""The one table mapping every domain error to an HTTP status and an OCI error code.
+
+Handlers never build error bodies: they raise, and the handlers registered here render
+`{"errors": [{"code", "message", "detail"}]}` as the distribution spec defines it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from portside.auth.errors import AuthError, Denied, Unauthorized
+from portside.oci import errors as oci
+from portside.services import errors as svc
+
+__all__ = ["ERROR_TABLE", "error_response", "exception_handlers"]
+
+log = logging.getLogger("portside.api")
+
+ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
+    oci.NameInvalid: (400, "NAME_INVALID"),
+    oci.TagInvalid: (400, "TAG_INVALID"),
+    oci.DigestInvalid: (400, "DIGEST_INVALID"),
+    oci.ManifestInvalid: (400, "MANIFEST_INVALID"),
+    oci.ManifestTooLarge: (413, "MANIFEST_INVALID"),
+    svc.NameUnknown: (404, "NAME_UNKNOWN"),
+    svc.BlobUnknown: (404, "BLOB_UNKNOWN"),
+    svc.BlobUploadUnknown: (404, "BLOB_UPLOAD_UNKNOWN"),
+    svc.BlobUploadInvalid: (400, "BLOB_UPLOAD_INVALID"),
+    svc.UploadRangeInvalid: (416, "BLOB_UPLOAD_INVALID"),
+    svc.SizeInvalid: (400, "SIZE_INVALID"),
+    svc.ManifestUnknown: (404, "MANIFEST_UNKNOWN"),
+    svc.ManifestBlobUnknown: (400, "MANIFEST_BLOB_UNKNOWN"),
+    svc.RangeNotSatisfiable: (416, "BLOB_UNKNOWN"),
+    svc.Unsupported: (405, "UNSUPPORTED"),
+    Unauthorized: (401, "UNAUTHORIZED"),
+    Denied: (403, "DENIED"),
+}
+# Statuses Starlette raises itself (routing, method matching) and what they mean to a client.
+_HTTP_CODES = {404: "NOT_FOUND", 405: "UNSUPPORTED", 413: "SIZE_INVALID", 429: "TOOMANYREQUESTS"}
+
+
+def error_response(
+    status: int, code: str, message: str, detail: Any = None, headers: dict[str, str] | None = None
+) -> Response:
+    """An OCI error body with the given status."""
+    body = {"errors": [{"code": code, "message": message, "detail": detail}]}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _lookup(exc: Exception) -> tuple[int, str]:
+    for cls in type(exc).__mro__:
+        if cls in ERROR_TABLE:
+            return ERROR_TABLE[cls]
+    raise LookupError(type(exc).__name__)
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    status, code = _lookup(exc)
+    message = getattr(exc, "message", None) or str(exc)
+    detail = getattr(exc, "detail", None)
+    headers = dict(getattr(exc, "headers", {}) or {})
+    if isinstance(exc, AuthError) and exc.scopes:
+        detail = [
+            {"Type": s.type, "Name": s.name, "Action": a}
+            for s in exc.scopes
+            for a in sorted(s.actions)
+        ]
+    return error_response(status, code, message, detail, headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "UNSUPPORTED")
+    return error_response(exc.status_code, code, exc.detail, None, dict(exc.headers or {}))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error in %s %s", request.method, request.url.path)
+    return error_response(500, "UNKNOWN", "internal server error")
+
+
+def exception_handlers() -> dict[Any, Any]:
+    """Handlers to register on the application."""
+    handlers: dict[Any, Any] = {cls: _domain_error for cls in ERROR_TABLE}
+    handlers[HTTPException] = _http_error
+    handlers[Exception] = _unexpected
+    return handlers

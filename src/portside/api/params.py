@@ -1,0 +1,97 @@
+"""Parsing request parts into values: names, digests, ranges, paging, bounded bodies."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+
+from portside.api.state import registry_of
+from portside.oci.digests import Digest
+from portside.oci.errors import ManifestTooLarge
+from portside.oci.manifests import MAX_MANIFEST_BYTES
+from portside.oci.names import validate_name
+from portside.services.errors import BlobUploadInvalid, RangeNotSatisfiable, Unsupported
+from portside.services.targets import Target
+
+__all__ = [
+    "body_chunks",
+    "content_range",
+    "digest_param",
+    "page_params",
+    "range_header",
+    "read_manifest_body",
+    "target_of",
+]
+
+_CONTENT_RANGE = re.compile(r"^(?:bytes )?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def target_of(request: Request) -> Target:
+    """The repository a /v2/<name>/... request addresses (NameInvalid if malformed)."""
+    return Target(registry_of(request).id, validate_name(request.path_params["name"]))
+
+
+def digest_param(value: str | None) -> Digest:
+    """A required digest from the path or the query."""
+    return Digest.parse(value or "")
+
+
+def page_params(request: Request) -> tuple[int | None, str | None]:
+    """`n` and `last` of a paged listing."""
+    raw_n = request.query_params.get("n")
+    n = None
+    if raw_n is not None:
+        if not raw_n.isdigit():
+            raise Unsupported("n must be a non-negative integer", {"n": raw_n[:20]})
+        n = int(raw_n)
+    return n, request.query_params.get("last") or None
+
+
+def content_range(request: Request) -> tuple[int, int] | None:
+    """A PATCH chunk's `Content-Range: start-end` (inclusive), if given."""
+    raw = request.headers.get("content-range")
+    if raw is None:
+        return None
+    match = _CONTENT_RANGE.match(raw.strip())
+    if match is None:
+        raise BlobUploadInvalid(f"malformed Content-Range {raw[:60]!r}")
+    start, end = int(match[1]), int(match[2])
+    if end < start:
+        raise BlobUploadInvalid(f"Content-Range end before start: {raw[:60]!r}")
+    return start, end
+
+
+def range_header(request: Request, size: int) -> tuple[int | None, int | None] | None:
+    """A blob GET's single `Range: bytes=a-b`; None when absent."""
+    raw = request.headers.get("range")
+    if raw is None:
+        return None
+    match = _RANGE.match(raw.strip())
+    if match is None or (not match[1] and not match[2]):
+        raise RangeNotSatisfiable(size)
+    return (int(match[1]) if match[1] else None, int(match[2]) if match[2] else None)
+
+
+async def body_chunks(request: Request) -> AsyncIterator[bytes]:
+    """The request body as it arrives."""
+    async for chunk in request.stream():
+        if chunk:
+            yield chunk
+
+
+async def read_manifest_body(request: Request) -> bytes:
+    """Read a manifest body, refusing (before reading it all) one over the size limit."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_MANIFEST_BYTES:
+        raise ManifestTooLarge(f"manifest larger than {MAX_MANIFEST_BYTES} bytes")
+    parts: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > MAX_MANIFEST_BYTES:
+            raise ManifestTooLarge(f"manifest larger than {MAX_MANIFEST_BYTES} bytes")
+        parts.append(chunk)
+    return b"".join(parts)

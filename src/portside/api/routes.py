@@ -1,0 +1,37 @@
+"""The route table: every endpoint with the access rule the access step enforces for it."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from portside.api import base, blobs, listings, manifests, referrers, uploads
+from portside.api.access import CATALOG, DELETE, NONE, PULL, PUSH, guarded
+
+__all__ = ["routes"]
+
+_NAME = "/v2/{name:path}"
+
+
+def routes() -> list[Route]:
+    """All /v2/ routes. Names may contain slashes; the suffixes keep matches unambiguous."""
+    table = [
+        ("/v2/", ["GET"], base.version_check, NONE),
+        ("/v2/_catalog", ["GET"], listings.catalog, CATALOG),
+        (f"{_NAME}/tags/list", ["GET"], listings.tags_list, PULL),
+        (f"{_NAME}/manifests/{{reference}}", ["GET", "HEAD"], manifests.get_manifest, PULL),
+        (f"{_NAME}/manifests/{{reference}}", ["PUT"], manifests.put_manifest, PUSH),
+        (f"{_NAME}/manifests/{{reference}}", ["DELETE"], manifests.delete_manifest, DELETE),
+        (f"{_NAME}/blobs/uploads/", ["POST"], uploads.start_upload, PUSH),
+        (f"{_NAME}/blobs/uploads", ["POST"], uploads.start_upload, PUSH),
+        (f"{_NAME}/blobs/uploads/{{uuid}}", ["PATCH"], uploads.patch_upload, PUSH),
+        (f"{_NAME}/blobs/uploads/{{uuid}}", ["PUT"], uploads.finish_upload, PUSH),
+        (f"{_NAME}/blobs/uploads/{{uuid}}", ["GET"], uploads.upload_status, PUSH),
+        (f"{_NAME}/blobs/uploads/{{uuid}}", ["DELETE"], uploads.cancel_upload, PUSH),
+        (f"{_NAME}/blobs/{{digest}}", ["GET", "HEAD"], blobs.get_blob, PULL),
+        (f"{_NAME}/blobs/{{digest}}", ["DELETE"], blobs.delete_blob, DELETE),
+        (f"{_NAME}/referrers/{{digest}}", ["GET"], referrers.list_referrers, PULL),
+    ]
+    return [
+        Route(path, guarded(endpoint, rule), methods=methods)
+        for path, methods, endpoint, rule in table
+    ]

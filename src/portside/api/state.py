@@ -1,0 +1,44 @@
+"""What the application holds while it runs, built once by `create_app` and passed explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import cast
+
+from starlette.requests import Request
+
+from portside.auth.policy import Authorizer, Grant
+from portside.metadata.records import RegistryRecord
+from portside.services.blobs import BlobService
+from portside.services.listings import ListingService
+from portside.services.manifests import ManifestService
+from portside.services.uploads import UploadService
+
+__all__ = ["AppState", "app_state", "grant_of", "registry_of"]
+
+
+@dataclass(slots=True)
+class AppState:
+    """Services and policy shared by all requests of one process."""
+
+    blobs: BlobService
+    uploads: UploadService
+    manifests: ManifestService
+    listings: ListingService
+    authorizer: Authorizer
+    default_registry: RegistryRecord
+
+
+def app_state(request: Request) -> AppState:
+    """The running application's state."""
+    return cast(AppState, request.app.state.portside)
+
+
+def registry_of(request: Request) -> RegistryRecord:
+    """The registry this request addresses (set by the access step)."""
+    return cast(RegistryRecord, request.state.registry)
+
+
+def grant_of(request: Request) -> Grant:
+    """What the caller was granted (set by the access step)."""
+    return cast(Grant, request.state.grant)

@@ -1,0 +1,1 @@
+"""The `portside` command line."""

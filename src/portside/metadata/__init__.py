@@ -1,0 +1,1 @@
+"""Metadata: everything but bytes, in SQL. The only package that imports SQLAlchemy."""

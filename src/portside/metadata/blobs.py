@@ -1,0 +1,130 @@
+"""Blobs and which repositories may read them."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from portside.metadata.clock import utcnow
+from portside.metadata.database import Database
+from portside.metadata.repositories import ensure_repository, repository_id
+from portside.metadata.schema import blobs, repositories, repository_blobs
+
+__all__ = ["BlobStore"]
+
+
+class BlobStore:
+    """Verified blobs and their per-repository links."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def linked_size(self, registry_id: int, repository: str, digest: str) -> int | None:
+        """Size of the blob if `repository` may read it, else None."""
+        query = (
+            select(blobs.c.size)
+            .select_from(
+                repository_blobs.join(
+                    repositories, repositories.c.id == repository_blobs.c.repository_id
+                ).join(blobs, blobs.c.digest == repository_blobs.c.digest)
+            )
+            .where(
+                and_(
+                    repositories.c.registry_id == registry_id,
+                    repositories.c.name == repository,
+                    repository_blobs.c.digest == digest,
+                )
+            )
+        )
+        async with self._db.read() as conn:
+            return await conn.scalar(query)
+
+    async def add(self, registry_id: int, repository: str, digest: str, size: int) -> None:
+        """Record a verified blob and link it to `repository` (both idempotent)."""
+        async with self._db.write() as conn:
+            repo_id = await ensure_repository(conn, registry_id, repository)
+            if await conn.scalar(select(blobs.c.size).where(blobs.c.digest == digest)) is None:
+                await conn.execute(
+                    insert(blobs).values(digest=digest, size=size, created_at=utcnow())
+                )
+            await _link(conn, repo_id, digest)
+
+    async def mount(self, registry_id: int, source: str, target: str, digest: str) -> int | None:
+        """Link a blob readable from `source` into `target`; its size, or None if not there."""
+        async with self._db.write() as conn:
+            source_id = await repository_id(conn, registry_id, source)
+            if source_id is None:
+                return None
+            size = await conn.scalar(
+                select(blobs.c.size)
+                .select_from(
+                    repository_blobs.join(blobs, blobs.c.digest == repository_blobs.c.digest)
+                )
+                .where(
+                    and_(
+                        repository_blobs.c.repository_id == source_id,
+                        repository_blobs.c.digest == digest,
+                    )
+                )
+            )
+            if size is None:
+                return None
+            target_id = await ensure_repository(conn, registry_id, target)
+            await _link(conn, target_id, digest)
+            return int(size)
+
+    async def unlink(self, registry_id: int, repository: str, digest: str) -> bool:
+        """Remove a blob from a repository; False if it was not linked there.
+
+        The bytes stay until garbage collection finds nothing references them.
+        """
+        async with self._db.write() as conn:
+            repo_id = await repository_id(conn, registry_id, repository)
+            if repo_id is None:
+                return False
+            result = await conn.execute(
+                delete(repository_blobs).where(
+                    and_(
+                        repository_blobs.c.repository_id == repo_id,
+                        repository_blobs.c.digest == digest,
+                    )
+                )
+            )
+            return result.rowcount > 0
+
+    async def missing(self, registry_id: int, repository: str, digests: list[str]) -> list[str]:
+        """Which of `digests` the repository may not read."""
+        if not digests:
+            return []
+        query = (
+            select(repository_blobs.c.digest)
+            .select_from(
+                repository_blobs.join(
+                    repositories, repositories.c.id == repository_blobs.c.repository_id
+                )
+            )
+            .where(
+                and_(
+                    repositories.c.registry_id == registry_id,
+                    repositories.c.name == repository,
+                    repository_blobs.c.digest.in_(digests),
+                )
+            )
+        )
+        async with self._db.read() as conn:
+            present = set((await conn.scalars(query)).all())
+        return [d for d in digests if d not in present]
+
+
+async def _link(conn: AsyncConnection, repo_id: int, digest: str) -> None:
+    exists = await conn.scalar(
+        select(repository_blobs.c.digest).where(
+            and_(repository_blobs.c.repository_id == repo_id, repository_blobs.c.digest == digest)
+        )
+    )
+    if exists is None:
+        await conn.execute(
+            insert(repository_blobs).values(
+                repository_id=repo_id, digest=digest, created_at=utcnow()
+            )
+        )

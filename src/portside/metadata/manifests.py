@@ -1,0 +1,227 @@
+"""Manifests, their references, and the subject → referrers index."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from portside.metadata.clock import utcnow
+from portside.metadata.database import Database
+from portside.metadata.records import ManifestRecord, ReferrerRecord
+from portside.metadata.repositories import ensure_repository, repository_id
+from portside.metadata.schema import (
+    manifest_blobs,
+    manifest_children,
+    manifests,
+    repositories,
+    repository_blobs,
+    tags,
+)
+
+__all__ = ["ManifestStore", "NewManifest"]
+
+_RECORD_COLUMNS = (
+    manifests.c.id,
+    manifests.c.digest,
+    manifests.c.media_type,
+    manifests.c.size,
+    manifests.c.body,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NewManifest:
+    """Everything stored about a manifest being pushed."""
+
+    digest: str
+    media_type: str
+    artifact_type: str | None
+    body: bytes
+    subject: str | None
+    annotations: dict[str, str]
+    blobs: tuple[str, ...]
+    children: tuple[str, ...]
+
+
+class ManifestStore:
+    """Manifests and the tags that name them."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get(
+        self,
+        registry_id: int,
+        repository: str,
+        *,
+        digest: str | None = None,
+        tag: str | None = None,
+    ) -> ManifestRecord | None:
+        """A manifest by digest or by tag, in one query."""
+        joined = manifests.join(repositories, repositories.c.id == manifests.c.repository_id)
+        where = [repositories.c.registry_id == registry_id, repositories.c.name == repository]
+        if tag is not None:
+            joined = joined.join(tags, tags.c.manifest_id == manifests.c.id)
+            where.append(tags.c.name == tag)
+        else:
+            where.append(manifests.c.digest == digest)
+        query = select(*_RECORD_COLUMNS).select_from(joined).where(and_(*where))
+        async with self._db.read() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else ManifestRecord(*row)
+
+    async def put(
+        self, registry_id: int, repository: str, new: NewManifest, tag: str | None
+    ) -> list[str]:
+        """Store a manifest (and move `tag` to it) in one transaction.
+
+        Returns the referenced digests the repository lacks; if any, nothing is written.
+        """
+        async with self._db.write() as conn:
+            repo_id = await ensure_repository(conn, registry_id, repository)
+            missing = await _missing_references(conn, repo_id, new)
+            if missing:
+                return missing
+            manifest_id = await conn.scalar(
+                select(manifests.c.id).where(
+                    and_(manifests.c.repository_id == repo_id, manifests.c.digest == new.digest)
+                )
+            )
+            if manifest_id is None:
+                manifest_id = await _insert_manifest(conn, repo_id, new)
+            if tag is not None:
+                await _move_tag(conn, repo_id, tag, manifest_id)
+            return []
+
+    async def delete(self, registry_id: int, repository: str, digest: str) -> bool:
+        """Delete a manifest by digest (its tags go with it); False if it was not there."""
+        async with self._db.write() as conn:
+            repo_id = await repository_id(conn, registry_id, repository)
+            if repo_id is None:
+                return False
+            result = await conn.execute(
+                delete(manifests).where(
+                    and_(manifests.c.repository_id == repo_id, manifests.c.digest == digest)
+                )
+            )
+            return result.rowcount > 0
+
+    async def referrers(
+        self, registry_id: int, repository: str, subject: str, artifact_type: str | None
+    ) -> list[ReferrerRecord]:
+        """Manifests in the repository whose subject is `subject`, oldest first."""
+        query = (
+            select(
+                manifests.c.digest,
+                manifests.c.media_type,
+                manifests.c.size,
+                manifests.c.artifact_type,
+                manifests.c.annotations,
+            )
+            .select_from(
+                manifests.join(repositories, repositories.c.id == manifests.c.repository_id)
+            )
+            .where(
+                and_(
+                    repositories.c.registry_id == registry_id,
+                    repositories.c.name == repository,
+                    manifests.c.subject_digest == subject,
+                )
+            )
+            .order_by(manifests.c.id)
+        )
+        if artifact_type is not None:
+            query = query.where(manifests.c.artifact_type == artifact_type)
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            ReferrerRecord(d, mt, size, at, json.loads(ann) if ann else None)
+            for d, mt, size, at, ann in rows
+        ]
+
+
+async def _missing_references(conn: AsyncConnection, repo_id: int, new: NewManifest) -> list[str]:
+    missing: list[str] = []
+    if new.blobs:
+        present = set(
+            (
+                await conn.scalars(
+                    select(repository_blobs.c.digest).where(
+                        and_(
+                            repository_blobs.c.repository_id == repo_id,
+                            repository_blobs.c.digest.in_(new.blobs),
+                        )
+                    )
+                )
+            ).all()
+        )
+        missing.extend(d for d in new.blobs if d not in present)
+    if new.children:
+        present = set(
+            (
+                await conn.scalars(
+                    select(manifests.c.digest).where(
+                        and_(
+                            manifests.c.repository_id == repo_id,
+                            manifests.c.digest.in_(new.children),
+                        )
+                    )
+                )
+            ).all()
+        )
+        missing.extend(d for d in new.children if d not in present)
+    return missing
+
+
+async def _insert_manifest(conn: AsyncConnection, repo_id: int, new: NewManifest) -> int:
+    manifest_id = await conn.scalar(
+        insert(manifests)
+        .values(
+            repository_id=repo_id,
+            digest=new.digest,
+            media_type=new.media_type,
+            artifact_type=new.artifact_type,
+            size=len(new.body),
+            body=new.body,
+            subject_digest=new.subject,
+            annotations=json.dumps(new.annotations) if new.annotations else None,
+            created_at=utcnow(),
+        )
+        .returning(manifests.c.id)
+    )
+    assert manifest_id is not None
+    blob_rows = [{"manifest_id": manifest_id, "digest": d} for d in dict.fromkeys(new.blobs)]
+    if blob_rows:
+        await conn.execute(insert(manifest_blobs), blob_rows)
+    child_rows = [
+        {"manifest_id": manifest_id, "child_digest": d} for d in dict.fromkeys(new.children)
+    ]
+    if child_rows:
+        await conn.execute(insert(manifest_children), child_rows)
+    return int(manifest_id)
+
+
+async def _move_tag(conn: AsyncConnection, repo_id: int, tag: str, manifest_id: int) -> None:
+    now = utcnow()
+    current = await conn.scalar(
+        select(tags.c.manifest_id).where(and_(tags.c.repository_id == repo_id, tags.c.name == tag))
+    )
+    if current is None:
+        await conn.execute(
+            insert(tags).values(
+                repository_id=repo_id,
+                name=tag,
+                manifest_id=manifest_id,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    elif current != manifest_id:
+        await conn.execute(
+            update(tags)
+            .where(and_(tags.c.repository_id == repo_id, tags.c.name == tag))
+            .values(manifest_id=manifest_id, updated_at=now)
+        )

@@ -1,0 +1,162 @@
+"""Table definitions. Schema changes go through Alembic revisions in metadata/migrations.
+
+registries ─< repositories ─< repository_blobs >─ blobs
+                  │
+                  ├─< manifests ─< manifest_blobs      (digests a manifest references)
+                  │       │     └─< manifest_children   (manifests an index references)
+                  │       └── subject_digest            (the referrers index)
+                  ├─< tags >─ manifests
+                  └─< uploads
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+
+__all__ = ["metadata"]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps stored as UTC and always returned timezone-aware (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Normalise to UTC before storing."""
+        if value is None:
+            return None
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Attach UTC to naive values read back."""
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+registries = Table(
+    "registries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+repositories = Table(
+    "repositories",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("registry_id", ForeignKey("registries.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("registry_id", "name"),
+)
+
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("digest", String(140), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+repository_blobs = Table(
+    "repository_blobs",
+    metadata,
+    Column(
+        "repository_id",
+        ForeignKey("repositories.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("digest", ForeignKey("blobs.digest"), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_repository_blobs_digest", "digest"),
+)
+
+manifests = Table(
+    "manifests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("repository_id", ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False),
+    Column("digest", String(140), nullable=False),
+    Column("media_type", String(255), nullable=False),
+    Column("artifact_type", String(255)),
+    Column("size", Integer, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("subject_digest", String(140)),
+    Column("annotations", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("repository_id", "digest"),
+    Index("ix_manifests_subject", "repository_id", "subject_digest"),
+)
+
+manifest_blobs = Table(
+    "manifest_blobs",
+    metadata,
+    Column("manifest_id", ForeignKey("manifests.id", ondelete="CASCADE"), primary_key=True),
+    Column("digest", String(140), primary_key=True),
+    Index("ix_manifest_blobs_digest", "digest"),
+)
+
+manifest_children = Table(
+    "manifest_children",
+    metadata,
+    Column("manifest_id", ForeignKey("manifests.id", ondelete="CASCADE"), primary_key=True),
+    Column("child_digest", String(140), primary_key=True),
+    Index("ix_manifest_children_child", "child_digest"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column(
+        "repository_id",
+        ForeignKey("repositories.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("name", String(128), primary_key=True),
+    Column("manifest_id", ForeignKey("manifests.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_tags_manifest", "manifest_id"),
+)
+
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("repository_id", ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_uploads_updated_at", "updated_at"),
+)

@@ -1,0 +1,71 @@
+"""Upload sessions: which repository an upload belongs to and when it was last touched."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, delete, insert, select, update
+
+from portside.metadata.clock import utcnow
+from portside.metadata.database import Database
+from portside.metadata.records import UploadRecord
+from portside.metadata.repositories import ensure_repository
+from portside.metadata.schema import repositories, uploads
+
+__all__ = ["UploadStore"]
+
+
+class UploadStore:
+    """Upload session rows. The bytes live in storage under the same id."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(self, registry_id: int, repository: str, upload_id: str) -> None:
+        """Record a new session (creating the repository on first use)."""
+        now = utcnow()
+        async with self._db.write() as conn:
+            repo_id = await ensure_repository(conn, registry_id, repository)
+            await conn.execute(
+                insert(uploads).values(
+                    id=upload_id, repository_id=repo_id, created_at=now, updated_at=now
+                )
+            )
+
+    async def get(self, registry_id: int, repository: str, upload_id: str) -> UploadRecord | None:
+        """The session, if it belongs to that repository of that registry."""
+        query = (
+            select(
+                uploads.c.id, uploads.c.repository_id, uploads.c.created_at, uploads.c.updated_at
+            )
+            .select_from(uploads.join(repositories, repositories.c.id == uploads.c.repository_id))
+            .where(
+                and_(
+                    uploads.c.id == upload_id,
+                    repositories.c.registry_id == registry_id,
+                    repositories.c.name == repository,
+                )
+            )
+        )
+        async with self._db.read() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else UploadRecord(*row)
+
+    async def touch(self, upload_id: str) -> None:
+        """Mark the session as active now (it expires counting from its last activity)."""
+        async with self._db.write() as conn:
+            await conn.execute(
+                update(uploads).where(uploads.c.id == upload_id).values(updated_at=utcnow())
+            )
+
+    async def delete(self, upload_id: str) -> bool:
+        """Forget a session; False if it was already gone."""
+        async with self._db.write() as conn:
+            result = await conn.execute(delete(uploads).where(uploads.c.id == upload_id))
+            return result.rowcount > 0
+
+    async def idle_since(self, cutoff: datetime, limit: int = 500) -> list[str]:
+        """Ids of sessions not touched since `cutoff`."""
+        async with self._db.read() as conn:
+            query = select(uploads.c.id).where(uploads.c.updated_at < cutoff).limit(limit)
+            return list((await conn.scalars(query)).all())

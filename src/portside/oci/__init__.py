@@ -1,0 +1,1 @@
+"""Pure OCI value types: digests, repository names, media types, manifests. No I/O."""

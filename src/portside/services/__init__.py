@@ -1,0 +1,1 @@
+"""Domain services: what the registry does, independent of HTTP and SQL."""

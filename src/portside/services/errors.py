@@ -1,0 +1,90 @@
+"""Domain errors raised by services. api/errors.py maps each to a status and an OCI code.
+
+RegistryError
+├── NameUnknown             the repository does not exist
+├── BlobUnknown             no such blob readable from this repository
+├── BlobUploadUnknown       no such upload session (or it expired)
+├── BlobUploadInvalid       the upload cannot continue as asked
+│   └── UploadRangeInvalid  a chunk that does not start where the upload ends (416)
+├── SizeInvalid             declared and received sizes disagree
+├── ManifestUnknown         no such manifest (or not acceptable to the client)
+├── ManifestBlobUnknown     a manifest names blobs or manifests the repository lacks
+├── RangeNotSatisfiable     a blob Range outside the blob (416)
+└── Unsupported             a valid request for something Portside does not do
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "BlobUnknown",
+    "BlobUploadInvalid",
+    "BlobUploadUnknown",
+    "ManifestBlobUnknown",
+    "ManifestUnknown",
+    "NameUnknown",
+    "RangeNotSatisfiable",
+    "RegistryError",
+    "SizeInvalid",
+    "Unsupported",
+    "UploadRangeInvalid",
+]
+
+
+class RegistryError(Exception):
+    """Base class of domain errors; `detail` is echoed to the client, `headers` added."""
+
+    def __init__(self, message: str, detail: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+        self.headers: dict[str, str] = {}
+
+
+class NameUnknown(RegistryError):
+    """The repository is not known in this registry."""
+
+
+class BlobUnknown(RegistryError):
+    """The blob is not known to this repository."""
+
+
+class BlobUploadUnknown(RegistryError):
+    """The upload session is not known (never started, finished, cancelled, or expired)."""
+
+
+class BlobUploadInvalid(RegistryError):
+    """The upload cannot proceed as requested."""
+
+
+class UploadRangeInvalid(BlobUploadInvalid):
+    """A chunk's Content-Range does not continue the upload; carries the current Range."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"chunk must start at offset {size}", {"offset": size})
+        self.headers = {"Range": f"0-{max(size - 1, 0)}"}
+
+
+class SizeInvalid(RegistryError):
+    """Content length disagrees with what was declared."""
+
+
+class ManifestUnknown(RegistryError):
+    """The manifest is not known to this repository."""
+
+
+class ManifestBlobUnknown(RegistryError):
+    """The manifest references content the repository does not hold."""
+
+
+class RangeNotSatisfiable(RegistryError):
+    """The requested byte range lies outside the blob."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__("requested range not satisfiable", {"size": size})
+        self.headers = {"Content-Range": f"bytes */{size}"}
+
+
+class Unsupported(RegistryError):
+    """The operation is valid but not supported."""

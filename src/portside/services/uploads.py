@@ -1,0 +1,168 @@
+"""Blob uploads: sessions, chunks, cross-repository mounts, verification and commit."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from portside.metadata.blobs import BlobStore
+from portside.metadata.clock import utcnow
+from portside.metadata.uploads import UploadStore
+from portside.oci.digests import Digest, new_hasher
+from portside.oci.errors import DigestInvalid
+from portside.services.errors import (
+    BlobUploadUnknown,
+    SizeInvalid,
+    UploadRangeInvalid,
+)
+from portside.services.hashing import HashCache, hash_stream, hashing
+from portside.services.targets import Target
+from portside.storage.base import StorageDriver
+from portside.storage.errors import UploadNotFound, UploadOffsetMismatch
+from portside.storage.layout import blob_key, validate_upload_id
+
+__all__ = ["UploadService", "UploadStatus"]
+
+
+@dataclass(frozen=True, slots=True)
+class UploadStatus:
+    """Where an upload stands: its id and how many bytes it holds."""
+
+    id: str
+    size: int
+
+
+class UploadService:
+    """Turns streamed bytes into verified, content-addressed blobs."""
+
+    def __init__(
+        self,
+        blobs: BlobStore,
+        uploads: UploadStore,
+        driver: StorageDriver,
+        *,
+        expiry: timedelta,
+        hash_cache: HashCache | None = None,
+    ) -> None:
+        self._blobs = blobs
+        self._uploads = uploads
+        self._driver = driver
+        self._expiry = expiry
+        self._hashes = hash_cache or HashCache()
+
+    async def start(self, target: Target) -> UploadStatus:
+        """Open a new, empty upload session."""
+        upload_id = secrets.token_urlsafe(24)
+        await self._driver.upload_create(upload_id)
+        await self._uploads.create(target.registry_id, target.repository, upload_id)
+        self._hashes.put(upload_id, 0, new_hasher())
+        return UploadStatus(upload_id, 0)
+
+    async def mount(self, target: Target, digest: Digest, source: str) -> int | None:
+        """Link a blob from `source` (which the caller may read); its size, or None."""
+        return await self._blobs.mount(target.registry_id, source, target.repository, str(digest))
+
+    async def status(self, target: Target, upload_id: str) -> UploadStatus:
+        """The session's current size."""
+        await self._session(target, upload_id)
+        return UploadStatus(upload_id, await self._size(upload_id))
+
+    async def append(
+        self,
+        target: Target,
+        upload_id: str,
+        chunks: AsyncIterable[bytes],
+        content_range: tuple[int, int] | None = None,
+    ) -> UploadStatus:
+        """Append a chunk; with `content_range` (inclusive) it must continue the upload."""
+        await self._session(target, upload_id)
+        size = await self._size(upload_id)
+        if content_range is not None and content_range[0] != size:
+            raise UploadRangeInvalid(size)
+        new_size = await self._append(upload_id, size, chunks)
+        if content_range is not None and new_size - size != content_range[1] - content_range[0] + 1:
+            raise SizeInvalid(
+                f"Content-Range announced {content_range[1] - content_range[0] + 1} bytes, "
+                f"received {new_size - size}"
+            )
+        await self._uploads.touch(upload_id)
+        return UploadStatus(upload_id, new_size)
+
+    async def finish(
+        self, target: Target, upload_id: str, digest: Digest, chunks: AsyncIterable[bytes] | None
+    ) -> int:
+        """Append a last chunk, verify the digest, and commit the blob; returns its size.
+
+        On a digest mismatch the session is discarded: nothing unverified ever becomes visible.
+        """
+        await self._session(target, upload_id)
+        size = await self._size(upload_id)
+        if chunks is not None:
+            size = await self._append(upload_id, size, chunks)
+        hasher = self._hashes.take(upload_id, size, digest.algorithm)
+        if hasher is None:
+            hasher = await hash_stream(self._driver.upload_read(upload_id), digest.algorithm)
+        if hasher.digest() != digest:
+            await self._discard(upload_id)
+            raise DigestInvalid(
+                f"content digest {hasher.digest()} does not match the requested {digest}"
+            )
+        await self._driver.upload_commit(upload_id, blob_key(digest))
+        await self._blobs.add(target.registry_id, target.repository, str(digest), size)
+        await self._uploads.delete(upload_id)
+        return size
+
+    async def upload_whole(
+        self, target: Target, digest: Digest, chunks: AsyncIterable[bytes]
+    ) -> int:
+        """A monolithic upload: one request carries the whole blob."""
+        status = await self.start(target)
+        return await self.finish(target, status.id, digest, chunks)
+
+    async def cancel(self, target: Target, upload_id: str) -> None:
+        """Abandon a session and its bytes."""
+        await self._session(target, upload_id)
+        await self._discard(upload_id)
+
+    async def expire_idle(self) -> int:
+        """Remove sessions idle for longer than the expiry; returns how many went."""
+        removed = 0
+        for upload_id in await self._uploads.idle_since(utcnow() - self._expiry):
+            await self._discard(upload_id)
+            removed += 1
+        return removed
+
+    async def _session(self, target: Target, upload_id: str) -> None:
+        unknown = BlobUploadUnknown("upload unknown to registry", {"uuid": upload_id[:80]})
+        if not validate_upload_id(upload_id):
+            raise unknown
+        record = await self._uploads.get(target.registry_id, target.repository, upload_id)
+        if record is None or record.updated_at < utcnow() - self._expiry:
+            raise unknown
+
+    async def _size(self, upload_id: str) -> int:
+        try:
+            return await self._driver.upload_size(upload_id)
+        except UploadNotFound:
+            raise BlobUploadUnknown("upload bytes are gone", {"uuid": upload_id}) from None
+
+    async def _append(self, upload_id: str, offset: int, chunks: AsyncIterable[bytes]) -> int:
+        hasher = self._hashes.take(upload_id, offset, "sha256")
+        try:
+            if hasher is None:
+                # No usable state here: append without hashing; finish() rehashes from storage.
+                return await self._driver.upload_append(upload_id, offset, chunks)
+            new_size = await self._driver.upload_append(upload_id, offset, hashing(chunks, hasher))
+        except UploadOffsetMismatch as exc:
+            raise UploadRangeInvalid(exc.expected) from None
+        except UploadNotFound:
+            raise BlobUploadUnknown("upload bytes are gone", {"uuid": upload_id}) from None
+        self._hashes.put(upload_id, new_size, hasher)
+        return new_size
+
+    async def _discard(self, upload_id: str) -> None:
+        self._hashes.forget(upload_id)
+        await self._driver.upload_delete(upload_id)
+        await self._uploads.delete(upload_id)

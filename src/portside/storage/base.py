@@ -1,0 +1,74 @@
+"""The storage driver contract. Every driver passes tests/storage/test_driver_contract.py.
+
+Keys are the strings built in `portside.storage.layout`; drivers treat them as opaque paths.
+All methods are coroutines; drivers do their blocking work off the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Protocol
+
+__all__ = ["StorageDriver"]
+
+
+class StorageDriver(Protocol):
+    """Bytes by key: committed objects, and append-only uploads that become objects."""
+
+    async def stat(self, key: str) -> int:
+        """Size in bytes of the object at `key`. Raises ObjectNotFound if absent."""
+        ...
+
+    def read(self, key: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """Stream the object's bytes from `offset`, `length` bytes or to the end.
+
+        Raises ObjectNotFound (on first iteration) if absent.
+        """
+        ...
+
+    def local_path(self, key: str) -> str | None:
+        """A filesystem path the server may send with zero copy, or None if the driver has none.
+
+        Does no I/O; the path may not exist.
+        """
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove the object. A missing object is not an error."""
+        ...
+
+    async def upload_create(self, upload_id: str) -> None:
+        """Start an empty upload."""
+        ...
+
+    async def upload_size(self, upload_id: str) -> int:
+        """Bytes appended so far. Raises UploadNotFound."""
+        ...
+
+    async def upload_append(self, upload_id: str, offset: int, chunks: AsyncIterable[bytes]) -> int:
+        """Append `chunks` at `offset` and return the new size.
+
+        Raises UploadNotFound, or UploadOffsetMismatch (appending nothing) when `offset` is not
+        the current size. On any failure the upload keeps a prefix of what was sent.
+        """
+        ...
+
+    def upload_read(self, upload_id: str) -> AsyncIterator[bytes]:
+        """Stream the upload's bytes so far. Raises UploadNotFound (on first iteration)."""
+        ...
+
+    async def upload_commit(self, upload_id: str, key: str) -> None:
+        """Atomically make the upload's bytes the object at `key`; the upload is gone after.
+
+        If an object already exists at `key` it is kept (keys are content addresses) and the
+        upload is discarded. Raises UploadNotFound.
+        """
+        ...
+
+    async def upload_delete(self, upload_id: str) -> None:
+        """Discard an upload. A missing upload is not an error."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and other resources."""
+        ...

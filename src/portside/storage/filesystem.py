@@ -1,0 +1,170 @@
+"""Filesystem driver: objects are files under one root; commits are fsync + rename."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterable, AsyncIterator
+from pathlib import Path
+from typing import BinaryIO
+
+import anyio.to_thread
+
+from portside.storage.errors import ObjectNotFound, UploadNotFound, UploadOffsetMismatch
+from portside.storage.layout import upload_key
+
+__all__ = ["FilesystemDriver"]
+
+# Writes and reads move this much per thread hop: large enough that the hop costs nothing
+# measurable, small enough to bound memory per request.
+_IO_CHUNK = 1024 * 1024
+
+
+class FilesystemDriver:
+    """Stores each key as a file below `root`."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self._root = Path(root).resolve()
+        self._root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        path = (self._root / key).resolve()
+        if self._root not in path.parents:
+            raise ValueError(f"key {key!r} escapes the storage root")
+        return path
+
+    async def stat(self, key: str) -> int:
+        """Size of the file at `key`."""
+        try:
+            return (await anyio.to_thread.run_sync(os.stat, self._path(key))).st_size
+        except FileNotFoundError:
+            raise ObjectNotFound(key) from None
+
+    async def read(
+        self, key: str, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """Stream a file's bytes, one thread hop per megabyte."""
+        try:
+            handle = await anyio.to_thread.run_sync(open, self._path(key), "rb")
+        except FileNotFoundError:
+            raise ObjectNotFound(key) from None
+        async for chunk in _read_file(handle, offset, length):
+            yield chunk
+
+    def local_path(self, key: str) -> str | None:
+        """The file's path, for zero-copy responses."""
+        return str(self._path(key))
+
+    async def delete(self, key: str) -> None:
+        """Remove the file if it exists."""
+        await anyio.to_thread.run_sync(_unlink_quietly, self._path(key))
+
+    async def upload_create(self, upload_id: str) -> None:
+        """Create an empty upload file."""
+        path = self._path(upload_key(upload_id))
+        await anyio.to_thread.run_sync(_create_empty, path)
+
+    async def upload_size(self, upload_id: str) -> int:
+        """Current size of the upload file."""
+        try:
+            return await self.stat(upload_key(upload_id))
+        except ObjectNotFound:
+            raise UploadNotFound(upload_id) from None
+
+    async def upload_append(self, upload_id: str, offset: int, chunks: AsyncIterable[bytes]) -> int:
+        """Append at `offset`, which must be the current end of the upload."""
+        path = self._path(upload_key(upload_id))
+        try:
+            handle = await anyio.to_thread.run_sync(open, path, "r+b")
+        except FileNotFoundError:
+            raise UploadNotFound(upload_id) from None
+        try:
+            size = await anyio.to_thread.run_sync(handle.seek, 0, os.SEEK_END)
+            if size != offset:
+                raise UploadOffsetMismatch(size, offset)
+            pending: list[bytes] = []
+            pending_len = 0
+            async for chunk in chunks:
+                pending.append(chunk)
+                pending_len += len(chunk)
+                if pending_len >= _IO_CHUNK:
+                    await anyio.to_thread.run_sync(handle.write, b"".join(pending))
+                    size += pending_len
+                    pending, pending_len = [], 0
+            if pending:
+                await anyio.to_thread.run_sync(handle.write, b"".join(pending))
+                size += pending_len
+            return size
+        finally:
+            await anyio.to_thread.run_sync(handle.close)
+
+    async def upload_read(self, upload_id: str) -> AsyncIterator[bytes]:
+        """Stream the upload's bytes so far."""
+        try:
+            handle = await anyio.to_thread.run_sync(open, self._path(upload_key(upload_id)), "rb")
+        except FileNotFoundError:
+            raise UploadNotFound(upload_id) from None
+        async for chunk in _read_file(handle, 0, None):
+            yield chunk
+
+    async def upload_commit(self, upload_id: str, key: str) -> None:
+        """fsync the upload, then rename it into place (or drop it if the key exists)."""
+        source = self._path(upload_key(upload_id))
+        target = self._path(key)
+        try:
+            await anyio.to_thread.run_sync(_commit, source, target)
+        except FileNotFoundError:
+            raise UploadNotFound(upload_id) from None
+
+    async def upload_delete(self, upload_id: str) -> None:
+        """Remove the upload file if present."""
+        await anyio.to_thread.run_sync(_unlink_quietly, self._path(upload_key(upload_id)))
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+async def _read_file(handle: BinaryIO, offset: int, length: int | None) -> AsyncIterator[bytes]:
+    try:
+        if offset:
+            await anyio.to_thread.run_sync(handle.seek, offset)
+        remaining = length
+        while remaining is None or remaining > 0:
+            want = _IO_CHUNK if remaining is None else min(_IO_CHUNK, remaining)
+            chunk = await anyio.to_thread.run_sync(handle.read, want)
+            if not chunk:
+                break
+            if remaining is not None:
+                remaining -= len(chunk)
+            yield chunk
+    finally:
+        await anyio.to_thread.run_sync(handle.close)
+
+
+def _create_empty(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "xb"):
+        pass
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def _commit(source: Path, target: Path) -> None:
+    fd = os.open(source, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if target.exists():
+        source.unlink()
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source, target)
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

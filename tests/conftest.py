@@ -1,0 +1,28 @@
+"""Fixtures shared by the whole suite: settings in a temporary data directory, an in-process app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from portside.api.app import create_app
+from portside.config import Settings
+from portside.metadata.migrate import upgrade
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Embedded-default settings (SQLite + filesystem) in a fresh data directory."""
+    settings = Settings(data_dir=tmp_path / "data")
+    upgrade(settings.resolved_database_url())
+    return settings
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """An HTTP client talking to a Portside app in this process (lifespan run)."""
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
