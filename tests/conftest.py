@@ -26,3 +26,9 @@ def client(settings: Settings) -> Iterator[TestClient]:
     """An HTTP client talking to a Portside app in this process (lifespan run)."""
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests run on asyncio, the loop granian serves Portside on."""
+    return "asyncio"

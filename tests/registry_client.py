@@ -32,9 +32,7 @@ def descriptor(media_type: str, data: bytes, **extra: Any) -> dict[str, Any]:
     return {"mediaType": media_type, "digest": digest_of(data), "size": len(data), **extra}
 
 
-def image_manifest(
-    config: bytes, layers: list[bytes], **extra: Any
-) -> bytes:
+def image_manifest(config: bytes, layers: list[bytes], **extra: Any) -> bytes:
     """An OCI image manifest body for the given config and layers."""
     doc = {
         "schemaVersion": 2,

@@ -1,0 +1,122 @@
+"""The storage driver contract of portside.storage.base, checked against every driver."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from portside.storage.base import StorageDriver
+from portside.storage.errors import ObjectNotFound, UploadNotFound, UploadOffsetMismatch
+
+pytestmark = pytest.mark.anyio
+
+
+async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
+    """An async stream of the given parts."""
+    for part in parts:
+        yield part
+
+
+async def collect(stream: AsyncIterator[bytes]) -> bytes:
+    """All bytes of a stream."""
+    return b"".join([c async for c in stream])
+
+
+async def store(
+    driver: StorageDriver, key: str, data: bytes, upload_id: str = "upload-0001"
+) -> None:
+    """Put `data` at `key` through an upload, the only way objects come to exist."""
+    await driver.upload_create(upload_id)
+    await driver.upload_append(upload_id, 0, chunks(data))
+    await driver.upload_commit(upload_id, key)
+
+
+async def test_upload_appends_in_order_and_commits(driver: StorageDriver) -> None:
+    await driver.upload_create("upload-0001")
+    assert await driver.upload_size("upload-0001") == 0
+    assert await driver.upload_append("upload-0001", 0, chunks(b"hello ", b"wor")) == 9
+    assert await driver.upload_append("upload-0001", 9, chunks(b"ld")) == 11
+    assert await collect(driver.upload_read("upload-0001")) == b"hello world"
+    await driver.upload_commit("upload-0001", "blobs/sha256/ab/abc")
+    assert await driver.stat("blobs/sha256/ab/abc") == 11
+    assert await collect(driver.read("blobs/sha256/ab/abc")) == b"hello world"
+    with pytest.raises(UploadNotFound):
+        await driver.upload_size("upload-0001")
+
+
+async def test_append_at_wrong_offset_appends_nothing(driver: StorageDriver) -> None:
+    await driver.upload_create("upload-0001")
+    await driver.upload_append("upload-0001", 0, chunks(b"abc"))
+    with pytest.raises(UploadOffsetMismatch) as caught:
+        await driver.upload_append("upload-0001", 1, chunks(b"zzz"))
+    assert caught.value.expected == 3
+    assert await collect(driver.upload_read("upload-0001")) == b"abc"
+
+
+async def test_large_append_spanning_many_io_blocks(driver: StorageDriver) -> None:
+    block = bytes(range(256)) * 4096  # 1 MiB
+    await driver.upload_create("upload-0001")
+    size = await driver.upload_append("upload-0001", 0, chunks(*([block] * 3), b"tail"))
+    assert size == 3 * len(block) + 4
+    await driver.upload_commit("upload-0001", "k")
+    assert await collect(driver.read("k")) == block * 3 + b"tail"
+
+
+async def test_ranged_reads(driver: StorageDriver) -> None:
+    await store(driver, "k", b"0123456789")
+    assert await collect(driver.read("k", 2, 3)) == b"234"
+    assert await collect(driver.read("k", 7)) == b"789"
+    assert await collect(driver.read("k", 0, 0)) == b""
+
+
+async def test_missing_object_raises_object_not_found(driver: StorageDriver) -> None:
+    with pytest.raises(ObjectNotFound):
+        await driver.stat("nothing/here")
+    with pytest.raises(ObjectNotFound):
+        await collect(driver.read("nothing/here"))
+
+
+async def test_missing_upload_raises_upload_not_found(driver: StorageDriver) -> None:
+    with pytest.raises(UploadNotFound):
+        await driver.upload_size("no-such-upload")
+    with pytest.raises(UploadNotFound):
+        await driver.upload_append("no-such-upload", 0, chunks(b"x"))
+    with pytest.raises(UploadNotFound):
+        await collect(driver.upload_read("no-such-upload"))
+    with pytest.raises(UploadNotFound):
+        await driver.upload_commit("no-such-upload", "k")
+
+
+async def test_commit_onto_existing_key_keeps_the_first_object(driver: StorageDriver) -> None:
+    await store(driver, "k", b"first", "upload-0001")
+    await store(driver, "k", b"first", "upload-0002")
+    assert await collect(driver.read("k")) == b"first"
+    with pytest.raises(UploadNotFound):
+        await driver.upload_size("upload-0002")
+
+
+async def test_delete_is_idempotent(driver: StorageDriver) -> None:
+    await store(driver, "k", b"data")
+    await driver.delete("k")
+    await driver.delete("k")
+    with pytest.raises(ObjectNotFound):
+        await driver.stat("k")
+    await driver.upload_create("upload-0001")
+    await driver.upload_delete("upload-0001")
+    await driver.upload_delete("upload-0001")
+    with pytest.raises(UploadNotFound):
+        await driver.upload_size("upload-0001")
+
+
+async def test_failed_stream_keeps_a_prefix(driver: StorageDriver) -> None:
+    async def broken() -> AsyncIterator[bytes]:
+        yield b"kept"
+        raise ConnectionError("client went away")
+
+    await driver.upload_create("upload-0001")
+    with pytest.raises(ConnectionError):
+        await driver.upload_append("upload-0001", 0, broken())
+    size = await driver.upload_size("upload-0001")
+    assert b"kept".startswith(await collect(driver.upload_read("upload-0001")))
+    assert size <= 4
