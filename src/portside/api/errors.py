@@ -37,6 +37,7 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     svc.ManifestBlobUnknown: (400, "MANIFEST_BLOB_UNKNOWN"),
     svc.RangeNotSatisfiable: (416, "BLOB_UNKNOWN"),
     svc.Unsupported: (405, "UNSUPPORTED"),
+    svc.ParameterInvalid: (400, "UNSUPPORTED"),
     Unauthorized: (401, "UNAUTHORIZED"),
     Denied: (403, "DENIED"),
 }

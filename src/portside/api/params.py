@@ -12,7 +12,7 @@ from portside.oci.digests import Digest
 from portside.oci.errors import ManifestTooLarge
 from portside.oci.manifests import MAX_MANIFEST_BYTES
 from portside.oci.names import validate_name
-from portside.services.errors import BlobUploadInvalid, RangeNotSatisfiable, Unsupported
+from portside.services.errors import BlobUploadInvalid, ParameterInvalid, RangeNotSatisfiable
 from portside.services.targets import Target
 
 __all__ = [
@@ -45,7 +45,7 @@ def page_params(request: Request) -> tuple[int | None, str | None]:
     n = None
     if raw_n is not None:
         if not raw_n.isdigit():
-            raise Unsupported("n must be a non-negative integer", {"n": raw_n[:20]})
+            raise ParameterInvalid("n must be a non-negative integer", {"n": raw_n[:20]})
         n = int(raw_n)
     return n, request.query_params.get("last") or None
 

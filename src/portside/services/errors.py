@@ -24,6 +24,7 @@ __all__ = [
     "ManifestBlobUnknown",
     "ManifestUnknown",
     "NameUnknown",
+    "ParameterInvalid",
     "RangeNotSatisfiable",
     "RegistryError",
     "SizeInvalid",
@@ -88,3 +89,7 @@ class RangeNotSatisfiable(RegistryError):
 
 class Unsupported(RegistryError):
     """The operation is valid but not supported."""
+
+
+class ParameterInvalid(Unsupported):
+    """A query parameter with a value Portside cannot use."""
