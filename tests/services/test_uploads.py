@@ -13,10 +13,9 @@ from portside.metadata.database import Database
 from portside.metadata.migrate import upgrade
 from portside.metadata.repositories import RepositoryStore
 from portside.metadata.uploads import UploadStore
-from portside.oci.digests import Digest
+from portside.oci.digests import Digest, Hasher
 from portside.oci.errors import DigestInvalid
 from portside.services.errors import BlobUploadUnknown
-from portside.services.hashing import HashCache
 from portside.services.targets import Target
 from portside.services.uploads import UploadService
 from portside.storage.filesystem import FilesystemDriver
@@ -47,14 +46,8 @@ async def db(db_url: str) -> AsyncIterator[Database]:
 
 
 def service(db: Database, root: Path, expiry: timedelta = timedelta(hours=24)) -> UploadService:
-    """An upload service with its own (empty) hash cache, as a separate process would have."""
-    return UploadService(
-        BlobStore(db),
-        UploadStore(db),
-        FilesystemDriver(root),
-        expiry=expiry,
-        hash_cache=HashCache(),
-    )
+    """An upload service, as each process has its own."""
+    return UploadService(BlobStore(db), UploadStore(db), FilesystemDriver(root), expiry=expiry)
 
 
 async def target(db: Database) -> Target:
@@ -68,10 +61,35 @@ async def test_chunks_on_different_processes_still_verify(db: Database, tmp_path
     first, second = service(db, tmp_path / "s"), service(db, tmp_path / "s")
     status = await first.start(where)
     await first.append(where, status.id, chunks(b"hello "))
-    await second.append(where, status.id, chunks(b"wor"))  # no hash state here
+    await second.append(where, status.id, chunks(b"wor"))
     size = await first.finish(where, status.id, Digest.of(b"hello world"), chunks(b"ld"))
     assert size == 11
     assert await BlobStore(db).linked_size(where.registry_id, "app", str(Digest.of(b"hello world")))
+
+
+async def test_hash_state_travels_with_the_session(db: Database, tmp_path: Path) -> None:
+    where = await target(db)
+    uploads = service(db, tmp_path / "s")
+    status = await uploads.start(where)
+    await uploads.append(where, status.id, chunks(b"hello "))
+    record = await UploadStore(db).get(where.registry_id, "app", status.id)
+    assert record is not None and record.hashed_size == 6
+    # The stored state continues the digest: proof that no rehash from storage is needed.
+    assert record.hash_state is not None
+    resumed = Hasher.restore("sha256", record.hash_state)
+    resumed.update(b"world")
+    assert resumed.digest() == Digest.of(b"hello world")
+
+
+async def test_stale_hash_state_falls_back_to_storage(db: Database, tmp_path: Path) -> None:
+    where = await target(db)
+    uploads = service(db, tmp_path / "s")
+    status = await uploads.start(where)
+    await uploads.append(where, status.id, chunks(b"hello "))
+    # Bytes appended behind the service's back (a crash after writing, before saving state).
+    (tmp_path / "s" / "uploads" / status.id).write_bytes(b"hello world")
+    digest = Digest.of(b"hello world")
+    assert await uploads.finish(where, status.id, digest, None) == 11
 
 
 async def test_sha512_upload_rehashes_with_the_right_algorithm(

@@ -46,3 +46,5 @@ class UploadRecord:
     repository_id: int
     created_at: datetime
     updated_at: datetime
+    hashed_size: int
+    hash_state: bytes | None

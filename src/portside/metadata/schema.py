@@ -158,5 +158,8 @@ uploads = Table(
     Column("repository_id", ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Hash state after `hashed_size` bytes, so that any process can continue the digest.
+    Column("hashed_size", BigInteger, nullable=False, server_default="0"),
+    Column("hash_state", LargeBinary),
     Index("ix_uploads_updated_at", "updated_at"),
 )

@@ -21,14 +21,21 @@ class UploadStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def create(self, registry_id: int, repository: str, upload_id: str) -> None:
+    async def create(
+        self, registry_id: int, repository: str, upload_id: str, hash_state: bytes
+    ) -> None:
         """Record a new session (creating the repository on first use)."""
         now = utcnow()
         async with self._db.write() as conn:
             repo_id = await ensure_repository(conn, registry_id, repository)
             await conn.execute(
                 insert(uploads).values(
-                    id=upload_id, repository_id=repo_id, created_at=now, updated_at=now
+                    id=upload_id,
+                    repository_id=repo_id,
+                    created_at=now,
+                    updated_at=now,
+                    hashed_size=0,
+                    hash_state=hash_state,
                 )
             )
 
@@ -36,7 +43,12 @@ class UploadStore:
         """The session, if it belongs to that repository of that registry."""
         query = (
             select(
-                uploads.c.id, uploads.c.repository_id, uploads.c.created_at, uploads.c.updated_at
+                uploads.c.id,
+                uploads.c.repository_id,
+                uploads.c.created_at,
+                uploads.c.updated_at,
+                uploads.c.hashed_size,
+                uploads.c.hash_state,
             )
             .select_from(uploads.join(repositories, repositories.c.id == uploads.c.repository_id))
             .where(
@@ -51,11 +63,13 @@ class UploadStore:
             row = (await conn.execute(query)).first()
         return None if row is None else UploadRecord(*row)
 
-    async def touch(self, upload_id: str) -> None:
-        """Mark the session as active now (it expires counting from its last activity)."""
+    async def save_progress(self, upload_id: str, size: int, hash_state: bytes | None) -> None:
+        """Record activity now, with the hash state after `size` bytes (None: not hashed)."""
         async with self._db.write() as conn:
             await conn.execute(
-                update(uploads).where(uploads.c.id == upload_id).values(updated_at=utcnow())
+                update(uploads)
+                .where(uploads.c.id == upload_id)
+                .values(updated_at=utcnow(), hashed_size=size, hash_state=hash_state)
             )
 
     async def delete(self, upload_id: str) -> bool:

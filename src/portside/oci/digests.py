@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import Any
+
+import rehashes
 
 from portside.oci.errors import DigestInvalid
 
@@ -12,6 +15,8 @@ __all__ = ["ALGORITHMS", "Digest", "Hasher", "new_hasher"]
 
 # Hex lengths per algorithm, as the OCI image spec registers them.
 ALGORITHMS: dict[str, int] = {"sha256": 64, "sha512": 128}
+# rehashes, not hashlib: its state can be serialised (an upload continues on any node).
+_FACTORIES: dict[str, Any] = {"sha256": rehashes.PySha256, "sha512": rehashes.PySha512}
 _GRAMMAR = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 
 
@@ -38,42 +43,55 @@ class Digest:
     @classmethod
     def of(cls, data: bytes, algorithm: str = "sha256") -> Digest:
         """Digest of an in-memory byte string."""
-        return cls(algorithm, new_hasher(algorithm).update_and_hex(data))
+        if algorithm not in ALGORITHMS:
+            raise DigestInvalid(f"unsupported digest algorithm {algorithm!r}")
+        return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
 
     def __str__(self) -> str:
         return f"{self.algorithm}:{self.hex}"
 
 
 class Hasher:
-    """A thin wrapper over hashlib so callers never name algorithms themselves."""
+    """Incremental hashing whose state can be saved and restored (see `state`, `restore`)."""
 
     __slots__ = ("_h", "algorithm")
 
-    def __init__(self, algorithm: str) -> None:
-        if algorithm not in ALGORITHMS:
+    def __init__(self, algorithm: str, state: bytes | None = None) -> None:
+        factory = _FACTORIES.get(algorithm)
+        if factory is None:
             raise DigestInvalid(f"unsupported digest algorithm {algorithm!r}")
         self.algorithm = algorithm
-        self._h = hashlib.new(algorithm)
+        self._h = factory() if state is None else factory.deserialize(state)
 
     def update(self, data: bytes) -> None:
-        """Feed more bytes."""
+        """Feed more bytes (releases the GIL, so large blocks hash on a worker thread)."""
         self._h.update(data)
 
     def update_and_hex(self, data: bytes) -> str:
         """Feed bytes and return the hex digest so far."""
         self._h.update(data)
-        return self._h.hexdigest()
+        return self.digest().hex
 
     def digest(self) -> Digest:
-        """The digest of everything fed so far."""
-        return Digest(self.algorithm, self._h.hexdigest())
+        """The digest of everything fed so far (the state stays usable)."""
+        snapshot = _FACTORIES[self.algorithm].deserialize(self.state())
+        return Digest(self.algorithm, str(snapshot.finalize()))
+
+    def state(self) -> bytes:
+        """An opaque snapshot of the state, to continue in another process."""
+        return bytes(self._h.serialize())
+
+    @classmethod
+    def restore(cls, algorithm: str, state: bytes) -> Hasher:
+        """Continue from a snapshot made by `state`; DigestInvalid if it is not one."""
+        try:
+            return cls(algorithm, state)
+        except (ValueError, TypeError) as exc:
+            raise DigestInvalid(f"unusable hash state: {exc}") from None
 
     def copy(self) -> Hasher:
         """An independent copy of the current state."""
-        clone = Hasher.__new__(Hasher)
-        clone.algorithm = self.algorithm
-        clone._h = self._h.copy()
-        return clone
+        return Hasher(self.algorithm, self.state())
 
 
 def new_hasher(algorithm: str = "sha256") -> Hasher:

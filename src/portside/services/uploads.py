@@ -9,15 +9,16 @@ from datetime import timedelta
 
 from portside.metadata.blobs import BlobStore
 from portside.metadata.clock import utcnow
+from portside.metadata.records import UploadRecord
 from portside.metadata.uploads import UploadStore
-from portside.oci.digests import Digest, new_hasher
+from portside.oci.digests import Digest, Hasher, new_hasher
 from portside.oci.errors import DigestInvalid
 from portside.services.errors import (
     BlobUploadUnknown,
     SizeInvalid,
     UploadRangeInvalid,
 )
-from portside.services.hashing import HashCache, hash_stream, hashing
+from portside.services.hashing import hash_stream, hashing
 from portside.services.targets import Target
 from portside.storage.base import StorageDriver
 from portside.storage.errors import UploadNotFound, UploadOffsetMismatch
@@ -44,20 +45,19 @@ class UploadService:
         driver: StorageDriver,
         *,
         expiry: timedelta,
-        hash_cache: HashCache | None = None,
     ) -> None:
         self._blobs = blobs
         self._uploads = uploads
         self._driver = driver
         self._expiry = expiry
-        self._hashes = hash_cache or HashCache()
 
     async def start(self, target: Target) -> UploadStatus:
         """Open a new, empty upload session."""
         upload_id = secrets.token_urlsafe(24)
         await self._driver.upload_create(upload_id)
-        await self._uploads.create(target.registry_id, target.repository, upload_id)
-        self._hashes.put(upload_id, 0, new_hasher())
+        await self._uploads.create(
+            target.registry_id, target.repository, upload_id, new_hasher().state()
+        )
         return UploadStatus(upload_id, 0)
 
     async def mount(self, target: Target, digest: Digest, source: str) -> int | None:
@@ -77,17 +77,16 @@ class UploadService:
         content_range: tuple[int, int] | None = None,
     ) -> UploadStatus:
         """Append a chunk; with `content_range` (inclusive) it must continue the upload."""
-        await self._session(target, upload_id)
+        record = await self._session(target, upload_id)
         size = await self._size(upload_id)
         if content_range is not None and content_range[0] != size:
             raise UploadRangeInvalid(size)
-        new_size = await self._append(upload_id, size, chunks)
+        new_size = await self._append(record, size, chunks)
         if content_range is not None and new_size - size != content_range[1] - content_range[0] + 1:
             raise SizeInvalid(
                 f"Content-Range announced {content_range[1] - content_range[0] + 1} bytes, "
                 f"received {new_size - size}"
             )
-        await self._uploads.touch(upload_id)
         return UploadStatus(upload_id, new_size)
 
     async def finish(
@@ -97,12 +96,14 @@ class UploadService:
 
         On a digest mismatch the session is discarded: nothing unverified ever becomes visible.
         """
-        await self._session(target, upload_id)
+        record = await self._session(target, upload_id)
         size = await self._size(upload_id)
+        hasher = _resume(record, size)
         if chunks is not None:
-            size = await self._append(upload_id, size, chunks)
-        hasher = self._hashes.take(upload_id, size, digest.algorithm)
-        if hasher is None:
+            size, hasher = await self._stream(upload_id, size, hasher, chunks)
+        if hasher is None or hasher.algorithm != digest.algorithm:
+            # The stored state is missing or stale (a crash between append and save), or the
+            # client chose another algorithm: hash what storage holds.
             hasher = await hash_stream(self._driver.upload_read(upload_id), digest.algorithm)
         if hasher.digest() != digest:
             await self._discard(upload_id)
@@ -134,13 +135,14 @@ class UploadService:
             removed += 1
         return removed
 
-    async def _session(self, target: Target, upload_id: str) -> None:
+    async def _session(self, target: Target, upload_id: str) -> UploadRecord:
         unknown = BlobUploadUnknown("upload unknown to registry", {"uuid": upload_id[:80]})
         if not validate_upload_id(upload_id):
             raise unknown
         record = await self._uploads.get(target.registry_id, target.repository, upload_id)
         if record is None or record.updated_at < utcnow() - self._expiry:
             raise unknown
+        return record
 
     async def _size(self, upload_id: str) -> int:
         try:
@@ -148,21 +150,34 @@ class UploadService:
         except UploadNotFound:
             raise BlobUploadUnknown("upload bytes are gone", {"uuid": upload_id}) from None
 
-    async def _append(self, upload_id: str, offset: int, chunks: AsyncIterable[bytes]) -> int:
-        hasher = self._hashes.take(upload_id, offset, "sha256")
+    async def _append(self, record: UploadRecord, size: int, chunks: AsyncIterable[bytes]) -> int:
+        new_size, hasher = await self._stream(record.id, size, _resume(record, size), chunks)
+        state = None if hasher is None else hasher.state()
+        await self._uploads.save_progress(record.id, new_size, state)
+        return new_size
+
+    async def _stream(
+        self, upload_id: str, size: int, hasher: Hasher | None, chunks: AsyncIterable[bytes]
+    ) -> tuple[int, Hasher | None]:
+        """Append `chunks` at `size`, hashing on the way when a state is at hand."""
+        stream = chunks if hasher is None else hashing(chunks, hasher)
         try:
-            if hasher is None:
-                # No usable state here: append without hashing; finish() rehashes from storage.
-                return await self._driver.upload_append(upload_id, offset, chunks)
-            new_size = await self._driver.upload_append(upload_id, offset, hashing(chunks, hasher))
+            return await self._driver.upload_append(upload_id, size, stream), hasher
         except UploadOffsetMismatch as exc:
             raise UploadRangeInvalid(exc.expected) from None
         except UploadNotFound:
             raise BlobUploadUnknown("upload bytes are gone", {"uuid": upload_id}) from None
-        self._hashes.put(upload_id, new_size, hasher)
-        return new_size
 
     async def _discard(self, upload_id: str) -> None:
-        self._hashes.forget(upload_id)
         await self._driver.upload_delete(upload_id)
         await self._uploads.delete(upload_id)
+
+
+def _resume(record: UploadRecord, size: int) -> Hasher | None:
+    """The stored hash state, if it covers exactly the `size` bytes storage holds."""
+    if record.hash_state is None or record.hashed_size != size:
+        return None
+    try:
+        return Hasher.restore("sha256", record.hash_state)
+    except DigestInvalid:
+        return None

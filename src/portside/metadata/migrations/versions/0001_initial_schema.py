@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 05:18:23.529478
+Create Date: 2026-11-27 05:29:12.910511
 """
 
 from __future__ import annotations
@@ -121,6 +121,8 @@ def upgrade() -> None:
         sa.Column(
             "updated_at", portside.metadata.schema.UTCDateTime(timezone=True), nullable=False
         ),
+        sa.Column("hashed_size", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("hash_state", sa.LargeBinary(), nullable=True),
         sa.ForeignKeyConstraint(
             ["repository_id"],
             ["repositories.id"],
