@@ -2,7 +2,8 @@
 # Installs what Portside needs, idempotently.
 #   scripts/install.sh          Python package into .venv (enough for `portside serve`)
 #   scripts/install.sh --test   also the test tools: Debian packages for the real clients
-#                               (docker.io, podman, skopeo, umoci) and the Python test extras
+#                               (docker.io, podman, skopeo, umoci), the reference registry
+#                               and wrk, and the Python test extras
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,10 @@ if [ "$want_test" = 1 ]; then
     need_cmd skopeo skopeo
     need_cmd umoci umoci
     need_cmd newuidmap uidmap
+    # The reference registry (distribution 2.8) and a load generator, for comparisons and the
+    # benchmark (`make bench`).
+    need_cmd docker-registry docker-registry
+    need_cmd wrk wrk
 fi
 if [ ${#apt_needed[@]} -gt 0 ]; then
     echo "install: apt-get install ${apt_needed[*]}"

@@ -87,7 +87,9 @@ def start_registry(kind: str, workdir: Path) -> tuple[ServerProcess, Registry]:
             "--data-dir",
             str(data_dir),
         ]
-    server = ServerProcess.start(f"{kind} registry", argv, log_path, cwd=workdir)
+    # One log line per request, so a failure report shows which request went wrong.
+    env = {"PORTSIDE_ACCESS_LOG": "true"} if kind == "portside" else {}
+    server = ServerProcess.start(f"{kind} registry", argv, log_path, cwd=workdir, env=env)
     host = f"127.0.0.1:{port}"
     registry = Registry(kind, host, f"http://{host}", data_dir, log_path)
 
