@@ -3,7 +3,7 @@ PORT ?= 5000
 HOST ?= 127.0.0.1
 DATA_DIR ?= ./data
 
-.PHONY: run test lint install
+.PHONY: run test lint install bench
 
 install:
 	scripts/install.sh
@@ -18,3 +18,10 @@ test:
 lint:
 	scripts/install.sh --test
 	scripts/lint.sh
+
+# Portside and the reference registry side by side (see docs/benchmarks.md); SCALE=tiny for a
+# quick check.
+SCALE ?= full
+bench:
+	scripts/install.sh --test
+	.venv/bin/python -m benchmarks.run --scale $(SCALE)

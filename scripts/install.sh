@@ -29,6 +29,8 @@ if [ "$want_test" = 1 ]; then
     # benchmark (`make bench`).
     need_cmd docker-registry docker-registry
     need_cmd wrk wrk
+    need_cmd ab apache2-utils
+    need_cmd curl curl
 fi
 if [ ${#apt_needed[@]} -gt 0 ]; then
     echo "install: apt-get install ${apt_needed[*]}"

@@ -1,0 +1,1 @@
+"""Side-by-side benchmark of Portside and the reference registry (distribution)."""

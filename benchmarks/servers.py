@@ -1,0 +1,136 @@
+"""Starting, stopping and measuring the two registries under test.
+
+Both run on loopback in their own directory under one parent, so they share the storage medium.
+Each is stopped by its own process id.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+__all__ = ["Server", "free_port", "start_portside", "start_reference"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running registry process (and its children, for multi-process servers)."""
+
+    name: str
+    argv: list[str]
+    workdir: Path
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> float:
+        """Start the process; returns seconds until `GET /v2/` first answered 200."""
+        log = open(self.workdir / f"{self.name}.log", "ab")  # noqa: SIM115 - lives with process
+        started = time.perf_counter()
+        self.process = subprocess.Popen(
+            self.argv,
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
+        )
+        log.close()
+        deadline = started + timeout
+        with httpx.Client(timeout=1.0) as client:
+            while time.perf_counter() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited; see {self.workdir}/{self.name}.log")
+                try:
+                    if client.get(f"{self.url}/v2/").status_code == 200:
+                        return time.perf_counter() - started
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.005)
+        raise RuntimeError(f"{self.name} did not answer within {timeout}s")
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after a grace period; by pid only."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def pids(self) -> list[int]:
+        """The server's process and its descendants."""
+        if self.process is None:
+            return []
+        found = [self.process.pid]
+        frontier = [self.process.pid]
+        while frontier:
+            parent = frontier.pop()
+            children = Path(f"/proc/{parent}/task/{parent}/children")
+            try:
+                kids = [int(p) for p in children.read_text().split()]
+            except OSError:
+                kids = []
+            found.extend(kids)
+            frontier.extend(kids)
+        return found
+
+    def rss_by_process(self) -> dict[int, int]:
+        """Current resident set size in bytes of each process of the server."""
+        sizes = {}
+        for pid in self.pids():
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        sizes[pid] = int(line.split()[1]) * 1024
+            except OSError:
+                continue
+        return sizes
+
+
+def start_portside(root: Path, workers: int) -> Server:
+    """Portside on its embedded defaults (SQLite + filesystem) in `root`."""
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    portside = str(Path(sys.executable).parent / "portside")
+    argv = [portside, "serve", "--port", str(port), "--data-dir", str(root / "data")]
+    argv += ["--workers", str(workers)]
+    server = Server("portside", argv, root, port, env={"PORTSIDE_LOG_LEVEL": "warning"})
+    return server
+
+
+def start_reference(root: Path) -> Server:
+    """distribution (Debian docker-registry) with filesystem storage in `root`."""
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log:\n  level: error\n  accesslog:\n    disabled: true\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
+        "  delete:\n    enabled: true\n"
+        "  maintenance:\n    uploadpurging:\n      enabled: false\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    return Server("reference", ["docker-registry", "serve", str(config)], root, port)
