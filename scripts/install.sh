@@ -31,6 +31,8 @@ if [ "$want_test" = 1 ]; then
     need_cmd wrk wrk
     need_cmd ab apache2-utils
     need_cmd curl curl
+    # PostgreSQL for the metadata suite; Debian keeps initdb off PATH.
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_needed+=(postgresql)
 fi
 if [ ${#apt_needed[@]} -gt 0 ]; then
     echo "install: apt-get install ${apt_needed[*]}"

@@ -1,4 +1,4 @@
-"""House rules that are checked, not hoped for (layer contracts live in pyproject's import-linter)."""
+"""House rules that are checked, not hoped for (layer contracts: import-linter, pyproject)."""
 
 from __future__ import annotations
 

@@ -33,6 +33,16 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy async URL; default SQLite at <data_dir>/portside.db."
     )
+    database_pool_size: int = Field(5, ge=1, description="PostgreSQL connections kept per process.")
+    database_max_overflow: int = Field(
+        10, ge=0, description="Extra PostgreSQL connections a process may open under load."
+    )
+    database_pool_timeout: float = Field(
+        30.0, gt=0, description="Seconds to wait for a connection."
+    )
+    database_pool_recycle: float = Field(
+        1800.0, gt=0, description="Seconds after which a pooled connection is replaced."
+    )
     storage_driver: Literal["filesystem", "memory"] = Field(
         "filesystem", description="Where blob bytes are stored."
     )

@@ -1,39 +1,19 @@
-"""Store behaviour the services rely on, on the embedded database."""
+"""Store behaviour the services rely on, on every metadata backend (see conftest.py)."""
 
 from __future__ import annotations
-
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from portside.metadata.blobs import BlobStore
 from portside.metadata.database import Database
 from portside.metadata.manifests import ManifestStore, NewManifest
-from portside.metadata.migrate import upgrade
-from portside.metadata.repositories import RepositoryStore
+from portside.metadata.repositories import RepositoryStore, repository_id
 from portside.metadata.tags import TagStore
 
 pytestmark = pytest.mark.anyio
 
 BLOB = "sha256:" + "1" * 64
 CONFIG = "sha256:" + "2" * 64
-
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """A migrated SQLite database (migrations run outside any event loop, as at startup)."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'stores.db'}"
-    upgrade(url)
-    return url
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    """Engines over the migrated database."""
-    database = Database(db_url)
-    yield database
-    await database.close()
 
 
 def manifest(
@@ -120,3 +100,14 @@ async def test_referrers_follow_subject_and_filter(db: Database) -> None:
         (ref, "application/x.test", {"k": "v"})
     ]
     assert await store.referrers(registry.id, "app", subject, "application/other") == []
+
+
+async def test_a_read_sees_one_snapshot(db: Database) -> None:
+    registry = await RepositoryStore(db).ensure_registry("default")
+    blobs = BlobStore(db)
+    await blobs.add(registry.id, "a", BLOB, 1)
+    async with db.read() as conn:
+        assert await repository_id(conn, registry.id, "a") is not None
+        await blobs.add(registry.id, "b", BLOB, 1)  # commits on another connection
+        assert await repository_id(conn, registry.id, "b") is None
+    assert await RepositoryStore(db).exists(registry.id, "b")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from portside.services.errors import BlobUploadUnknown
 from portside.services.targets import Target
 from portside.services.uploads import UploadService
 from portside.storage.filesystem import FilesystemDriver
+from tests.backends.postgres import BACKENDS, empty_database
 
 pytestmark = pytest.mark.anyio
 
@@ -29,12 +30,12 @@ async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
         yield part
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """A migrated SQLite database."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'u.db'}"
-    upgrade(url)
-    return url
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated database on each metadata backend in turn (SQLite, PostgreSQL)."""
+    with empty_database(request.param, request.config, tmp_path) as url:
+        upgrade(url)
+        yield url
 
 
 @pytest.fixture

@@ -48,7 +48,13 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        db = Database(settings.resolved_database_url())
+        db = Database(
+            settings.resolved_database_url(),
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+            pool_timeout=settings.database_pool_timeout,
+            pool_recycle=settings.database_pool_recycle,
+        )
         driver = create_driver(settings)
         repositories = RepositoryStore(db)
         blob_store, tag_store = BlobStore(db), TagStore(db)

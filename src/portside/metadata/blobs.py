@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, delete, insert, select
+from sqlalchemy import and_, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.clock import utcnow
+from portside.metadata.conflicts import insert_or_ignore, retry_on_conflict
 from portside.metadata.database import Database
 from portside.metadata.repositories import ensure_repository, repository_id
 from portside.metadata.schema import blobs, repositories, repository_blobs
@@ -39,16 +40,20 @@ class BlobStore:
         async with self._db.read() as conn:
             return await conn.scalar(query)
 
+    @retry_on_conflict
     async def add(self, registry_id: int, repository: str, digest: str, size: int) -> None:
         """Record a verified blob and link it to `repository` (both idempotent)."""
         async with self._db.write() as conn:
             repo_id = await ensure_repository(conn, registry_id, repository)
-            if await conn.scalar(select(blobs.c.size).where(blobs.c.digest == digest)) is None:
-                await conn.execute(
-                    insert(blobs).values(digest=digest, size=size, created_at=utcnow())
+            # Same digest, same bytes, same size: a row another push inserted first is ours too.
+            await conn.execute(
+                insert_or_ignore(conn, blobs, ("digest",)).values(
+                    digest=digest, size=size, created_at=utcnow()
                 )
+            )
             await _link(conn, repo_id, digest)
 
+    @retry_on_conflict
     async def mount(self, registry_id: int, source: str, target: str, digest: str) -> int | None:
         """Link a blob readable from `source` into `target`; its size, or None if not there."""
         async with self._db.write() as conn:
@@ -73,6 +78,7 @@ class BlobStore:
             await _link(conn, target_id, digest)
             return int(size)
 
+    @retry_on_conflict
     async def unlink(self, registry_id: int, repository: str, digest: str) -> bool:
         """Remove a blob from a repository; False if it was not linked there.
 
@@ -117,14 +123,8 @@ class BlobStore:
 
 
 async def _link(conn: AsyncConnection, repo_id: int, digest: str) -> None:
-    exists = await conn.scalar(
-        select(repository_blobs.c.digest).where(
-            and_(repository_blobs.c.repository_id == repo_id, repository_blobs.c.digest == digest)
+    await conn.execute(
+        insert_or_ignore(conn, repository_blobs, ("repository_id", "digest")).values(
+            repository_id=repo_id, digest=digest, created_at=utcnow()
         )
     )
-    if exists is None:
-        await conn.execute(
-            insert(repository_blobs).values(
-                repository_id=repo_id, digest=digest, created_at=utcnow()
-            )
-        )

@@ -1,10 +1,19 @@
 """Engines and transactions. Stores ask for `read()` or `write()` connections from here.
 
-SQLite (the embedded default) runs in WAL mode so readers never wait for the writer. Write
-transactions there start with BEGIN IMMEDIATE: a deferred transaction that later upgrades to a
-write lock fails at once with "database is locked" when another process committed in between,
-while IMMEDIATE waits (busy_timeout) for its turn. Reads use a separate engine whose
-transactions stay deferred, so reads never queue behind writes. On PostgreSQL both are one engine.
+The backend follows the URL: `sqlite+aiosqlite:///path` (the embedded default) or
+`postgresql+asyncpg://user:password@host/db` (scale-out: many processes share one database).
+
+SQLite runs in WAL mode so readers never wait for the writer. Write transactions there start with
+BEGIN IMMEDIATE: a deferred transaction that later upgrades to a write lock fails at once with
+"database is locked" when another process committed in between, while IMMEDIATE waits
+(busy_timeout) for its turn. Reads use a separate engine whose transactions stay deferred, so
+reads never queue behind writes.
+
+PostgreSQL has one connection pool. Writes run under READ COMMITTED, whatever the server's
+default: each statement sees what concurrent transactions committed before it, which is what lets
+an `INSERT ... ON CONFLICT DO NOTHING` that lost a race select the winner's row (see conflicts.py).
+Reads run as READ ONLY, REPEATABLE READ transactions, so a read of several statements sees one
+snapshot, as it does on SQLite.
 """
 
 from __future__ import annotations
@@ -14,10 +23,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-__all__ = ["Database"]
+__all__ = ["Database", "async_url"]
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -25,26 +34,71 @@ _SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=30000",
 )
+# asyncpg rather than psycopg 3: it is the driver SQLAlchemy's asyncio support is written and
+# tested against first, it speaks the binary protocol with prepared statements cached per
+# connection (the stores run the same few statements all day), and it starts transactions with
+# the isolation level and READ ONLY flag in the BEGIN itself, without a SET round trip.
+# Behind PgBouncer in transaction mode, add `?prepared_statement_cache_size=0` to the URL.
+_ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+
+
+def async_url(url: str) -> URL:
+    """`url` with the async driver filled in when only the backend is named (`postgresql://`)."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend not in _ASYNC_DRIVERS:
+        raise ValueError(f"unsupported database {backend!r}: Portside runs on SQLite or PostgreSQL")
+    if "+" not in parsed.drivername:
+        parsed = parsed.set(drivername=f"{backend}+{_ASYNC_DRIVERS[backend]}")
+    return parsed
 
 
 class Database:
     """A pair of engines (read, write) over one database URL."""
 
-    def __init__(self, url: str, *, pool_size: int = 5, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        pool_timeout: float = 30.0,
+        pool_recycle: float = 1800.0,
+        echo: bool = False,
+    ) -> None:
+        parsed = async_url(url)
         self.url = url
-        self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite:
-            self._write = _sqlite_engine(url, immediate=True, echo=echo)
-            self._read = _sqlite_engine(url, immediate=False, echo=echo)
-        else:
-            self._write = create_async_engine(
-                url, pool_size=pool_size, pool_pre_ping=True, echo=echo
-            )
-            self._read = self._write
+            self._write = _sqlite_engine(parsed, immediate=True, echo=echo)
+            self._read = _sqlite_engine(parsed, immediate=False, echo=echo)
+            return
+        # Each process holds at most pool_size + max_overflow connections: size them so that
+        # processes x that stays below the server's max_connections. pool_recycle retires
+        # connections before idle timeouts in proxies and load balancers cut them.
+        self._write = create_async_engine(
+            parsed,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
+            pool_recycle=pool_recycle,
+            pool_pre_ping=True,
+            isolation_level="READ COMMITTED",
+            echo=echo,
+            connect_args=_connect_args(parsed),
+        )
+        # Same pool; connections checked out through this view begin READ ONLY transactions.
+        self._read = self._write.execution_options(
+            isolation_level="REPEATABLE READ", postgresql_readonly=True
+        )
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A connection inside a write transaction, committed on success."""
+        """A connection inside a write transaction, committed on success.
+
+        Store methods that write are wrapped in `conflicts.retry_on_conflict`, which runs the
+        whole method (and so this transaction) again if it lost a race to a concurrent writer.
+        """
         async with self._write.begin() as conn:
             yield conn
 
@@ -65,13 +119,20 @@ class Database:
             await conn.exec_driver_sql("SELECT 1")
 
     async def close(self) -> None:
-        """Dispose of both engines."""
+        """Dispose of the engines and every pooled connection."""
         await self._write.dispose()
-        if self._read is not self._write:
+        if self.is_sqlite:
             await self._read.dispose()
 
 
-def _sqlite_engine(url: str, *, immediate: bool, echo: bool) -> AsyncEngine:
+def _connect_args(url: URL) -> dict[str, Any]:
+    if url.get_driver_name() == "asyncpg":
+        # Names our sessions in pg_stat_activity.
+        return {"server_settings": {"application_name": "portside"}}
+    return {}
+
+
+def _sqlite_engine(url: URL, *, immediate: bool, echo: bool) -> AsyncEngine:
     engine = create_async_engine(url, echo=echo)
 
     @event.listens_for(engine.sync_engine, "connect")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.clock import utcnow
+from portside.metadata.conflicts import insert_or_ignore, insert_or_update, retry_on_conflict
 from portside.metadata.database import Database
 from portside.metadata.records import ManifestRecord, ReferrerRecord
 from portside.metadata.repositories import ensure_repository, repository_id
@@ -73,6 +74,7 @@ class ManifestStore:
             row = (await conn.execute(query)).first()
         return None if row is None else ManifestRecord(*row)
 
+    @retry_on_conflict
     async def put(
         self, registry_id: int, repository: str, new: NewManifest, tag: str | None
     ) -> list[str]:
@@ -85,17 +87,14 @@ class ManifestStore:
             missing = await _missing_references(conn, repo_id, new)
             if missing:
                 return missing
-            manifest_id = await conn.scalar(
-                select(manifests.c.id).where(
-                    and_(manifests.c.repository_id == repo_id, manifests.c.digest == new.digest)
-                )
-            )
+            manifest_id = await _manifest_id(conn, repo_id, new.digest)
             if manifest_id is None:
                 manifest_id = await _insert_manifest(conn, repo_id, new)
             if tag is not None:
                 await _move_tag(conn, repo_id, tag, manifest_id)
             return []
 
+    @retry_on_conflict
     async def delete(self, registry_id: int, repository: str, digest: str) -> bool:
         """Delete a manifest by digest (its tags go with it); False if it was not there."""
         async with self._db.write() as conn:
@@ -176,9 +175,18 @@ async def _missing_references(conn: AsyncConnection, repo_id: int, new: NewManif
     return missing
 
 
+async def _manifest_id(conn: AsyncConnection, repo_id: int, digest: str) -> int | None:
+    return await conn.scalar(
+        select(manifests.c.id).where(
+            and_(manifests.c.repository_id == repo_id, manifests.c.digest == digest)
+        )
+    )
+
+
 async def _insert_manifest(conn: AsyncConnection, repo_id: int, new: NewManifest) -> int:
+    """Insert the manifest and its references; the existing id if a concurrent push won."""
     manifest_id = await conn.scalar(
-        insert(manifests)
+        insert_or_ignore(conn, manifests, ("repository_id", "digest"))
         .values(
             repository_id=repo_id,
             digest=new.digest,
@@ -192,7 +200,12 @@ async def _insert_manifest(conn: AsyncConnection, repo_id: int, new: NewManifest
         )
         .returning(manifests.c.id)
     )
-    assert manifest_id is not None
+    if manifest_id is None:
+        # The winner committed this digest with the same body (same digest, same bytes) and
+        # its references; this transaction only has to point the tag at it.
+        winner = await _manifest_id(conn, repo_id, new.digest)
+        assert winner is not None
+        return winner
     blob_rows = [{"manifest_id": manifest_id, "digest": d} for d in dict.fromkeys(new.blobs)]
     if blob_rows:
         await conn.execute(insert(manifest_blobs), blob_rows)
@@ -205,23 +218,17 @@ async def _insert_manifest(conn: AsyncConnection, repo_id: int, new: NewManifest
 
 
 async def _move_tag(conn: AsyncConnection, repo_id: int, tag: str, manifest_id: int) -> None:
+    # One statement, so two pushes moving the same tag cannot both insert it: the second waits
+    # on the first's row lock, then moves the tag again. The last commit wins; one row remains.
     now = utcnow()
-    current = await conn.scalar(
-        select(tags.c.manifest_id).where(and_(tags.c.repository_id == repo_id, tags.c.name == tag))
+    await conn.execute(
+        insert_or_update(
+            conn,
+            tags,
+            keys=("repository_id", "name"),
+            update=("manifest_id", "updated_at"),
+            when_changed=("manifest_id",),
+        ).values(
+            repository_id=repo_id, name=tag, manifest_id=manifest_id, created_at=now, updated_at=now
+        )
     )
-    if current is None:
-        await conn.execute(
-            insert(tags).values(
-                repository_id=repo_id,
-                name=tag,
-                manifest_id=manifest_id,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    elif current != manifest_id:
-        await conn.execute(
-            update(tags)
-            .where(and_(tags.c.repository_id == repo_id, tags.c.name == tag))
-            .values(manifest_id=manifest_id, updated_at=now)
-        )

@@ -1,17 +1,25 @@
-"""Schema migrations: bring any database to the newest Alembic revision."""
+"""Schema migrations: bring any database to the newest Alembic revision.
+
+`upgrade`, `downgrade` and `current_revision` run an event loop of their own (Alembic's async env
+calls asyncio.run), so call them where no loop is running: at startup before serving, from the
+CLI, from synchronous test fixtures.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
-__all__ = ["alembic_config", "current_revision", "head_revision", "upgrade"]
+from portside.metadata.database import async_url
+
+__all__ = ["alembic_config", "current_revision", "downgrade", "head_revision", "upgrade"]
 
 _SCRIPTS = Path(__file__).with_name("migrations")
 
@@ -20,7 +28,8 @@ def alembic_config(url: str) -> Config:
     """An Alembic configuration for `url`, built in code (no alembic.ini to find)."""
     config = Config()
     config.set_main_option("script_location", str(_SCRIPTS))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    full = async_url(url).render_as_string(hide_password=False)
+    config.set_main_option("sqlalchemy.url", full.replace("%", "%%"))
     return config
 
 
@@ -33,6 +42,11 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+def downgrade(url: str, revision: str) -> None:
+    """Revert migrations down to `revision` ("base" empties the database)."""
+    command.downgrade(alembic_config(url), revision)
+
+
 def head_revision() -> str:
     """The newest revision id in the migration scripts."""
     head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
@@ -42,10 +56,17 @@ def head_revision() -> str:
 
 def current_revision(url: str) -> str | None:
     """The revision a database is at, or None if it was never migrated."""
-    sync_url = make_url(url).set(drivername=make_url(url).get_backend_name())
-    engine = create_engine(sync_url)
+    return asyncio.run(_current_revision(url))
+
+
+async def _current_revision(url: str) -> str | None:
+    engine = create_async_engine(async_url(url))
     try:
-        with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+        async with engine.connect() as conn:
+            return await conn.run_sync(_revision_of)
     finally:
-        engine.dispose()
+        await engine.dispose()
+
+
+def _revision_of(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.clock import utcnow
+from portside.metadata.conflicts import insert_or_ignore, retry_on_conflict
 from portside.metadata.database import Database
 from portside.metadata.records import RegistryRecord
 from portside.metadata.schema import registries, repositories
@@ -20,21 +20,22 @@ class RepositoryStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    @retry_on_conflict
     async def ensure_registry(self, name: str) -> RegistryRecord:
         """Return the registry called `name`, creating it if needed."""
         async with self._db.read() as conn:
             found = await conn.scalar(select(registries.c.id).where(registries.c.name == name))
         if found is not None:
             return RegistryRecord(found, name)
-        try:
-            async with self._db.write() as conn:
-                new_id = await conn.scalar(
-                    insert(registries)
-                    .values(name=name, created_at=utcnow())
-                    .returning(registries.c.id)
-                )
-        except IntegrityError:  # created concurrently by another process
-            async with self._db.read() as conn:
+        async with self._db.write() as conn:
+            # Processes starting at once all get here; ON CONFLICT lets one insert, the others
+            # wait for it to commit and then select its row.
+            new_id = await conn.scalar(
+                insert_or_ignore(conn, registries, ("name",))
+                .values(name=name, created_at=utcnow())
+                .returning(registries.c.id)
+            )
+            if new_id is None:
                 new_id = await conn.scalar(select(registries.c.id).where(registries.c.name == name))
         assert new_id is not None
         return RegistryRecord(new_id, name)
@@ -69,12 +70,15 @@ async def ensure_repository(conn: AsyncConnection, registry_id: int, name: str) 
     if found is not None:
         return found
     now = utcnow()
-    # Write transactions are serialised per database on SQLite (BEGIN IMMEDIATE); PostgreSQL
-    # callers that race here get an IntegrityError and retry the whole transaction.
+    # A concurrent first push to the same repository makes this insert wait for the other
+    # transaction; when that one commits, nothing is inserted and the select below (a new
+    # statement, so a new READ COMMITTED snapshot) finds its row.
     new_id = await conn.scalar(
-        insert(repositories)
+        insert_or_ignore(conn, repositories, ("registry_id", "name"))
         .values(registry_id=registry_id, name=name, created_at=now, updated_at=now)
         .returning(repositories.c.id)
     )
+    if new_id is None:
+        new_id = await repository_id(conn, registry_id, name)
     assert new_id is not None
     return int(new_id)

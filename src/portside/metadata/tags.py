@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import and_, delete, select
 
+from portside.metadata.conflicts import retry_on_conflict
 from portside.metadata.database import Database
 from portside.metadata.repositories import repository_id
 from portside.metadata.schema import tags
@@ -30,6 +31,7 @@ class TagStore:
                 query = query.where(tags.c.name > last)
             return list((await conn.scalars(query.order_by(tags.c.name).limit(limit))).all())
 
+    @retry_on_conflict
     async def delete(self, registry_id: int, repository: str, tag: str) -> bool:
         """Remove one tag, leaving its manifest; False if there was no such tag."""
         async with self._db.write() as conn:

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import and_, delete, insert, select, update
 
 from portside.metadata.clock import utcnow
+from portside.metadata.conflicts import retry_on_conflict
 from portside.metadata.database import Database
 from portside.metadata.records import UploadRecord
 from portside.metadata.repositories import ensure_repository
@@ -21,6 +22,7 @@ class UploadStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    @retry_on_conflict
     async def create(
         self, registry_id: int, repository: str, upload_id: str, hash_state: bytes
     ) -> None:
@@ -63,6 +65,7 @@ class UploadStore:
             row = (await conn.execute(query)).first()
         return None if row is None else UploadRecord(*row)
 
+    @retry_on_conflict
     async def save_progress(self, upload_id: str, size: int, hash_state: bytes | None) -> None:
         """Record activity now, with the hash state after `size` bytes (None: not hashed)."""
         async with self._db.write() as conn:
@@ -72,6 +75,7 @@ class UploadStore:
                 .values(updated_at=utcnow(), hashed_size=size, hash_state=hash_state)
             )
 
+    @retry_on_conflict
     async def delete(self, upload_id: str) -> bool:
         """Forget a session; False if it was already gone."""
         async with self._db.write() as conn:

@@ -12,6 +12,11 @@ from portside.metadata.schema import metadata
 
 config = context.config
 
+# Every Portside process runs `upgrade` at start; on PostgreSQL several may start at once. This
+# transaction-scoped advisory lock makes them take turns: the first migrates, the others then find
+# the database at head and do nothing. (The key is arbitrary but fixed: ASCII "portside".)
+_MIGRATION_LOCK = 0x706F727473696465
+
 
 def _run(connection: Connection) -> None:
     context.configure(
@@ -21,6 +26,8 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
         context.run_migrations()
 
 
