@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.clock import utcnow
@@ -13,6 +13,21 @@ from portside.metadata.schema import blobs, repositories, repository_blobs
 
 __all__ = ["BlobStore"]
 
+# The pull path's statement, built once: constructing a SELECT costs more than running it.
+_LINKED_SIZE = (
+    select(blobs.c.size)
+    .select_from(
+        repository_blobs.join(
+            repositories, repositories.c.id == repository_blobs.c.repository_id
+        ).join(blobs, blobs.c.digest == repository_blobs.c.digest)
+    )
+    .where(
+        repositories.c.registry_id == bindparam("registry_id"),
+        repositories.c.name == bindparam("repository"),
+        repository_blobs.c.digest == bindparam("digest"),
+    )
+)
+
 
 class BlobStore:
     """Verified blobs and their per-repository links."""
@@ -22,23 +37,9 @@ class BlobStore:
 
     async def linked_size(self, registry_id: int, repository: str, digest: str) -> int | None:
         """Size of the blob if `repository` may read it, else None."""
-        query = (
-            select(blobs.c.size)
-            .select_from(
-                repository_blobs.join(
-                    repositories, repositories.c.id == repository_blobs.c.repository_id
-                ).join(blobs, blobs.c.digest == repository_blobs.c.digest)
-            )
-            .where(
-                and_(
-                    repositories.c.registry_id == registry_id,
-                    repositories.c.name == repository,
-                    repository_blobs.c.digest == digest,
-                )
-            )
-        )
+        params = {"registry_id": registry_id, "repository": repository, "digest": digest}
         async with self._db.read() as conn:
-            return await conn.scalar(query)
+            return await conn.scalar(_LINKED_SIZE, params)
 
     @retry_on_conflict
     async def add(self, registry_id: int, repository: str, digest: str, size: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, insert, select
+from sqlalchemy import and_, bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.clock import utcnow
@@ -30,6 +30,26 @@ _RECORD_COLUMNS = (
     manifests.c.media_type,
     manifests.c.size,
     manifests.c.body,
+)
+
+# The pull path's two statements, built once: constructing a SELECT costs more than running it.
+_IN_REPOSITORY = and_(
+    repositories.c.registry_id == bindparam("registry_id"),
+    repositories.c.name == bindparam("repository"),
+)
+_BY_DIGEST = (
+    select(*_RECORD_COLUMNS)
+    .select_from(manifests.join(repositories, repositories.c.id == manifests.c.repository_id))
+    .where(_IN_REPOSITORY, manifests.c.digest == bindparam("digest"))
+)
+_BY_TAG = (
+    select(*_RECORD_COLUMNS)
+    .select_from(
+        manifests.join(repositories, repositories.c.id == manifests.c.repository_id).join(
+            tags, tags.c.manifest_id == manifests.c.id
+        )
+    )
+    .where(_IN_REPOSITORY, tags.c.name == bindparam("tag"))
 )
 
 
@@ -62,16 +82,13 @@ class ManifestStore:
         tag: str | None = None,
     ) -> ManifestRecord | None:
         """A manifest by digest or by tag, in one query."""
-        joined = manifests.join(repositories, repositories.c.id == manifests.c.repository_id)
-        where = [repositories.c.registry_id == registry_id, repositories.c.name == repository]
+        params = {"registry_id": registry_id, "repository": repository}
         if tag is not None:
-            joined = joined.join(tags, tags.c.manifest_id == manifests.c.id)
-            where.append(tags.c.name == tag)
+            query, params["tag"] = _BY_TAG, tag
         else:
-            where.append(manifests.c.digest == digest)
-        query = select(*_RECORD_COLUMNS).select_from(joined).where(and_(*where))
+            query, params["digest"] = _BY_DIGEST, digest
         async with self._db.read() as conn:
-            row = (await conn.execute(query)).first()
+            row = (await conn.execute(query, params)).first()
         return None if row is None else ManifestRecord(*row)
 
     @retry_on_conflict

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.clock import utcnow
@@ -12,6 +12,22 @@ from portside.metadata.records import RegistryRecord
 from portside.metadata.schema import registries, repositories
 
 __all__ = ["RepositoryStore", "ensure_repository"]
+
+# Statements on every request's path, built once (every name is > "", so an empty `last`
+# starts at the beginning).
+_ID = select(repositories.c.id).where(
+    repositories.c.registry_id == bindparam("registry_id"),
+    repositories.c.name == bindparam("name"),
+)
+_PAGE = (
+    select(repositories.c.name)
+    .where(
+        repositories.c.registry_id == bindparam("registry_id"),
+        repositories.c.name > bindparam("last"),
+    )
+    .order_by(repositories.c.name)
+    .limit(bindparam("limit"))
+)
 
 
 class RepositoryStore:
@@ -47,21 +63,14 @@ class RepositoryStore:
 
     async def list_names(self, registry_id: int, last: str | None, limit: int) -> list[str]:
         """Repository names in lexical order, after `last`, at most `limit`."""
-        query = select(repositories.c.name).where(repositories.c.registry_id == registry_id)
-        if last:
-            query = query.where(repositories.c.name > last)
-        query = query.order_by(repositories.c.name).limit(limit)
+        params = {"registry_id": registry_id, "last": last or "", "limit": limit}
         async with self._db.read() as conn:
-            return list((await conn.scalars(query)).all())
+            return list((await conn.scalars(_PAGE, params)).all())
 
 
 async def repository_id(conn: AsyncConnection, registry_id: int, name: str) -> int | None:
     """The id of a repository, or None."""
-    return await conn.scalar(
-        select(repositories.c.id).where(
-            and_(repositories.c.registry_id == registry_id, repositories.c.name == name)
-        )
-    )
+    return await conn.scalar(_ID, {"registry_id": registry_id, "name": name})
 
 
 async def ensure_repository(conn: AsyncConnection, registry_id: int, name: str) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, bindparam, delete, select
 
 from portside.metadata.conflicts import retry_on_conflict
 from portside.metadata.database import Database
@@ -10,6 +10,14 @@ from portside.metadata.repositories import repository_id
 from portside.metadata.schema import tags
 
 __all__ = ["TagStore"]
+
+# Built once (every tag name is > "", so an empty `last` starts at the beginning).
+_PAGE = (
+    select(tags.c.name)
+    .where(tags.c.repository_id == bindparam("repository_id"), tags.c.name > bindparam("last"))
+    .order_by(tags.c.name)
+    .limit(bindparam("limit"))
+)
 
 
 class TagStore:
@@ -26,10 +34,8 @@ class TagStore:
             repo_id = await repository_id(conn, registry_id, repository)
             if repo_id is None:
                 return None
-            query = select(tags.c.name).where(tags.c.repository_id == repo_id)
-            if last:
-                query = query.where(tags.c.name > last)
-            return list((await conn.scalars(query.order_by(tags.c.name).limit(limit))).all())
+            params = {"repository_id": repo_id, "last": last or "", "limit": limit}
+            return list((await conn.scalars(_PAGE, params)).all())
 
     @retry_on_conflict
     async def delete(self, registry_id: int, repository: str, tag: str) -> bool:
