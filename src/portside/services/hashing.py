@@ -2,37 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, AsyncIterator
 
-import anyio.to_thread
-
 from portside.oci.digests import Hasher, new_hasher
+from portside.storage.streams import blocks
 
 __all__ = ["hash_stream", "hashing"]
 
-# Hash in blocks of this size on a worker thread: the hasher releases the GIL while it works,
-# so hashing overlaps with the event loop receiving the next bytes.
-_BLOCK = 1024 * 1024
+# Hash in blocks of this size on a worker thread: the hasher releases the GIL while it works.
+_BLOCK = 4 * 1024 * 1024
 
 
 async def hashing(chunks: AsyncIterable[bytes], hasher: Hasher) -> AsyncIterator[bytes]:
-    """Pass `chunks` through in blocks of about 1 MiB, feeding each block to `hasher` first."""
-    pending: list[bytes] = []
-    pending_len = 0
-    async for chunk in chunks:
-        if not chunk:
-            continue
-        pending.append(chunk)
-        pending_len += len(chunk)
-        if pending_len >= _BLOCK:
-            block = b"".join(pending)
-            pending, pending_len = [], 0
-            await anyio.to_thread.run_sync(hasher.update, block)
+    """Pass `chunks` through in blocks, feeding each block to `hasher` on a worker thread.
+
+    A block is handed on while it is being hashed, so hashing overlaps with whatever the
+    consumer does with it (writing it to storage); blocks are hashed strictly in order.
+    """
+    loop = asyncio.get_running_loop()
+    inflight: asyncio.Future[None] | None = None
+    try:
+        async for block in blocks(chunks, _BLOCK):
+            if inflight is not None:
+                await inflight
+            inflight = loop.run_in_executor(None, hasher.update, block)
             yield block
-    if pending:
-        block = b"".join(pending)
-        await anyio.to_thread.run_sync(hasher.update, block)
-        yield block
+    finally:
+        if inflight is not None:
+            await inflight
 
 
 async def hash_stream(chunks: AsyncIterable[bytes], algorithm: str) -> Hasher:

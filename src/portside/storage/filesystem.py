@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterable, AsyncIterator
@@ -12,6 +13,7 @@ import anyio.to_thread
 
 from portside.storage.errors import ObjectNotFound, UploadNotFound, UploadOffsetMismatch
 from portside.storage.layout import upload_key
+from portside.storage.streams import blocks
 
 __all__ = ["FilesystemDriver"]
 
@@ -82,18 +84,18 @@ class FilesystemDriver:
             size = await anyio.to_thread.run_sync(handle.seek, 0, os.SEEK_END)
             if size != offset:
                 raise UploadOffsetMismatch(size, offset)
-            pending: list[bytes] = []
-            pending_len = 0
-            async for chunk in chunks:
-                pending.append(chunk)
-                pending_len += len(chunk)
-                if pending_len >= _IO_CHUNK:
-                    await anyio.to_thread.run_sync(handle.write, b"".join(pending))
-                    size += pending_len
-                    pending, pending_len = [], 0
-            if pending:
-                await anyio.to_thread.run_sync(handle.write, b"".join(pending))
-                size += pending_len
+            loop = asyncio.get_running_loop()
+            inflight: asyncio.Future[int] | None = None
+            try:
+                # One write in flight on a worker thread while the next block arrives.
+                async for block in blocks(chunks, _IO_CHUNK):
+                    if inflight is not None:
+                        await inflight
+                    inflight = loop.run_in_executor(None, handle.write, block)
+                    size += len(block)
+            finally:
+                if inflight is not None:
+                    await inflight
             return size
         finally:
             await anyio.to_thread.run_sync(handle.close)
