@@ -71,6 +71,8 @@ def create_app(settings: Settings) -> Starlette:
             listings=ListingService(repositories, tag_store),
             authorizer=AllowAll(),
             default_registry=await repositories.ensure_registry(settings.default_registry),
+            database=db,
+            driver=driver,
         )
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_sweep_uploads, uploads, settings.upload_sweep_seconds)

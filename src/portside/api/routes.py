@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from portside.api import base, blobs, listings, manifests, referrers, uploads
+from portside.api import base, blobs, health, listings, manifests, referrers, uploads
 from portside.api.access import CATALOG, DELETE, NONE, PULL, PUSH, guarded
 
 __all__ = ["routes"]
@@ -31,7 +31,11 @@ def routes() -> list[Route]:
         (f"{_NAME}/blobs/{{digest}}", ["DELETE"], blobs.delete_blob, DELETE),
         (f"{_NAME}/referrers/{{digest}}", ["GET"], referrers.list_referrers, PULL),
     ]
-    return [
+    probes = [
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
+    ]
+    return probes + [
         Route(path, guarded(endpoint, rule), methods=methods)
         for path, methods, endpoint, rule in table
     ]

@@ -8,11 +8,13 @@ from typing import cast
 from starlette.requests import Request
 
 from portside.auth.policy import Authorizer, Grant
+from portside.metadata.database import Database
 from portside.metadata.records import RegistryRecord
 from portside.services.blobs import BlobService
 from portside.services.listings import ListingService
 from portside.services.manifests import ManifestService
 from portside.services.uploads import UploadService
+from portside.storage.base import StorageDriver
 
 __all__ = ["AppState", "app_state", "grant_of", "registry_of"]
 
@@ -27,6 +29,8 @@ class AppState:
     listings: ListingService
     authorizer: Authorizer
     default_registry: RegistryRecord
+    database: Database
+    driver: StorageDriver
 
 
 def app_state(request: Request) -> AppState:
