@@ -33,6 +33,9 @@ if [ "$want_test" = 1 ]; then
     need_cmd curl curl
     # PostgreSQL for the metadata suite; Debian keeps initdb off PATH.
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_needed+=(postgresql)
+    # nginx balances the multi-node tests; npm brings Azurite, the Azure Blob emulator.
+    need_cmd nginx nginx-light
+    need_cmd npm npm
 fi
 if [ ${#apt_needed[@]} -gt 0 ]; then
     echo "install: apt-get install ${apt_needed[*]}"
@@ -51,4 +54,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/pip install -q --disable-pip-version-check -U pip >/dev/null
     .venv/bin/pip install -q --disable-pip-version-check -e ".${extras}"
     touch "$stamp"
+fi
+
+# Azurite (Azure Blob emulator, from npm) for the storage suite, in a project-local folder.
+if [ "$want_test" = 1 ] && [ ! -x .tools/node_modules/.bin/azurite-blob ]; then
+    echo "install: npm install azurite"
+    npm install --prefix .tools --no-audit --no-fund --loglevel=error azurite >/dev/null
 fi

@@ -11,6 +11,10 @@ from starlette.testclient import TestClient
 from portside.api.app import create_app
 from portside.config import Settings
 from portside.metadata.migrate import upgrade
+from tests.backends.azurite import Azurite, start_azurite
+from tests.backends.seaweedfs import SeaweedFS, start_seaweedfs
+
+BUCKET = "portside-test"
 
 
 @pytest.fixture
@@ -32,3 +36,24 @@ def client(settings: Settings) -> Iterator[TestClient]:
 def anyio_backend() -> str:
     """Async tests run on asyncio, the loop granian serves Portside on."""
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """One SeaweedFS (S3) for the session, with the test bucket created."""
+    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        server.create_bucket(BUCKET)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """One Azurite (Azure Blob) for the session."""
+    server = start_azurite(tmp_path_factory.mktemp("azurite"))
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -43,12 +43,40 @@ class Settings(BaseSettings):
     database_pool_recycle: float = Field(
         1800.0, gt=0, description="Seconds after which a pooled connection is replaced."
     )
-    storage_driver: Literal["filesystem", "memory"] = Field(
+    storage_driver: Literal["filesystem", "memory", "s3", "azure"] = Field(
         "filesystem", description="Where blob bytes are stored."
     )
     storage_path: Path | None = Field(
         None, description="Root of the filesystem driver; default <data_dir>/blobs."
     )
+    blob_redirect_seconds: int = Field(
+        0,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="If > 0 and the driver can presign, blob GETs answer 307 to a URL valid "
+        "this long (as ACR's data endpoints do); 0 serves bytes through Portside.",
+    )
+    s3_bucket: str = Field("", description="S3 bucket (storage_driver = s3).")
+    s3_endpoint_url: str | None = Field(None, description="S3 endpoint; None for AWS.")
+    s3_region: str = Field("us-east-1", description="S3 region.")
+    s3_access_key_id: str | None = Field(None, description="None: botocore's credential chain.")
+    s3_secret_access_key: str | None = Field(None, repr=False)
+    s3_session_token: str | None = Field(None, repr=False)
+    s3_prefix: str = Field("", description="Key prefix inside the bucket.")
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field("auto")
+    s3_part_size: int = Field(16 << 20, description="Multipart part size in bytes.")
+    s3_copy_concurrency: int = Field(8, ge=1)
+    s3_max_connections: int = Field(64, ge=1)
+    s3_conditional_writes: bool = Field(True, description="Off for stores without If-Match.")
+    azure_container: str = Field("", description="Blob container (storage_driver = azure).")
+    azure_connection_string: str | None = Field(None, repr=False)
+    azure_account_name: str | None = Field(None)
+    azure_account_key: str | None = Field(None, repr=False)
+    azure_endpoint: str | None = Field(None, description="Blob service URL.")
+    azure_prefix: str = Field("")
+    azure_block_size: int = Field(16 << 20, description="Block size in bytes.")
+    azure_read_chunk_size: int = Field(8 << 20)
+    azure_copy_timeout_seconds: float = Field(600.0, gt=0)
     default_registry: str = Field(
         "default", description="Registry that answers requests for hosts no registry claims."
     )

@@ -1,4 +1,4 @@
-"""Several stateless Portside nodes over shared PostgreSQL and storage, behind nginx.
+"""Several stateless Portside nodes over shared PostgreSQL and S3 (SeaweedFS), behind nginx.
 
 Nothing an upload or a pull needs lives in one node's memory: chunks of one upload land on
 different nodes, docker pushes and pulls through the balancer, and a node stopped in the middle
@@ -11,6 +11,7 @@ import hashlib
 import os
 import subprocess
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ import pytest
 
 from tests.backends.nginx import start_nginx
 from tests.backends.postgres import postgres_cluster
+from tests.backends.seaweedfs import ACCESS_KEY, SECRET_KEY, SeaweedFS
+from tests.conftest import BUCKET
 from tests.e2e.clients import Cli, ServerProcess, free_port
 from tests.e2e.conftest import portside_executable
 
@@ -43,17 +46,13 @@ class Cluster:
         return sum(needle in line for line in self.nodes[node].log_path.read_text().splitlines())
 
 
-def start_node(root: Path, index: int, database_url: str, storage: Path) -> ServerProcess:
-    """One Portside process sharing the database and the blob storage."""
+def start_node(root: Path, index: int, database_url: str, storage: dict[str, str]) -> ServerProcess:
+    """One Portside process sharing the database and the blob storage (S3 on SeaweedFS)."""
     port = free_port()
     workdir = root / f"node{index}"
     workdir.mkdir()
     argv = [portside_executable(), "serve", "--port", str(port), "--data-dir", str(workdir)]
-    env = {
-        "PORTSIDE_DATABASE_URL": database_url,
-        "PORTSIDE_STORAGE_PATH": str(storage),
-        "PORTSIDE_ACCESS_LOG": "true",
-    }
+    env = {"PORTSIDE_DATABASE_URL": database_url, "PORTSIDE_ACCESS_LOG": "true", **storage}
     node = ServerProcess.start(f"node{index}", argv, workdir / "portside.log", env=env)
     node.wait_ready(lambda: httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200)
     node.port = port  # type: ignore[attr-defined]
@@ -64,14 +63,24 @@ def start_node(root: Path, index: int, database_url: str, storage: Path) -> Serv
 def cluster(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Cluster]:
-    """Two nodes over one PostgreSQL database and one storage root, nginx in front."""
+    """Two nodes over one PostgreSQL database and one S3 bucket, nginx in front."""
     root = tmp_path_factory.mktemp("cluster")
+    seaweed: SeaweedFS = request.getfixturevalue("seaweedfs")
+    storage = {
+        "PORTSIDE_STORAGE_DRIVER": "s3",
+        "PORTSIDE_S3_BUCKET": BUCKET,
+        "PORTSIDE_S3_ENDPOINT_URL": seaweed.endpoint_url,
+        "PORTSIDE_S3_ACCESS_KEY_ID": ACCESS_KEY,
+        "PORTSIDE_S3_SECRET_ACCESS_KEY": SECRET_KEY,
+        "PORTSIDE_S3_ADDRESSING_STYLE": "path",
+        "PORTSIDE_S3_PREFIX": f"cluster-{uuid.uuid4().hex[:12]}",
+    }
     with postgres_cluster(request.config).fresh_database() as database_url:
         nodes: list[ServerProcess] = []
         balancer = None
         try:
             for index in range(2):
-                nodes.append(start_node(root, index, database_url, root / "blobs"))
+                nodes.append(start_node(root, index, database_url, storage))
             balancer, port = start_nginx(root / "nginx", [n.port for n in nodes])  # type: ignore[attr-defined]
             yield Cluster(nodes, f"127.0.0.1:{port}")
         finally:

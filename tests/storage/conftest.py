@@ -1,21 +1,68 @@
-"""Every storage driver runs the same contract suite; this fixture lists the drivers."""
+"""Every storage driver runs the same contract suite; this fixture lists the drivers.
+
+The object-store drivers run against emulators started once per session (SeaweedFS for S3,
+Azurite for Azure Blob); each test gets a fresh key prefix (S3) or a fresh container (Azure), so
+tests never see each other's keys.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from azure.storage.blob.aio import BlobServiceClient
 
+from portside.storage.azure import AzureBlobDriver, AzureOptions
 from portside.storage.base import StorageDriver
 from portside.storage.filesystem import FilesystemDriver
 from portside.storage.memory import MemoryDriver
+from portside.storage.s3 import S3Driver, S3Options
+from tests.backends.azurite import Azurite
+from tests.backends.seaweedfs import ACCESS_KEY, SECRET_KEY, SeaweedFS
+
+BUCKET = "portside-test"
 
 
-@pytest.fixture(params=["memory", "filesystem"])
+def s3_options(server: SeaweedFS, **overrides: object) -> S3Options:
+    """Options for an S3 driver on `server` under a fresh key prefix."""
+    settings: dict[str, object] = {
+        "bucket": BUCKET,
+        "endpoint_url": server.endpoint_url,
+        "access_key_id": ACCESS_KEY,
+        "secret_access_key": SECRET_KEY,
+        "addressing_style": "path",
+        "prefix": f"test-{uuid.uuid4().hex[:12]}",
+    }
+    settings.update(overrides)
+    return S3Options(**settings)  # type: ignore[arg-type]
+
+
+async def azure_options(server: Azurite, **overrides: object) -> AzureOptions:
+    """Options for an Azure driver on `server`, in a fresh container that this creates."""
+    container = f"test-{uuid.uuid4().hex[:12]}"
+    async with BlobServiceClient.from_connection_string(server.connection_string) as service:
+        await service.create_container(container)
+    settings: dict[str, object] = {
+        "container": container,
+        "connection_string": server.connection_string,
+    }
+    settings.update(overrides)
+    return AzureOptions(**settings)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["memory", "filesystem", "s3", "azure"])
 async def driver(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StorageDriver]:
     """A fresh, empty driver of each kind."""
     made: StorageDriver
-    made = MemoryDriver() if request.param == "memory" else FilesystemDriver(tmp_path / "store")
+    if request.param == "memory":
+        made = MemoryDriver()
+    elif request.param == "filesystem":
+        made = FilesystemDriver(tmp_path / "store")
+    elif request.param == "s3":
+        made = S3Driver(s3_options(request.getfixturevalue("seaweedfs")))
+    else:
+        made = AzureBlobDriver(await azure_options(request.getfixturevalue("azurite")))
     yield made
     await made.close()

@@ -11,6 +11,7 @@ import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from portside.api.drivers import create_driver
 from portside.api.errors import exception_handlers
 from portside.api.middleware import RegistryHeaders
 from portside.api.routes import routes
@@ -27,20 +28,10 @@ from portside.services.blobs import BlobService
 from portside.services.listings import ListingService
 from portside.services.manifests import ManifestService
 from portside.services.uploads import UploadService
-from portside.storage.base import StorageDriver
-from portside.storage.filesystem import FilesystemDriver
-from portside.storage.memory import MemoryDriver
 
 __all__ = ["app_from_environment", "create_app"]
 
 log = logging.getLogger("portside")
-
-
-def create_driver(settings: Settings) -> StorageDriver:
-    """The storage driver the settings select."""
-    if settings.storage_driver == "memory":
-        return MemoryDriver()
-    return FilesystemDriver(settings.resolved_storage_path())
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -65,7 +56,7 @@ def create_app(settings: Settings) -> Starlette:
             expiry=timedelta(hours=settings.upload_expiry_hours),
         )
         app.state.portside = AppState(
-            blobs=BlobService(blob_store, driver),
+            blobs=BlobService(blob_store, driver, settings.blob_redirect_seconds),
             uploads=uploads,
             manifests=ManifestService(ManifestStore(db), tag_store, repositories),
             listings=ListingService(repositories, tag_store),

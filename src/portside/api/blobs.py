@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from portside.api.params import digest_param, range_header, target_of
 from portside.api.state import app_state
@@ -41,6 +41,9 @@ async def get_blob(request: Request) -> Response:
     headers["Content-Length"] = str(blob.size)
     if request.method == "HEAD":
         return Response(headers=headers, media_type=_OCTET)
+    redirect = await service.redirect_url(blob)
+    if redirect is not None:
+        return RedirectResponse(redirect, status_code=307, headers=_headers(blob))
     if blob.path is not None:
         return FileResponse(blob.path, headers=headers, media_type=_OCTET)
     return StreamingResponse(service.open(blob), headers=headers, media_type=_OCTET)

@@ -27,9 +27,10 @@ class BlobInfo:
 class BlobService:
     """Blob lookup, streaming and deletion."""
 
-    def __init__(self, blobs: BlobStore, driver: StorageDriver) -> None:
+    def __init__(self, blobs: BlobStore, driver: StorageDriver, redirect_seconds: int = 0) -> None:
         self._blobs = blobs
         self._driver = driver
+        self._redirect_seconds = redirect_seconds
 
     async def stat(self, target: Target, digest: Digest) -> BlobInfo:
         """The blob's size and location; BlobUnknown unless this repository may read it."""
@@ -37,6 +38,12 @@ class BlobService:
         if size is None:
             raise BlobUnknown("blob unknown to registry", {"digest": str(digest)})
         return BlobInfo(digest, size, self._driver.local_path(blob_key(digest)))
+
+    async def redirect_url(self, blob: BlobInfo) -> str | None:
+        """A presigned URL to send the client to instead of the bytes, when configured."""
+        if not self._redirect_seconds:
+            return None
+        return await self._driver.presigned_get(blob_key(blob.digest), self._redirect_seconds)
 
     def open(self, blob: BlobInfo, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         """Stream bytes `start`..`end` (inclusive) of a blob found by `stat`."""

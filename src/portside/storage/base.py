@@ -33,6 +33,11 @@ class StorageDriver(Protocol):
         """
         ...
 
+    async def presigned_get(self, key: str, expires_seconds: int) -> str | None:
+        """A URL that lets anyone GET the object for `expires_seconds`, or None if the driver
+        cannot make one. Does not check that the object exists."""
+        ...
+
     async def delete(self, key: str) -> None:
         """Remove the object. A missing object is not an error."""
         ...

@@ -57,6 +57,10 @@ class FilesystemDriver:
         """The file's path, for zero-copy responses."""
         return str(self._path(key))
 
+    async def presigned_get(self, key: str, expires_seconds: int) -> str | None:
+        """No URL can reach these bytes without Portside."""
+        return None
+
     async def delete(self, key: str) -> None:
         """Remove the file if it exists."""
         await anyio.to_thread.run_sync(_unlink_quietly, self._path(key))

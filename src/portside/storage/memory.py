@@ -38,6 +38,10 @@ class MemoryDriver:
         """Memory has no paths."""
         return None
 
+    async def presigned_get(self, key: str, expires_seconds: int) -> str | None:
+        """No URL can reach these bytes without Portside."""
+        return None
+
     async def delete(self, key: str) -> None:
         """Forget the object."""
         self._objects.pop(key, None)

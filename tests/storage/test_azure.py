@@ -1,0 +1,275 @@
+"""Azure-specific behaviour on Azurite: block sizing, resuming on another node, commits of blobs
+of many blocks, SAS URLs, key-based options, and memory that stays bounded by the block size."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tracemalloc
+from collections.abc import AsyncIterator
+
+import anyio
+import httpx
+import pytest
+from azure.storage.blob.aio import BlobServiceClient
+
+from portside.storage.azure import AzureBlobDriver, AzureOptions
+from portside.storage.errors import (
+    ObjectNotFound,
+    StorageError,
+    UploadNotFound,
+    UploadOffsetMismatch,
+)
+from portside.storage.parts import MiB
+from tests.backends.azurite import ACCOUNT, ACCOUNT_KEY, Azurite
+from tests.storage.conftest import azure_options
+from tests.storage.test_driver_contract import chunks, collect
+
+pytestmark = pytest.mark.anyio
+
+BLOCK = 1 * MiB  # small blocks, so that tests cross block boundaries with little data
+
+
+@pytest.fixture
+async def options(azurite: Azurite) -> AzureOptions:
+    """Options with 1 MiB blocks in a fresh container."""
+    return await azure_options(azurite, block_size=BLOCK)
+
+
+@pytest.fixture
+async def azure(options: AzureOptions) -> AsyncIterator[AzureBlobDriver]:
+    """A driver with 1 MiB blocks."""
+    driver = AzureBlobDriver(options)
+    yield driver
+    await driver.close()
+
+
+async def committed_blocks(server: Azurite, options: AzureOptions, name: str) -> list[int]:
+    """The sizes of the committed blocks of blob `name`."""
+    async with BlobServiceClient.from_connection_string(server.connection_string) as service:
+        blob = service.get_blob_client(options.container, name)
+        committed, _ = await blob.get_block_list("committed")
+        return [block.size for block in committed]
+
+
+async def blob_names(server: Azurite, options: AzureOptions) -> list[str]:
+    """Every blob name in the driver's container."""
+    async with BlobServiceClient.from_connection_string(server.connection_string) as service:
+        container = service.get_container_client(options.container)
+        return [name async for name in container.list_blob_names()]
+
+
+def pattern(size: int, seed: int = 0) -> bytes:
+    """Deterministic bytes of `size`."""
+    block = hashlib.sha256(str(seed).encode()).digest() * (MiB // 32)
+    return (block * (size // MiB + 1))[:size]
+
+
+async def test_blocks_are_full_size_except_the_last(
+    azure: AzureBlobDriver, options: AzureOptions, azurite: Azurite
+) -> None:
+    half = BLOCK // 2
+    await azure.upload_create("upload-0001")
+    first = pattern(2 * BLOCK + half, 1)
+    assert await azure.upload_append("upload-0001", 0, chunks(first)) == len(first)
+    sizes = await committed_blocks(azurite, options, "uploads/upload-0001")
+    assert sizes == [BLOCK, BLOCK, half]
+    second = pattern(half + 10, 2)
+    await azure.upload_append("upload-0001", len(first), chunks(second))
+    sizes = await committed_blocks(azurite, options, "uploads/upload-0001")
+    assert sizes == [BLOCK, BLOCK, BLOCK, 10]
+    assert await collect(azure.upload_read("upload-0001")) == first + second
+    await azure.upload_commit("upload-0001", "blobs/k")
+    assert await collect(azure.read("blobs/k")) == first + second
+    assert await blob_names(azurite, options) == ["blobs/k"]
+
+
+async def test_large_upload_crosses_many_blocks(azure: AzureBlobDriver) -> None:
+    data = pattern(9 * BLOCK + 333, 3)
+    await azure.upload_create("upload-0001")
+    pieces = [data[i : i + 300_000] for i in range(0, len(data), 300_000)]
+    assert await azure.upload_append("upload-0001", 0, chunks(*pieces)) == len(data)
+    await azure.upload_commit("upload-0001", "blobs/big")
+    assert await azure.stat("blobs/big") == len(data)
+    assert await collect(azure.read("blobs/big")) == data
+    assert await collect(azure.read("blobs/big", BLOCK - 5, 10)) == data[BLOCK - 5 : BLOCK + 5]
+    assert await collect(azure.read("blobs/big", len(data) + 5)) == b""
+    assert await collect(azure.read("blobs/big", 0, 3)) == data[:3]
+
+
+async def test_another_node_resumes_and_commits(options: AzureOptions) -> None:
+    first, second = AzureBlobDriver(options), AzureBlobDriver(options)
+    try:
+        await first.upload_create("upload-0001")
+        head = pattern(BLOCK + 100, 4)
+        await first.upload_append("upload-0001", 0, chunks(head))
+        assert await second.upload_size("upload-0001") == len(head)
+        with pytest.raises(UploadOffsetMismatch):
+            await second.upload_append("upload-0001", 1, chunks(b"x"))
+        tail = pattern(2 * BLOCK, 5)
+        await second.upload_append("upload-0001", len(head), chunks(tail))
+        assert await collect(first.upload_read("upload-0001")) == head + tail
+        await second.upload_commit("upload-0001", "blobs/k")
+        assert await collect(first.read("blobs/k")) == head + tail
+        with pytest.raises(UploadNotFound):
+            await first.upload_size("upload-0001")
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_concurrent_appends_one_wins(options: AzureOptions) -> None:
+    first, second = AzureBlobDriver(options), AzureBlobDriver(options)
+    await first.upload_create("upload-0001")
+    release, loaded = anyio.Event(), anyio.Event()
+    outcome: list[BaseException] = []
+
+    async def slow() -> AsyncIterator[bytes]:
+        loaded.set()
+        await release.wait()
+        yield b"slow"
+
+    async def append_slowly() -> None:
+        try:
+            await first.upload_append("upload-0001", 0, slow())
+        except UploadOffsetMismatch as exc:
+            outcome.append(exc)
+
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(append_slowly)
+            await loaded.wait()
+            assert await second.upload_append("upload-0001", 0, chunks(b"fast")) == 4
+            release.set()
+        assert len(outcome) == 1
+        assert await collect(first.upload_read("upload-0001")) == b"fast"
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_concurrent_commits_of_the_same_content(options: AzureOptions) -> None:
+    data = pattern(3 * BLOCK, 6)
+    drivers = [AzureBlobDriver(options), AzureBlobDriver(options)]
+    try:
+        for number, driver in enumerate(drivers):
+            await driver.upload_create(f"upload-000{number}")
+            await driver.upload_append(f"upload-000{number}", 0, chunks(data))
+        async with anyio.create_task_group() as tasks:
+            for number, driver in enumerate(drivers):
+                tasks.start_soon(driver.upload_commit, f"upload-000{number}", "blobs/same")
+        assert await collect(drivers[0].read("blobs/same")) == data
+    finally:
+        for driver in drivers:
+            await driver.close()
+
+
+async def test_presigned_url_works_without_credentials(azure: AzureBlobDriver) -> None:
+    await azure.upload_create("upload-0001")
+    await azure.upload_append("upload-0001", 0, chunks(b"signed bytes"))
+    await azure.upload_commit("upload-0001", "blobs/signed")
+    url = await azure.presigned_get("blobs/signed", 60)
+    assert url is not None
+    async with httpx.AsyncClient() as client:
+        response = await client.get(url)
+        assert response.status_code == 200
+        assert response.content == b"signed bytes"
+        ranged = await client.get(url, headers={"Range": "bytes=7-"})
+        assert ranged.content == b"bytes"
+        unsigned = await client.get(url.split("?")[0])
+        assert unsigned.status_code in (403, 404)
+        tampered = await client.get(url.replace("blobs/signed", "blobs/other"))
+        assert tampered.status_code == 403
+    with pytest.raises(ValueError):
+        await azure.presigned_get("blobs/signed", 0)
+
+
+async def test_account_key_options_and_prefix(azurite: Azurite) -> None:
+    base = await azure_options(azurite)
+    options = AzureOptions(
+        container=base.container,
+        account_name=ACCOUNT,
+        account_key=ACCOUNT_KEY,
+        endpoint=azurite.endpoint,
+        prefix="/portside/",
+    )
+    driver = AzureBlobDriver(options)
+    try:
+        await driver.upload_create("upload-0001")
+        await driver.upload_append("upload-0001", 0, chunks(b"keyed"))
+        await driver.upload_commit("upload-0001", "blobs/keyed")
+        assert await blob_names(azurite, options) == ["portside/blobs/keyed"]
+        assert await collect(driver.read("blobs/keyed")) == b"keyed"
+    finally:
+        await driver.close()
+    with pytest.raises(ValueError):
+        AzureOptions(container="c")
+
+
+async def test_append_memory_stays_bounded_by_the_block_size(azurite: Azurite) -> None:
+    block = 4 * MiB
+    driver = AzureBlobDriver(await azure_options(azurite, block_size=block))
+
+    async def generated() -> AsyncIterator[bytes]:
+        for _ in range(24):
+            yield os.urandom(MiB)
+
+    try:
+        await driver.upload_create("upload-0001")
+        tracemalloc.start()
+        try:
+            assert await driver.upload_append("upload-0001", 0, generated()) == 24 * MiB
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    finally:
+        await driver.close()
+    assert peak < 2 * block, f"peak {peak / MiB:.1f} MiB for 4 MiB blocks"
+
+
+async def test_missing_keys(azure: AzureBlobDriver) -> None:
+    with pytest.raises(ObjectNotFound):
+        await collect(azure.read("blobs/none", 0, 0))
+    with pytest.raises(ObjectNotFound):
+        await collect(azure.read("blobs/none", 5))
+    await azure.delete("blobs/none")
+    await azure.upload_delete("never-created")
+    assert azure.local_path("blobs/none") is None
+
+
+async def test_too_many_blocks_fails_and_keeps_the_old_size(
+    azure: AzureBlobDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("portside.storage.azure.MAX_BLOCKS", 2)
+    await azure.upload_create("upload-0001")
+    with pytest.raises(StorageError, match="blocks"):
+        await azure.upload_append("upload-0001", 0, chunks(pattern(2 * BLOCK + 1, 8)))
+    assert await azure.upload_size("upload-0001") == 0
+
+
+async def test_broken_or_cancelled_sender_keeps_what_arrived(azure: AzureBlobDriver) -> None:
+    data = pattern(BLOCK + BLOCK // 2, 9)
+
+    async def then_broken() -> AsyncIterator[bytes]:
+        yield data
+        raise ConnectionError("client went away")
+
+    await azure.upload_create("upload-0001")
+    with pytest.raises(ConnectionError):
+        await azure.upload_append("upload-0001", 0, then_broken())
+    assert await azure.upload_size("upload-0001") == len(data)
+
+    stalled = anyio.Event()
+
+    async def then_stalled() -> AsyncIterator[bytes]:
+        yield data
+        stalled.set()  # the driver has taken `data` and waits for more
+        await anyio.sleep_forever()
+        yield b"never"  # pragma: no cover
+
+    async with anyio.create_task_group() as tasks:  # the request is cancelled mid-stream
+        tasks.start_soon(azure.upload_append, "upload-0001", len(data), then_stalled())
+        await stalled.wait()
+        tasks.cancel_scope.cancel()
+    assert await azure.upload_size("upload-0001") == 2 * len(data)
+    assert await collect(azure.upload_read("upload-0001")) == data + data
