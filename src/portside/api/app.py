@@ -86,7 +86,10 @@ async def _sweep_uploads(uploads: UploadService, interval: float) -> None:
     """Remove expired upload sessions now and then; every process may do it (idempotent)."""
     while True:
         try:
-            removed = await uploads.expire_idle()
+            # Shielded: shutdown waits for a sweep in progress rather than cutting a database
+            # transaction in half (which left aiosqlite's worker without its event loop).
+            with anyio.CancelScope(shield=True):
+                removed = await uploads.expire_idle()
             if removed:
                 log.info("removed %d expired upload session(s)", removed)
         except Exception:

@@ -44,7 +44,8 @@ async def get_blob(request: Request) -> Response:
     redirect = await service.redirect_url(blob)
     if redirect is not None:
         return RedirectResponse(redirect, status_code=307, headers=_headers(blob))
-    if blob.path is not None:
+    if blob.path is not None and "range" not in request.headers:
+        # FileResponse would act on a Range header itself; an ignored one takes the path below.
         return FileResponse(blob.path, headers=headers, media_type=_OCTET)
     return StreamingResponse(service.open(blob), headers=headers, media_type=_OCTET)
 

@@ -25,8 +25,10 @@ __all__ = [
     "target_of",
 ]
 
-_CONTENT_RANGE = re.compile(r"^(?:bytes )?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# Offsets are bounded to 18 digits (below 2**63): longer ones are malformed, not huge.
+_CONTENT_RANGE = re.compile(r"(?:bytes )?(\d{1,18})-(\d{1,18})(?:/(?:\d{1,18}|\*))?")
+_RANGE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})")
+_COUNT = re.compile(r"\d{1,18}")
 
 
 def target_of(request: Request) -> Target:
@@ -44,7 +46,7 @@ def page_params(request: Request) -> tuple[int | None, str | None]:
     raw_n = request.query_params.get("n")
     n = None
     if raw_n is not None:
-        if not raw_n.isdigit():
+        if not _COUNT.fullmatch(raw_n):
             raise ParameterInvalid("n must be a non-negative integer", {"n": raw_n[:20]})
         n = int(raw_n)
     return n, request.query_params.get("last") or None
@@ -55,7 +57,7 @@ def content_range(request: Request) -> tuple[int, int] | None:
     raw = request.headers.get("content-range")
     if raw is None:
         return None
-    match = _CONTENT_RANGE.match(raw.strip())
+    match = _CONTENT_RANGE.fullmatch(raw.strip())
     if match is None:
         raise BlobUploadInvalid(f"malformed Content-Range {raw[:60]!r}")
     start, end = int(match[1]), int(match[2])
@@ -67,9 +69,9 @@ def content_range(request: Request) -> tuple[int, int] | None:
 def range_header(request: Request, size: int) -> tuple[int | None, int | None] | None:
     """A blob GET's single `Range: bytes=a-b`; None when absent."""
     raw = request.headers.get("range")
-    if raw is None:
-        return None
-    match = _RANGE.match(raw.strip())
+    if raw is None or not raw.strip().startswith("bytes="):
+        return None  # RFC 9110 §14.2: a range unit the server does not know is ignored
+    match = _RANGE.fullmatch(raw.strip())
     if match is None or (not match[1] and not match[2]):
         raise RangeNotSatisfiable(size)
     return (int(match[1]) if match[1] else None, int(match[2]) if match[2] else None)
@@ -85,7 +87,7 @@ async def body_chunks(request: Request) -> AsyncIterator[bytes]:
 async def read_manifest_body(request: Request) -> bytes:
     """Read a manifest body, refusing (before reading it all) one over the size limit."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_MANIFEST_BYTES:
+    if declared and _COUNT.fullmatch(declared) and int(declared) > MAX_MANIFEST_BYTES:
         raise ManifestTooLarge(f"manifest larger than {MAX_MANIFEST_BYTES} bytes")
     parts: list[bytes] = []
     total = 0

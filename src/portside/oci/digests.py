@@ -30,7 +30,7 @@ class Digest:
     @classmethod
     def parse(cls, text: str) -> Digest:
         """Parse `algorithm:hex`, raising DigestInvalid for anything malformed or unsupported."""
-        if len(text) > 256 or not _GRAMMAR.match(text):
+        if len(text) > 256 or not _GRAMMAR.fullmatch(text):
             raise DigestInvalid(f"malformed digest {text[:80]!r}")
         algorithm, _, hex_part = text.partition(":")
         expected = ALGORITHMS.get(algorithm)

@@ -60,9 +60,14 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     if len(body) > MAX_MANIFEST_BYTES:
         raise ManifestTooLarge(f"manifest larger than {MAX_MANIFEST_BYTES} bytes")
     try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from None
+        # Strict UTF-8 first (RFC 8259 §8.1): json.loads(bytes) would also guess UTF-16/32.
+        doc = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ManifestInvalid("manifest is not UTF-8") from None
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError and integers over Python's digit limit;
+        # RecursionError, absurdly deep nesting.
+        raise ManifestInvalid(f"manifest is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(doc, dict):
         raise ManifestInvalid("manifest must be a JSON object")
     if doc.get("schemaVersion") != 2:

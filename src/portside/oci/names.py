@@ -20,13 +20,13 @@ def validate_name(name: str) -> str:
     """Return `name` unchanged if it is a valid repository name, else raise NameInvalid."""
     if len(name) > MAX_NAME_LENGTH:
         raise NameInvalid(f"repository name longer than {MAX_NAME_LENGTH} characters")
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise NameInvalid(f"invalid repository name {name[:80]!r}")
     return name
 
 
 def validate_tag(tag: str) -> str:
     """Return `tag` unchanged if it is a valid tag, else raise TagInvalid."""
-    if not _TAG.match(tag):
+    if not _TAG.fullmatch(tag):
         raise TagInvalid(f"invalid tag {tag[:80]!r}")
     return tag

@@ -25,7 +25,7 @@ def blob_key(digest: Digest) -> str:
 
 def validate_upload_id(upload_id: str) -> bool:
     """True if `upload_id` is safe to use in a key (ids come from clients in URLs)."""
-    return bool(_UPLOAD_ID.match(upload_id))
+    return bool(_UPLOAD_ID.fullmatch(upload_id))
 
 
 def upload_key(upload_id: str) -> str:
