@@ -11,7 +11,7 @@ from portside.storage.streams import blocks
 __all__ = ["hash_stream", "hashing"]
 
 # Hash in blocks of this size on a worker thread: the hasher releases the GIL while it works.
-_BLOCK = 4 * 1024 * 1024
+_BLOCK = 2 * 1024 * 1024
 
 
 async def hashing(chunks: AsyncIterable[bytes], hasher: Hasher) -> AsyncIterator[bytes]:
