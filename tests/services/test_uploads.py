@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,7 +10,6 @@ import pytest
 
 from portside.metadata.blobs import BlobStore
 from portside.metadata.database import Database
-from portside.metadata.migrate import upgrade
 from portside.metadata.repositories import RepositoryStore
 from portside.metadata.uploads import UploadStore
 from portside.oci.digests import Digest, Hasher
@@ -19,7 +18,6 @@ from portside.services.errors import BlobUploadUnknown
 from portside.services.targets import Target
 from portside.services.uploads import UploadService
 from portside.storage.filesystem import FilesystemDriver
-from tests.backends.postgres import BACKENDS, empty_database
 
 pytestmark = pytest.mark.anyio
 
@@ -28,22 +26,6 @@ async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
     """An async stream of parts."""
     for part in parts:
         yield part
-
-
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated database on each metadata backend in turn (SQLite, PostgreSQL)."""
-    with empty_database(request.param, request.config, tmp_path) as url:
-        upgrade(url)
-        yield url
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    """Engines over it."""
-    database = Database(db_url)
-    yield database
-    await database.close()
 
 
 def service(db: Database, root: Path, expiry: timedelta = timedelta(hours=24)) -> UploadService:

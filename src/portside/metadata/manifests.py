@@ -12,7 +12,7 @@ from portside.metadata.clock import utcnow
 from portside.metadata.conflicts import insert_or_ignore, insert_or_update, retry_on_conflict
 from portside.metadata.database import Database
 from portside.metadata.records import ManifestRecord, ReferrerRecord
-from portside.metadata.repositories import ensure_repository, repository_id
+from portside.metadata.repositories import bump_tags_version, ensure_repository, repository_id
 from portside.metadata.schema import (
     manifest_blobs,
     manifest_children,
@@ -123,6 +123,8 @@ class ManifestStore:
                     and_(manifests.c.repository_id == repo_id, manifests.c.digest == digest)
                 )
             )
+            if result.rowcount:  # its tags went with it (ON DELETE CASCADE)
+                await bump_tags_version(conn, repo_id)
             return result.rowcount > 0
 
     async def referrers(
@@ -238,7 +240,7 @@ async def _move_tag(conn: AsyncConnection, repo_id: int, tag: str, manifest_id: 
     # One statement, so two pushes moving the same tag cannot both insert it: the second waits
     # on the first's row lock, then moves the tag again. The last commit wins; one row remains.
     now = utcnow()
-    await conn.execute(
+    result = await conn.execute(
         insert_or_update(
             conn,
             tags,
@@ -249,3 +251,5 @@ async def _move_tag(conn: AsyncConnection, repo_id: int, tag: str, manifest_id: 
             repository_id=repo_id, name=tag, manifest_id=manifest_id, created_at=now, updated_at=now
         )
     )
+    if result.rowcount:  # inserted or moved; 0 when the tag already named this manifest
+        await bump_tags_version(conn, repo_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.clock import utcnow
@@ -91,3 +91,12 @@ async def ensure_repository(conn: AsyncConnection, registry_id: int, name: str) 
         new_id = await repository_id(conn, registry_id, name)
     assert new_id is not None
     return int(new_id)
+
+
+async def bump_tags_version(conn: AsyncConnection, repo_id: int) -> None:
+    """Mark the repository's tag list as changed, inside the caller's write transaction."""
+    await conn.execute(
+        update(repositories)
+        .where(repositories.c.id == repo_id)
+        .values(tags_version=repositories.c.tags_version + 1, updated_at=utcnow())
+    )

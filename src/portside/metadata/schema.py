@@ -79,6 +79,9 @@ repositories = Table(
     Column("name", String(255), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Bumped in every transaction that adds, moves or removes a tag: lets a process keep the
+    # tag list cached and still answer exactly what the database holds (one cheap read).
+    Column("tags_version", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("registry_id", "name"),
 )
 

@@ -6,8 +6,8 @@ from sqlalchemy import and_, bindparam, delete, select
 
 from portside.metadata.conflicts import retry_on_conflict
 from portside.metadata.database import Database
-from portside.metadata.repositories import repository_id
-from portside.metadata.schema import tags
+from portside.metadata.repositories import bump_tags_version, repository_id
+from portside.metadata.schema import repositories, tags
 
 __all__ = ["TagStore"]
 
@@ -19,6 +19,11 @@ _PAGE = (
     .limit(bindparam("limit"))
 )
 
+_VERSION = select(repositories.c.id, repositories.c.tags_version).where(
+    repositories.c.registry_id == bindparam("registry_id"),
+    repositories.c.name == bindparam("name"),
+)
+
 
 class TagStore:
     """Tag names per repository."""
@@ -27,15 +32,29 @@ class TagStore:
         self._db = db
 
     async def list_names(
-        self, registry_id: int, repository: str, last: str | None, limit: int
-    ) -> list[str] | None:
-        """Tag names in lexical order after `last`; None if the repository does not exist."""
+        self,
+        registry_id: int,
+        repository: str,
+        last: str | None,
+        limit: int,
+        unless_version: int | None = None,
+    ) -> tuple[int, list[str] | None] | None:
+        """(tag-list version, names in lexical order after `last`), read in one snapshot.
+
+        None if the repository does not exist. The names are None when the version equals
+        `unless_version`: the caller's copy is still exact.
+        """
         async with self._db.read() as conn:
-            repo_id = await repository_id(conn, registry_id, repository)
-            if repo_id is None:
+            row = (
+                await conn.execute(_VERSION, {"registry_id": registry_id, "name": repository})
+            ).first()
+            if row is None:
                 return None
+            repo_id, version = row
+            if version == unless_version:
+                return version, None
             params = {"repository_id": repo_id, "last": last or "", "limit": limit}
-            return list((await conn.scalars(_PAGE, params)).all())
+            return version, list((await conn.scalars(_PAGE, params)).all())
 
     @retry_on_conflict
     async def delete(self, registry_id: int, repository: str, tag: str) -> bool:
@@ -47,4 +66,6 @@ class TagStore:
             result = await conn.execute(
                 delete(tags).where(and_(tags.c.repository_id == repo_id, tags.c.name == tag))
             )
+            if result.rowcount:
+                await bump_tags_version(conn, repo_id)
             return result.rowcount > 0

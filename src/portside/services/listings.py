@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from portside.metadata.repositories import RepositoryStore
 from portside.metadata.tags import TagStore
 from portside.services.errors import NameUnknown
@@ -16,17 +18,49 @@ MAX_PAGE = 10_000
 class ListingService:
     """Lexically ordered pages of names, continued with `last`."""
 
-    def __init__(self, repositories: RepositoryStore, tags: TagStore) -> None:
+    def __init__(
+        self, repositories: RepositoryStore, tags: TagStore, cache_entries: int = 512
+    ) -> None:
         self._repositories = repositories
         self._tags = tags
+        # Tag pages by (registry, repository, last, limit) with the tag-list version they were
+        # read at. Every request checks the version in the database, so a page is served from
+        # here only while it is exactly what the database holds, on any node.
+        self._pages: OrderedDict[tuple[int, str, str | None, int], tuple[int, list[str]]]
+        self._pages = OrderedDict()
+        self._cache_entries = cache_entries
 
     async def tags(self, target: Target, last: str | None, n: int | None) -> tuple[list[str], bool]:
         """A page of tag names and whether more follow."""
         limit = _limit(n)
-        names = await self._tags.list_names(target.registry_id, target.repository, last, limit + 1)
-        if names is None:
+        key = (target.registry_id, target.repository, last, limit)
+        cached = self._pages.get(key)
+        found = await self._tags.list_names(
+            target.registry_id,
+            target.repository,
+            last,
+            limit + 1,
+            unless_version=None if cached is None else cached[0],
+        )
+        if found is None:
+            self._pages.pop(key, None)
             raise NameUnknown("repository name not known to registry", {"name": target.repository})
+        version, names = found
+        if names is None:
+            assert cached is not None
+            names = cached[1]
+            self._pages.move_to_end(key)
+        else:
+            self._remember(key, version, names)
         return names[:limit], len(names) > limit
+
+    def _remember(
+        self, key: tuple[int, str, str | None, int], version: int, names: list[str]
+    ) -> None:
+        self._pages[key] = (version, names)
+        self._pages.move_to_end(key)
+        while len(self._pages) > self._cache_entries:
+            self._pages.popitem(last=False)
 
     async def repositories(
         self, registry_id: int, last: str | None, n: int | None

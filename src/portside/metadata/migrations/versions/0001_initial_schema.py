@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column(
             "updated_at", portside.metadata.schema.UTCDateTime(timezone=True), nullable=False
         ),
+        sa.Column("tags_version", sa.BigInteger(), server_default="0", nullable=False),
         sa.ForeignKeyConstraint(
             ["registry_id"],
             ["registries.id"],
