@@ -75,6 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="portside-storage-bench-"))
     try:
@@ -88,7 +89,10 @@ def main() -> None:
             finally:
                 stop()
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if args.keep:
+            console.log(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
     table = Table(title=f"{args.size_mib} MiB blob through Portside, medians (MB/s)")
     for column in ("driver", "push", "pull", "push vs filesystem", "pull vs filesystem"):
         table.add_column(column, justify="right")

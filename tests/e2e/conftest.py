@@ -86,6 +86,9 @@ def start_registry(kind: str, workdir: Path) -> tuple[ServerProcess, Registry]:
             str(port),
             "--data-dir",
             str(data_dir),
+            # Two workers, as on a real 2-core host: requests of one client land on both.
+            "--workers",
+            "2",
         ]
     # One log line per request, so a failure report shows which request went wrong.
     env = {"PORTSIDE_ACCESS_LOG": "true"} if kind == "portside" else {}
@@ -108,6 +111,11 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
         yield handle
     finally:
         server.stop()
+    if handle.kind == "portside":
+        # A worker that died, or any traceback, is a failure even if every client succeeded.
+        log = handle.log_path.read_text()
+        assert "Unexpected exit from worker" not in log, handle.log_tail()
+        assert "Traceback" not in log, handle.log_tail()
 
 
 @pytest.fixture(scope="session")

@@ -32,11 +32,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 __all__ = ["Database", "async_url"]
 
+# busy_timeout first: switching to WAL takes a lock, and workers that start together would
+# otherwise fail at once with "database is locked" instead of waiting their turn.
 _SQLITE_PRAGMAS = (
+    "PRAGMA busy_timeout=30000",
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=30000",
 )
 # asyncpg rather than psycopg 3: it is the driver SQLAlchemy's asyncio support is written and
 # tested against first, it speaks the binary protocol with prepared statements cached per

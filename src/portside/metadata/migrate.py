@@ -8,6 +8,7 @@ CLI, from synchronous test fixtures.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 from alembic import command
@@ -35,10 +36,15 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Run migrations up to `revision`. Safe to call on an up-to-date database."""
-    if make_url(url).get_backend_name() == "sqlite":
-        database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+    database = make_url(url).database if make_url(url).get_backend_name() == "sqlite" else None
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # WAL is a property of the file: switch it once here, before any worker starts.
+        # Workers that all switched a fresh file at once raced for the exclusive lock the
+        # switch needs, and one could die at start with "database is locked".
+        with sqlite3.connect(database, timeout=30) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.close()
     command.upgrade(alembic_config(url), revision)
 
 
