@@ -76,12 +76,17 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+    parser.add_argument(
+        "--drivers", default="filesystem,s3,azure", help="comma-separated; filesystem first"
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="portside-storage-bench-"))
     try:
         (root / "blob.digest").write_text(make_blob_file(root / "blob.bin", args.size_mib << 20))
         results = {}
-        for name, setup in (("filesystem", None), ("s3", _s3_env), ("azure", _azure_env)):
+        setups = {"filesystem": None, "s3": _s3_env, "azure": _azure_env}
+        for name in args.drivers.split(","):
+            setup = setups[name]
             console.log(f"{name}: push and pull {args.size_mib} MiB x {args.rounds}")
             env, stop = setup(root) if setup else ({}, lambda: None)
             try:
