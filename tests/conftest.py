@@ -1,8 +1,8 @@
-"""Fixtures shared by the whole suite: settings in a temporary data directory, an in-process app."""
+"""Shared fixtures: settings, an in-process app, databases on each backend, emulators."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,8 +10,10 @@ from starlette.testclient import TestClient
 
 from portside.api.app import create_app
 from portside.config import Settings
+from portside.metadata.database import Database
 from portside.metadata.migrate import upgrade
 from tests.backends.azurite import Azurite, start_azurite
+from tests.backends.postgres import BACKENDS, empty_database
 from tests.backends.seaweedfs import SeaweedFS, start_seaweedfs
 
 BUCKET = "portside-test"
@@ -57,3 +59,25 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new database that no migration has touched, on each backend in turn."""
+    with empty_database(request.param, request.config, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def db_url(empty_db_url: str) -> str:
+    """A database migrated to head (migrations run outside any event loop, as at startup)."""
+    upgrade(empty_db_url)
+    return empty_db_url
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    """Engines over the migrated database, disposed after the test."""
+    database = Database(db_url)
+    yield database
+    await database.close()
