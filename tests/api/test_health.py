@@ -29,3 +29,14 @@ def test_readyz_fails_when_the_storage_root_is_gone(client: TestClient, settings
     assert response.status_code == 503
     assert response.json()["storage"] == "unreachable"
     assert response.json()["database"] == "ok"
+
+
+def test_a_failing_blob_store_answers_503_not_a_traceback(
+    client: TestClient, settings: Settings
+) -> None:
+    root = settings.resolved_storage_path()
+    shutil.rmtree(root)
+    root.write_text("not a directory")  # every storage call below the root now fails
+    response = client.post("/v2/team/app/blobs/uploads/")
+    assert response.status_code == 503
+    assert response.json()["errors"][0]["code"] == "UNAVAILABLE"

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from portside.auth.errors import AuthError, Denied, Unauthorized
 from portside.oci import errors as oci
 from portside.services import errors as svc
+from portside.storage.errors import StorageError
 
 __all__ = ["ERROR_TABLE", "error_response", "exception_handlers"]
 
@@ -80,6 +81,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, exc.detail, None, dict(exc.headers or {}))
 
 
+async def _storage_failure(request: Request, exc: Exception) -> Response:
+    # The blob store failed (not the request): 503 tells clients and balancers to retry.
+    log.error("storage failure in %s %s: %s", request.method, request.url.path, exc)
+    return error_response(503, "UNAVAILABLE", "blob storage is unavailable, retry later")
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error in %s %s", request.method, request.url.path)
     return error_response(500, "UNKNOWN", "internal server error")
@@ -89,5 +96,6 @@ def exception_handlers() -> dict[Any, Any]:
     """Handlers to register on the application."""
     handlers: dict[Any, Any] = {cls: _domain_error for cls in ERROR_TABLE}
     handlers[HTTPException] = _http_error
+    handlers[StorageError] = _storage_failure
     handlers[Exception] = _unexpected
     return handlers

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, ParamSpec, TypeVar
 
 import anyio.to_thread
 
-from portside.storage.errors import ObjectNotFound, UploadNotFound, UploadOffsetMismatch
+from portside.storage.errors import (
+    ObjectNotFound,
+    StorageError,
+    UploadNotFound,
+    UploadOffsetMismatch,
+)
 from portside.storage.layout import upload_key
 from portside.storage.streams import blocks
 
@@ -20,6 +26,28 @@ __all__ = ["FilesystemDriver"]
 # Writes and reads move this much per thread hop: large enough that the hop costs nothing
 # measurable, small enough to bound memory per request.
 _IO_CHUNK = 1024 * 1024
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _as_storage_errors(
+    method: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Report operating-system failures (disk full, permissions, a broken mount) as
+    StorageError, as the driver contract says; a sender's ConnectionError passes through."""
+
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except (StorageError, ConnectionError):
+            raise
+        except OSError as exc:
+            raise StorageError(f"filesystem storage: {exc}") from exc
+
+    return wrapper
 
 
 class FilesystemDriver:
@@ -35,6 +63,7 @@ class FilesystemDriver:
             raise ValueError(f"key {key!r} escapes the storage root")
         return path
 
+    @_as_storage_errors
     async def stat(self, key: str) -> int:
         """Size of the file at `key`."""
         try:
@@ -61,15 +90,18 @@ class FilesystemDriver:
         """No URL can reach these bytes without Portside."""
         return None
 
+    @_as_storage_errors
     async def delete(self, key: str) -> None:
         """Remove the file if it exists."""
         await anyio.to_thread.run_sync(_unlink_quietly, self._path(key))
 
+    @_as_storage_errors
     async def upload_create(self, upload_id: str) -> None:
         """Create an empty upload file."""
         path = self._path(upload_key(upload_id))
         await anyio.to_thread.run_sync(_create_empty, path)
 
+    @_as_storage_errors
     async def upload_size(self, upload_id: str) -> int:
         """Current size of the upload file."""
         try:
@@ -77,6 +109,7 @@ class FilesystemDriver:
         except ObjectNotFound:
             raise UploadNotFound(upload_id) from None
 
+    @_as_storage_errors
     async def upload_append(self, upload_id: str, offset: int, chunks: AsyncIterable[bytes]) -> int:
         """Append at `offset`, which must be the current end of the upload."""
         path = self._path(upload_key(upload_id))
@@ -113,6 +146,7 @@ class FilesystemDriver:
         async for chunk in _read_file(handle, 0, None):
             yield chunk
 
+    @_as_storage_errors
     async def upload_commit(self, upload_id: str, key: str) -> None:
         """fsync the upload, then rename it into place (or drop it if the key exists)."""
         source = self._path(upload_key(upload_id))
@@ -122,6 +156,7 @@ class FilesystemDriver:
         except FileNotFoundError:
             raise UploadNotFound(upload_id) from None
 
+    @_as_storage_errors
     async def upload_delete(self, upload_id: str) -> None:
         """Remove the upload file if present."""
         await anyio.to_thread.run_sync(_unlink_quietly, self._path(upload_key(upload_id)))
