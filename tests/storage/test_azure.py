@@ -250,34 +250,6 @@ async def test_too_many_blocks_fails_and_keeps_the_old_size(
     assert await azure.upload_size("upload-0001") == 0
 
 
-async def test_broken_or_cancelled_sender_keeps_what_arrived(azure: AzureBlobDriver) -> None:
-    data = pattern(BLOCK + BLOCK // 2, 9)
-
-    async def then_broken() -> AsyncIterator[bytes]:
-        yield data
-        raise ConnectionError("client went away")
-
-    await azure.upload_create("upload-0001")
-    with pytest.raises(ConnectionError):
-        await azure.upload_append("upload-0001", 0, then_broken())
-    assert await azure.upload_size("upload-0001") == len(data)
-
-    stalled = anyio.Event()
-
-    async def then_stalled() -> AsyncIterator[bytes]:
-        yield data
-        stalled.set()  # the driver has taken `data` and waits for more
-        await anyio.sleep_forever()
-        yield b"never"  # pragma: no cover
-
-    async with anyio.create_task_group() as tasks:  # the request is cancelled mid-stream
-        tasks.start_soon(azure.upload_append, "upload-0001", len(data), then_stalled())
-        await stalled.wait()
-        tasks.cancel_scope.cancel()
-    assert await azure.upload_size("upload-0001") == 2 * len(data)
-    assert await collect(azure.upload_read("upload-0001")) == data + data
-
-
 async def destination_properties(
     server: Azurite, options: AzureOptions, name: str
 ) -> BlobProperties:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import anyio
 import pytest
 
 from portside.storage.base import StorageDriver
@@ -120,3 +121,31 @@ async def test_failed_stream_keeps_a_prefix(driver: StorageDriver) -> None:
     size = await driver.upload_size("upload-0001")
     assert b"kept".startswith(await collect(driver.upload_read("upload-0001")))
     assert size <= 4
+
+
+async def test_broken_or_cancelled_sender_keeps_what_arrived(driver: StorageDriver) -> None:
+    data = bytes(range(256)) * (7 * 4096)  # 7 MiB: more than one part, block or I/O chunk
+
+    async def then_broken() -> AsyncIterator[bytes]:
+        yield data
+        raise ConnectionError("client went away")
+
+    await driver.upload_create("upload-0001")
+    with pytest.raises(ConnectionError):
+        await driver.upload_append("upload-0001", 0, then_broken())
+    assert await driver.upload_size("upload-0001") == len(data)
+
+    stalled = anyio.Event()
+
+    async def then_stalled() -> AsyncIterator[bytes]:
+        yield data
+        stalled.set()  # the driver has taken `data` and waits for more
+        await anyio.sleep_forever()
+        yield b"never"  # pragma: no cover
+
+    async with anyio.create_task_group() as tasks:  # the request is cancelled mid-stream
+        tasks.start_soon(driver.upload_append, "upload-0001", len(data), then_stalled())
+        await stalled.wait()
+        tasks.cancel_scope.cancel()
+    assert await driver.upload_size("upload-0001") == 2 * len(data)
+    assert await collect(driver.upload_read("upload-0001")) == data + data

@@ -254,31 +254,3 @@ async def test_too_many_parts_fails_and_keeps_the_old_size(
     with pytest.raises(StorageError, match="parts"):
         await s3.upload_append("upload-0001", 0, chunks(pattern(12 * MiB, 8)))
     assert await s3.upload_size("upload-0001") == 0
-
-
-async def test_broken_or_cancelled_sender_keeps_what_arrived(s3: S3Driver) -> None:
-    data = pattern(7 * MiB, 9)
-
-    async def then_broken() -> AsyncIterator[bytes]:
-        yield data
-        raise ConnectionError("client went away")
-
-    await s3.upload_create("upload-0001")
-    with pytest.raises(ConnectionError):
-        await s3.upload_append("upload-0001", 0, then_broken())
-    assert await s3.upload_size("upload-0001") == len(data)
-
-    stalled = anyio.Event()
-
-    async def then_stalled() -> AsyncIterator[bytes]:
-        yield data
-        stalled.set()  # the driver has taken `data` and waits for more
-        await anyio.sleep_forever()
-        yield b"never"  # pragma: no cover
-
-    async with anyio.create_task_group() as tasks:  # the request is cancelled mid-stream
-        tasks.start_soon(s3.upload_append, "upload-0001", len(data), then_stalled())
-        await stalled.wait()
-        tasks.cancel_scope.cancel()
-    assert await s3.upload_size("upload-0001") == 2 * len(data)
-    assert await collect(s3.upload_read("upload-0001")) == data + data

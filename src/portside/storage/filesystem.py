@@ -10,6 +10,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any, BinaryIO, ParamSpec, TypeVar
 
+import anyio
 import anyio.to_thread
 
 from portside.storage.errors import (
@@ -131,11 +132,15 @@ class FilesystemDriver:
                     inflight = loop.run_in_executor(None, handle.write, block)
                     size += len(block)
             finally:
-                if inflight is not None:
-                    await inflight
+                # Shielded: a cancelled request still lands the block already handed over,
+                # and the file is closed, so the upload keeps exactly what arrived.
+                with anyio.CancelScope(shield=True):
+                    if inflight is not None:
+                        await inflight
             return size
         finally:
-            await anyio.to_thread.run_sync(handle.close)
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(handle.close)
 
     async def upload_read(self, upload_id: str) -> AsyncIterator[bytes]:
         """Stream the upload's bytes so far."""
