@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
 import pytest
 
 from portside.metadata.blobs import BlobStore
 from portside.metadata.database import Database
 from portside.metadata.manifests import ManifestStore, NewManifest
+from portside.metadata.migrate import upgrade
 from portside.metadata.repositories import RepositoryStore, repository_id
 from portside.metadata.tags import TagStore
+from tests.backends.postgres import postgres_cluster
 
 pytestmark = pytest.mark.anyio
 
@@ -117,3 +122,37 @@ async def tag_names(store: TagStore, registry_id: int, repository: str) -> list[
     """All tag names of a repository (None if it does not exist)."""
     found = await store.list_names(registry_id, repository, None, 100)
     return None if found is None else found[1]
+
+
+def test_lexical_order_on_a_database_with_a_language_collation(
+    request: pytest.FixtureRequest,
+) -> None:
+    """Tags and repositories page in code-point order even where the database's own locale
+    would sort "a" before "B" (PostgreSQL created with ICU en-US)."""
+    cluster = postgres_cluster(request.config)
+    name = f"portside_icu_{uuid.uuid4().hex[:12]}"
+    cluster.execute(
+        f"CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+    )
+    try:
+        url = cluster.url(name)
+        upgrade(url)
+        asyncio.run(_check_code_point_order(url))
+    finally:
+        cluster.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _check_code_point_order(url: str) -> None:
+    db = Database(url)
+    try:
+        registry = await RepositoryStore(db).ensure_registry("default")
+        await BlobStore(db).add(registry.id, "b", BLOB, 1)
+        await BlobStore(db).add(registry.id, "a-b", BLOB, 1)
+        await BlobStore(db).add(registry.id, "a.b", BLOB, 1)
+        store = ManifestStore(db)
+        for index, tag in enumerate(["a", "B", "_x", "Z9"]):
+            await store.put(registry.id, "b", manifest("sha256:" + f"{index}" * 64), tag)
+        assert await tag_names(TagStore(db), registry.id, "b") == ["B", "Z9", "_x", "a"]
+        assert await RepositoryStore(db).list_names(registry.id, None, 10) == ["a-b", "a.b", "b"]
+    finally:
+        await db.close()

@@ -54,6 +54,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _lexical(length: int) -> String:
+    """A name column that sorts and compares by code point, as the distribution spec's
+    "lexical order" requires: SQLite does by default; PostgreSQL needs the "C" collation, or a
+    database created with a natural-language locale would page tags and the catalog in its
+    own order."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -76,7 +84,7 @@ repositories = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("registry_id", ForeignKey("registries.id", ondelete="CASCADE"), nullable=False),
-    Column("name", String(255), nullable=False),
+    Column("name", _lexical(255), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     # Bumped in every transaction that adds, moves or removes a tag: lets a process keep the
@@ -147,7 +155,7 @@ tags = Table(
         ForeignKey("repositories.id", ondelete="CASCADE"),
         primary_key=True,
     ),
-    Column("name", String(128), primary_key=True),
+    Column("name", _lexical(128), primary_key=True),
     Column("manifest_id", ForeignKey("manifests.id", ondelete="CASCADE"), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),

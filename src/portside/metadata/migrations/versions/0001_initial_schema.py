@@ -44,7 +44,11 @@ def upgrade() -> None:
         "repositories",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("registry_id", sa.Integer(), nullable=False),
-        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column(
+            "name",
+            sa.String(length=255).with_variant(sa.String(length=255, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column(
             "created_at", portside.metadata.schema.UTCDateTime(timezone=True), nullable=False
         ),
@@ -168,7 +172,11 @@ def upgrade() -> None:
     op.create_table(
         "tags",
         sa.Column("repository_id", sa.Integer(), nullable=False),
-        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column(
+            "name",
+            sa.String(length=128).with_variant(sa.String(length=128, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("manifest_id", sa.Integer(), nullable=False),
         sa.Column(
             "created_at", portside.metadata.schema.UTCDateTime(timezone=True), nullable=False
