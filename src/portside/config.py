@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     azure_prefix: str = Field("")
     azure_block_size: int = Field(16 << 20, description="Block size in bytes.")
     azure_read_chunk_size: int = Field(8 << 20)
+    azure_commit_concurrency: int = Field(8, ge=1, description="Block copies in flight.")
     azure_copy_timeout_seconds: float = Field(600.0, gt=0)
     default_registry: str = Field(
         "default", description="Registry that answers requests for hosts no registry claims."
@@ -94,6 +95,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'portside.db').resolve()}"
+
+    def section(self, prefix: str) -> dict[str, Any]:
+        """The settings named `<prefix>...`, keyed without the prefix (a driver's options)."""
+        return {
+            name.removeprefix(prefix): getattr(self, name)
+            for name in type(self).model_fields
+            if name.startswith(prefix)
+        }
 
     def resolved_storage_path(self) -> Path:
         """The filesystem driver's root."""

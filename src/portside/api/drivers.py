@@ -18,39 +18,13 @@ def create_driver(settings: Settings) -> StorageDriver:
     """The driver named by `storage_driver`, configured from its settings."""
     if settings.storage_driver == "memory":
         return MemoryDriver()
+    # The options dataclasses name their fields as the settings do, less the prefix.
     if settings.storage_driver == "s3":
         from portside.storage.s3 import S3Driver, S3Options
 
-        return S3Driver(
-            S3Options(
-                bucket=settings.s3_bucket,
-                endpoint_url=settings.s3_endpoint_url,
-                region=settings.s3_region,
-                access_key_id=settings.s3_access_key_id,
-                secret_access_key=settings.s3_secret_access_key,
-                session_token=settings.s3_session_token,
-                prefix=settings.s3_prefix,
-                addressing_style=settings.s3_addressing_style,
-                part_size=settings.s3_part_size,
-                copy_concurrency=settings.s3_copy_concurrency,
-                max_connections=settings.s3_max_connections,
-                conditional_writes=settings.s3_conditional_writes,
-            )
-        )
+        return S3Driver(S3Options(**settings.section("s3_")))
     if settings.storage_driver == "azure":
         from portside.storage.azure import AzureBlobDriver, AzureOptions
 
-        return AzureBlobDriver(
-            AzureOptions(
-                container=settings.azure_container,
-                connection_string=settings.azure_connection_string,
-                account_name=settings.azure_account_name,
-                account_key=settings.azure_account_key,
-                endpoint=settings.azure_endpoint,
-                prefix=settings.azure_prefix,
-                block_size=settings.azure_block_size,
-                read_chunk_size=settings.azure_read_chunk_size,
-                copy_timeout_seconds=settings.azure_copy_timeout_seconds,
-            )
-        )
+        return AzureBlobDriver(AzureOptions(**settings.section("azure_")))
     return FilesystemDriver(settings.resolved_storage_path())
