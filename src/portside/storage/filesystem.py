@@ -59,10 +59,10 @@ class FilesystemDriver:
         self._root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
-        path = (self._root / key).resolve()
-        if self._root not in path.parents:
+        # A lexical check, no filesystem calls: this runs on every blob request.
+        if key.startswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
             raise ValueError(f"key {key!r} escapes the storage root")
-        return path
+        return self._root / key
 
     @_as_storage_errors
     async def stat(self, key: str) -> int:
