@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from portside.oci.digests import Digest, new_hasher
+from portside.oci.digests import Digest, Hasher, new_hasher
 from portside.oci.errors import DigestInvalid
 
 SHA256_EMPTY = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -48,7 +48,7 @@ def test_malformed_digests_are_rejected(text: str) -> None:
 def test_incremental_hashing_matches_one_shot() -> None:
     hasher = new_hasher()
     hasher.update(b"hello ")
-    snapshot = hasher.copy()
+    snapshot = Hasher.restore("sha256", hasher.state())
     hasher.update(b"world")
     assert hasher.digest() == Digest.of(b"hello world")
     assert snapshot.digest() == Digest.of(b"hello ")

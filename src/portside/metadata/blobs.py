@@ -99,29 +99,6 @@ class BlobStore:
             )
             return result.rowcount > 0
 
-    async def missing(self, registry_id: int, repository: str, digests: list[str]) -> list[str]:
-        """Which of `digests` the repository may not read."""
-        if not digests:
-            return []
-        query = (
-            select(repository_blobs.c.digest)
-            .select_from(
-                repository_blobs.join(
-                    repositories, repositories.c.id == repository_blobs.c.repository_id
-                )
-            )
-            .where(
-                and_(
-                    repositories.c.registry_id == registry_id,
-                    repositories.c.name == repository,
-                    repository_blobs.c.digest.in_(digests),
-                )
-            )
-        )
-        async with self._db.read() as conn:
-            present = set((await conn.scalars(query)).all())
-        return [d for d in digests if d not in present]
-
 
 async def _link(conn: AsyncConnection, repo_id: int, digest: str) -> None:
     await conn.execute(

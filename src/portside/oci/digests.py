@@ -67,11 +67,6 @@ class Hasher:
         """Feed more bytes (releases the GIL, so large blocks hash on a worker thread)."""
         self._h.update(data)
 
-    def update_and_hex(self, data: bytes) -> str:
-        """Feed bytes and return the hex digest so far."""
-        self._h.update(data)
-        return self.digest().hex
-
     def digest(self) -> Digest:
         """The digest of everything fed so far (the state stays usable)."""
         snapshot = _FACTORIES[self.algorithm].deserialize(self.state())
@@ -88,10 +83,6 @@ class Hasher:
             return cls(algorithm, state)
         except (ValueError, TypeError) as exc:
             raise DigestInvalid(f"unusable hash state: {exc}") from None
-
-    def copy(self) -> Hasher:
-        """An independent copy of the current state."""
-        return Hasher(self.algorithm, self.state())
 
 
 def new_hasher(algorithm: str = "sha256") -> Hasher:
