@@ -8,7 +8,7 @@ tests never see each other's keys.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -53,16 +53,37 @@ async def azure_options(server: Azurite, **overrides: object) -> AzureOptions:
 
 
 @pytest.fixture(params=["memory", "filesystem", "s3", "azure"])
-async def driver(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StorageDriver]:
-    """A fresh, empty driver of each kind."""
-    made: StorageDriver
+async def nodes(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Callable[[], StorageDriver]]:
+    """Makes driver instances of one kind over one store, as separate nodes would hold.
+
+    Memory has no second node: every call returns the same instance.
+    """
+    made: list[StorageDriver] = []
+    build: Callable[[], StorageDriver]
     if request.param == "memory":
-        made = MemoryDriver()
+        memory = MemoryDriver()
+        build = lambda: memory  # noqa: E731
     elif request.param == "filesystem":
-        made = FilesystemDriver(tmp_path / "store")
+        build = lambda: FilesystemDriver(tmp_path / "store")  # noqa: E731
     elif request.param == "s3":
-        made = S3Driver(s3_options(request.getfixturevalue("seaweedfs")))
+        s3 = s3_options(request.getfixturevalue("seaweedfs"))
+        build = lambda: S3Driver(s3)  # noqa: E731
     else:
-        made = AzureBlobDriver(await azure_options(request.getfixturevalue("azurite")))
-    yield made
-    await made.close()
+        azure = await azure_options(request.getfixturevalue("azurite"))
+        build = lambda: AzureBlobDriver(azure)  # noqa: E731
+
+    def node() -> StorageDriver:
+        made.append(build())
+        return made[-1]
+
+    yield node
+    for instance in made:
+        await instance.close()
+
+
+@pytest.fixture
+def driver(nodes: Callable[[], StorageDriver]) -> StorageDriver:
+    """A fresh, empty driver of each kind."""
+    return nodes()

@@ -100,27 +100,6 @@ async def test_large_upload_crosses_many_blocks(azure: AzureBlobDriver) -> None:
     assert await collect(azure.read("blobs/big", 0, 3)) == data[:3]
 
 
-async def test_another_node_resumes_and_commits(options: AzureOptions) -> None:
-    first, second = AzureBlobDriver(options), AzureBlobDriver(options)
-    try:
-        await first.upload_create("upload-0001")
-        head = pattern(BLOCK + 100, 4)
-        await first.upload_append("upload-0001", 0, chunks(head))
-        assert await second.upload_size("upload-0001") == len(head)
-        with pytest.raises(UploadOffsetMismatch):
-            await second.upload_append("upload-0001", 1, chunks(b"x"))
-        tail = pattern(2 * BLOCK, 5)
-        await second.upload_append("upload-0001", len(head), chunks(tail))
-        assert await collect(first.upload_read("upload-0001")) == head + tail
-        await second.upload_commit("upload-0001", "blobs/k")
-        assert await collect(first.read("blobs/k")) == head + tail
-        with pytest.raises(UploadNotFound):
-            await first.upload_size("upload-0001")
-    finally:
-        await first.close()
-        await second.close()
-
-
 async def test_concurrent_appends_one_wins(options: AzureOptions) -> None:
     first, second = AzureBlobDriver(options), AzureBlobDriver(options)
     await first.upload_create("upload-0001")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import anyio
 import httpx
@@ -169,3 +169,20 @@ async def test_presigned_urls_serve_the_object_and_nothing_else(driver: StorageD
         assert ranged.content == b"bytes"
         tampered = await client.get(url.replace("blobs/signed", "blobs/other"))
         assert tampered.status_code == 403
+
+
+async def test_another_node_resumes_and_commits(nodes: Callable[[], StorageDriver]) -> None:
+    first, second = nodes(), nodes()
+    await first.upload_create("upload-0001")
+    head = bytes(range(256)) * (5 * 4096 + 1)  # 5 MiB and a bit
+    await first.upload_append("upload-0001", 0, chunks(head))
+    assert await second.upload_size("upload-0001") == len(head)
+    with pytest.raises(UploadOffsetMismatch):
+        await second.upload_append("upload-0001", 1, chunks(b"x"))
+    tail = bytes(range(255, -1, -1)) * (2 * 4096)
+    assert await second.upload_append("upload-0001", len(head), chunks(tail)) == len(head + tail)
+    assert await collect(first.upload_read("upload-0001")) == head + tail
+    await second.upload_commit("upload-0001", "blobs/k")
+    assert await collect(first.read("blobs/k")) == head + tail
+    with pytest.raises(UploadNotFound):
+        await first.upload_size("upload-0001")

@@ -17,7 +17,6 @@ from botocore.config import Config
 from portside.storage.errors import (
     ObjectNotFound,
     StorageError,
-    UploadNotFound,
     UploadOffsetMismatch,
 )
 from portside.storage.parts import MiB
@@ -117,27 +116,6 @@ async def test_large_upload_crosses_many_parts(s3: S3Driver) -> None:
     assert across == data[PART - 10 : PART + 10]
     assert await collect(s3.read("blobs/big", len(data) + 5)) == b""
     assert await collect(s3.read("blobs/big", 0, 3)) == data[:3]
-
-
-async def test_another_node_resumes_and_commits(options: S3Options) -> None:
-    first, second = S3Driver(options), S3Driver(options)
-    try:
-        await first.upload_create("upload-0001")
-        head = pattern(7 * MiB, 5)
-        await first.upload_append("upload-0001", 0, chunks(head))
-        assert await second.upload_size("upload-0001") == 7 * MiB
-        with pytest.raises(UploadOffsetMismatch):
-            await second.upload_append("upload-0001", 1, chunks(b"x"))
-        tail = pattern(4 * MiB, 6)
-        assert await second.upload_append("upload-0001", 7 * MiB, chunks(tail)) == 11 * MiB
-        assert await collect(first.upload_read("upload-0001")) == head + tail
-        await second.upload_commit("upload-0001", "blobs/k")
-        assert await collect(first.read("blobs/k")) == head + tail
-        with pytest.raises(UploadNotFound):
-            await first.upload_size("upload-0001")
-    finally:
-        await first.close()
-        await second.close()
 
 
 async def test_concurrent_appends_one_wins(options: S3Options) -> None:
