@@ -7,18 +7,32 @@ documented in docs/configuration.md.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "load_settings", "settings_from_environment"]
+__all__ = ["Settings", "TrustedIssuerSettings", "load_settings", "settings_from_environment"]
 
 # Set by `portside serve` so that every worker process builds the same settings.
 _RESOLVED = "PORTSIDE_RESOLVED_SETTINGS"
+
+
+class TrustedIssuerSettings(BaseModel):
+    """An OIDC issuer whose tokens `/oauth2/exchange` accepts (federated sign-in)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    issuer: str = Field(description="The `iss` its tokens carry.")
+    audience: str = Field(description="The `aud` its tokens must carry for Portside.")
+    jwks_file: Path | None = Field(None, description="Its signing keys, as a JWKS file.")
+    jwks_url: str | None = Field(None, description="Or where to fetch its JWKS.")
+    groups_claim: str = Field("groups", description="Claim holding the caller's groups.")
+    tenant: str | None = Field(None, description="Only for exchanges naming this tenant.")
 
 
 class Settings(BaseSettings):
@@ -81,6 +95,42 @@ class Settings(BaseSettings):
     default_registry: str = Field(
         "default", description="Registry that answers requests for hosts no registry claims."
     )
+    domain: str = Field(
+        "localhost",
+        description="Registry NAME's login server is NAME.<domain> (with the port unless 443); "
+        "requests are routed to registries by their Host.",
+    )
+    anonymous_loopback: bool = Field(
+        True,
+        description="While listening on loopback only, the default registry accepts anonymous "
+        "push and pull (a local development registry). Elsewhere credentials are required.",
+    )
+    admin_password: str | None = Field(
+        None,
+        repr=False,
+        description="The deployment administrator's password for the management API; if "
+        "unset, one is generated at first start and printed once.",
+    )
+    token_issuer: str = Field("portside", description="`iss` of the tokens Portside signs.")
+    signing_algorithm: Literal["ES256", "RS256"] = Field(
+        "ES256", description="Algorithm of signing keys created from now on."
+    )
+    access_token_seconds: int = Field(
+        900, ge=60, le=24 * 3600, description="Lifetime of access tokens."
+    )
+    refresh_token_seconds: int = Field(
+        3 * 3600, ge=300, le=90 * 24 * 3600, description="Lifetime of refresh tokens (ACR: 3 h)."
+    )
+    login_max_failures: int = Field(
+        10, ge=1, description="Failed logins per user name and registry before a lockout."
+    )
+    login_lockout_seconds: float = Field(60.0, gt=0, description="How long a lockout lasts.")
+    trusted_issuers: tuple[TrustedIssuerSettings, ...] = Field(
+        (),
+        description="OIDC issuers trusted for federated sign-in (`[[portside.trusted_issuers]]`).",
+    )
+    tls_cert: Path | None = Field(None, description="PEM certificate chain: serve HTTPS.")
+    tls_key: Path | None = Field(None, description="PEM private key of `tls_cert`.")
     upload_expiry_hours: float = Field(
         24.0, gt=0, description="Upload sessions idle this long are removed with their bytes."
     )
@@ -103,6 +153,15 @@ class Settings(BaseSettings):
             for name in type(self).model_fields
             if name.startswith(prefix)
         }
+
+    def listens_on_loopback(self) -> bool:
+        """True if the server accepts connections from this machine only."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
 
     def resolved_storage_path(self) -> Path:
         """The filesystem driver's root."""

@@ -13,10 +13,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from portside.api.state import app_state
-from portside.auth.policy import AccessRequest
+from portside.auth.errors import Unauthorized
 from portside.auth.scopes import Scope
+from portside.services.errors import NameUnknown
 
-__all__ = ["CATALOG", "DELETE", "NONE", "PULL", "PUSH", "Endpoint", "Rule", "guarded"]
+__all__ = [
+    "CATALOG",
+    "DELETE",
+    "METADATA_READ",
+    "METADATA_WRITE",
+    "NONE",
+    "PULL",
+    "PUSH",
+    "Endpoint",
+    "Rule",
+    "challenge",
+    "guarded",
+]
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 Rule = Callable[[Request], tuple[Scope, ...]]
@@ -32,6 +45,8 @@ def _repository(*actions: str) -> Rule:
 PULL = _repository("pull")
 PUSH = _repository("pull", "push")
 DELETE = _repository("delete")
+METADATA_READ = _repository("metadata_read")
+METADATA_WRITE = _repository("metadata_write")
 
 
 def NONE(request: Request) -> tuple[Scope, ...]:
@@ -49,13 +64,32 @@ def guarded(endpoint: Endpoint, rule: Rule) -> Endpoint:
 
     async def guarded_endpoint(request: Request) -> Response:
         state = app_state(request)
-        registry = state.default_registry
+        registry = await state.directory.resolve(request.headers.get("host", ""))
+        if registry is None:
+            raise NameUnknown("no registry answers at this host")
         request.state.registry = registry
-        request.state.grant = await state.authorizer.authorize(
-            AccessRequest(registry.name, request.headers.get("authorization"), rule(request))
-        )
+        required = rule(request)
+        try:
+            request.state.grant = await state.policy.authorize(
+                registry, request.headers.get("authorization"), required
+            )
+        except Unauthorized as error:
+            error.headers = {"WWW-Authenticate": challenge(request, required, error.insufficient)}
+            raise
         return await endpoint(request)
 
     guarded_endpoint.__name__ = endpoint.__name__
     guarded_endpoint.__doc__ = endpoint.__doc__
     return guarded_endpoint
+
+
+def challenge(request: Request, required: tuple[Scope, ...], insufficient: bool = False) -> str:
+    """Docker's Bearer challenge: where to get a token, for which service and scopes."""
+    host = request.headers.get("host", "")
+    scheme = request.url.scheme
+    parts = [f'realm="{scheme}://{host}/oauth2/token"', f'service="{host}"']
+    if required:
+        parts.append(f'scope="{" ".join(str(scope) for scope in required)}"')
+    if insufficient:
+        parts.append('error="insufficient_scope"')
+    return "Bearer " + ",".join(parts)

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from portside.auth.errors import AuthError, Denied, Unauthorized
+from portside.auth.errors import AuthError, Denied, Throttled, Unauthorized
 from portside.oci import errors as oci
 from portside.services import errors as svc
 from portside.storage.errors import StorageError
@@ -41,6 +41,7 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     svc.ParameterInvalid: (400, "UNSUPPORTED"),
     Unauthorized: (401, "UNAUTHORIZED"),
     Denied: (403, "DENIED"),
+    Throttled: (429, "TOOMANYREQUESTS"),
 }
 # Statuses Starlette raises itself (routing, method matching) and what they mean to a client.
 _HTTP_CODES = {404: "NOT_FOUND", 405: "UNSUPPORTED", 413: "SIZE_INVALID", 429: "TOOMANYREQUESTS"}

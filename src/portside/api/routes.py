@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from portside.api import base, blobs, health, listings, manifests, referrers, uploads
+from portside.api import base, blobs, health, listings, manifests, oauth, referrers, uploads
 from portside.api.access import CATALOG, DELETE, NONE, PULL, PUSH, guarded
 
 __all__ = ["routes"]
@@ -34,6 +34,10 @@ def routes() -> list[Route]:
     probes = [
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
+        Route("/oauth2/token", oauth.token_get, methods=["GET"]),
+        Route("/oauth2/token", oauth.token_post, methods=["POST"]),
+        Route("/oauth2/exchange", oauth.exchange, methods=["POST"]),
+        Route("/oauth2/keys", oauth.jwks, methods=["GET"]),
     ]
     return probes + [
         Route(path, guarded(endpoint, rule), methods=methods)

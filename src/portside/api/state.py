@@ -7,12 +7,16 @@ from typing import cast
 
 from starlette.requests import Request
 
-from portside.auth.policy import Authorizer, Grant
+from portside.auth.policy import Grant
 from portside.metadata.database import Database
 from portside.metadata.records import RegistryRecord
+from portside.services.access import AccessPolicy
 from portside.services.blobs import BlobService
+from portside.services.hosts import RegistryDirectory
 from portside.services.listings import ListingService
 from portside.services.manifests import ManifestService
+from portside.services.oauth import OAuthService
+from portside.services.signing import KeyRing
 from portside.services.uploads import UploadService
 from portside.storage.base import StorageDriver
 
@@ -27,8 +31,10 @@ class AppState:
     uploads: UploadService
     manifests: ManifestService
     listings: ListingService
-    authorizer: Authorizer
-    default_registry: RegistryRecord
+    policy: AccessPolicy
+    directory: RegistryDirectory
+    oauth: OAuthService
+    keys: KeyRing
     database: Database
     driver: StorageDriver
 

@@ -2,14 +2,15 @@
 
 AuthError
 ├── Unauthorized   no or bad credentials: the client should authenticate (401)
-└── Denied         authenticated, but not allowed (403)
+├── Denied         authenticated, but not allowed (403)
+└── Throttled      too many failed logins for this user name: retry later (429)
 """
 
 from __future__ import annotations
 
 from portside.auth.scopes import Scope
 
-__all__ = ["AuthError", "Denied", "Unauthorized"]
+__all__ = ["AuthError", "Denied", "Throttled", "Unauthorized"]
 
 
 class AuthError(Exception):
@@ -19,11 +20,31 @@ class AuthError(Exception):
         super().__init__(message)
         self.message = message
         self.scopes = scopes
+        self.headers: dict[str, str] = {}
 
 
 class Unauthorized(AuthError):
-    """Credentials are missing or invalid."""
+    """Credentials are missing or invalid.
+
+    `insufficient` marks a valid bearer token that lacks the scope: the client should fetch a
+    new token for it (Docker's `error="insufficient_scope"` challenge).
+    """
+
+    def __init__(
+        self, message: str, scopes: tuple[Scope, ...] = (), *, insufficient: bool = False
+    ) -> None:
+        super().__init__(message, scopes)
+        self.insufficient = insufficient
 
 
 class Denied(AuthError):
     """The identity may not perform the requested action."""
+
+
+class Throttled(AuthError):
+    """Too many failed logins: the caller must wait `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(max(1, round(retry_after)))}

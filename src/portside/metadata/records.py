@@ -5,7 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-__all__ = ["ManifestRecord", "ReferrerRecord", "RegistryRecord", "UploadRecord"]
+__all__ = [
+    "CredentialRecord",
+    "ManifestRecord",
+    "ReferrerRecord",
+    "RegistryRecord",
+    "RoleAssignmentRecord",
+    "ScopeMapRecord",
+    "ServicePrincipalRecord",
+    "SigningKeyRecord",
+    "TokenRecord",
+    "UploadRecord",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +25,12 @@ class RegistryRecord:
 
     id: int
     name: str
+    sku: str = "Standard"
+    admin_enabled: bool = False
+    anonymous_pull: bool = False
+    immutable_tags: bool = False
+    auth_version: int = 0
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +65,76 @@ class UploadRecord:
     updated_at: datetime
     hashed_size: int
     hash_state: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialRecord:
+    """A stored secret (as its argon2id hash) of an admin user, token or service principal."""
+
+    id: int
+    owner_type: str
+    owner_id: str
+    name: str
+    hash: str
+    created_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePrincipalRecord:
+    """A deployment-wide application identity; its id is its user name."""
+
+    id: str
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RoleAssignmentRecord:
+    """A role given to a principal in one registry, optionally narrowed to repositories."""
+
+    id: int
+    registry_id: int
+    principal_type: str
+    principal: str
+    role: str
+    repositories: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeMapRecord:
+    """A named set of ACR actions (`repositories/<pattern>/content/read`, ...)."""
+
+    id: int
+    registry_id: int
+    name: str
+    description: str
+    actions: tuple[str, ...]
+    system: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """A repository-scoped token: a user name bound to a scope map."""
+
+    id: int
+    registry_id: int
+    name: str
+    scope_map: str
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKeyRecord:
+    """A token-signing key as stored (shared by every node)."""
+
+    kid: str
+    algorithm: str
+    private_pem: bytes
+    created_at: datetime
+    retired_at: datetime | None

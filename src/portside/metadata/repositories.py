@@ -6,10 +6,11 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.clock import utcnow
-from portside.metadata.conflicts import insert_or_ignore, retry_on_conflict
+from portside.metadata.conflicts import insert_or_ignore
 from portside.metadata.database import Database
 from portside.metadata.records import RegistryRecord
-from portside.metadata.schema import registries, repositories
+from portside.metadata.registries import RegistryStore
+from portside.metadata.schema import repositories
 
 __all__ = ["RepositoryStore", "ensure_repository"]
 
@@ -36,25 +37,10 @@ class RepositoryStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    @retry_on_conflict
     async def ensure_registry(self, name: str) -> RegistryRecord:
         """Return the registry called `name`, creating it if needed."""
-        async with self._db.read() as conn:
-            found = await conn.scalar(select(registries.c.id).where(registries.c.name == name))
-        if found is not None:
-            return RegistryRecord(found, name)
-        async with self._db.write() as conn:
-            # Processes starting at once all get here; ON CONFLICT lets one insert, the others
-            # wait for it to commit and then select its row.
-            new_id = await conn.scalar(
-                insert_or_ignore(conn, registries, ("name",))
-                .values(name=name, created_at=utcnow())
-                .returning(registries.c.id)
-            )
-            if new_id is None:
-                new_id = await conn.scalar(select(registries.c.id).where(registries.c.name == name))
-        assert new_id is not None
-        return RegistryRecord(new_id, name)
+        registry, _ = await RegistryStore(self._db).ensure(name)
+        return registry
 
     async def exists(self, registry_id: int, name: str) -> bool:
         """True if the repository exists in the registry."""

@@ -1,12 +1,19 @@
 """Table definitions. Schema changes go through Alembic revisions in metadata/migrations.
 
 registries ─< repositories ─< repository_blobs >─ blobs
-                  │
+    │             │
                   ├─< manifests ─< manifest_blobs      (digests a manifest references)
                   │       │     └─< manifest_children   (manifests an index references)
                   │       └── subject_digest            (the referrers index)
                   ├─< tags >─ manifests
-                  └─< uploads
+    │             └─< uploads
+    ├─< scope_maps ─< tokens          (repository-scoped tokens)
+    ├─< role_assignments              (service principals, federated subjects and groups)
+    └─< credentials                   (argon2id hashes: admin user, tokens; service principal
+                                       secrets and the deployment administrator have no registry)
+service_principals, signing_keys      (deployment-wide)
+
+Repositories, manifests and tags carry ACR's four lock flags (`*_enabled`).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -29,6 +37,8 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import false as sql_false
+from sqlalchemy import true as sql_true
 from sqlalchemy.engine import Dialect
 
 __all__ = ["metadata"]
@@ -62,6 +72,14 @@ def _lexical(length: int) -> String:
     return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
+def _locks() -> list[Column[bool]]:
+    """ACR's changeable attributes: what may be done to a repository, manifest or tag."""
+    return [
+        Column(f"{flag}_enabled", Boolean, nullable=False, server_default=sql_true())
+        for flag in ("delete", "write", "read", "list")
+    ]
+
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -77,6 +95,14 @@ registries = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(64), nullable=False, unique=True),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("sku", String(16), nullable=False, server_default="Standard"),
+    Column("admin_enabled", Boolean, nullable=False, server_default=sql_false()),
+    Column("anonymous_pull", Boolean, nullable=False, server_default=sql_false()),
+    Column("immutable_tags", Boolean, nullable=False, server_default=sql_false()),
+    # Bumped by every change to who may do what in this registry (credentials, tokens, scope
+    # maps, role assignments, settings): access tokens carry the version they were issued at,
+    # and a token from an older version has its grant re-evaluated, so changes apply at once.
+    Column("auth_version", BigInteger, nullable=False, server_default="0"),
 )
 
 repositories = Table(
@@ -90,6 +116,8 @@ repositories = Table(
     # Bumped in every transaction that adds, moves or removes a tag: lets a process keep the
     # tag list cached and still answer exactly what the database holds (one cheap read).
     Column("tags_version", BigInteger, nullable=False, server_default="0"),
+    Column("anonymous_pull", Boolean, nullable=False, server_default=sql_false()),
+    *_locks(),
     UniqueConstraint("registry_id", "name"),
 )
 
@@ -127,6 +155,7 @@ manifests = Table(
     Column("subject_digest", String(140)),
     Column("annotations", Text),
     Column("created_at", UTCDateTime, nullable=False),
+    *_locks(),
     UniqueConstraint("repository_id", "digest"),
     Index("ix_manifests_subject", "repository_id", "subject_digest"),
 )
@@ -159,6 +188,7 @@ tags = Table(
     Column("manifest_id", ForeignKey("manifests.id", ondelete="CASCADE"), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    *_locks(),
     Index("ix_tags_manifest", "manifest_id"),
 )
 
@@ -173,4 +203,86 @@ uploads = Table(
     Column("hashed_size", BigInteger, nullable=False, server_default="0"),
     Column("hash_state", LargeBinary),
     Index("ix_uploads_updated_at", "updated_at"),
+)
+
+service_principals = Table(
+    "service_principals",
+    metadata,
+    # The application id: a UUID, used as the user name.
+    Column("id", String(36), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+role_assignments = Table(
+    "role_assignments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("registry_id", ForeignKey("registries.id", ondelete="CASCADE"), nullable=False),
+    # "sp" (a service principal id), "subject" or "group" (claims of a federated token).
+    Column("principal_type", String(16), nullable=False),
+    Column("principal", String(255), nullable=False),
+    Column("role", String(32), nullable=False),
+    # "*" for the whole registry, else a repository name or `prefix/*`.
+    Column("repositories", String(300), nullable=False, server_default="*"),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("registry_id", "principal_type", "principal", "role", "repositories"),
+    Index("ix_role_assignments_principal", "principal_type", "principal"),
+)
+
+scope_maps = Table(
+    "scope_maps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("registry_id", ForeignKey("registries.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    # JSON list of ACR action strings: `repositories/<pattern>/content/read`.
+    Column("actions", Text, nullable=False),
+    Column("system", Boolean, nullable=False, server_default=sql_false()),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("registry_id", "name"),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("registry_id", ForeignKey("registries.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("scope_map_id", ForeignKey("scope_maps.id"), nullable=False),
+    Column("enabled", Boolean, nullable=False, server_default=sql_true()),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("registry_id", "name"),
+)
+
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # "admin" (owner: the registry id), "token" (a token id), "sp" (a service principal id) or
+    # "deployment" (owner: "admin", the management API's administrator).
+    Column("owner_type", String(16), nullable=False),
+    Column("owner_id", String(64), nullable=False),
+    # "password"/"password2" (admin user), "password1"/"password2" (tokens), a secret id (sp).
+    Column("name", String(64), nullable=False),
+    Column("hash", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),
+    UniqueConstraint("owner_type", "owner_id", "name"),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("algorithm", String(8), nullable=False),
+    # Shared by every node so that any node verifies what another signed. Protect the database
+    # (and its backups) as you would the key itself.
+    Column("private_pem", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    # Set when a newer key took over signing; the key still verifies until it is removed.
+    Column("retired_at", UTCDateTime),
 )

@@ -1,0 +1,287 @@
+"""Trusting external OIDC issuers: verify their JWTs against their published keys (JWKS).
+
+A workload (a CI job, a Kubernetes service account, an Entra ID application) presents a token
+from its own identity provider; if the issuer is trusted, the token's subject and groups become
+a `FederatedIdentity` that role assignments can name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import httpx
+import jwt
+
+from portside.auth.tokens import MAX_TOKEN_LENGTH, InvalidToken, check_token_times
+
+__all__ = ["MAX_JWKS_BYTES", "FederatedIdentity", "FederatedVerifier", "TrustedIssuer"]
+
+MAX_JWKS_BYTES = 1024 * 1024
+"""Largest JWKS document read from a file or URL."""
+
+# Asymmetric algorithms only: an HMAC "key" from a JWKS would be a published secret.
+_ASYMMETRIC = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+_KEY_TYPES = frozenset({"RSA", "EC", "OKP"})
+
+
+@dataclass(frozen=True)
+class TrustedIssuer:
+    """An external issuer whose tokens are accepted, and where its keys are published.
+
+    Exactly one of `jwks_file` and `jwks_url` must be set. `tenant`, when set, limits the
+    issuer to that tenant.
+    """
+
+    issuer: str
+    audience: str
+    jwks_file: Path | None = None
+    jwks_url: str | None = None
+    groups_claim: str = "groups"
+    tenant: str | None = None
+    algorithms: tuple[str, ...] = ("RS256", "ES256")
+
+    def __post_init__(self) -> None:
+        """Check the configuration is usable."""
+        if not self.issuer or not self.audience:
+            raise ValueError("a trusted issuer needs an issuer and an audience")
+        if (self.jwks_file is None) == (self.jwks_url is None):
+            raise ValueError("set exactly one of jwks_file and jwks_url")
+        if not self.algorithms or not set(self.algorithms) <= _ASYMMETRIC:
+            raise ValueError(f"algorithms must be among {sorted(_ASYMMETRIC)}")
+
+
+@dataclass(frozen=True)
+class FederatedIdentity:
+    """Who a verified external token names; `tenant` is the issuer's tenant, if bound to one."""
+
+    issuer: str
+    subject: str
+    groups: tuple[str, ...]
+    tenant: str | None
+
+
+@dataclass(frozen=True)
+class _Key:
+    """One published key: the key object, and the algorithm the JWK pins (if it does)."""
+
+    key: Any
+    kty: str
+    alg: str | None
+
+    def fits(self, algorithm: str) -> bool:
+        """True if a token signed with `algorithm` may be checked with this key."""
+        if self.alg is not None:
+            return self.alg == algorithm
+        family = "OKP" if algorithm == "EdDSA" else "EC" if algorithm[:2] == "ES" else "RSA"
+        return self.kty == family
+
+
+@dataclass
+class _KeySet:
+    """An issuer's keys by kid (None for a key without one), and when they were loaded."""
+
+    keys: dict[str | None, _Key]
+    loaded_at: float
+
+
+def _parse_jwks(data: bytes) -> dict[str | None, _Key]:
+    """The usable signing keys of a JWKS document (ValueError if it is not one)."""
+    document = json.loads(data)
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise ValueError("not a JWK set")
+    keys: dict[str | None, _Key] = {}
+    for entry in document["keys"]:
+        if not isinstance(entry, dict) or entry.get("kty") not in _KEY_TYPES:
+            continue
+        if entry.get("use", "sig") != "sig":
+            continue
+        alg = entry.get("alg")
+        if alg is not None and alg not in _ASYMMETRIC:
+            continue
+        try:
+            key = jwt.PyJWK(entry)
+        except (jwt.PyJWTError, ValueError, TypeError):
+            continue
+        kid = entry.get("kid")
+        keys[kid if isinstance(kid, str) else None] = _Key(key.key, entry["kty"], alg)
+    return keys
+
+
+def _groups(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(group, str) for group in value):
+        return tuple(value)
+    raise InvalidToken("malformed groups claim")
+
+
+class FederatedVerifier:
+    """Verifies tokens of trusted external issuers, caching each issuer's JWKS.
+
+    A JWKS file is read once. A JWKS URL is fetched on first use and again when a token names
+    a kid it lacks, at most once per `refresh_interval_seconds` (so unknown kids cannot make
+    Portside hammer the issuer). An HTTP client made here is closed by `aclose`; one passed in
+    belongs to the caller.
+    """
+
+    def __init__(
+        self,
+        issuers: Sequence[TrustedIssuer],
+        *,
+        http: httpx.AsyncClient | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        refresh_interval_seconds: float = 300,
+        leeway_seconds: int = 30,
+    ) -> None:
+        """Trust `issuers` (each issuer string at most once)."""
+        by_issuer = {trusted.issuer: trusted for trusted in issuers}
+        if len(by_issuer) != len(issuers):
+            raise ValueError("each issuer may be trusted only once")
+        self._issuers: Mapping[str, TrustedIssuer] = by_issuer
+        self._http = http
+        self._owns_http = http is None
+        self._clock = clock
+        self._refresh = refresh_interval_seconds
+        self._leeway = leeway_seconds
+        self._key_sets: dict[str, _KeySet] = {}
+        self._locks: dict[str, anyio.Lock] = {}
+
+    async def verify(self, token: str, tenant: str | None = None) -> FederatedIdentity:
+        """The identity a valid token names; InvalidToken otherwise.
+
+        `tenant`, when given, must be the issuer's tenant (unless the issuer is not bound to one).
+        """
+        if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
+            raise InvalidToken("malformed token")
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise InvalidToken("malformed token") from None
+        claimed_issuer = unverified.get("iss")
+        trusted = self._issuers.get(claimed_issuer) if isinstance(claimed_issuer, str) else None
+        if trusted is None:
+            raise InvalidToken("token issuer is not trusted")
+        if tenant is not None and trusted.tenant is not None and tenant != trusted.tenant:
+            raise InvalidToken("token issuer is not trusted for this tenant")
+        algorithm = header.get("alg")
+        if not isinstance(algorithm, str) or algorithm not in trusted.algorithms:
+            raise InvalidToken("unsupported token algorithm")
+        if "crit" in header or "b64" in header:
+            raise InvalidToken("unsupported token header")
+        kid = header.get("kid")
+        key = await self._key(trusted, kid if isinstance(kid, str) else None)
+        if not key.fits(algorithm):
+            raise InvalidToken("token algorithm does not match its key")
+        payload = self._decode(token, trusted, key, algorithm)
+        subject = payload.get("sub")
+        if not isinstance(subject, str) or not subject:
+            raise InvalidToken("token lacks a subject")
+        return FederatedIdentity(
+            issuer=trusted.issuer,
+            subject=subject,
+            groups=_groups(payload.get(trusted.groups_claim)),
+            tenant=trusted.tenant,
+        )
+
+    def _decode(
+        self, token: str, trusted: TrustedIssuer, key: _Key, algorithm: str
+    ) -> dict[str, Any]:
+        try:
+            payload: dict[str, Any] = jwt.decode(
+                token,
+                key.key,
+                algorithms=[algorithm],
+                audience=trusted.audience,
+                issuer=trusted.issuer,
+                options={
+                    "require": ["iss", "sub", "aud", "exp"],
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
+            )
+        except jwt.InvalidSignatureError:
+            raise InvalidToken("bad token signature") from None
+        except jwt.InvalidAudienceError:
+            raise InvalidToken("token is for another audience") from None
+        except jwt.MissingRequiredClaimError as error:
+            raise InvalidToken(f"token lacks the {error.claim} claim") from None
+        except (jwt.PyJWTError, ValueError, TypeError):
+            raise InvalidToken("invalid token") from None
+        check_token_times(payload, self._clock(), self._leeway)
+        return payload
+
+    async def _key(self, trusted: TrustedIssuer, kid: str | None) -> _Key:
+        """The issuer's key named `kid` (or its only key, for a token without a kid)."""
+        lock = self._locks.get(trusted.issuer)
+        if lock is None:
+            lock = self._locks[trusted.issuer] = anyio.Lock()
+        async with lock:
+            key_set = self._key_sets.get(trusted.issuer)
+            if key_set is None:
+                key_set = _KeySet(await self._load(trusted), self._clock().timestamp())
+                self._key_sets[trusted.issuer] = key_set
+            elif (
+                trusted.jwks_url is not None
+                and _find(key_set, kid) is None
+                and self._clock().timestamp() - key_set.loaded_at >= self._refresh
+            ):
+                # Whether the refetch works or not, the next one waits a full interval.
+                key_set.loaded_at = self._clock().timestamp()
+                key_set.keys = await self._load(trusted)
+        key = _find(key_set, kid)
+        if key is None:
+            raise InvalidToken("unknown signing key")
+        return key
+
+    async def _load(self, trusted: TrustedIssuer) -> dict[str | None, _Key]:
+        try:
+            if trusted.jwks_url is not None:
+                data = await self._fetch(trusted.jwks_url)
+            elif trusted.jwks_file is not None:
+                data = await anyio.to_thread.run_sync(trusted.jwks_file.read_bytes)
+            else:
+                raise ValueError("no JWKS source")
+            if len(data) > MAX_JWKS_BYTES:
+                raise ValueError("JWKS document too large")
+            return _parse_jwks(data)
+        except (OSError, ValueError, RecursionError, httpx.HTTPError):
+            raise InvalidToken("the issuer's keys are unavailable") from None
+
+    async def _fetch(self, url: str) -> bytes:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=10.0)
+        body = bytearray()
+        async with self._http.stream("GET", url) as response:
+            response.raise_for_status()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_JWKS_BYTES:
+                    raise ValueError("JWKS document too large")
+        return bytes(body)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client, if this verifier made it."""
+        if self._owns_http and self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+
+def _find(key_set: _KeySet, kid: str | None) -> _Key | None:
+    if kid is not None:
+        return key_set.keys.get(kid)
+    if len(key_set.keys) == 1:
+        return next(iter(key_set.keys.values()))
+    return None

@@ -1,0 +1,34 @@
+"""Who a caller is, once their credentials have been checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ANONYMOUS", "KINDS", "NULL_GUID", "Identity"]
+
+# `docker login -u 00000000-0000-0000-0000-000000000000 -p <refresh token>`, as with ACR.
+NULL_GUID = "00000000-0000-0000-0000-000000000000"
+
+# anonymous: no credentials; admin: the registry's admin user; token: a repository-scoped
+# token; sp: a service principal; federated: a subject (and groups) of a trusted OIDC issuer;
+# deployment: the deployment administrator (every registry, every action).
+KINDS = frozenset({"anonymous", "admin", "token", "sp", "federated", "deployment"})
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """An authenticated caller of one registry."""
+
+    kind: str
+    subject: str
+    groups: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown identity kind {self.kind!r}")
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.subject}"
+
+
+ANONYMOUS = Identity("anonymous", "")

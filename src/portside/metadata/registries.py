@@ -1,0 +1,184 @@
+"""Registries (tenants): creation, lookup on every request, settings, deletion."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from portside.metadata.clock import utcnow
+from portside.metadata.conflicts import insert_or_ignore, retry_on_conflict
+from portside.metadata.database import Database
+from portside.metadata.records import RegistryRecord
+from portside.metadata.schema import credentials, registries, repositories, tokens
+
+__all__ = ["SETTABLE", "RegistryStore", "bump_auth_version"]
+
+# What `update` may change.
+SETTABLE = frozenset({"sku", "admin_enabled", "anonymous_pull", "immutable_tags"})
+
+_COLUMNS = (
+    registries.c.id,
+    registries.c.name,
+    registries.c.sku,
+    registries.c.admin_enabled,
+    registries.c.anonymous_pull,
+    registries.c.immutable_tags,
+    registries.c.auth_version,
+    registries.c.created_at,
+)
+# Run on every request (the access step resolves the registry by its host): built once.
+_BY_NAME = select(*_COLUMNS).where(registries.c.name == bindparam("name"))
+
+
+def _record(row: Any) -> RegistryRecord:
+    return RegistryRecord(
+        id=row.id,
+        name=row.name,
+        sku=row.sku,
+        admin_enabled=bool(row.admin_enabled),
+        anonymous_pull=bool(row.anonymous_pull),
+        immutable_tags=bool(row.immutable_tags),
+        auth_version=int(row.auth_version),
+        created_at=row.created_at,
+    )
+
+
+class RegistryStore:
+    """The registries of a deployment."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get(self, name: str) -> RegistryRecord | None:
+        """The registry called `name`, or None."""
+        async with self._db.read() as conn:
+            row = (await conn.execute(_BY_NAME, {"name": name})).first()
+        return None if row is None else _record(row)
+
+    async def list(self) -> builtins.list[RegistryRecord]:
+        """Every registry, by name."""
+        async with self._db.read() as conn:
+            rows = (await conn.execute(select(*_COLUMNS).order_by(registries.c.name))).all()
+        return [_record(row) for row in rows]
+
+    async def anonymous_repositories(self, registry_id: int, names: Iterable[str]) -> set[str]:
+        """Which of `names` are repositories of the registry open to anonymous pull."""
+        wanted = list(dict.fromkeys(names))
+        if not wanted:
+            return set()
+        query = select(repositories.c.name).where(
+            repositories.c.registry_id == registry_id,
+            repositories.c.name.in_(wanted),
+            repositories.c.anonymous_pull.is_(True),
+        )
+        async with self._db.read() as conn:
+            return set((await conn.scalars(query)).all())
+
+    @retry_on_conflict
+    async def set_repository_anonymous_pull(
+        self, registry_id: int, name: str, enabled: bool
+    ) -> bool:
+        """Open or close one repository to anonymous pull; False if it does not exist."""
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                update(repositories)
+                .where(repositories.c.registry_id == registry_id, repositories.c.name == name)
+                .values(anonymous_pull=enabled)
+            )
+            if result.rowcount:
+                await bump_auth_version(conn, registry_id)
+        return result.rowcount > 0
+
+    @retry_on_conflict
+    async def create(self, name: str, **settings: object) -> RegistryRecord | None:
+        """Create a registry; None if one with that name exists already."""
+        _check(settings)
+        async with self._db.write() as conn:
+            new_id = await conn.scalar(
+                insert_or_ignore(conn, registries, ("name",))
+                .values(name=name, created_at=utcnow(), **settings)
+                .returning(registries.c.id)
+            )
+            if new_id is None:
+                return None
+            row = (await conn.execute(_BY_NAME, {"name": name})).one()
+        return _record(row)
+
+    @retry_on_conflict
+    async def ensure(self, name: str) -> tuple[RegistryRecord, bool]:
+        """The registry called `name`, created if missing; True if this call created it."""
+        found = await self.get(name)
+        if found is not None:
+            return found, False
+        created = await self.create(name)
+        if created is not None:
+            return created, True
+        # Another process created it between the two statements.
+        found = await self.get(name)
+        assert found is not None
+        return found, False
+
+    @retry_on_conflict
+    async def update(self, name: str, settings: Mapping[str, object]) -> RegistryRecord | None:
+        """Change settings of a registry (and its auth version); None if there is none."""
+        _check(settings)
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                update(registries)
+                .where(registries.c.name == name)
+                .values(**settings, auth_version=registries.c.auth_version + 1)
+            )
+            if not result.rowcount:
+                return None
+            row = (await conn.execute(_BY_NAME, {"name": name})).one()
+        return _record(row)
+
+    @retry_on_conflict
+    async def delete(self, name: str) -> bool:
+        """Remove a registry with everything in it; False if there was none.
+
+        Repositories, manifests, tags, uploads, scope maps, tokens and role assignments go by
+        cascade; credentials (which have no registry foreign key) are removed here. Blob bytes
+        shared with other registries are untouched; unreferenced ones wait for collection.
+        """
+        async with self._db.write() as conn:
+            registry_id = await conn.scalar(
+                select(registries.c.id).where(registries.c.name == name)
+            )
+            if registry_id is None:
+                return False
+            token_ids = select(tokens.c.id).where(tokens.c.registry_id == registry_id)
+            token_owners = [str(token_id) for token_id in (await conn.scalars(token_ids)).all()]
+            await conn.execute(
+                delete(credentials).where(
+                    (credentials.c.owner_type == "token") & credentials.c.owner_id.in_(token_owners)
+                )
+            )
+            await conn.execute(
+                delete(credentials).where(
+                    (credentials.c.owner_type == "admin")
+                    & (credentials.c.owner_id == str(registry_id))
+                )
+            )
+            await conn.execute(delete(tokens).where(tokens.c.registry_id == registry_id))
+            await conn.execute(delete(registries).where(registries.c.id == registry_id))
+        return True
+
+
+async def bump_auth_version(conn: AsyncConnection, registry_id: int) -> None:
+    """Record, inside the caller's write transaction, that who-may-do-what changed."""
+    await conn.execute(
+        update(registries)
+        .where(registries.c.id == registry_id)
+        .values(auth_version=registries.c.auth_version + 1)
+    )
+
+
+def _check(settings: Mapping[str, object]) -> None:
+    unknown = set(settings) - SETTABLE
+    if unknown:
+        raise ValueError(f"not a registry setting: {', '.join(sorted(unknown))}")

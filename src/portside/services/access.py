@@ -1,0 +1,301 @@
+"""The access decision: who the caller is, and what they may do in the registry they address.
+
+Every /v2/ and /acr/v1/ request passes `AccessPolicy.authorize` before its handler runs:
+
+- no Authorization header: the anonymous grant (the loopback development registry, a
+  registry's or a repository's anonymous pull);
+- `Basic user:password`: the admin user, a token, a service principal, or the null GUID with a
+  refresh token, checked against argon2id hashes (failures are throttled per user name);
+- `Bearer <access token>`: a JWT this deployment signed for this registry. Its `access` claim is
+  trusted while the registry's auth version is the one it was issued at; after any change to
+  credentials, tokens, scope maps, roles or settings, the identity's current grant is
+  re-evaluated and intersected with the claim, so revocations apply at once.
+
+A caller lacking a scope gets Unauthorized (401, with a challenge to fetch a token) when it
+came without credentials or with a bearer token, and Denied (403) when its credentials are
+good but not enough.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+import anyio
+
+from portside.auth.errors import Denied, Throttled, Unauthorized
+from portside.auth.identity import NULL_GUID, Identity
+from portside.auth.permissions import (
+    ALL_ACTIONS,
+    PULL,
+    AccessGrant,
+    Permission,
+    RepositoryPattern,
+    parse_scope_map_action,
+    role_actions,
+)
+from portside.auth.scopes import Scope
+from portside.auth.secrets import SecretHasher
+from portside.auth.throttle import LoginThrottle
+from portside.metadata.clock import utcnow
+from portside.metadata.credentials import CredentialStore
+from portside.metadata.principals import RoleAssignmentStore, ServicePrincipalStore
+from portside.metadata.records import RegistryRecord
+from portside.metadata.registries import RegistryStore
+from portside.metadata.scope_maps import ScopeMapStore, TokenStore
+from portside.services.signing import KeyRing
+
+__all__ = [
+    "EVERYTHING",
+    "AccessPolicy",
+    "AccessStores",
+    "basic_credentials",
+    "identity_claims",
+    "identity_of",
+]
+
+EVERYTHING = AccessGrant(
+    permissions=(Permission(RepositoryPattern.parse("*"), ALL_ACTIONS),), catalog=True
+)
+_MAX_HEADER = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class AccessStores:
+    """The metadata an access decision reads."""
+
+    registries: RegistryStore
+    credentials: CredentialStore
+    tokens: TokenStore
+    scope_maps: ScopeMapStore
+    principals: ServicePrincipalStore
+    roles: RoleAssignmentStore
+
+
+def identity_claims(identity: Identity) -> dict[str, object]:
+    """What a token carries about its identity (the subject goes in `sub`)."""
+    claims: dict[str, object] = {"kind": identity.kind}
+    if identity.groups:
+        claims["groups"] = list(identity.groups)
+    return claims
+
+
+def identity_of(claims: dict[str, object]) -> Identity:
+    """The identity a verified token names; Unauthorized if the claims do not describe one."""
+    kind, subject, groups = claims.get("kind"), claims.get("sub"), claims.get("groups", [])
+    if not isinstance(kind, str) or not isinstance(subject, str) or not isinstance(groups, list):
+        raise Unauthorized("token does not name an identity")
+    try:
+        return Identity(kind, subject, tuple(str(group) for group in groups))
+    except ValueError:
+        raise Unauthorized("token does not name an identity") from None
+
+
+class AccessPolicy:
+    """Authenticates callers and computes their grants, per registry."""
+
+    def __init__(
+        self,
+        stores: AccessStores,
+        *,
+        hasher: SecretHasher,
+        throttle: LoginThrottle,
+        keys: KeyRing,
+        anonymous_registry: str | None,
+    ) -> None:
+        """`anonymous_registry` names the registry open to anonymous push and pull, if any."""
+        self._stores = stores
+        self._hasher = hasher
+        self._throttle = throttle
+        self._keys = keys
+        self._anonymous_registry = anonymous_registry
+
+    async def authorize(
+        self, registry: RegistryRecord, authorization: str | None, required: tuple[Scope, ...]
+    ) -> AccessGrant:
+        """The caller's grant if it covers `required`; raises Unauthorized or Denied if not."""
+        if not authorization:
+            grant = await self.anonymous_grant(registry, required)
+            self._require(grant, required, Unauthorized, "authentication required")
+            return grant
+        if len(authorization) > _MAX_HEADER:
+            raise Unauthorized("authorization header too long")
+        scheme, _, credentials = authorization.strip().partition(" ")
+        if scheme.lower() == "basic":
+            username, password = basic_credentials(credentials)
+            identity = await self.authenticate(registry, username, password)
+            current = await self.grant_for(registry, identity, required)
+            if current is None:
+                raise Unauthorized("credentials are no longer valid")
+            self._require(current, required, Denied, "requested access to the resource is denied")
+            return current
+        if scheme.lower() == "bearer":
+            grant = await self._bearer_grant(registry, credentials.strip(), required)
+            if not all(_covered(grant, scope) for scope in required):
+                raise Unauthorized("insufficient scope", required, insufficient=True)
+            return grant
+        raise Unauthorized("unsupported authorization scheme")
+
+    async def authenticate(
+        self, registry: RegistryRecord, username: str, password: str
+    ) -> Identity:
+        """Check a user name and password (or the null GUID and a refresh token)."""
+        key = f"{registry.id}/{username.lower()}"
+        wait = self._throttle.retry_after(key)
+        if wait is not None:
+            raise Throttled(f"too many failed logins for {username!r}; retry later", wait)
+        identity = await self._check_password(registry, username, password)
+        if identity is None:
+            self._throttle.failed(key)
+            raise Unauthorized("invalid username or password")
+        self._throttle.succeeded(key)
+        return identity
+
+    async def refresh_identity(self, registry: RegistryRecord, refresh_token: str) -> Identity:
+        """The identity a refresh token of this registry names."""
+        claims = await self._keys.verify(refresh_token, kind="refresh_token")
+        if claims.get("reg") != registry.id:
+            raise Unauthorized("refresh token was issued for another registry")
+        return identity_of(claims)
+
+    async def anonymous_grant(
+        self, registry: RegistryRecord, wanted: tuple[Scope, ...]
+    ) -> AccessGrant:
+        """What anyone may do without credentials."""
+        if registry.name == self._anonymous_registry:
+            return EVERYTHING
+        if registry.anonymous_pull:
+            return AccessGrant(
+                permissions=(Permission(RepositoryPattern.parse("*"), frozenset({PULL})),)
+            )
+        names = [s.name for s in wanted if s.type == "repository" and PULL in s.actions]
+        if not names:
+            return AccessGrant()
+        public = await self._stores.registries.anonymous_repositories(registry.id, names)
+        return AccessGrant(exact=tuple(Scope.repository(name, PULL) for name in public))
+
+    async def grant_for(
+        self, registry: RegistryRecord, identity: Identity, wanted: tuple[Scope, ...] = ()
+    ) -> AccessGrant | None:
+        """What `identity` may do in `registry` now; None if it is no longer valid there."""
+        kind = identity.kind
+        if kind == "anonymous":
+            return await self.anonymous_grant(registry, wanted)
+        if kind == "deployment":
+            return EVERYTHING
+        if kind == "admin":
+            return EVERYTHING if registry.admin_enabled else None
+        if kind == "token":
+            return await self._token_grant(registry, identity.subject)
+        principals: list[tuple[str, str]]
+        if kind == "sp":
+            if await self._stores.principals.get(identity.subject) is None:
+                return None
+            principals = [("sp", identity.subject)]
+        else:
+            principals = [("subject", identity.subject)]
+            principals += [("group", group) for group in identity.groups]
+        assignments = await self._stores.roles.of_principals(registry.id, principals)
+        permissions = tuple(
+            Permission(RepositoryPattern.parse(a.repositories), role_actions(a.role))
+            for a in assignments
+        )
+        return AccessGrant(permissions=permissions, catalog=True)
+
+    async def _token_grant(self, registry: RegistryRecord, name: str) -> AccessGrant | None:
+        token = await self._stores.tokens.get(registry.id, name)
+        if token is None or not token.enabled:
+            return None
+        scope_map = await self._stores.scope_maps.get(registry.id, token.scope_map)
+        if scope_map is None:
+            return None
+        by_pattern: dict[RepositoryPattern, set[str]] = {}
+        for text in scope_map.actions:
+            pattern, action = parse_scope_map_action(text)
+            by_pattern.setdefault(pattern, set()).add(action)
+        permissions = tuple(Permission(p, frozenset(a)) for p, a in by_pattern.items())
+        return AccessGrant(permissions=permissions, catalog=True)
+
+    async def _check_password(
+        self, registry: RegistryRecord, username: str, password: str
+    ) -> Identity | None:
+        if not username or not password:
+            return None
+        if username == NULL_GUID:
+            try:
+                return await self.refresh_identity(registry, password)
+            except Unauthorized:
+                return None
+        if username == registry.name:
+            if not registry.admin_enabled:
+                return None
+            owner: tuple[str, str] | None = ("admin", str(registry.id))
+            identity = Identity("admin", registry.name)
+        elif (token := await self._stores.tokens.get(registry.id, username)) is not None:
+            if not token.enabled:
+                return None
+            owner, identity = ("token", str(token.id)), Identity("token", username)
+        elif await self._stores.principals.get(username) is not None:
+            owner, identity = ("sp", username), Identity("sp", username)
+        else:
+            owner = None
+        if owner is None:
+            return None
+        if await self._secret_matches(*owner, password):
+            return identity
+        return None
+
+    async def _secret_matches(self, owner_type: str, owner_id: str, secret: str) -> bool:
+        now = utcnow()
+        for credential in await self._stores.credentials.of(owner_type, owner_id):
+            if credential.expires_at is not None and credential.expires_at <= now:
+                continue
+            if await anyio.to_thread.run_sync(self._hasher.verify, credential.hash, secret):
+                return True
+        return False
+
+    async def _bearer_grant(
+        self, registry: RegistryRecord, token: str, required: tuple[Scope, ...]
+    ) -> AccessGrant:
+        claims = await self._keys.verify(token, kind="access_token")
+        if claims.get("reg") != registry.id:
+            raise Unauthorized("token was issued for another registry")
+        try:
+            granted = AccessGrant.from_access_claim(claims.get("access", []))
+        except ValueError:
+            raise Unauthorized("token carries a malformed access claim") from None
+        if claims.get("ver") == registry.auth_version:
+            return granted
+        current = await self.grant_for(registry, identity_of(claims), required)
+        if current is None:
+            raise Unauthorized("credentials are no longer valid")
+        narrowed = current.intersect(granted.exact)
+        catalog = granted.catalog and current.catalog
+        return AccessGrant(exact=narrowed, catalog=catalog)
+
+    @staticmethod
+    def _require(
+        grant: AccessGrant,
+        required: tuple[Scope, ...],
+        error: type[Unauthorized] | type[Denied],
+        message: str,
+    ) -> None:
+        if not all(_covered(grant, scope) for scope in required):
+            raise error(message, required)
+
+
+def _covered(grant: AccessGrant, scope: Scope) -> bool:
+    return all(grant.allows(scope.type, scope.name, action) for action in scope.actions)
+
+
+def basic_credentials(credentials: str) -> tuple[str, str]:
+    """User name and password of a Basic credentials value; Unauthorized if malformed."""
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise Unauthorized("malformed basic credentials") from None
+    username, colon, password = decoded.partition(":")
+    if not colon:
+        raise Unauthorized("malformed basic credentials")
+    return username, password

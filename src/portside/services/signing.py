@@ -1,0 +1,93 @@
+"""The signing keys of a deployment: created at first start, shared by every node, rotatable.
+
+Keys live in the database (`SigningKeyStore`). Each process keeps a `TokenService` over them
+and reloads it now and then, and at once when it meets a token signed by a key it does not
+know yet (another node rotated), so rotation needs no restart anywhere.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Literal, cast
+
+from portside.auth.tokens import InvalidToken, SigningKey, TokenService
+from portside.metadata.records import SigningKeyRecord
+from portside.metadata.signing_keys import SigningKeyStore
+
+__all__ = ["KeyRing"]
+
+Algorithm = Literal["ES256", "RS256"]
+
+
+def _key(record: SigningKeyRecord) -> SigningKey:
+    return SigningKey(
+        kid=record.kid,
+        algorithm=cast(Algorithm, record.algorithm),
+        private_pem=record.private_pem,
+        created_at=record.created_at,
+    )
+
+
+def _record(key: SigningKey) -> SigningKeyRecord:
+    return SigningKeyRecord(key.kid, key.algorithm, key.private_pem, key.created_at, None)
+
+
+class KeyRing:
+    """This process's view of the deployment's signing keys."""
+
+    def __init__(
+        self,
+        store: SigningKeyStore,
+        *,
+        issuer: str,
+        algorithm: Algorithm = "ES256",
+        reload_seconds: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._issuer = issuer
+        self._algorithm: Algorithm = algorithm
+        self._reload_seconds = reload_seconds
+        self._monotonic = monotonic
+        self._service: TokenService | None = None
+        self._loaded_at = 0.0
+
+    async def service(self) -> TokenService:
+        """The token service over the current keys (creating the first key if none exists)."""
+        if self._service is None or self._monotonic() - self._loaded_at > self._reload_seconds:
+            await self.reload()
+        assert self._service is not None
+        return self._service
+
+    async def reload(self) -> None:
+        """Read the keys again; create the deployment's first key if there is none."""
+        records = await self._store.list()
+        if not records:
+            await self._store.add(
+                _record(SigningKey.generate(self._algorithm, now=datetime.now(UTC))),
+                only_if_none=True,
+            )
+            records = await self._store.list()
+        self._service = TokenService(issuer=self._issuer, keys=[_key(r) for r in records])
+        self._loaded_at = self._monotonic()
+
+    async def verify(self, token: str, *, kind: str) -> dict[str, object]:
+        """Verify a token; on an unknown key, reload once (another node may have rotated)."""
+        service = await self.service()
+        try:
+            return service.verify(token, kind=kind)
+        except InvalidToken as error:
+            if error.message != "unknown signing key":
+                raise
+        await self.reload()
+        assert self._service is not None
+        return self._service.verify(token, kind=kind)
+
+    async def rotate(self, algorithm: Algorithm | None = None) -> str:
+        """Sign with a new key from now on; older keys keep verifying. Returns the new kid."""
+        key = SigningKey.generate(algorithm or self._algorithm, now=datetime.now(UTC))
+        await self._store.add(_record(key))
+        await self.reload()
+        return key.kid
