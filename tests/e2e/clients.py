@@ -80,15 +80,17 @@ class Cli:
         timeout: float | None = None,
         cwd: Path | None = None,
         extra_env: Mapping[str, str] | None = None,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run the tool with `args` appended to the prefix."""
+        """Run the tool with `args` appended to the prefix (`input` goes to its stdin)."""
         argv = [*self.prefix, *(os.fspath(a) for a in args)]
         env = {**os.environ, **self.env, **(extra_env or {})}
         result = subprocess.run(
             argv,
             env=env,
             cwd=cwd or self.cwd,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if input is None else None,
+            input=input,
             capture_output=True,
             text=True,
             timeout=timeout or self.timeout,

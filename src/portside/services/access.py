@@ -116,6 +116,10 @@ class AccessPolicy:
     ) -> AccessGrant:
         """The caller's grant if it covers `required`; raises Unauthorized or Denied if not."""
         if not authorization:
+            if not required and registry.name != self._anonymous_registry:
+                # `/v2/` answers 401 unless the registry is fully open, as ACR's does even
+                # with anonymous pull: `docker login` must be challenged to check credentials.
+                raise Unauthorized("authentication required")
             grant = await self.anonymous_grant(registry, required)
             self._require(grant, required, Unauthorized, "authentication required")
             return grant
