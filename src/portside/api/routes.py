@@ -6,6 +6,7 @@ from starlette.routing import Route
 
 from portside.api import base, blobs, health, listings, manifests, oauth, referrers, uploads
 from portside.api.access import CATALOG, DELETE, NONE, PULL, PUSH, guarded
+from portside.api.acr_routes import acr_routes
 
 __all__ = ["routes"]
 
@@ -39,6 +40,7 @@ def routes() -> list[Route]:
         Route("/oauth2/exchange", oauth.exchange, methods=["POST"]),
         Route("/oauth2/keys", oauth.jwks, methods=["GET"]),
     ]
+    probes += acr_routes()  # ACR's /acr/v1 metadata API, each route guarded in acr_routes.py
     return probes + [
         Route(path, guarded(endpoint, rule), methods=methods)
         for path, methods, endpoint, rule in table

@@ -11,6 +11,7 @@ from portside.auth.policy import Grant
 from portside.metadata.database import Database
 from portside.metadata.records import RegistryRecord
 from portside.services.access import AccessPolicy
+from portside.services.artifacts import ArtifactService
 from portside.services.blobs import BlobService
 from portside.services.hosts import RegistryDirectory
 from portside.services.listings import ListingService
@@ -31,6 +32,7 @@ class AppState:
     uploads: UploadService
     manifests: ManifestService
     listings: ListingService
+    artifacts: ArtifactService
     policy: AccessPolicy
     directory: RegistryDirectory
     oauth: OAuthService

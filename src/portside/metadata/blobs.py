@@ -1,4 +1,8 @@
-"""Blobs and which repositories may read them."""
+"""Blobs and which repositories may read them.
+
+Linking a blob into a repository needs the repository writable; unlinking one needs it
+writable and deletable (metadata/locks.py).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from portside.metadata.clock import utcnow
 from portside.metadata.conflicts import insert_or_ignore, retry_on_conflict
 from portside.metadata.database import Database
+from portside.metadata.locks import locked_repository, require
 from portside.metadata.repositories import ensure_repository, repository_id
 from portside.metadata.schema import blobs, repositories, repository_blobs
 
@@ -43,9 +48,12 @@ class BlobStore:
 
     @retry_on_conflict
     async def add(self, registry_id: int, repository: str, digest: str, size: int) -> None:
-        """Record a verified blob and link it to `repository` (both idempotent)."""
+        """Record a verified blob and link it to `repository` (both idempotent).
+
+        Raises LockViolation if the repository is write-disabled.
+        """
         async with self._db.write() as conn:
-            repo_id = await ensure_repository(conn, registry_id, repository)
+            repo_id = await _writable(conn, registry_id, repository)
             # Same digest, same bytes, same size: a row another push inserted first is ours too.
             await conn.execute(
                 insert_or_ignore(conn, blobs, ("digest",)).values(
@@ -56,7 +64,10 @@ class BlobStore:
 
     @retry_on_conflict
     async def mount(self, registry_id: int, source: str, target: str, digest: str) -> int | None:
-        """Link a blob readable from `source` into `target`; its size, or None if not there."""
+        """Link a blob readable from `source` into `target`; its size, or None if not there.
+
+        Raises LockViolation if `target` is write-disabled.
+        """
         async with self._db.write() as conn:
             source_id = await repository_id(conn, registry_id, source)
             if source_id is None:
@@ -75,7 +86,7 @@ class BlobStore:
             )
             if size is None:
                 return None
-            target_id = await ensure_repository(conn, registry_id, target)
+            target_id = await _writable(conn, registry_id, target)
             await _link(conn, target_id, digest)
             return int(size)
 
@@ -83,12 +94,15 @@ class BlobStore:
     async def unlink(self, registry_id: int, repository: str, digest: str) -> bool:
         """Remove a blob from a repository; False if it was not linked there.
 
-        The bytes stay until garbage collection finds nothing references them.
+        The bytes stay until garbage collection finds nothing references them. Raises
+        LockViolation unless the repository may be written and deleted from.
         """
         async with self._db.write() as conn:
-            repo_id = await repository_id(conn, registry_id, repository)
-            if repo_id is None:
+            locked = await locked_repository(conn, registry_id, repository, shared=True)
+            if locked is None:
                 return False
+            repo_id, flags = locked
+            require(flags, "repository", repository, "write", "delete")
             result = await conn.execute(
                 delete(repository_blobs).where(
                     and_(
@@ -98,6 +112,15 @@ class BlobStore:
                 )
             )
             return result.rowcount > 0
+
+
+async def _writable(conn: AsyncConnection, registry_id: int, repository: str) -> int:
+    """The repository's id (created if missing), share-locked and checked writable."""
+    repo_id = await ensure_repository(conn, registry_id, repository)
+    locked = await locked_repository(conn, registry_id, repository, repo_id=repo_id, shared=True)
+    assert locked is not None
+    require(locked[1], "repository", repository, "write")
+    return repo_id
 
 
 async def _link(conn: AsyncConnection, repo_id: int, digest: str) -> None:

@@ -1,18 +1,32 @@
-"""Manifests, their references, and the subject → referrers index."""
+"""Manifests, their references, and the subject → referrers index.
+
+Pulls check the read flags of the repository, the tag (when pulled by tag) and the manifest in
+the same query; pushes and deletions check the other flags inside their transaction
+(metadata/locks.py).
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, delete, insert, select
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.clock import utcnow
-from portside.metadata.conflicts import insert_or_ignore, insert_or_update, retry_on_conflict
+from portside.metadata.conflicts import insert_or_ignore, retry_on_conflict
 from portside.metadata.database import Database
+from portside.metadata.locks import (
+    LockViolation,
+    TagImmutableViolation,
+    flags_of,
+    immutable_tags,
+    lock_columns,
+    locked_repository,
+    require,
+)
 from portside.metadata.records import ManifestRecord, ReferrerRecord
-from portside.metadata.repositories import bump_tags_version, ensure_repository, repository_id
+from portside.metadata.repositories import bump_tags_version, ensure_repository
 from portside.metadata.schema import (
     manifest_blobs,
     manifest_children,
@@ -37,13 +51,15 @@ _IN_REPOSITORY = and_(
     repositories.c.registry_id == bindparam("registry_id"),
     repositories.c.name == bindparam("repository"),
 )
+# The read flags follow the record's columns: repository, manifest, then (by tag) the tag.
+_READABLE = (repositories.c.read_enabled, manifests.c.read_enabled)
 _BY_DIGEST = (
-    select(*_RECORD_COLUMNS)
+    select(*_RECORD_COLUMNS, *_READABLE)
     .select_from(manifests.join(repositories, repositories.c.id == manifests.c.repository_id))
     .where(_IN_REPOSITORY, manifests.c.digest == bindparam("digest"))
 )
 _BY_TAG = (
-    select(*_RECORD_COLUMNS)
+    select(*_RECORD_COLUMNS, *_READABLE, tags.c.read_enabled)
     .select_from(
         manifests.join(repositories, repositories.c.id == manifests.c.repository_id).join(
             tags, tags.c.manifest_id == manifests.c.id
@@ -81,7 +97,10 @@ class ManifestStore:
         digest: str | None = None,
         tag: str | None = None,
     ) -> ManifestRecord | None:
-        """A manifest by digest or by tag, in one query."""
+        """A manifest by digest or by tag, in one query.
+
+        Raises LockViolation if the repository, the tag or the manifest is read-disabled.
+        """
         params = {"registry_id": registry_id, "repository": repository}
         if tag is not None:
             query, params["tag"] = _BY_TAG, tag
@@ -89,7 +108,16 @@ class ManifestStore:
             query, params["digest"] = _BY_DIGEST, digest
         async with self._db.read() as conn:
             row = (await conn.execute(query, params)).first()
-        return None if row is None else ManifestRecord(*row)
+        if row is None:
+            return None
+        record = ManifestRecord(*row[:5])
+        if not row[5]:
+            raise LockViolation("repository", repository, "read")
+        if tag is not None and not row[7]:
+            raise LockViolation("tag", tag, "read")
+        if not row[6]:
+            raise LockViolation("manifest", record.digest, "read")
+        return record
 
     @retry_on_conflict
     async def put(
@@ -98,9 +126,14 @@ class ManifestStore:
         """Store a manifest (and move `tag` to it) in one transaction.
 
         Returns the referenced digests the repository lacks; if any, nothing is written.
+        Raises LockViolation if the repository is write-disabled or the tag is write-disabled
+        and would move, TagImmutableViolation if tags are immutable and it would move.
         """
         async with self._db.write() as conn:
             repo_id = await ensure_repository(conn, registry_id, repository)
+            locked = await locked_repository(conn, registry_id, repository, repo_id=repo_id)
+            assert locked is not None
+            require(locked[1], "repository", repository, "write")
             missing = await _missing_references(conn, repo_id, new)
             if missing:
                 return missing
@@ -108,24 +141,42 @@ class ManifestStore:
             if manifest_id is None:
                 manifest_id = await _insert_manifest(conn, repo_id, new)
             if tag is not None:
-                await _move_tag(conn, repo_id, tag, manifest_id)
+                await _move_tag(conn, registry_id, repo_id, tag, manifest_id)
             return []
 
     @retry_on_conflict
     async def delete(self, registry_id: int, repository: str, digest: str) -> bool:
-        """Delete a manifest by digest (its tags go with it); False if it was not there."""
+        """Delete a manifest by digest (its tags go with it); False if it was not there.
+
+        Raises LockViolation unless the repository, the manifest and every tag naming it may
+        be written and deleted.
+        """
         async with self._db.write() as conn:
-            repo_id = await repository_id(conn, registry_id, repository)
-            if repo_id is None:
+            locked = await locked_repository(conn, registry_id, repository)
+            if locked is None:
                 return False
-            result = await conn.execute(
-                delete(manifests).where(
-                    and_(manifests.c.repository_id == repo_id, manifests.c.digest == digest)
+            repo_id, repo_flags = locked
+            row = (
+                await conn.execute(
+                    select(manifests.c.id, *lock_columns(manifests)).where(
+                        and_(manifests.c.repository_id == repo_id, manifests.c.digest == digest)
+                    )
                 )
+            ).first()
+            if row is None:
+                return False
+            require(repo_flags, "repository", repository, "write", "delete")
+            require(flags_of(row, 1), "manifest", digest, "write", "delete")
+            tag_rows = await conn.execute(
+                select(tags.c.name, *lock_columns(tags))
+                .where(tags.c.manifest_id == row[0])
+                .order_by(tags.c.name)
             )
-            if result.rowcount:  # its tags went with it (ON DELETE CASCADE)
-                await bump_tags_version(conn, repo_id)
-            return result.rowcount > 0
+            for tag_row in tag_rows.all():
+                require(flags_of(tag_row, 1), "tag", tag_row[0], "write", "delete")
+            await conn.execute(delete(manifests).where(manifests.c.id == row[0]))
+            await bump_tags_version(conn, repo_id)  # its tags went with it (ON DELETE CASCADE)
+            return True
 
     async def referrers(
         self, registry_id: int, repository: str, subject: str, artifact_type: str | None
@@ -236,20 +287,40 @@ async def _insert_manifest(conn: AsyncConnection, repo_id: int, new: NewManifest
     return int(manifest_id)
 
 
-async def _move_tag(conn: AsyncConnection, repo_id: int, tag: str, manifest_id: int) -> None:
-    # One statement, so two pushes moving the same tag cannot both insert it: the second waits
-    # on the first's row lock, then moves the tag again. The last commit wins; one row remains.
+async def _move_tag(
+    conn: AsyncConnection, registry_id: int, repo_id: int, tag: str, manifest_id: int
+) -> None:
+    """Point `tag` at the manifest, inside a transaction holding the repository's row lock.
+
+    The lock orders every writer of this repository's tags, so the flags and the registry's
+    immutability read here are the ones the change commits against; two pushes moving the same
+    tag take turns and the last commit wins. Naming the manifest it already names changes
+    nothing (not even a timestamp) and is allowed whatever the locks say.
+    """
+    where = and_(tags.c.repository_id == repo_id, tags.c.name == tag)
+    row = (
+        await conn.execute(select(tags.c.manifest_id, tags.c.write_enabled).where(where))
+    ).first()
     now = utcnow()
-    result = await conn.execute(
-        insert_or_update(
-            conn,
-            tags,
-            keys=("repository_id", "name"),
-            update=("manifest_id", "updated_at"),
-            when_changed=("manifest_id",),
-        ).values(
-            repository_id=repo_id, name=tag, manifest_id=manifest_id, created_at=now, updated_at=now
+    if row is None:
+        # ON CONFLICT as a backstop: a concurrent insert loses the race without an error.
+        result = await conn.execute(
+            insert_or_ignore(conn, tags, ("repository_id", "name")).values(
+                repository_id=repo_id,
+                name=tag,
+                manifest_id=manifest_id,
+                created_at=now,
+                updated_at=now,
+            )
         )
-    )
-    if result.rowcount:  # inserted or moved; 0 when the tag already named this manifest
-        await bump_tags_version(conn, repo_id)
+        if result.rowcount:
+            await bump_tags_version(conn, repo_id)
+        return
+    if row.manifest_id == manifest_id:
+        return
+    if not row.write_enabled:
+        raise LockViolation("tag", tag, "write")
+    if await immutable_tags(conn, registry_id):
+        raise TagImmutableViolation(tag)
+    await conn.execute(update(tags).where(where).values(manifest_id=manifest_id, updated_at=now))
+    await bump_tags_version(conn, repo_id)

@@ -7,13 +7,18 @@ from datetime import datetime
 
 __all__ = [
     "CredentialRecord",
+    "DeletedRepository",
+    "LockFlags",
+    "ManifestAttributes",
     "ManifestRecord",
     "ReferrerRecord",
     "RegistryRecord",
+    "RepositoryAttributes",
     "RoleAssignmentRecord",
     "ScopeMapRecord",
     "ServicePrincipalRecord",
     "SigningKeyRecord",
+    "TagAttributes",
     "TokenRecord",
     "UploadRecord",
 ]
@@ -138,3 +143,59 @@ class SigningKeyRecord:
     private_pem: bytes
     created_at: datetime
     retired_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LockFlags:
+    """ACR's changeable attributes of a repository, manifest or tag (all true by default)."""
+
+    delete_enabled: bool = True
+    write_enabled: bool = True
+    read_enabled: bool = True
+    list_enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryAttributes:
+    """A repository as ACR's metadata API describes it."""
+
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    manifest_count: int
+    tag_count: int
+    flags: LockFlags
+
+
+@dataclass(frozen=True, slots=True)
+class TagAttributes:
+    """A tag with the digest it names, its times and its flags."""
+
+    name: str
+    digest: str
+    created_at: datetime
+    updated_at: datetime
+    flags: LockFlags
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestAttributes:
+    """A manifest with its bytes, the total size of the blobs it references, and its tags."""
+
+    digest: str
+    media_type: str
+    size: int
+    blob_size: int
+    body: bytes
+    created_at: datetime
+    tags: tuple[str, ...]
+    flags: LockFlags
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedRepository:
+    """What went with a repository: its manifests, its tags, and its upload sessions."""
+
+    manifests: tuple[str, ...]
+    tags: tuple[str, ...]
+    uploads: tuple[str, ...]

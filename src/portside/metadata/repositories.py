@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,6 +27,7 @@ _PAGE = (
     .where(
         repositories.c.registry_id == bindparam("registry_id"),
         repositories.c.name > bindparam("last"),
+        repositories.c.list_enabled,
     )
     .order_by(repositories.c.name)
     .limit(bindparam("limit"))
@@ -48,7 +51,7 @@ class RepositoryStore:
             return await repository_id(conn, registry_id, name) is not None
 
     async def list_names(self, registry_id: int, last: str | None, limit: int) -> list[str]:
-        """Repository names in lexical order, after `last`, at most `limit`."""
+        """Listable repository names in lexical order, after `last`, at most `limit`."""
         params = {"registry_id": registry_id, "last": last or "", "limit": limit}
         async with self._db.read() as conn:
             return list((await conn.scalars(_PAGE, params)).all())
@@ -65,12 +68,17 @@ async def ensure_repository(conn: AsyncConnection, registry_id: int, name: str) 
     if found is not None:
         return found
     now = utcnow()
+    # The tag-list version starts at a random point: a repository deleted and created again
+    # under the same name must not meet a tag page cached (by any process) for the old one.
+    version = secrets.randbits(62)
     # A concurrent first push to the same repository makes this insert wait for the other
     # transaction; when that one commits, nothing is inserted and the select below (a new
     # statement, so a new READ COMMITTED snapshot) finds its row.
     new_id = await conn.scalar(
         insert_or_ignore(conn, repositories, ("registry_id", "name"))
-        .values(registry_id=registry_id, name=name, created_at=now, updated_at=now)
+        .values(
+            registry_id=registry_id, name=name, created_at=now, updated_at=now, tags_version=version
+        )
         .returning(repositories.c.id)
     )
     if new_id is None:

@@ -9,6 +9,7 @@ from sqlalchemy import and_, delete, insert, select, update
 from portside.metadata.clock import utcnow
 from portside.metadata.conflicts import retry_on_conflict
 from portside.metadata.database import Database
+from portside.metadata.locks import locked_repository, require
 from portside.metadata.records import UploadRecord
 from portside.metadata.repositories import ensure_repository
 from portside.metadata.schema import repositories, uploads
@@ -26,10 +27,18 @@ class UploadStore:
     async def create(
         self, registry_id: int, repository: str, upload_id: str, hash_state: bytes
     ) -> None:
-        """Record a new session (creating the repository on first use)."""
+        """Record a new session (creating the repository on first use).
+
+        Raises LockViolation if the repository is write-disabled.
+        """
         now = utcnow()
         async with self._db.write() as conn:
             repo_id = await ensure_repository(conn, registry_id, repository)
+            locked = await locked_repository(
+                conn, registry_id, repository, repo_id=repo_id, shared=True
+            )
+            assert locked is not None
+            require(locked[1], "repository", repository, "write")
             await conn.execute(
                 insert(uploads).values(
                     id=upload_id,

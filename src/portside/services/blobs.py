@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from portside.metadata.blobs import BlobStore
 from portside.oci.digests import Digest
 from portside.services.errors import BlobUnknown, RangeNotSatisfiable
+from portside.services.locks import lock_errors
 from portside.services.targets import Target
 from portside.storage.base import StorageDriver
 from portside.storage.layout import blob_key
@@ -63,7 +64,11 @@ class BlobService:
         return start, size - 1 if end is None else min(end, size - 1)
 
     async def delete(self, target: Target, digest: Digest) -> None:
-        """Unlink the blob from the repository; bytes go when garbage collection runs."""
-        removed = await self._blobs.unlink(target.registry_id, target.repository, str(digest))
+        """Unlink the blob from the repository; bytes go when garbage collection runs.
+
+        Locked if the repository is write- or delete-disabled.
+        """
+        with lock_errors():
+            removed = await self._blobs.unlink(target.registry_id, target.repository, str(digest))
         if not removed:
             raise BlobUnknown("blob unknown to registry", {"digest": str(digest)})

@@ -9,8 +9,13 @@ RegistryError
 ├── SizeInvalid             declared and received sizes disagree
 ├── ManifestUnknown         no such manifest (or not acceptable to the client)
 ├── ManifestBlobUnknown     a manifest names blobs or manifests the repository lacks
+├── TagUnknown              no such tag (ACR's metadata API)
+├── Locked                  a lock flag (writeEnabled, deleteEnabled, readEnabled) forbids it
+├── TagImmutable            the registry's tags are immutable and the push would move one
+├── BodyInvalid             a request body Portside cannot use
 ├── RangeNotSatisfiable     a blob Range outside the blob (416)
 └── Unsupported             a valid request for something Portside does not do
+    └── ParameterInvalid    a query parameter with a value Portside cannot use
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ __all__ = [
     "BlobUnknown",
     "BlobUploadInvalid",
     "BlobUploadUnknown",
+    "BodyInvalid",
+    "Locked",
     "ManifestBlobUnknown",
     "ManifestUnknown",
     "NameUnknown",
@@ -28,6 +35,8 @@ __all__ = [
     "RangeNotSatisfiable",
     "RegistryError",
     "SizeInvalid",
+    "TagImmutable",
+    "TagUnknown",
     "Unsupported",
     "UploadRangeInvalid",
 ]
@@ -77,6 +86,35 @@ class ManifestUnknown(RegistryError):
 
 class ManifestBlobUnknown(RegistryError):
     """The manifest references content the repository does not hold."""
+
+
+class TagUnknown(RegistryError):
+    """The tag is not known to this repository."""
+
+
+class Locked(RegistryError):
+    """A lock forbids the operation: `level` ("repository", "tag", "manifest") `name` has
+    `action` ("write", "delete", "read") disabled."""
+
+    def __init__(self, level: str, name: str, action: str) -> None:
+        super().__init__(
+            f"{level} {name} is {action}-disabled",
+            {"level": level, "name": name, "attribute": f"{action}Enabled"},
+        )
+
+
+class TagImmutable(RegistryError):
+    """The registry's tags are immutable, and the push would move an existing tag."""
+
+    def __init__(self, tag: str) -> None:
+        super().__init__(
+            f"tag {tag} already names another manifest and tags are immutable in this registry",
+            {"tag": tag},
+        )
+
+
+class BodyInvalid(RegistryError):
+    """The request body is not what the endpoint takes (malformed JSON, unknown keys...)."""
 
 
 class RangeNotSatisfiable(RegistryError):

@@ -1,18 +1,25 @@
-"""Paged listings: tags of a repository, repositories of a registry."""
+"""Paged listings: tags of a repository, repositories of a registry.
+
+Both leave out what is list-disabled; the catalog also leaves out repositories the caller may
+not see (the `visible` predicate), and keeps reading until it has a full page or the end.
+"""
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 
 from portside.metadata.repositories import RepositoryStore
 from portside.metadata.tags import TagStore
 from portside.services.errors import NameUnknown
 from portside.services.targets import Target
 
-__all__ = ["MAX_PAGE", "ListingService"]
+__all__ = ["MAX_PAGE", "ListingService", "page_limit"]
 
 # Upper bound on one page, whatever `n` asks for, so one request cannot list everything.
 MAX_PAGE = 10_000
+# Names read per catalog query when the caller's visibility filters some out.
+_CATALOG_BATCH = 500
 
 
 class ListingService:
@@ -32,7 +39,7 @@ class ListingService:
 
     async def tags(self, target: Target, last: str | None, n: int | None) -> tuple[list[str], bool]:
         """A page of tag names and whether more follow."""
-        limit = _limit(n)
+        limit = page_limit(n)
         key = (target.registry_id, target.repository, last, limit)
         cached = self._pages.get(key)
         found = await self._tags.list_names(
@@ -63,13 +70,28 @@ class ListingService:
             self._pages.popitem(last=False)
 
     async def repositories(
-        self, registry_id: int, last: str | None, n: int | None
+        self,
+        registry_id: int,
+        last: str | None,
+        n: int | None,
+        visible: Callable[[str], bool] | None = None,
     ) -> tuple[list[str], bool]:
-        """A page of repository names and whether more follow."""
-        limit = _limit(n)
-        names = await self._repositories.list_names(registry_id, last, limit + 1)
-        return names[:limit], len(names) > limit
+        """A page of listable repository names the caller may see, and whether more follow."""
+        limit = page_limit(n)
+        if visible is None:
+            names = await self._repositories.list_names(registry_id, last, limit + 1)
+            return names[:limit], len(names) > limit
+        found: list[str] = []
+        batch = max(limit + 1, _CATALOG_BATCH)
+        while len(found) <= limit:
+            names = await self._repositories.list_names(registry_id, last, batch)
+            found.extend(name for name in names if visible(name))
+            if len(names) < batch:
+                break
+            last = names[-1]
+        return found[:limit], len(found) > limit
 
 
-def _limit(n: int | None) -> int:
-    return MAX_PAGE if n is None else max(0, min(n, MAX_PAGE))
+def page_limit(n: int | None, maximum: int = MAX_PAGE) -> int:
+    """The page size for `n` (None: as many as allowed), within 0..maximum."""
+    return maximum if n is None else max(0, min(n, maximum))

@@ -13,6 +13,7 @@ from portside.oci.errors import DigestInvalid
 from portside.oci.manifests import parse_manifest
 from portside.oci.names import validate_tag
 from portside.services.errors import ManifestBlobUnknown, ManifestUnknown, NameUnknown
+from portside.services.locks import lock_errors
 from portside.services.targets import Target
 
 __all__ = ["ManifestService", "PushedManifest", "Reference"]
@@ -52,13 +53,14 @@ class ManifestService:
         self._repositories = repositories
 
     async def get(self, target: Target, reference: Reference) -> ManifestRecord:
-        """The manifest a tag or digest names."""
-        record = await self._manifests.get(
-            target.registry_id,
-            target.repository,
-            digest=None if reference.digest is None else str(reference.digest),
-            tag=reference.tag,
-        )
+        """The manifest a tag or digest names; Locked if a read lock forbids pulling it."""
+        with lock_errors():
+            record = await self._manifests.get(
+                target.registry_id,
+                target.repository,
+                digest=None if reference.digest is None else str(reference.digest),
+                tag=reference.tag,
+            )
         if record is None:
             await self._require_repository(target)
             raise ManifestUnknown(
@@ -70,7 +72,11 @@ class ManifestService:
     async def put(
         self, target: Target, reference: Reference, body: bytes, content_type: str | None
     ) -> PushedManifest:
-        """Verify and store a manifest; a tag reference moves that tag to it."""
+        """Verify and store a manifest; a tag reference moves that tag to it.
+
+        Locked if the repository (or the tag, were it to move) is write-disabled; TagImmutable
+        if the registry's tags are immutable and the tag would move.
+        """
         algorithm = reference.digest.algorithm if reference.digest else "sha256"
         digest = Digest.of(body, algorithm)
         if reference.digest is not None and reference.digest != digest:
@@ -86,9 +92,10 @@ class ManifestService:
             blobs=tuple(str(d.digest) for d in parsed.blobs),
             children=tuple(str(d.digest) for d in parsed.children),
         )
-        missing = await self._manifests.put(
-            target.registry_id, target.repository, new, reference.tag
-        )
+        with lock_errors():
+            missing = await self._manifests.put(
+                target.registry_id, target.repository, new, reference.tag
+            )
         if missing:
             raise ManifestBlobUnknown(
                 f"manifest references {len(missing)} unknown blob(s) or manifest(s)",
@@ -97,14 +104,17 @@ class ManifestService:
         return PushedManifest(digest, None if parsed.subject is None else parsed.subject.digest)
 
     async def delete(self, target: Target, reference: Reference) -> None:
-        """Delete by digest (with its tags) or by tag (the tag only)."""
-        if reference.digest is not None:
-            deleted = await self._manifests.delete(
-                target.registry_id, target.repository, str(reference.digest)
-            )
-        else:
-            assert reference.tag is not None
-            deleted = await self._tags.delete(target.registry_id, target.repository, reference.tag)
+        """Delete by digest (with its tags) or by tag (the tag only); Locked if locks forbid."""
+        with lock_errors():
+            if reference.digest is not None:
+                deleted = await self._manifests.delete(
+                    target.registry_id, target.repository, str(reference.digest)
+                )
+            else:
+                assert reference.tag is not None
+                deleted = await self._tags.delete(
+                    target.registry_id, target.repository, reference.tag
+                )
         if not deleted:
             await self._require_repository(target)
             raise ManifestUnknown(

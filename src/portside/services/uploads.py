@@ -19,6 +19,7 @@ from portside.services.errors import (
     UploadRangeInvalid,
 )
 from portside.services.hashing import hash_stream, hashing
+from portside.services.locks import lock_errors
 from portside.services.targets import Target
 from portside.storage.base import StorageDriver
 from portside.storage.errors import UploadNotFound, UploadOffsetMismatch
@@ -52,17 +53,28 @@ class UploadService:
         self._expiry = expiry
 
     async def start(self, target: Target) -> UploadStatus:
-        """Open a new, empty upload session."""
+        """Open a new, empty upload session; Locked if the repository is write-disabled."""
         upload_id = secrets.token_urlsafe(24)
         await self._driver.upload_create(upload_id)
-        await self._uploads.create(
-            target.registry_id, target.repository, upload_id, new_hasher().state()
-        )
+        try:
+            with lock_errors():
+                await self._uploads.create(
+                    target.registry_id, target.repository, upload_id, new_hasher().state()
+                )
+        except Exception:
+            await self._driver.upload_delete(upload_id)
+            raise
         return UploadStatus(upload_id, 0)
 
     async def mount(self, target: Target, digest: Digest, source: str) -> int | None:
-        """Link a blob from `source` (which the caller may read); its size, or None."""
-        return await self._blobs.mount(target.registry_id, source, target.repository, str(digest))
+        """Link a blob from `source` (which the caller may read); its size, or None.
+
+        Locked if the target repository is write-disabled.
+        """
+        with lock_errors():
+            return await self._blobs.mount(
+                target.registry_id, source, target.repository, str(digest)
+            )
 
     async def status(self, target: Target, upload_id: str) -> UploadStatus:
         """The session's current size."""
@@ -95,6 +107,8 @@ class UploadService:
         """Append a last chunk, verify the digest, and commit the blob; returns its size.
 
         On a digest mismatch the session is discarded: nothing unverified ever becomes visible.
+        If the repository was write-locked meanwhile (Locked), the session is discarded too;
+        the committed bytes wait, unreferenced, for garbage collection.
         """
         record = await self._session(target, upload_id)
         size = await self._size(upload_id)
@@ -111,8 +125,11 @@ class UploadService:
                 f"content digest {hasher.digest()} does not match the requested {digest}"
             )
         await self._driver.upload_commit(upload_id, blob_key(digest))
-        await self._blobs.add(target.registry_id, target.repository, str(digest), size)
-        await self._uploads.delete(upload_id)
+        try:
+            with lock_errors():
+                await self._blobs.add(target.registry_id, target.repository, str(digest), size)
+        finally:
+            await self._uploads.delete(upload_id)
         return size
 
     async def upload_whole(
