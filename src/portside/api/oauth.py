@@ -13,10 +13,10 @@ from starlette.responses import JSONResponse, Response
 
 from portside.api.state import app_state
 from portside.auth.errors import Unauthorized
-from portside.auth.identity import ANONYMOUS, Identity
+from portside.auth.identity import ANONYMOUS
 from portside.auth.scopes import Scope, ScopeError, parse_scopes
 from portside.metadata.records import RegistryRecord
-from portside.services.access import basic_credentials
+from portside.services.access import Login, basic_credentials
 from portside.services.errors import NameUnknown, ParameterInvalid
 
 __all__ = ["exchange", "jwks", "token_get", "token_post"]
@@ -46,8 +46,9 @@ def _scopes(values: list[str]) -> tuple[Scope, ...]:
 
 
 async def _form(request: Request) -> FormData:
-    if int(request.headers.get("content-length") or 0) > _MAX_FORM_BYTES:
-        raise ParameterInvalid("form too large")
+    length = request.headers.get("content-length") or "0"
+    if not (length.isascii() and length.isdigit()) or int(length) > _MAX_FORM_BYTES:
+        raise ParameterInvalid("form too large or with an invalid Content-Length")
     if "application/x-www-form-urlencoded" not in request.headers.get("content-type", ""):
         raise ParameterInvalid("expected an application/x-www-form-urlencoded body")
     return await request.form(max_files=0, max_fields=200)
@@ -61,13 +62,14 @@ def _field(form: FormData, name: str) -> str:
 async def _token_answer(
     request: Request,
     registry: RegistryRecord,
-    identity: Identity,
+    login: Login,
     scopes: tuple[Scope, ...],
     service: str,
     offline: bool,
 ) -> Response:
     oauth = app_state(request).oauth
-    issued = await oauth.access_token(registry, identity, scopes, service)
+    identity, secret = login.identity, login.secret
+    issued = await oauth.access_token(registry, identity, scopes, service, secret=secret)
     body: dict[str, object] = {
         "token": issued.token,
         "access_token": issued.token,
@@ -75,7 +77,9 @@ async def _token_answer(
         "issued_at": issued.issued_at.isoformat().replace("+00:00", "Z"),
     }
     if offline and identity.kind != "anonymous":
-        body["refresh_token"] = await oauth.refresh_token(registry, identity, service)
+        body["refresh_token"] = await oauth.refresh_token(
+            registry, identity, service, secret=secret
+        )
     return JSONResponse(body, headers=_NO_STORE)
 
 
@@ -84,9 +88,9 @@ async def token_get(request: Request) -> Response:
     params = request.query_params
     registry, service = await _registry(request, params.get("service"))
     scopes = _scopes(params.getlist("scope"))
-    identity = await _caller(request, registry)
+    login = await _caller(request, registry)
     offline = params.get("offline_token", "").lower() == "true"
-    return await _token_answer(request, registry, identity, scopes, service, offline)
+    return await _token_answer(request, registry, login, scopes, service, offline)
 
 
 async def token_post(request: Request) -> Response:
@@ -100,20 +104,20 @@ async def token_post(request: Request) -> Response:
         refresh = _field(form, "refresh_token")
         if not refresh:
             raise ParameterInvalid("refresh_token is required")
-        identity = await policy.refresh_identity(registry, refresh)
+        login = await policy.refresh_login(registry, refresh)
     elif grant_type == "password":
         username, password = _field(form, "username"), _field(form, "password")
         if username or password:
-            identity = await policy.authenticate(registry, username, password)
+            login = await policy.login(registry, username, password)
         elif _field(form, "refresh_token"):
-            identity = await policy.refresh_identity(registry, _field(form, "refresh_token"))
+            login = await policy.refresh_login(registry, _field(form, "refresh_token"))
         else:
             # ACR's anonymous flow: the SDK posts grant_type=password with nothing else.
-            identity = await _caller(request, registry)
+            login = await _caller(request, registry)
     else:
         raise ParameterInvalid("grant_type must be password or refresh_token")
     offline = _field(form, "access_type") == "offline"
-    return await _token_answer(request, registry, identity, scopes, service, offline)
+    return await _token_answer(request, registry, login, scopes, service, offline)
 
 
 async def exchange(request: Request) -> Response:
@@ -136,13 +140,13 @@ async def jwks(request: Request) -> Response:
     return JSONResponse(service.jwks())
 
 
-async def _caller(request: Request, registry: RegistryRecord) -> Identity:
+async def _caller(request: Request, registry: RegistryRecord) -> Login:
     """The identity of the request's Basic credentials; anonymous without any."""
     authorization = request.headers.get("authorization")
     if not authorization:
-        return ANONYMOUS
+        return Login(ANONYMOUS)
     scheme, _, credentials = authorization.strip().partition(" ")
     if scheme.lower() != "basic":
         raise Unauthorized("the token endpoint takes Basic credentials")
     username, password = basic_credentials(credentials)
-    return await app_state(request).policy.authenticate(registry, username, password)
+    return await app_state(request).policy.login(registry, username, password)

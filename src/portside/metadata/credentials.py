@@ -6,13 +6,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.clock import utcnow
 from portside.metadata.conflicts import insert_or_update, retry_on_conflict
 from portside.metadata.database import Database
 from portside.metadata.records import CredentialRecord
 from portside.metadata.registries import bump_auth_version
-from portside.metadata.schema import credentials
+from portside.metadata.schema import credentials, role_assignments
 
 __all__ = ["CredentialStore"]
 
@@ -65,7 +66,8 @@ class CredentialStore:
     ) -> CredentialRecord:
         """Set (create or replace) the secret `name` of an owner.
 
-        With `registry_id`, the registry's auth version is bumped in the same transaction.
+        With `registry_id`, the registry's auth version is bumped in the same transaction; a
+        service principal's secrets bump every registry that assigns the principal a role.
         """
         values = {
             "owner_type": owner_type,
@@ -85,8 +87,7 @@ class CredentialStore:
                     when_changed=("hash", "expires_at"),
                 ).values(**values)
             )
-            if registry_id is not None:
-                await bump_auth_version(conn, registry_id)
+            await _bump_for_owner(conn, owner_type, owner_id, registry_id)
             row = (
                 await conn.execute(
                     select(credentials).where(
@@ -109,12 +110,36 @@ class CredentialStore:
         *,
         registry_id: int | None = None,
     ) -> int:
-        """Remove one secret (or all of the owner's); how many were removed."""
+        """Remove one secret (or all of the owner's); how many were removed.
+
+        Auth versions are bumped as by `put`, if anything was removed.
+        """
         condition = and_(credentials.c.owner_type == owner_type, credentials.c.owner_id == owner_id)
         if name is not None:
             condition = and_(condition, credentials.c.name == name)
         async with self._db.write() as conn:
             result = await conn.execute(delete(credentials).where(condition))
-            if registry_id is not None and result.rowcount:
-                await bump_auth_version(conn, registry_id)
+            if result.rowcount:
+                await _bump_for_owner(conn, owner_type, owner_id, registry_id)
         return int(result.rowcount)
+
+
+async def _bump_for_owner(
+    conn: AsyncConnection, owner_type: str, owner_id: str, registry_id: int | None
+) -> None:
+    """Bump the auth versions a change of the owner's secrets concerns.
+
+    A service principal is deployment-wide: its secrets matter to every registry assigning it a
+    role, so tokens obtained with a renewed or removed secret stop working there at once.
+    """
+    registry_ids = set() if registry_id is None else {registry_id}
+    if owner_type == "sp":
+        assigned = select(role_assignments.c.registry_id).where(
+            and_(
+                role_assignments.c.principal_type == "sp",
+                role_assignments.c.principal == owner_id,
+            )
+        )
+        registry_ids.update((await conn.scalars(assigned.distinct())).all())
+    for found in sorted(registry_ids):
+        await bump_auth_version(conn, found)

@@ -182,7 +182,8 @@ class TokenStore:
     async def create(
         self, registry_id: int, name: str, scope_map: str, *, enabled: bool = True
     ) -> TokenRecord | None:
-        """Add a token bound to an existing scope map; None if the name is taken.
+        """Add a token bound to an existing scope map (bumping the auth version); None if the
+        name is taken.
 
         Raises LookupError if the scope map does not exist.
         """
@@ -201,6 +202,8 @@ class TokenStore:
                 )
                 .returning(tokens.c.id)
             )
+            if new_id is not None:
+                await bump_auth_version(conn, registry_id)
         if new_id is None:
             return None
         return TokenRecord(new_id, registry_id, name, scope_map, enabled, now, now)

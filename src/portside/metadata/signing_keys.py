@@ -46,11 +46,6 @@ class SigningKeyStore:
         async with self._db.write() as conn:
             if only_if_none and await conn.scalar(select(signing_keys.c.kid).limit(1)) is not None:
                 return False
-            await conn.execute(
-                update(signing_keys)
-                .where(signing_keys.c.retired_at.is_(None))
-                .values(retired_at=utcnow())
-            )
             result = await conn.execute(
                 insert_or_ignore(conn, signing_keys, ("kid",)).values(
                     kid=key.kid,
@@ -60,7 +55,15 @@ class SigningKeyStore:
                     retired_at=None,
                 )
             )
-        return result.rowcount > 0
+            if not result.rowcount:
+                # A key with this kid exists already: nothing changes (the signing key stays).
+                return False
+            await conn.execute(
+                update(signing_keys)
+                .where(signing_keys.c.retired_at.is_(None), signing_keys.c.kid != key.kid)
+                .values(retired_at=utcnow())
+            )
+        return True
 
     @retry_on_conflict
     async def remove_retired(self, kid: str | None = None) -> int:

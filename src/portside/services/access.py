@@ -11,6 +11,11 @@ Every /v2/ and /acr/v1/ request passes `AccessPolicy.authorize` before its handl
   credentials, tokens, scope maps, roles or settings, the identity's current grant is
   re-evaluated and intersected with the claim, so revocations apply at once.
 
+Tokens of identities that log in with a stored secret (admin, token, service principal) carry
+the fingerprint of that secret (`sec`): when the secret is renewed, removed or expires, the
+tokens it obtained stop working (refresh tokens at once, access tokens at the next change of
+the auth version, which renewing or removing a secret is).
+
 A caller lacking a scope gets Unauthorized (401, with a challenge to fetch a token) when it
 came without credentials or with a bearer token, and Denied (403) when its credentials are
 good but not enough.
@@ -20,6 +25,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import re
 from dataclasses import dataclass
 
 import anyio
@@ -48,17 +55,26 @@ from portside.services.signing import KeyRing
 
 __all__ = [
     "EVERYTHING",
+    "SECRET_KINDS",
     "AccessPolicy",
     "AccessStores",
+    "Login",
     "basic_credentials",
     "identity_claims",
     "identity_of",
+    "secret_fingerprint",
 ]
 
 EVERYTHING = AccessGrant(
     permissions=(Permission(RepositoryPattern.parse("*"), ALL_ACTIONS),), catalog=True
 )
 _MAX_HEADER = 8192
+_CATALOG = ("registry", "catalog")
+# No identity's name holds control characters; PostgreSQL even refuses NUL in a query.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+SECRET_KINDS = frozenset({"admin", "token", "sp"})
+"""Identity kinds that log in with a stored secret; their tokens are bound to that secret."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +87,22 @@ class AccessStores:
     scope_maps: ScopeMapStore
     principals: ServicePrincipalStore
     roles: RoleAssignmentStore
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """An authenticated identity and the fingerprint of the stored secret it proved.
+
+    `secret` is None for identities without one (anonymous, federated, deployment).
+    """
+
+    identity: Identity
+    secret: str | None = None
+
+
+def secret_fingerprint(encoded: str) -> str:
+    """What a token records of the stored secret (its hash) its holder proved."""
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()[:32]
 
 
 def identity_claims(identity: Identity) -> dict[str, object]:
@@ -144,24 +176,36 @@ class AccessPolicy:
     async def authenticate(
         self, registry: RegistryRecord, username: str, password: str
     ) -> Identity:
-        """Check a user name and password (or the null GUID and a refresh token)."""
+        """Check a user name and password (or the null GUID and a refresh token).
+
+        To issue tokens, use `login`: they must carry the secret it names.
+        """
+        return (await self.login(registry, username, password)).identity
+
+    async def login(self, registry: RegistryRecord, username: str, password: str) -> Login:
+        """`authenticate`, also telling which stored secret was proved."""
         key = f"{registry.id}/{username.lower()}"
         wait = self._throttle.retry_after(key)
         if wait is not None:
             raise Throttled(f"too many failed logins for {username!r}; retry later", wait)
-        identity = await self._check_password(registry, username, password)
-        if identity is None:
+        login = await self._check_password(registry, username, password)
+        if login is None:
             self._throttle.failed(key)
             raise Unauthorized("invalid username or password")
         self._throttle.succeeded(key)
-        return identity
+        return login
 
     async def refresh_identity(self, registry: RegistryRecord, refresh_token: str) -> Identity:
         """The identity a refresh token of this registry names."""
+        return (await self.refresh_login(registry, refresh_token)).identity
+
+    async def refresh_login(self, registry: RegistryRecord, refresh_token: str) -> Login:
+        """`refresh_identity`, with the stored secret the token is bound to (still current)."""
         claims = await self._keys.verify(refresh_token, kind="refresh_token")
         if claims.get("reg") != registry.id:
             raise Unauthorized("refresh token was issued for another registry")
-        return identity_of(claims)
+        identity = identity_of(claims)
+        return Login(identity, await self._bound_secret(registry, identity, claims))
 
     async def anonymous_grant(
         self, registry: RegistryRecord, wanted: tuple[Scope, ...]
@@ -223,12 +267,12 @@ class AccessPolicy:
 
     async def _check_password(
         self, registry: RegistryRecord, username: str, password: str
-    ) -> Identity | None:
-        if not username or not password:
+    ) -> Login | None:
+        if not username or not password or _CONTROL.search(username):
             return None
         if username == NULL_GUID:
             try:
-                return await self.refresh_identity(registry, password)
+                return await self.refresh_login(registry, password)
             except Unauthorized:
                 return None
         if username == registry.name:
@@ -246,18 +290,53 @@ class AccessPolicy:
             owner = None
         if owner is None:
             return None
-        if await self._secret_matches(*owner, password):
-            return identity
-        return None
+        fingerprint = await self._matching_secret(*owner, password)
+        return None if fingerprint is None else Login(identity, fingerprint)
 
-    async def _secret_matches(self, owner_type: str, owner_id: str, secret: str) -> bool:
+    async def _matching_secret(self, owner_type: str, owner_id: str, secret: str) -> str | None:
+        """The fingerprint of the owner's unexpired stored secret matching `secret`, if any."""
         now = utcnow()
         for credential in await self._stores.credentials.of(owner_type, owner_id):
             if credential.expires_at is not None and credential.expires_at <= now:
                 continue
             if await anyio.to_thread.run_sync(self._hasher.verify, credential.hash, secret):
-                return True
-        return False
+                return secret_fingerprint(credential.hash)
+        return None
+
+    async def _bound_secret(
+        self, registry: RegistryRecord, identity: Identity, claims: dict[str, object]
+    ) -> str | None:
+        """The `sec` claim of a token, if the secret it names is still a current one.
+
+        Raises Unauthorized when an identity that logs in with a secret has a token without
+        one, or with one that was renewed, removed or has expired since.
+        """
+        if identity.kind not in SECRET_KINDS:
+            return None
+        fingerprint = claims.get("sec")
+        owner = await self._owner_of(registry, identity)
+        if not isinstance(fingerprint, str) or owner is None:
+            raise Unauthorized("credentials are no longer valid")
+        now = utcnow()
+        for credential in await self._stores.credentials.of(*owner):
+            if credential.expires_at is not None and credential.expires_at <= now:
+                continue
+            if secret_fingerprint(credential.hash) == fingerprint:
+                return fingerprint
+        raise Unauthorized("credentials are no longer valid")
+
+    async def _owner_of(
+        self, registry: RegistryRecord, identity: Identity
+    ) -> tuple[str, str] | None:
+        """Whose stored secrets an identity logs in with (None if it no longer exists)."""
+        if identity.kind == "admin":
+            return ("admin", str(registry.id)) if identity.subject == registry.name else None
+        if identity.kind == "token":
+            token = await self._stores.tokens.get(registry.id, identity.subject)
+            return None if token is None else ("token", str(token.id))
+        if identity.kind == "sp":
+            return ("sp", identity.subject)
+        return None
 
     async def _bearer_grant(
         self, registry: RegistryRecord, token: str, required: tuple[Scope, ...]
@@ -269,14 +348,28 @@ class AccessPolicy:
             granted = AccessGrant.from_access_claim(claims.get("access", []))
         except ValueError:
             raise Unauthorized("token carries a malformed access claim") from None
+        identity = identity_of(claims)
+        current: AccessGrant | None = None
         if claims.get("ver") == registry.auth_version:
-            return granted
-        current = await self.grant_for(registry, identity_of(claims), required)
-        if current is None:
-            raise Unauthorized("credentials are no longer valid")
-        narrowed = current.intersect(granted.exact)
-        catalog = granted.catalog and current.catalog
-        return AccessGrant(exact=narrowed, catalog=catalog)
+            result = granted
+        else:
+            current = await self.grant_for(registry, identity, required)
+            if current is None:
+                raise Unauthorized("credentials are no longer valid")
+            await self._bound_secret(registry, identity, claims)
+            narrowed = current.intersect(granted.exact)
+            result = AccessGrant(exact=narrowed, catalog=granted.catalog and current.catalog)
+        if result.catalog and any((s.type, s.name) == _CATALOG for s in required):
+            # The catalog lists the repositories the identity may see, which a token asked
+            # for `registry:catalog:*` alone does not name: the listing uses its current grant.
+            if current is None:
+                current = await self.grant_for(registry, identity, required)
+                if current is None:
+                    raise Unauthorized("credentials are no longer valid")
+            return AccessGrant(
+                permissions=current.permissions, catalog=True, exact=current.exact + result.exact
+            )
+        return result
 
     @staticmethod
     def _require(

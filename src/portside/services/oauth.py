@@ -2,7 +2,8 @@
 
 Access tokens carry `access` (the intersection of what was asked and what is granted), the
 registry id (`reg`) and its auth version (`ver`); refresh tokens carry the identity only and
-are re-evaluated on every use. Both are JWTs signed with the deployment's current key.
+are re-evaluated on every use. Both carry the fingerprint of the stored secret their identity
+proved (`sec`), if it logged in with one. Both are JWTs signed with the deployment's current key.
 """
 
 from __future__ import annotations
@@ -56,8 +57,13 @@ class OAuthService:
         identity: Identity,
         scopes: tuple[Scope, ...],
         service: str,
+        *,
+        secret: str | None = None,
     ) -> IssuedToken:
-        """An access token for what `identity` may do of `scopes` (possibly nothing)."""
+        """An access token for what `identity` may do of `scopes` (possibly nothing).
+
+        `secret` is the fingerprint of the stored secret the identity proved (`Login.secret`).
+        """
         grant = await self._policy.grant_for(registry, identity, scopes)
         if grant is None:
             raise Unauthorized("credentials are no longer valid")
@@ -68,6 +74,7 @@ class OAuthService:
             "ver": registry.auth_version,
             "access": AccessGrant(exact=access).to_access_claim(),
             **identity_claims(identity),
+            **_secret_claim(secret),
         }
         service_ = await self._keys.service()
         token = service_.issue(
@@ -81,7 +88,12 @@ class OAuthService:
         )
 
     async def refresh_token(
-        self, registry: RegistryRecord, identity: Identity, service: str
+        self,
+        registry: RegistryRecord,
+        identity: Identity,
+        service: str,
+        *,
+        secret: str | None = None,
     ) -> str:
         """A refresh token naming `identity` in `registry` (anonymous callers get none)."""
         if identity.kind == "anonymous":
@@ -90,6 +102,7 @@ class OAuthService:
             "grant_type": "refresh_token",
             "reg": registry.id,
             **identity_claims(identity),
+            **_secret_claim(secret),
         }
         service_ = await self._keys.service()
         try:
@@ -112,3 +125,7 @@ class OAuthService:
         except ValueError:
             raise Unauthorized("token does not name a subject") from None
         return await self.refresh_token(registry, identity, service)
+
+
+def _secret_claim(secret: str | None) -> dict[str, object]:
+    return {} if secret is None else {"sec": secret}
