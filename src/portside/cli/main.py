@@ -5,7 +5,13 @@ from __future__ import annotations
 import click
 
 from portside import __version__
+from portside.cli.admin import admin
+from portside.cli.identities import role, signing_key, sp
+from portside.cli.login import login
+from portside.cli.registry import credential, registry
+from portside.cli.repository import manifest, repository
 from portside.cli.serve import serve
+from portside.cli.tokens import scope_map, token
 
 __all__ = ["cli", "main"]
 
@@ -17,6 +23,17 @@ def cli() -> None:
 
 
 cli.add_command(serve)
+cli.add_command(registry)
+cli.add_command(credential)
+cli.add_command(token)
+cli.add_command(scope_map)
+cli.add_command(sp)
+cli.add_command(role)
+cli.add_command(login)
+cli.add_command(repository)
+cli.add_command(manifest)
+cli.add_command(signing_key)
+cli.add_command(admin)
 
 
 def main() -> None:

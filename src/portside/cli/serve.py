@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from portside.cli.admin import first_start
 from portside.config import export_for_workers, load_settings
 
 __all__ = ["serve"]
@@ -71,6 +72,7 @@ def serve(
     log = logging.getLogger("portside")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.resolved_database_url())
+    first_start(settings)
     log.info("metadata: %s", settings.resolved_database_url())
     log.info("storage: %s %s", settings.storage_driver, settings.resolved_storage_path())
     scheme = "https" if settings.tls_cert else "http"

@@ -1,0 +1,64 @@
+"""`create_management_app`: the management API as a FastAPI application.
+
+It is mounted at `/api/v1` on the main application; its OpenAPI document is then served at
+`/api/v1/openapi.json` and the interactive documentation at `/api/v1/docs`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from portside.api.management import identities, registries, tokens
+from portside.api.management.errors import exception_handlers
+from portside.services.management import ManagementService
+
+__all__ = ["create_management_app"]
+
+_DESCRIPTION = """\
+Manage registries, their admin users, tokens, scope maps, service principals and role
+assignments, as Azure Container Registry's management plane does.
+
+Authenticate with HTTP Basic: `admin` and the deployment administrator's password, or a
+service principal's id and secret (it may manage registries where it holds Contributor or
+Owner). Secret values appear only in the answers of the calls that generate them.
+"""
+
+
+def create_management_app(service: ManagementService) -> FastAPI:
+    """The management API over `service` (built and closed by the caller's lifespan)."""
+    app = FastAPI(
+        title="Portside management API",
+        version="1",
+        description=_DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.management = service
+    for error, handler in exception_handlers().items():
+        app.add_exception_handler(error, handler)
+    for module in (registries, tokens, identities):
+        app.include_router(module.router)
+    _without_validation_answers(app)
+    return app
+
+
+def _without_validation_answers(app: FastAPI) -> None:
+    """Drop FastAPI's 422 answers from the OpenAPI document: validation errors are 400s here."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    operation.get("responses", {}).pop("422", None)
+            schemas = schema.get("components", {}).get("schemas", {})
+            for name in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(name, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,112 @@
+"""Error answers of the management API: `{"error": {"code": ..., "message": ...}}`, as ARM.
+
+Invalid and request-validation failures are 400 (FastAPI's 422 is folded into 400), NotFound
+404, Conflict 409; missing or bad credentials 401 with a Basic challenge, lack of a role 403,
+too many failed sign-ins 429 with Retry-After.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+from portside.api.management.models import ErrorBody
+from portside.auth.errors import Denied, Throttled, Unauthorized
+from portside.services.management_errors import Conflict, Invalid, ManagementError, NotFound
+
+__all__ = ["CHALLENGE", "ERROR_RESPONSES", "REALM", "error_response", "exception_handlers"]
+
+REALM = "portside-management"
+CHALLENGE = {"WWW-Authenticate": f'Basic realm="{REALM}"'}
+
+_STATUS: Mapping[type[ManagementError], int] = {Invalid: 400, NotFound: 404, Conflict: 409}
+_HTTP_CODES = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "AuthorizationFailed",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    429: "TooManyRequests",
+}
+_MAX_VALIDATION_ERRORS = 5
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (400, "Invalid request"),
+        (401, "Missing or bad credentials"),
+        (403, "Not allowed"),
+        (404, "Not found"),
+        (409, "Conflict"),
+        (429, "Too many failed sign-ins"),
+    )
+}
+"""The error answers every route may give, for the OpenAPI document."""
+
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """An error answer in the management API's shape."""
+    body = {"error": {"code": code, "message": message}}
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+async def _management(request: Request, error: Exception) -> Response:
+    assert isinstance(error, ManagementError)
+    status = next((s for kind, s in _STATUS.items() if isinstance(error, kind)), 400)
+    return error_response(status, error.code, error.message)
+
+
+async def _unauthorized(request: Request, error: Exception) -> Response:
+    assert isinstance(error, Unauthorized)
+    return error_response(401, "Unauthorized", error.message, CHALLENGE)
+
+
+async def _denied(request: Request, error: Exception) -> Response:
+    assert isinstance(error, Denied)
+    return error_response(403, "AuthorizationFailed", error.message)
+
+
+async def _throttled(request: Request, error: Exception) -> Response:
+    assert isinstance(error, Throttled)
+    return error_response(429, "TooManyRequests", error.message, error.headers)
+
+
+async def _validation(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    problems = []
+    for item in list(error.errors())[:_MAX_VALIDATION_ERRORS]:
+        where = ".".join(str(part) for part in item.get("loc", ()))
+        problems.append(f"{where}: {item.get('msg', 'invalid')}" if where else item.get("msg"))
+    message = "; ".join(str(p) for p in problems) or "invalid request"
+    return error_response(400, "InvalidRequestContent", message)
+
+
+async def _http(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    code = _HTTP_CODES.get(error.status_code, "HttpError")
+    headers = dict(error.headers or {})
+    if error.status_code == 401:
+        headers.update(CHALLENGE)
+    return error_response(error.status_code, code, str(error.detail), headers)
+
+
+def exception_handlers() -> dict[type[Exception], Handler]:
+    """The management app's exception handlers, by exception class."""
+    return {
+        ManagementError: _management,
+        Unauthorized: _unauthorized,
+        Denied: _denied,
+        Throttled: _throttled,
+        RequestValidationError: _validation,
+        HTTPException: _http,
+    }

@@ -1,0 +1,362 @@
+"""Request and response bodies of the management API: camelCase JSON, as ARM writes it.
+
+Secret values (`value` of a password or secret) appear only in the answers of the calls that
+generate them; `null` fields are left out of answers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from portside.metadata.records import ScopeMapRecord
+from portside.services.management_context import MAX_EXPIRY_DAYS, SecretInfo
+from portside.services.management_identities import RoleAssignmentView, ServicePrincipalView
+from portside.services.management_registries import AdminCredentials, RegistryView
+from portside.services.management_scope_maps import MAX_ACTIONS
+from portside.services.management_tokens import TokenView
+
+__all__ = [
+    "ApiModel",
+    "ErrorBody",
+    "KeyRotate",
+    "LoginResult",
+    "Password",
+    "PasswordRenew",
+    "Registry",
+    "RegistryCreate",
+    "RegistryCredentials",
+    "RegistryUpdate",
+    "Repository",
+    "RepositoryActions",
+    "RepositoryUpdate",
+    "RoleAssignment",
+    "RoleAssignmentCreate",
+    "ScopeMap",
+    "ScopeMapCreate",
+    "ScopeMapUpdate",
+    "SecretAdd",
+    "ServicePrincipal",
+    "ServicePrincipalCreate",
+    "SigningKey",
+    "Token",
+    "TokenCreate",
+    "TokenCredentials",
+    "TokenPasswordGenerate",
+    "TokenUpdate",
+]
+
+Days = Field(None, ge=1, le=MAX_EXPIRY_DAYS, description="Validity of generated secrets.")
+Name = Field(min_length=1, max_length=128)
+Action = Field(min_length=1, max_length=1024)
+
+
+class ApiModel(BaseModel):
+    """camelCase on the wire, snake_case in Python; unknown request fields are refused."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class ErrorDetail(ApiModel):
+    """What went wrong: a stable code and a message for people."""
+
+    code: str
+    message: str
+
+
+class ErrorBody(ApiModel):
+    """Every error answer: `{"error": {"code": ..., "message": ...}}`."""
+
+    error: ErrorDetail
+
+
+class Password(ApiModel):
+    """A stored secret: `value` only in the answer that generated it."""
+
+    name: str
+    value: str | None = None
+    creation_date_time: datetime
+    expiry: datetime | None = None
+
+    @classmethod
+    def of(cls, info: SecretInfo) -> Password:
+        """From the service's view of a secret."""
+        return cls(
+            name=info.name,
+            value=info.value,
+            creation_date_time=info.created_at,
+            expiry=info.expires_at,
+        )
+
+
+class RegistryCreate(ApiModel):
+    """POST /registries."""
+
+    name: str = Field(min_length=1, max_length=64)
+    sku: str = Field("Standard", max_length=16)
+    admin_user_enabled: bool = False
+    anonymous_pull_enabled: bool = False
+    immutable_tags_enabled: bool = False
+
+
+class RegistryUpdate(ApiModel):
+    """PATCH /registries/{name}: only the fields given change."""
+
+    sku: str | None = Field(None, max_length=16)
+    admin_user_enabled: bool | None = None
+    anonymous_pull_enabled: bool | None = None
+    immutable_tags_enabled: bool | None = None
+
+
+class Registry(ApiModel):
+    """A registry. `passwords` only when admin passwords were just generated."""
+
+    name: str
+    login_server: str
+    sku: str
+    admin_user_enabled: bool
+    anonymous_pull_enabled: bool
+    immutable_tags_enabled: bool
+    creation_date: datetime | None = None
+    default: bool = Field(description="The server's default registry (its own address).")
+    passwords: list[Password] | None = None
+
+    @classmethod
+    def of(cls, view: RegistryView) -> Registry:
+        """From the service's view of a registry."""
+        record = view.record
+        return cls(
+            name=record.name,
+            login_server=view.login_server,
+            sku=record.sku,
+            admin_user_enabled=record.admin_enabled,
+            anonymous_pull_enabled=record.anonymous_pull,
+            immutable_tags_enabled=record.immutable_tags,
+            creation_date=record.created_at,
+            default=view.default,
+            passwords=[Password.of(p) for p in view.passwords] or None,
+        )
+
+
+class RegistryCredentials(ApiModel):
+    """The admin user: no password values (only hashes are stored), except after renew."""
+
+    username: str
+    admin_user_enabled: bool
+    passwords: list[Password]
+
+    @classmethod
+    def of(cls, credentials: AdminCredentials) -> RegistryCredentials:
+        """From the service's view of the admin user."""
+        return cls(
+            username=credentials.username,
+            admin_user_enabled=credentials.enabled,
+            passwords=[Password.of(p) for p in credentials.passwords],
+        )
+
+
+class PasswordRenew(ApiModel):
+    """POST /registries/{name}/credentials/renew."""
+
+    name: Literal["password", "password2"]
+
+
+class RepositoryActions(ApiModel):
+    """A repository and actions on it (`content/read`, ...), as `--repository REPO ACTION...`."""
+
+    repository: str = Field(min_length=1, max_length=300)
+    actions: list[str] = Field(min_length=1, max_length=5)
+
+
+class TokenCreate(ApiModel):
+    """POST /registries/{name}/tokens: a scope map, or repositories (a map is made for them)."""
+
+    name: str = Field(min_length=1, max_length=64)
+    scope_map: str | None = Field(None, max_length=64)
+    repositories: list[RepositoryActions] = Field(default_factory=list, max_length=MAX_ACTIONS)
+    status: Literal["enabled", "disabled"] = "enabled"
+    expiration_in_days: int | None = Days
+    no_passwords: bool = False
+
+
+class TokenUpdate(ApiModel):
+    """PATCH /registries/{name}/tokens/{token}."""
+
+    scope_map: str | None = Field(None, max_length=64)
+    status: Literal["enabled", "disabled"] | None = None
+
+
+class TokenPasswordGenerate(ApiModel):
+    """POST /registries/{name}/tokens/{token}/credentials."""
+
+    name: Literal["password1", "password2"]
+    expiration_in_days: int | None = Days
+
+
+class TokenCredentials(ApiModel):
+    """A token's passwords."""
+
+    passwords: list[Password]
+
+
+class Token(ApiModel):
+    """A token: bound to a scope map, enabled or disabled."""
+
+    name: str
+    scope_map: str
+    status: Literal["enabled", "disabled"]
+    creation_date: datetime
+    credentials: TokenCredentials
+
+    @classmethod
+    def of(cls, view: TokenView) -> Token:
+        """From the service's view of a token."""
+        record = view.record
+        return cls(
+            name=record.name,
+            scope_map=record.scope_map,
+            status="enabled" if record.enabled else "disabled",
+            creation_date=record.created_at,
+            credentials=TokenCredentials(passwords=[Password.of(p) for p in view.passwords]),
+        )
+
+
+class ScopeMapCreate(ApiModel):
+    """POST /registries/{name}/scope-maps."""
+
+    name: str = Field(min_length=1, max_length=64)
+    actions: list[str] = Field(max_length=MAX_ACTIONS)
+    description: str = Field("", max_length=256)
+
+
+class ScopeMapUpdate(ApiModel):
+    """PATCH /registries/{name}/scope-maps/{map}."""
+
+    add_actions: list[str] = Field(default_factory=list, max_length=MAX_ACTIONS)
+    remove_actions: list[str] = Field(default_factory=list, max_length=MAX_ACTIONS)
+    description: str | None = Field(None, max_length=256)
+
+
+class ScopeMap(ApiModel):
+    """A scope map: `SystemDefined` (every registry has three) or `UserDefined`."""
+
+    name: str
+    description: str
+    actions: list[str]
+    type: Literal["SystemDefined", "UserDefined"]
+    creation_date: datetime
+
+    @classmethod
+    def of(cls, record: ScopeMapRecord) -> ScopeMap:
+        """From a scope-map record."""
+        return cls(
+            name=record.name,
+            description=record.description,
+            actions=list(record.actions),
+            type="SystemDefined" if record.system else "UserDefined",
+            creation_date=record.created_at,
+        )
+
+
+class ServicePrincipalCreate(ApiModel):
+    """POST /service-principals."""
+
+    name: str = Name
+    expiration_in_days: int | None = Days
+
+
+class SecretAdd(ApiModel):
+    """POST /service-principals/{id}/credentials: add a secret (with `reset`, replace all)."""
+
+    expiration_in_days: int | None = Days
+    reset: bool = False
+
+
+class ServicePrincipal(ApiModel):
+    """A service principal: its `id` is the user name; secret values only when created."""
+
+    id: str
+    name: str
+    creation_date: datetime
+    secrets: list[Password]
+
+    @classmethod
+    def of(cls, view: ServicePrincipalView) -> ServicePrincipal:
+        """From the service's view of a service principal."""
+        return cls(
+            id=view.record.id,
+            name=view.record.name,
+            creation_date=view.record.created_at,
+            secrets=[Password.of(s) for s in view.secrets],
+        )
+
+
+class RoleAssignmentCreate(ApiModel):
+    """POST /registries/{name}/role-assignments."""
+
+    role: str = Field(max_length=32)
+    assignee: str = Field(min_length=1, max_length=255)
+    assignee_type: Literal["sp", "subject", "group"] = "sp"
+    repositories: str = Field("*", min_length=1, max_length=300)
+
+
+class RoleAssignment(ApiModel):
+    """A role held by an assignee in a registry, over `*`, a repository or `prefix/*`."""
+
+    id: int
+    registry: str
+    role: str
+    assignee: str
+    assignee_type: str
+    repositories: str
+    creation_date: datetime
+
+    @classmethod
+    def of(cls, view: RoleAssignmentView) -> RoleAssignment:
+        """From the service's view of an assignment."""
+        record = view.record
+        return cls(
+            id=record.id,
+            registry=view.registry,
+            role=record.role,
+            assignee=record.principal,
+            assignee_type=record.principal_type,
+            repositories=record.repositories,
+            creation_date=record.created_at,
+        )
+
+
+class RepositoryUpdate(ApiModel):
+    """PATCH /registries/{name}/repositories/{repository}."""
+
+    anonymous_pull_enabled: bool
+
+
+class Repository(ApiModel):
+    """A repository's management settings."""
+
+    registry: str
+    name: str
+    anonymous_pull_enabled: bool
+
+
+class LoginResult(ApiModel):
+    """A refresh token for `docker login -u 00000000-0000-0000-0000-000000000000`."""
+
+    login_server: str
+    refresh_token: str
+
+
+class KeyRotate(ApiModel):
+    """POST /signing-keys/rotate."""
+
+    algorithm: Literal["ES256", "RS256"] | None = None
+
+
+class SigningKey(ApiModel):
+    """The key that signs tokens from now on."""
+
+    kid: str

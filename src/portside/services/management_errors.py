@@ -1,0 +1,39 @@
+"""Errors of the management service (registries, identities, tokens, scope maps, roles).
+
+ManagementError
+├── Invalid    the request itself is wrong: a bad name, action, role, pattern (400)
+├── NotFound   the registry, token, scope map, principal... does not exist (404)
+└── Conflict   the request clashes with what exists: a taken name, a map in use (409)
+"""
+
+from __future__ import annotations
+
+__all__ = ["Conflict", "Invalid", "ManagementError", "NotFound"]
+
+
+class ManagementError(Exception):
+    """Base class of management failures; `message` is safe to show to the caller."""
+
+    code = "ManagementError"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Invalid(ManagementError):
+    """The request is malformed or names something impossible."""
+
+    code = "InvalidRequest"
+
+
+class NotFound(ManagementError):
+    """What the request names does not exist."""
+
+    code = "ResourceNotFound"
+
+
+class Conflict(ManagementError):
+    """The request conflicts with the current state."""
+
+    code = "Conflict"

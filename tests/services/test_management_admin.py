@@ -1,0 +1,93 @@
+"""The deployment administrator's password, and the default registry made at start."""
+
+from __future__ import annotations
+
+import pytest
+
+from portside.auth.secrets import SecretHasher
+from portside.metadata.credentials import CredentialStore
+from portside.metadata.database import Database
+from portside.metadata.principals import RoleAssignmentStore, ServicePrincipalStore
+from portside.metadata.registries import RegistryStore
+from portside.metadata.scope_maps import ScopeMapStore, TokenStore
+from portside.services.access import AccessStores
+from portside.services.management_admin import DeploymentAdmin
+from portside.services.management_context import ManagementContext
+from portside.services.management_errors import Invalid
+from portside.services.management_registries import SYSTEM_SCOPE_MAPS, RegistryManagement
+
+pytestmark = pytest.mark.anyio
+HASHER = SecretHasher(time_cost=1, memory_cost=1024)
+
+
+async def test_configured_password_is_used_and_nothing_is_stored(db: Database) -> None:
+    store = CredentialStore(db)
+    admin = DeploymentAdmin(store, HASHER)
+    assert await admin.ensure("s3cret-from-config") is None
+    assert await admin.verify("s3cret-from-config")
+    assert not await admin.verify("s3cret-from-confiG")
+    assert not await admin.verify("")
+    assert await store.of("deployment", "admin") == []
+
+
+async def test_generated_password_is_returned_once_and_stored_hashed(db: Database) -> None:
+    store = CredentialStore(db)
+    admin = DeploymentAdmin(store, HASHER)
+    password = await admin.ensure(None)
+    assert password is not None and len(password) == 43
+    (stored,) = await store.of("deployment", "admin")
+    assert stored.hash.startswith("$argon2id$")
+    assert password not in stored.hash
+    assert await admin.verify(password)
+    # Another process (or a restart) finds the stored one: nothing new to print.
+    other = DeploymentAdmin(store, HASHER)
+    assert await other.ensure(None) is None
+    assert await other.verify(password)
+    assert not await other.verify("wrong")
+
+
+async def test_reset_replaces_the_password(db: Database) -> None:
+    admin = DeploymentAdmin(CredentialStore(db), HASHER)
+    old = await admin.ensure(None)
+    assert old is not None
+    new = await admin.reset()
+    assert new != old
+    assert await admin.verify(new)
+    assert not await admin.verify(old)
+
+
+def _registries(db: Database, domain: str = "example.com", port: int = 443) -> RegistryManagement:
+    stores = AccessStores(
+        registries=RegistryStore(db),
+        credentials=CredentialStore(db),
+        tokens=TokenStore(db),
+        scope_maps=ScopeMapStore(db),
+        principals=ServicePrincipalStore(db),
+        roles=RoleAssignmentStore(db),
+    )
+    context = ManagementContext(stores, HASHER)
+    return RegistryManagement(context, domain=domain, port=port, default_registry="default")
+
+
+async def test_ensure_registry_is_idempotent_and_restores_system_maps(db: Database) -> None:
+    registries = _registries(db)
+    first = await registries.ensure_registry("default")
+    again = await registries.ensure_registry("default")
+    assert first.id == again.id
+    maps = await ScopeMapStore(db).list(first.id)
+    assert {m.name for m in maps} == set(SYSTEM_SCOPE_MAPS)
+    assert all(m.system for m in maps)
+    await ScopeMapStore(db).delete(first.id, "_repositories_push")
+    await registries.ensure_registry("default")
+    assert {m.name for m in await ScopeMapStore(db).list(first.id)} == set(SYSTEM_SCOPE_MAPS)
+    with pytest.raises(Invalid):
+        await registries.ensure_registry("Not_Valid")
+
+
+async def test_login_servers_leave_out_port_443(db: Database) -> None:
+    registries = _registries(db)
+    assert registries.login_server("team1") == "team1.example.com"
+    assert registries.login_server("default") == "example.com"
+    assert registries.login_server("default", "registry.example.com") == "registry.example.com"
+    other = _registries(db, "localhost", 5000)
+    assert other.login_server("team1") == "team1.localhost:5000"
