@@ -109,6 +109,7 @@ IDENTITIES = (
     Who("jwt-expired", NOTHING, ("jwt",)),
     Who("jwt-alg-none", NOTHING, ("jwt",)),
     Who("jwt-for-fabrikam", NOTHING, ("jwt",)),
+    Who("jwt-wrong-audience", NOTHING, ("jwt",)),
     Who("jwt-unknown-key", NOTHING, ("jwt",)),
     Who("jwt-forged-signature", NOTHING, ("jwt",)),
 )
@@ -141,9 +142,8 @@ VISIBLE = {
     )
     for who in IDENTITIES
 }
-EXPECTED_CELLS = (
-    35 * 21
-)  # 35 presented identities, each on 4 actions x 5 repositories + the catalog
+# 36 presented identities, each on 4 actions x 5 repositories + the catalog.
+EXPECTED_CELLS = 36 * 21
 
 
 def _b64(data: dict[str, object]) -> str:
@@ -210,6 +210,9 @@ class Matrix:
         claims |= {"iat": now, "nbf": now, "exp": now + 300}
         if who.name == "jwt-expired":
             claims |= {"iat": now - 7200, "nbf": now - 7200, "exp": now - 3600}
+        if who.name == "jwt-wrong-audience":
+            # Signed with the real key and naming contoso's id, but for fabrikam's service.
+            claims |= {"aud": FABRIKAM}
         if who.name == "jwt-alg-none":
             return f"{_b64({'alg': 'none', 'typ': 'JWT', 'kid': self.key.kid})}.{_b64(claims)}."
         signer, kid = self.key.private_key, self.key.kid
@@ -330,7 +333,7 @@ def test_cell(matrix: Matrix, name: str, variant: str, action: str, repo: str) -
 def test_matrix_size() -> None:
     allowed = sum((a, r) in BY_NAME[n].allowed for n, _, a, r in CELLS)
     print(f"security matrix: {len(CELLS)} cells, {allowed} allowed, {len(CELLS) - allowed} denied")
-    assert len(CELLS) == EXPECTED_CELLS == 735
+    assert len(CELLS) == EXPECTED_CELLS == 756
     assert len(set(CELLS)) == len(CELLS)
 
 

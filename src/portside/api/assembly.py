@@ -106,19 +106,21 @@ async def build_access(settings: Settings, db: Database) -> AccessParts:
         refresh_token_seconds=settings.refresh_token_seconds,
     )
     await management.registries.ensure_registry(settings.default_registry)
+    directory = RegistryDirectory(
+        stores.registries, domain=settings.domain, default=settings.default_registry
+    )
     policy = AccessPolicy(
         stores,
         hasher=hasher,
         throttle=throttle,
         keys=keys,
         anonymous_registry=anonymous_registry(settings),
+        registry_of_host=directory.name_for_host,
     )
     federation = _federation(settings)
     return AccessParts(
         policy=policy,
-        directory=RegistryDirectory(
-            stores.registries, domain=settings.domain, default=settings.default_registry
-        ),
+        directory=directory,
         oauth=OAuthService(
             policy,
             keys,

@@ -27,6 +27,7 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
@@ -135,8 +136,11 @@ class AccessPolicy:
         throttle: LoginThrottle,
         keys: KeyRing,
         anonymous_registry: str | None,
+        registry_of_host: Callable[[str], str] | None = None,
     ) -> None:
-        """`anonymous_registry` names the registry open to anonymous push and pull, if any."""
+        """`anonymous_registry` names the registry open to anonymous push and pull, if any;
+        `registry_of_host` names the registry a token's audience (a login server) addresses."""
+        self._registry_of_host = registry_of_host
         self._stores = stores
         self._hasher = hasher
         self._throttle = throttle
@@ -344,6 +348,11 @@ class AccessPolicy:
         claims = await self._keys.verify(token, kind="access_token")
         if claims.get("reg") != registry.id:
             raise Unauthorized("token was issued for another registry")
+        audience = claims.get("aud")
+        if self._registry_of_host is not None and (
+            not isinstance(audience, str) or self._registry_of_host(audience) != registry.name
+        ):
+            raise Unauthorized("token is for another service")
         try:
             granted = AccessGrant.from_access_claim(claims.get("access", []))
         except ValueError:
