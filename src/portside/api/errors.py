@@ -38,6 +38,7 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     svc.ManifestBlobUnknown: (400, "MANIFEST_BLOB_UNKNOWN"),
     svc.TagUnknown: (404, "TAG_UNKNOWN"),
     svc.Locked: (403, "DENIED"),
+    svc.QuotaExceeded: (403, "DENIED"),
     svc.TagImmutable: (409, "DENIED"),
     svc.BodyInvalid: (400, "UNSUPPORTED"),
     svc.RangeNotSatisfiable: (416, "BLOB_UNKNOWN"),

@@ -41,6 +41,7 @@ from portside.metadata.schema import (
     tags,
     uploads,
 )
+from portside.metadata.usage import unlink_repository
 
 __all__ = [
     "BY_NAME",
@@ -301,7 +302,9 @@ class ArtifactStore:
                 tuple(row[0] for row in tag_rows),
                 tuple(upload_ids.all()),
             )
-            # Manifests, tags, blob links and upload rows go by ON DELETE CASCADE.
+            # Links go through usage (the counters); manifests, tags and upload rows go by
+            # ON DELETE CASCADE.
+            await unlink_repository(conn, registry_id, repo_id)
             await conn.execute(delete(repositories).where(repositories.c.id == repo_id))
             return deleted
 

@@ -6,7 +6,7 @@ writable and deletable (metadata/locks.py).
 
 from __future__ import annotations
 
-from sqlalchemy import and_, bindparam, delete, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.clock import utcnow
@@ -15,6 +15,7 @@ from portside.metadata.database import Database
 from portside.metadata.locks import locked_repository, require
 from portside.metadata.repositories import ensure_repository, repository_id
 from portside.metadata.schema import blobs, repositories, repository_blobs
+from portside.metadata.usage import link_blob, unlink_blob
 
 __all__ = ["BlobStore"]
 
@@ -60,7 +61,7 @@ class BlobStore:
                     digest=digest, size=size, created_at=utcnow()
                 )
             )
-            await _link(conn, repo_id, digest)
+            await link_blob(conn, registry_id, repo_id, digest, size)
 
     @retry_on_conflict
     async def mount(self, registry_id: int, source: str, target: str, digest: str) -> int | None:
@@ -87,7 +88,7 @@ class BlobStore:
             if size is None:
                 return None
             target_id = await _writable(conn, registry_id, target)
-            await _link(conn, target_id, digest)
+            await link_blob(conn, registry_id, target_id, digest, int(size))
             return int(size)
 
     @retry_on_conflict
@@ -103,15 +104,7 @@ class BlobStore:
                 return False
             repo_id, flags = locked
             require(flags, "repository", repository, "write", "delete")
-            result = await conn.execute(
-                delete(repository_blobs).where(
-                    and_(
-                        repository_blobs.c.repository_id == repo_id,
-                        repository_blobs.c.digest == digest,
-                    )
-                )
-            )
-            return result.rowcount > 0
+            return await unlink_blob(conn, registry_id, repo_id, digest)
 
 
 async def _writable(conn: AsyncConnection, registry_id: int, repository: str) -> int:
@@ -121,11 +114,3 @@ async def _writable(conn: AsyncConnection, registry_id: int, repository: str) ->
     assert locked is not None
     require(locked[1], "repository", repository, "write")
     return repo_id
-
-
-async def _link(conn: AsyncConnection, repo_id: int, digest: str) -> None:
-    await conn.execute(
-        insert_or_ignore(conn, repository_blobs, ("repository_id", "digest")).values(
-            repository_id=repo_id, digest=digest, created_at=utcnow()
-        )
-    )

@@ -14,8 +14,9 @@ RegistryError
 ├── TagImmutable            the registry's tags are immutable and the push would move one
 ├── BodyInvalid             a request body Portside cannot use
 ├── RangeNotSatisfiable     a blob Range outside the blob (416)
-└── Unsupported             a valid request for something Portside does not do
-    └── ParameterInvalid    a query parameter with a value Portside cannot use
+├── Unsupported             a valid request for something Portside does not do
+│   └── ParameterInvalid    a query parameter with a value Portside cannot use
+└── QuotaExceeded           the change would take the registry past a quota (403 DENIED)
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "ManifestUnknown",
     "NameUnknown",
     "ParameterInvalid",
+    "QuotaExceeded",
     "RangeNotSatisfiable",
     "RegistryError",
     "SizeInvalid",
@@ -131,3 +133,7 @@ class Unsupported(RegistryError):
 
 class ParameterInvalid(Unsupported):
     """A query parameter with a value Portside cannot use."""
+
+
+class QuotaExceeded(RegistryError):
+    """The change would take the registry past a quota (storage, repositories, ...)."""

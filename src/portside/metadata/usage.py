@@ -1,0 +1,229 @@
+"""Storage used per registry and per repository, kept exact as blobs are linked and unlinked.
+
+Every change to `repository_blobs` goes through `link_blob`, `unlink_blob` or
+`unlink_repository`, inside the caller's write transaction, so the counters change in the same
+commit as the links:
+
+- `repositories.storage_bytes`: the sizes of the blobs the repository links;
+- `registry_blobs.links`: how many repositories of the registry link a blob, and
+  `registries.storage_bytes`: the sizes of the blobs linked at least once in the registry (a
+  layer shared by ten repositories counts once).
+
+The storage quota is checked by the same statement that adds to the registry's total
+(`UPDATE ... WHERE storage_bytes + size <= quota`), so concurrent pushes cannot overshoot it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from sqlalchemy import and_, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from portside.metadata.clock import utcnow
+from portside.metadata.conflicts import insert_or_ignore
+from portside.metadata.schema import (
+    blobs,
+    registries,
+    registry_blobs,
+    repositories,
+    repository_blobs,
+)
+
+__all__ = [
+    "SKU_LIMITS",
+    "QuotaExceeded",
+    "effective_limit",
+    "link_blob",
+    "unlink_blob",
+    "unlink_repository",
+]
+
+GIB = 1 << 30
+
+# Per-SKU defaults, as ACR's service tiers (storage included, webhooks, tokens and scope
+# maps); None is unlimited. A registry's own `quota_*` columns override them.
+SKU_LIMITS: Mapping[str, Mapping[str, int | None]] = MappingProxyType(
+    {
+        "Basic": MappingProxyType(
+            {
+                "storage_bytes": 10 * GIB,
+                "repositories": None,
+                "webhooks": 2,
+                "tokens": 100,
+                "scope_maps": 100,
+            }
+        ),
+        "Standard": MappingProxyType(
+            {
+                "storage_bytes": 100 * GIB,
+                "repositories": None,
+                "webhooks": 10,
+                "tokens": 500,
+                "scope_maps": 500,
+            }
+        ),
+        "Premium": MappingProxyType(
+            {
+                "storage_bytes": 500 * GIB,
+                "repositories": None,
+                "webhooks": 500,
+                "tokens": 50_000,
+                "scope_maps": 50_000,
+            }
+        ),
+    }
+)
+
+
+class QuotaExceeded(Exception):
+    """A change would take the registry past one of its limits (`quota`: e.g. storage_bytes)."""
+
+    def __init__(self, quota: str, limit: int, message: str) -> None:
+        super().__init__(message)
+        self.quota = quota
+        self.limit = limit
+        self.message = message
+
+
+def effective_limit(sku: str, override: int | None, quota: str) -> int | None:
+    """The registry's limit for `quota`: its override, else its SKU's default."""
+    if override is not None:
+        return override
+    return SKU_LIMITS.get(sku, SKU_LIMITS["Standard"]).get(quota)
+
+
+async def link_blob(
+    conn: AsyncConnection, registry_id: int, repository_id: int, digest: str, size: int
+) -> bool:
+    """Link a blob into a repository (idempotent); True if the link is new.
+
+    Raises QuotaExceeded (and the caller's transaction rolls back) if the blob is new to the
+    registry and would take it past its storage quota.
+    """
+    now = utcnow()
+    added = await conn.execute(
+        insert_or_ignore(conn, repository_blobs, ("repository_id", "digest")).values(
+            repository_id=repository_id, digest=digest, created_at=now, touched_at=now
+        )
+    )
+    if not added.rowcount:
+        return False
+    # A new link revives a blob the collector had doomed.
+    await conn.execute(
+        update(blobs)
+        .where(blobs.c.digest == digest, blobs.c.doomed_at.is_not(None))
+        .values(doomed_at=None)
+    )
+    await conn.execute(
+        update(repositories)
+        .where(repositories.c.id == repository_id)
+        .values(storage_bytes=repositories.c.storage_bytes + size)
+    )
+    first = await conn.execute(
+        insert_or_ignore(conn, registry_blobs, ("registry_id", "digest")).values(
+            registry_id=registry_id, digest=digest, links=1
+        )
+    )
+    if not first.rowcount:
+        await conn.execute(
+            update(registry_blobs)
+            .where(registry_blobs.c.registry_id == registry_id, registry_blobs.c.digest == digest)
+            .values(links=registry_blobs.c.links + 1)
+        )
+        return True
+    await _add_to_registry(conn, registry_id, size)
+    return True
+
+
+async def _add_to_registry(conn: AsyncConnection, registry_id: int, size: int) -> None:
+    row = (
+        await conn.execute(
+            select(registries.c.sku, registries.c.quota_storage_bytes).where(
+                registries.c.id == registry_id
+            )
+        )
+    ).one()
+    limit = effective_limit(row.sku, row.quota_storage_bytes, "storage_bytes")
+    statement = update(registries).where(registries.c.id == registry_id)
+    if limit is not None:
+        statement = statement.where(registries.c.storage_bytes + size <= limit)
+    result = await conn.execute(statement.values(storage_bytes=registries.c.storage_bytes + size))
+    if not result.rowcount:
+        raise QuotaExceeded(
+            "storage_bytes",
+            limit or 0,
+            f"storage quota of {limit} bytes exceeded: this blob of {size} bytes does not fit",
+        )
+
+
+async def unlink_blob(
+    conn: AsyncConnection, registry_id: int, repository_id: int, digest: str
+) -> bool:
+    """Remove a repository's link to a blob (the bytes stay for the collector); True if
+    there was one."""
+    size = await conn.scalar(select(blobs.c.size).where(blobs.c.digest == digest))
+    removed = await conn.execute(
+        delete(repository_blobs).where(
+            and_(
+                repository_blobs.c.repository_id == repository_id,
+                repository_blobs.c.digest == digest,
+            )
+        )
+    )
+    if not removed.rowcount or size is None:
+        return bool(removed.rowcount)
+    await conn.execute(
+        update(repositories)
+        .where(repositories.c.id == repository_id)
+        .values(storage_bytes=repositories.c.storage_bytes - size)
+    )
+    await _release(conn, registry_id, {digest: int(size)})
+    return True
+
+
+async def unlink_repository(conn: AsyncConnection, registry_id: int, repository_id: int) -> None:
+    """Release every link of a repository about to be deleted (its rows go by cascade)."""
+    rows = (
+        await conn.execute(
+            select(repository_blobs.c.digest, blobs.c.size)
+            .join(blobs, blobs.c.digest == repository_blobs.c.digest)
+            .where(repository_blobs.c.repository_id == repository_id)
+        )
+    ).all()
+    await conn.execute(
+        delete(repository_blobs).where(repository_blobs.c.repository_id == repository_id)
+    )
+    await conn.execute(
+        update(repositories).where(repositories.c.id == repository_id).values(storage_bytes=0)
+    )
+    await _release(conn, registry_id, {row.digest: int(row.size) for row in rows})
+
+
+async def _release(conn: AsyncConnection, registry_id: int, sizes: dict[str, int]) -> None:
+    """One link fewer in the registry for each digest; the last one frees its bytes."""
+    if not sizes:
+        return
+    where = and_(
+        registry_blobs.c.registry_id == registry_id, registry_blobs.c.digest.in_(list(sizes))
+    )
+    await conn.execute(update(registry_blobs).where(where).values(links=registry_blobs.c.links - 1))
+    gone = (
+        await conn.scalars(
+            select(registry_blobs.c.digest).where(where, registry_blobs.c.links <= 0)
+        )
+    ).all()
+    if not gone:
+        return
+    await conn.execute(
+        delete(registry_blobs).where(
+            registry_blobs.c.registry_id == registry_id, registry_blobs.c.digest.in_(gone)
+        )
+    )
+    freed = sum(sizes[digest] for digest in gone)
+    await conn.execute(
+        update(registries)
+        .where(registries.c.id == registry_id)
+        .values(storage_bytes=registries.c.storage_bytes - freed)
+    )
