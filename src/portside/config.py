@@ -137,6 +137,20 @@ class Settings(BaseSettings):
     upload_sweep_seconds: float = Field(
         600.0, gt=0, description="How often each process looks for expired uploads."
     )
+    gc_interval_seconds: float = Field(
+        3600.0, ge=0, description="How often the collector runs inside the server (0: never)."
+    )
+    gc_grace_minutes: float = Field(
+        60.0,
+        gt=0,
+        description="Blob links and blobs younger than this (or used this recently) are never "
+        "collected: the time a push has between uploading a layer and pushing its manifest.",
+    )
+    lifecycle_interval_seconds: float = Field(
+        3600.0,
+        ge=0,
+        description="How often retention rules and the recycle bin's expiry run (0: never).",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info")
     access_log: bool = Field(False, description="Log one line per request.")
 
