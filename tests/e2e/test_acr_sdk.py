@@ -49,6 +49,7 @@ def collect_sdk_sockets() -> Iterator[None]:
     yield
     gc.collect()
 
+
 ISSUER = "https://login.portside.test/tenant-1/v2.0"
 AUDIENCE = "https://containerregistry.portside.test"
 SUBJECT = "alice@warrantydept.example"

@@ -41,6 +41,8 @@ DEFAULT_SERVER = "http://127.0.0.1:5000"
 _META = "portside.connection"
 _TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 _PIPE_WIDTH = 200
+_WHOLE = frozenset({"Digest", "Id", "Assignee"})
+"""Table columns whose values are identifiers, kept on one line."""
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -233,10 +235,11 @@ def _console() -> Console:
 
 
 def _table(*headers: str, show_header: bool = True) -> Table:
-    """A table whose cells wrap rather than being cut with an ellipsis."""
+    """A table whose cells wrap rather than being cut with an ellipsis; digests and ids
+    never wrap (the other columns give way), so they can be copied and searched whole."""
     table = Table(show_header=show_header)
     for header in headers:
-        table.add_column(header, overflow="fold")
+        table.add_column(header, overflow="fold", no_wrap=header in _WHOLE)
     return table
 
 

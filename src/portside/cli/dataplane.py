@@ -105,11 +105,19 @@ class RegistrySession:
         """A request whose answer is a JSON object."""
         return _json(self.request(method, path, scope, **kwargs))
 
-    def pages(self, path: str, scope: str, key: str, limit: int | None) -> list[Any]:
-        """The items under `key` of every page (following `Link: <...>; rel="next"`)."""
+    def pages(
+        self,
+        path: str,
+        scope: str,
+        key: str,
+        limit: int | None,
+        query: dict[str, str] | None = None,
+    ) -> list[Any]:
+        """The items under `key` of every page (following `Link: <...>; rel="next"`, which
+        carries `query` on); `query` adds parameters to the first request (`orderby`)."""
         items: list[Any] = []
         url: str | None = path
-        params: dict[str, str] | None = {"n": str(min(limit or 100, 1000))}
+        params: dict[str, str] | None = {"n": str(min(limit or 100, 1000)), **(query or {})}
         for _ in range(_MAX_PAGES):
             if url is None or (limit is not None and len(items) >= limit):
                 break

@@ -30,6 +30,11 @@ _REGISTRY_R = click.option(
     "--registry", "-r", "registry_name", required=True, help="Registry name."
 )
 _TOP = click.option("--top", type=click.IntRange(1, 100_000), help="At most this many.")
+_ORDERBY = click.option(
+    "--orderby",
+    type=click.Choice(["time_asc", "time_desc"]),
+    help="Order by last update time (default: by name).",
+)
 _FLAGS = (
     ("delete_enabled", "deleteEnabled"),
     ("write_enabled", "writeEnabled"),
@@ -62,6 +67,11 @@ def _changes(*values: bool | None) -> dict[str, bool]:
 
 def _field(key: str) -> Callable[[dict[str, Any]], object]:
     return lambda item: item.get(key)
+
+
+def _order(orderby: str | None) -> dict[str, str] | None:
+    """ACR's `orderby` query parameter (`timedesc`, `timeasc`) for az's `time_desc`, `time_asc`."""
+    return {"orderby": orderby.replace("_", "")} if orderby else None
 
 
 def _session(ctx: click.Context, registry_name: str) -> RegistrySession:
@@ -152,15 +162,22 @@ def show_repository(
 @click.option("--repository", "repository_name", required=True, help="Repository name.")
 @click.option("--detail", is_flag=True, help="Digests, times and attributes too.")
 @_TOP
+@_ORDERBY
 @connection_options
 @click.pass_context
 def show_tags(
-    ctx: click.Context, registry_name: str, repository_name: str, detail: bool, top: int | None
+    ctx: click.Context,
+    registry_name: str,
+    repository_name: str,
+    detail: bool,
+    top: int | None,
+    orderby: str | None,
 ) -> None:
     """List a repository's tags."""
     read = scope(repository_name, "metadata_read")
     session = _session(ctx, registry_name)
-    tags = session.pages(f"/acr/v1/{repository_name}/_tags", read, "tags", top)
+    path = f"/acr/v1/{repository_name}/_tags"
+    tags = session.pages(path, read, "tags", top, _order(orderby))
     if detail:
         emit(ctx, tags, [(label, _field(key)) for label, key in _TAG_FIELDS])
     else:
@@ -191,16 +208,16 @@ def update_repository(
     write = scope(target.repository, "metadata_write")
     base = f"/acr/v1/{target.repository}"
     if target.tag:
-        path = f"{base}/_tags/{target.tag}"
+        path, name = f"{base}/_tags/{target.tag}", ("Name", "name")
     elif target.digest:
-        path = f"{base}/_manifests/{target.digest}"
+        path, name = f"{base}/_manifests/{target.digest}", ("Digest", "digest")
     else:
-        path = base
+        path, name = base, ("Name", "imageName")
     answer = session.request("PATCH", path, write, json=changes)
     data = answer.json() if answer.content else {}
     for key in ("tag", "manifest"):
         data = data.get(key, data) if isinstance(data, dict) else {}
-    _show_attributes(ctx, data if isinstance(data, dict) else {}, (("Name", "name"),))
+    _show_attributes(ctx, data if isinstance(data, dict) else {}, (name,))
 
 
 @repository.command("delete")
@@ -255,15 +272,21 @@ def manifest() -> None:
 @_REGISTRY_R
 @click.option("--name", "-n", "repository_name", required=True, help="Repository name.")
 @_TOP
+@_ORDERBY
 @connection_options
 @click.pass_context
 def list_metadata(
-    ctx: click.Context, registry_name: str, repository_name: str, top: int | None
+    ctx: click.Context,
+    registry_name: str,
+    repository_name: str,
+    top: int | None,
+    orderby: str | None,
 ) -> None:
     """List a repository's manifests with their tags and attributes."""
     read = scope(repository_name, "metadata_read")
     session = _session(ctx, registry_name)
-    found = session.pages(f"/acr/v1/{repository_name}/_manifests", read, "manifests", top)
+    path = f"/acr/v1/{repository_name}/_manifests"
+    found = session.pages(path, read, "manifests", top, _order(orderby))
     columns = [(label, _field(key)) for label, key in _MANIFEST_FIELDS]
     emit(ctx, found, columns)
 

@@ -23,9 +23,6 @@ good but not enough.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,18 +49,19 @@ from portside.metadata.principals import RoleAssignmentStore, ServicePrincipalSt
 from portside.metadata.records import RegistryRecord
 from portside.metadata.registries import RegistryStore
 from portside.metadata.scope_maps import ScopeMapStore, TokenStore
+from portside.services.logins import (
+    SECRET_KINDS,
+    Login,
+    basic_credentials,
+    identity_of,
+    secret_fingerprint,
+)
 from portside.services.signing import KeyRing
 
 __all__ = [
     "EVERYTHING",
-    "SECRET_KINDS",
     "AccessPolicy",
     "AccessStores",
-    "Login",
-    "basic_credentials",
-    "identity_claims",
-    "identity_of",
-    "secret_fingerprint",
 ]
 
 EVERYTHING = AccessGrant(
@@ -73,9 +71,6 @@ _MAX_HEADER = 8192
 _CATALOG = ("registry", "catalog")
 # No identity's name holds control characters; PostgreSQL even refuses NUL in a query.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-SECRET_KINDS = frozenset({"admin", "token", "sp"})
-"""Identity kinds that log in with a stored secret; their tokens are bound to that secret."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,41 +83,6 @@ class AccessStores:
     scope_maps: ScopeMapStore
     principals: ServicePrincipalStore
     roles: RoleAssignmentStore
-
-
-@dataclass(frozen=True, slots=True)
-class Login:
-    """An authenticated identity and the fingerprint of the stored secret it proved.
-
-    `secret` is None for identities without one (anonymous, federated, deployment).
-    """
-
-    identity: Identity
-    secret: str | None = None
-
-
-def secret_fingerprint(encoded: str) -> str:
-    """What a token records of the stored secret (its hash) its holder proved."""
-    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()[:32]
-
-
-def identity_claims(identity: Identity) -> dict[str, object]:
-    """What a token carries about its identity (the subject goes in `sub`)."""
-    claims: dict[str, object] = {"kind": identity.kind}
-    if identity.groups:
-        claims["groups"] = list(identity.groups)
-    return claims
-
-
-def identity_of(claims: dict[str, object]) -> Identity:
-    """The identity a verified token names; Unauthorized if the claims do not describe one."""
-    kind, subject, groups = claims.get("kind"), claims.get("sub"), claims.get("groups", [])
-    if not isinstance(kind, str) or not isinstance(subject, str) or not isinstance(groups, list):
-        raise Unauthorized("token does not name an identity")
-    try:
-        return Identity(kind, subject, tuple(str(group) for group in groups))
-    except ValueError:
-        raise Unauthorized("token does not name an identity") from None
 
 
 class AccessPolicy:
@@ -393,15 +353,3 @@ class AccessPolicy:
 
 def _covered(grant: AccessGrant, scope: Scope) -> bool:
     return all(grant.allows(scope.type, scope.name, action) for action in scope.actions)
-
-
-def basic_credentials(credentials: str) -> tuple[str, str]:
-    """User name and password of a Basic credentials value; Unauthorized if malformed."""
-    try:
-        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise Unauthorized("malformed basic credentials") from None
-    username, colon, password = decoded.partition(":")
-    if not colon:
-        raise Unauthorized("malformed basic credentials")
-    return username, password

@@ -24,7 +24,8 @@ from typing import Literal, cast
 from portside.auth.identity import Identity
 from portside.auth.secrets import SecretHasher
 from portside.auth.throttle import LoginThrottle
-from portside.services.access import AccessStores, identity_claims
+from portside.services.access import AccessStores
+from portside.services.logins import identity_claims
 from portside.services.management_admin import Caller, DeploymentAdmin, ManagementAuth
 from portside.services.management_context import ManagementContext
 from portside.services.management_errors import Invalid

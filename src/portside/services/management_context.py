@@ -16,7 +16,8 @@ import anyio
 from portside.auth.secrets import SecretHasher, new_secret
 from portside.metadata.clock import utcnow
 from portside.metadata.records import CredentialRecord, RegistryRecord
-from portside.services.access import AccessStores, secret_fingerprint
+from portside.services.access import AccessStores
+from portside.services.logins import secret_fingerprint
 from portside.services.management_errors import Invalid, NotFound
 
 __all__ = [

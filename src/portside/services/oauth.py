@@ -17,7 +17,8 @@ from portside.auth.identity import Identity
 from portside.auth.permissions import AccessGrant
 from portside.auth.scopes import Scope
 from portside.metadata.records import RegistryRecord
-from portside.services.access import AccessPolicy, identity_claims
+from portside.services.access import AccessPolicy
+from portside.services.logins import identity_claims
 from portside.services.signing import KeyRing
 
 __all__ = ["IssuedToken", "OAuthService"]
