@@ -129,6 +129,11 @@ class Settings(BaseSettings):
         (),
         description="OIDC issuers trusted for federated sign-in (`[[portside.trusted_issuers]]`).",
     )
+    trust_forwarded_proto: bool = Field(
+        False,
+        description="Behind a proxy that terminates TLS: token-auth challenges take their "
+        "scheme from X-Forwarded-Proto (only set this when the proxy overwrites that header).",
+    )
     tls_cert: Path | None = Field(None, description="PEM certificate chain: serve HTTPS.")
     tls_key: Path | None = Field(None, description="PEM private key of `tls_cert`.")
     upload_expiry_hours: float = Field(

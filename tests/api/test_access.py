@@ -234,3 +234,13 @@ def test_service_principal_basic(client: TestClient) -> None:
     # A principal's id is its user name; its display name is not.
     named = headers(authorization=basic("sp-acrpull", World.login(SP_PULL)[1]))
     assert client.get("/v2/other/manifests/v1", headers=named).status_code == 401
+
+
+def test_challenge_scheme_follows_a_trusted_proxy(tmp_path: Path) -> None:
+    for trusted, expected in ((True, "https"), (False, "http")):
+        settings = make_settings(tmp_path / str(trusted), trust_forwarded_proto=trusted)
+        with TestClient(create_app(settings)) as client:
+            answer = client.get("/v2/", headers={"X-Forwarded-Proto": "https"})
+        assert answer.status_code == 401
+        realm = answer.headers["www-authenticate"]
+        assert realm.startswith(f'Bearer realm="{expected}://testserver/oauth2/token"')

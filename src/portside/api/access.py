@@ -87,6 +87,9 @@ def challenge(request: Request, required: tuple[Scope, ...], insufficient: bool 
     """Docker's Bearer challenge: where to get a token, for which service and scopes."""
     host = request.headers.get("host", "")
     scheme = request.url.scheme
+    forwarded = request.headers.get("x-forwarded-proto", "").strip().lower()
+    if app_state(request).trust_forwarded_proto and forwarded in ("http", "https"):
+        scheme = forwarded
     parts = [f'realm="{scheme}://{host}/oauth2/token"', f'service="{host}"']
     if required:
         parts.append(f'scope="{" ".join(str(scope) for scope in required)}"')

@@ -75,6 +75,7 @@ def create_app(settings: Settings) -> Starlette:
             oauth=access.oauth,
             keys=access.keys,
             database=db,
+            trust_forwarded_proto=settings.trust_forwarded_proto,
             driver=driver,
         )
         async with anyio.create_task_group() as tasks:

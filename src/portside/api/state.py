@@ -39,6 +39,8 @@ class AppState:
     keys: KeyRing
     database: Database
     driver: StorageDriver
+    # Behind a proxy that terminates TLS: take the scheme of challenges from X-Forwarded-Proto.
+    trust_forwarded_proto: bool = False
 
 
 def app_state(request: Request) -> AppState:
