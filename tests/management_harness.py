@@ -30,6 +30,7 @@ from portside.metadata.principals import RoleAssignmentStore, ServicePrincipalSt
 from portside.metadata.registries import RegistryStore
 from portside.metadata.scope_maps import ScopeMapStore, TokenStore
 from portside.metadata.signing_keys import SigningKeyStore
+from portside.metadata.usage_reads import UsageStore
 from portside.services.access import AccessStores
 from portside.services.management import ManagementService
 from portside.services.management_admin import DeploymentAdmin
@@ -148,6 +149,7 @@ def management_harness(
     keys = KeyRing(SigningKeyStore(db), issuer="portside")
     service = ManagementService(
         stores,
+        usage=UsageStore(db),
         hasher=hasher,
         keys=keys,
         admin=admin,

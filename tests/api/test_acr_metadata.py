@@ -79,7 +79,9 @@ def test_repository_properties(client: TestClient) -> None:
         "manifestCount",
         "tagCount",
         "changeableAttributes",
+        "storageBytes",
     }
+    assert body["storageBytes"] > 0  # exact figures: tests/api/test_quotas.py
     assert body["registry"] == "testserver"
     assert body["imageName"] == REPO
     assert (body["manifestCount"], body["tagCount"]) == (2, 3)

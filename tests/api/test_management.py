@@ -34,6 +34,7 @@ def test_default_registry_is_listed_at_the_servers_own_address(mgmt: Harness) ->
             "immutableTagsEnabled": False,
             "creationDate": listed.json()[0]["creationDate"],
             "default": True,
+            "storageBytes": 0,
         }
     ]
 
@@ -258,6 +259,15 @@ def test_openapi_document_lists_every_route(mgmt: Harness) -> None:
         "/registries/{name}/repositories/{repository}",
         "/signing-keys/rotate",
         "/registries/{name}/login",
+        "/registries/{name}/usage",
+        "/registries/{name}/policies",
+        "/registries/{name}/retention-rules",
+        "/registries/{name}/retention-rules/{rule_id}",
+        "/registries/{name}/deleted-repositories",
+        "/registries/{name}/deleted-manifests",
+        "/registries/{name}/deleted-tags",
+        "/registries/{name}/deleted-manifests/restore",
+        "/registries/{name}/purge",
     }
     assert schema["components"]["securitySchemes"]["basic"]["scheme"] == "basic"
     operations = [op for path in schema["paths"].values() for op in path.values()]

@@ -10,11 +10,13 @@ from portside.metadata.database import Database
 from portside.metadata.principals import RoleAssignmentStore, ServicePrincipalStore
 from portside.metadata.registries import RegistryStore
 from portside.metadata.scope_maps import ScopeMapStore, TokenStore
+from portside.metadata.usage_reads import UsageStore
 from portside.services.access import AccessStores
 from portside.services.management_admin import DeploymentAdmin
 from portside.services.management_context import ManagementContext
 from portside.services.management_errors import Invalid
 from portside.services.management_registries import SYSTEM_SCOPE_MAPS, RegistryManagement
+from portside.services.usage import UsageService
 
 pytestmark = pytest.mark.anyio
 HASHER = SecretHasher(time_cost=1, memory_cost=1024)
@@ -65,7 +67,7 @@ def _registries(db: Database, domain: str = "example.com", port: int = 443) -> R
         principals=ServicePrincipalStore(db),
         roles=RoleAssignmentStore(db),
     )
-    context = ManagementContext(stores, HASHER)
+    context = ManagementContext(stores, HASHER, UsageService(UsageStore(db)))
     return RegistryManagement(context, domain=domain, port=port, default_registry="default")
 
 

@@ -92,6 +92,21 @@ async def test_missing_upload_raises_upload_not_found(driver: StorageDriver) -> 
         await driver.upload_commit("no-such-upload", "k")
 
 
+async def test_sealed_upload_stays_an_upload_until_committed(driver: StorageDriver) -> None:
+    await driver.upload_create("upload-0001")
+    await driver.upload_append("upload-0001", 0, chunks(b"sealed"))
+    await driver.upload_seal("upload-0001")
+    # Sealing changes nothing visible: the upload still grows, and nothing is at the key.
+    assert await driver.upload_append("upload-0001", 6, chunks(b"!")) == 7
+    with pytest.raises(ObjectNotFound):
+        await driver.stat("blobs/sealed")
+    await driver.upload_seal("upload-0001")
+    await driver.upload_commit("upload-0001", "blobs/sealed")
+    assert await collect(driver.read("blobs/sealed")) == b"sealed!"
+    with pytest.raises(UploadNotFound):
+        await driver.upload_commit("upload-0001", "blobs/sealed")
+
+
 async def test_commit_onto_existing_key_keeps_the_first_object(driver: StorageDriver) -> None:
     await store(driver, "k", b"first", "upload-0001")
     await store(driver, "k", b"first", "upload-0002")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from portside.storage.errors import UploadNotFound
 from portside.storage.filesystem import FilesystemDriver
 
 pytestmark = pytest.mark.anyio
@@ -29,3 +30,9 @@ async def test_commit_leaves_no_upload_file(tmp_path: Path) -> None:
     await driver.upload_commit("upload-0001", "blobs/x")
     assert not (tmp_path / "uploads" / "upload-0001").exists()
     assert (tmp_path / "blobs" / "x").read_bytes() == b""
+
+
+async def test_seal_of_a_missing_upload_raises_upload_not_found(tmp_path: Path) -> None:
+    driver = FilesystemDriver(tmp_path)
+    with pytest.raises(UploadNotFound):
+        await driver.upload_seal("no-such-upload")

@@ -16,7 +16,8 @@ __all__ = ["delete_repository", "get_repository", "update_repository"]
 
 
 def _repository_json(request: Request, found: RepositoryAttributes) -> dict[str, Any]:
-    """ContainerRepositoryProperties, as the SDK deserializes it."""
+    """ContainerRepositoryProperties, as the SDK deserializes it, plus Portside's
+    `storageBytes` (bytes of the blobs the repository links; the SDK ignores the field)."""
     return {
         "registry": login_server(request),
         "imageName": found.name,
@@ -25,6 +26,7 @@ def _repository_json(request: Request, found: RepositoryAttributes) -> dict[str,
         "manifestCount": found.manifest_count,
         "tagCount": found.tag_count,
         "changeableAttributes": flags_json(found.flags),
+        "storageBytes": found.storage_bytes,
     }
 
 

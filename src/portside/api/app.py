@@ -16,6 +16,7 @@ from portside.api.assembly import ManagementMount, build_access
 from portside.api.drivers import create_driver
 from portside.api.errors import exception_handlers
 from portside.api.management import create_management_app
+from portside.api.management.lifecycle import attach_lifecycle
 from portside.api.middleware import RegistryHeaders
 from portside.api.routes import routes
 from portside.api.state import AppState
@@ -23,12 +24,16 @@ from portside.config import Settings, settings_from_environment
 from portside.metadata.artifacts import ArtifactStore
 from portside.metadata.blobs import BlobStore
 from portside.metadata.database import Database
+from portside.metadata.gc import CollectorStore
+from portside.metadata.leases import LeaseStore
 from portside.metadata.manifests import ManifestStore
 from portside.metadata.repositories import RepositoryStore
 from portside.metadata.tags import TagStore
 from portside.metadata.uploads import UploadStore
 from portside.services.artifacts import ArtifactService
 from portside.services.blobs import BlobService
+from portside.services.gc import GarbageCollector, collect_periodically
+from portside.services.lifecycle import LifecycleService, run_lifecycle_periodically
 from portside.services.listings import ListingService
 from portside.services.manifests import ManifestService
 from portside.services.platforms import PlatformReader
@@ -62,6 +67,8 @@ def create_app(settings: Settings) -> Starlette:
         )
         access = await build_access(settings, db)
         app.state.management_api = create_management_app(access.management)
+        lifecycle = LifecycleService(db)
+        attach_lifecycle(app.state.management_api, lifecycle)
         app.state.portside = AppState(
             blobs=BlobService(blob_store, driver, settings.blob_redirect_seconds),
             uploads=uploads,
@@ -80,6 +87,18 @@ def create_app(settings: Settings) -> Starlette:
         )
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_sweep_uploads, uploads, settings.upload_sweep_seconds)
+            if settings.gc_interval_seconds > 0:
+                collector = GarbageCollector(
+                    CollectorStore(db),
+                    LeaseStore(db),
+                    driver,
+                    grace=timedelta(minutes=settings.gc_grace_minutes),
+                )
+                tasks.start_soon(collect_periodically, collector, settings.gc_interval_seconds)
+            if settings.lifecycle_interval_seconds > 0:
+                tasks.start_soon(
+                    run_lifecycle_periodically, lifecycle, settings.lifecycle_interval_seconds
+                )
             try:
                 yield
             finally:

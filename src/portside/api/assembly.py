@@ -20,6 +20,7 @@ from portside.metadata.principals import RoleAssignmentStore, ServicePrincipalSt
 from portside.metadata.registries import RegistryStore
 from portside.metadata.scope_maps import ScopeMapStore, TokenStore
 from portside.metadata.signing_keys import SigningKeyStore
+from portside.metadata.usage_reads import UsageStore
 from portside.services.access import AccessPolicy, AccessStores
 from portside.services.hosts import RegistryDirectory
 from portside.services.management import ManagementService
@@ -96,6 +97,7 @@ async def build_access(settings: Settings, db: Database) -> AccessParts:
     await admin.ensure(settings.admin_password)
     management = ManagementService(
         stores,
+        usage=UsageStore(db),
         hasher=hasher,
         keys=keys,
         admin=admin,

@@ -6,8 +6,11 @@ import click
 
 from portside import __version__
 from portside.cli.admin import admin
+from portside.cli.gc import gc
 from portside.cli.identities import role, signing_key, sp
+from portside.cli.lifecycle import config
 from portside.cli.login import login
+from portside.cli.purge import purge
 from portside.cli.registry import credential, registry
 from portside.cli.repository import manifest, repository
 from portside.cli.serve import serve
@@ -34,6 +37,9 @@ cli.add_command(repository)
 cli.add_command(manifest)
 cli.add_command(signing_key)
 cli.add_command(admin)
+cli.add_command(gc)
+cli.add_command(config)
+cli.add_command(purge)
 
 
 def main() -> None:

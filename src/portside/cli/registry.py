@@ -1,5 +1,6 @@
 """`portside registry ...` and `portside credential ...`, modelled on `az acr` and
-`az acr credential`.
+`az acr credential`; `registry show-usage` is `az acr show-usage`, and `registry update
+--quota-*` sets Portside's quota overrides (docs/quotas.md).
 
 The admin user's passwords are stored as hashes only, so unlike `az acr credential show`,
 `credential show` cannot print them: they are printed once, when generated (`registry create
@@ -12,6 +13,7 @@ from typing import Any
 
 import click
 
+from portside.cli.arguments import RESET, QuotaValue
 from portside.cli.client import (
     CliError,
     connection_options,
@@ -33,12 +35,23 @@ _FIELDS = (
     ("Immutable tags", "immutableTagsEnabled"),
     ("Created", "creationDate"),
     ("Default registry", "default"),
+    ("Storage used (bytes)", "storageBytes"),
+)
+# Quota overrides: shown when set (otherwise the SKU's default applies; see show-usage).
+_QUOTAS = (
+    ("Quota: storage (bytes)", "quotaStorageBytes"),
+    ("Quota: repositories", "quotaRepositories"),
+    ("Quota: tokens", "quotaTokens"),
+    ("Quota: scope maps", "quotaScopeMaps"),
+    ("Quota: webhooks", "quotaWebhooks"),
 )
 _SKU = click.Choice(["Basic", "Standard", "Premium"])
+_RESET_HELP = f"; {RESET!r} goes back to the SKU's default."
 
 
 def _show_registry(ctx: click.Context, data: dict[str, Any]) -> None:
-    emit_record(ctx, data, _FIELDS)
+    overrides = tuple(field for field in _QUOTAS if data.get(field[1]) is not None)
+    emit_record(ctx, data, _FIELDS + overrides)
     emit_secrets(ctx, data.get("passwords") or [])
 
 
@@ -94,6 +107,17 @@ def show_registry(ctx: click.Context, name: str) -> None:
 @click.option("--admin-enabled", type=click.BOOL, help="Enable or disable the admin user.")
 @click.option("--anonymous-pull-enabled", type=click.BOOL, help="Anyone may pull.")
 @click.option("--immutable-tags", type=click.BOOL, help="Tags cannot be moved once pushed.")
+@click.option(
+    "--quota-storage",
+    type=QuotaValue(sizes=True),
+    help="Storage limit: bytes, or with a unit B, KiB, MiB, GiB, TiB (10GiB)" + _RESET_HELP,
+)
+@click.option("--quota-repositories", type=QuotaValue(), help="Most repositories" + _RESET_HELP)
+@click.option("--quota-tokens", type=QuotaValue(), help="Most tokens" + _RESET_HELP)
+@click.option("--quota-scope-maps", type=QuotaValue(), help="Most user scope maps" + _RESET_HELP)
+@click.option(
+    "--quota-webhooks", type=QuotaValue(), help="Most webhooks (not enforced yet)" + _RESET_HELP
+)
 @connection_options
 @click.pass_context
 def update_registry(
@@ -103,9 +127,14 @@ def update_registry(
     admin_enabled: bool | None,
     anonymous_pull_enabled: bool | None,
     immutable_tags: bool | None,
+    quota_storage: int | str | None,
+    quota_repositories: int | str | None,
+    quota_tokens: int | str | None,
+    quota_scope_maps: int | str | None,
+    quota_webhooks: int | str | None,
 ) -> None:
-    """Change settings of registry NAME (`true`/`false` values)."""
-    body = {
+    """Change settings of registry NAME (`true`/`false` values) and its quota overrides."""
+    body: dict[str, object] = {
         key: value
         for key, value in (
             ("sku", sku),
@@ -115,9 +144,49 @@ def update_registry(
         )
         if value is not None
     }
+    for field, value in (
+        ("quotaStorageBytes", quota_storage),
+        ("quotaRepositories", quota_repositories),
+        ("quotaTokens", quota_tokens),
+        ("quotaScopeMaps", quota_scope_maps),
+        ("quotaWebhooks", quota_webhooks),
+    ):
+        if value is not None:
+            body[field] = None if value == RESET else value
     if not body:
         raise CliError("nothing to update: give at least one setting")
     _show_registry(ctx, management_client(ctx).call("PATCH", f"/registries/{name}", body))
+
+
+@registry.command("show-usage")
+@click.argument("name", required=False)
+@click.option("--name", "-n", "name_option", help="Registry name (or give it as NAME).")
+@connection_options
+@click.pass_context
+def show_usage(ctx: click.Context, name: str | None, name_option: str | None) -> None:
+    """Show what registry NAME uses of each quota, and the limits (as `az acr show-usage`).
+
+    Storage counts each distinct blob once, however many repositories share it.
+    """
+    if name and name_option and name != name_option:
+        raise CliError(f"two registry names given: {name} and {name_option}")
+    chosen = name or name_option
+    if not chosen:
+        raise CliError("give the registry: portside registry show-usage -n NAME")
+    data = management_client(ctx).call("GET", f"/registries/{chosen}/usage")
+    if output_format(ctx) == "json":
+        emit(ctx, data, [])
+        return
+    emit(
+        ctx,
+        data["value"],
+        [
+            ("Name", lambda u: u["name"]),
+            ("Current", lambda u: u["currentValue"]),
+            ("Limit", lambda u: "unlimited" if u.get("limit") is None else u["limit"]),
+            ("Unit", lambda u: u["unit"]),
+        ],
+    )
 
 
 @registry.command("delete")

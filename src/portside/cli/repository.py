@@ -22,6 +22,12 @@ from portside.cli.client import (
 )
 from portside.cli.dataplane import CATALOG, ImageRef, RegistrySession, parse_image
 from portside.cli.dataplane import repository_scope as scope
+from portside.cli.recycle import (
+    list_deleted_manifests,
+    list_deleted_repositories,
+    list_deleted_tags,
+    restore_manifest,
+)
 
 __all__ = ["manifest", "repository"]
 
@@ -375,3 +381,10 @@ def list_referrers(
         ("Size", lambda m: m.get("size")),
     ]
     emit(ctx, index.get("manifests", []), columns)
+
+
+# The recycle bin (cli/recycle.py).
+repository.add_command(list_deleted_repositories)
+manifest.add_command(list_deleted_manifests)
+manifest.add_command(list_deleted_tags)
+manifest.add_command(restore_manifest)

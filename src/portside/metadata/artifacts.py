@@ -32,6 +32,7 @@ from portside.metadata.records import (
     RepositoryAttributes,
     TagAttributes,
 )
+from portside.metadata.recycle_bin import recycle_repository
 from portside.metadata.repositories import bump_tags_version, repository_id
 from portside.metadata.schema import (
     blobs,
@@ -95,6 +96,7 @@ class ArtifactStore:
             repositories.c.id,
             repositories.c.created_at,
             repositories.c.updated_at,
+            repositories.c.storage_bytes,
             *lock_columns(repositories),
         ).where(repositories.c.registry_id == registry_id, repositories.c.name == name)
         async with self._db.read() as conn:
@@ -114,7 +116,8 @@ class ArtifactStore:
             row.updated_at,
             int(manifest_count or 0),
             int(tag_count or 0),
-            flags_of(row, 3),
+            flags_of(row, 4),
+            int(row.storage_bytes),
         )
 
     async def tags(
@@ -270,7 +273,8 @@ class ArtifactStore:
 
         Raises LockViolation unless the repository and everything in it may be written and
         deleted (nothing is deleted then). None if there is no such repository. Blob bytes
-        stay for garbage collection; the caller removes the returned uploads' bytes.
+        stay for garbage collection; the caller removes the returned uploads' bytes. Under
+        soft delete its manifests go to the recycle bin first, restorable until they expire.
         """
         async with self._db.write() as conn:
             locked = await locked_repository(conn, registry_id, name)
@@ -302,6 +306,8 @@ class ArtifactStore:
                 tuple(row[0] for row in tag_rows),
                 tuple(upload_ids.all()),
             )
+            # Under soft delete its manifests (with their tags) go to the recycle bin first.
+            await recycle_repository(conn, registry_id, repo_id, name)
             # Links go through usage (the counters); manifests, tags and upload rows go by
             # ON DELETE CASCADE.
             await unlink_repository(conn, registry_id, repo_id)

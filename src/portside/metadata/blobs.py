@@ -1,15 +1,22 @@
 """Blobs and which repositories may read them.
 
 Linking a blob into a repository needs the repository writable; unlinking one needs it
-writable and deletable (metadata/locks.py).
+writable and deletable (metadata/locks.py). A link in use is touched (`touched_at`) so that
+the collector leaves it alone for a grace period (docs/gc.md); recording a blob locks its row
+and commits its bytes inside the same transaction, ordered against the collector deleting it.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import and_, bindparam, select
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.clock import utcnow
+from portside.metadata.columns import UTCDateTime
 from portside.metadata.conflicts import insert_or_ignore, retry_on_conflict
 from portside.metadata.database import Database
 from portside.metadata.locks import locked_repository, require
@@ -17,11 +24,11 @@ from portside.metadata.repositories import ensure_repository, repository_id
 from portside.metadata.schema import blobs, repositories, repository_blobs
 from portside.metadata.usage import link_blob, unlink_blob
 
-__all__ = ["BlobStore"]
+__all__ = ["BlobLink", "BlobStore"]
 
-# The pull path's statement, built once: constructing a SELECT costs more than running it.
-_LINKED_SIZE = (
-    select(blobs.c.size)
+# The pull path's statements, built once: constructing a SELECT costs more than running it.
+_LINK = (
+    select(blobs.c.size, repository_blobs.c.touched_at)
     .select_from(
         repository_blobs.join(
             repositories, repositories.c.id == repository_blobs.c.repository_id
@@ -33,6 +40,29 @@ _LINKED_SIZE = (
         repository_blobs.c.digest == bindparam("digest"),
     )
 )
+_TOUCH = (
+    update(repository_blobs)
+    .where(
+        repository_blobs.c.repository_id
+        == select(repositories.c.id)
+        .where(
+            repositories.c.registry_id == bindparam("t_registry_id"),
+            repositories.c.name == bindparam("t_repository"),
+        )
+        .scalar_subquery(),
+        repository_blobs.c.digest == bindparam("t_digest"),
+    )
+    .values(touched_at=bindparam("t_now", type_=UTCDateTime))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BlobLink:
+    """A blob a repository may read: its size and when its link was last used (None: never
+    since it was made by an older version)."""
+
+    size: int
+    touched_at: datetime | None
 
 
 class BlobStore:
@@ -43,25 +73,54 @@ class BlobStore:
 
     async def linked_size(self, registry_id: int, repository: str, digest: str) -> int | None:
         """Size of the blob if `repository` may read it, else None."""
+        link = await self.link(registry_id, repository, digest)
+        return None if link is None else link.size
+
+    async def link(self, registry_id: int, repository: str, digest: str) -> BlobLink | None:
+        """The blob's size and its link's last use, if `repository` may read it, else None."""
         params = {"registry_id": registry_id, "repository": repository, "digest": digest}
         async with self._db.read() as conn:
-            return await conn.scalar(_LINKED_SIZE, params)
+            row = (await conn.execute(_LINK, params)).first()
+        return None if row is None else BlobLink(int(row[0]), row[1])
 
     @retry_on_conflict
-    async def add(self, registry_id: int, repository: str, digest: str, size: int) -> None:
+    async def touch(self, registry_id: int, repository: str, digest: str) -> bool:
+        """Mark the link as used now; False if there is no such link (any more)."""
+        params = {
+            "t_registry_id": registry_id,
+            "t_repository": repository,
+            "t_digest": digest,
+            "t_now": utcnow(),
+        }
+        async with self._db.write() as conn:
+            result = await conn.execute(_TOUCH, params)
+        return result.rowcount > 0
+
+    @retry_on_conflict
+    async def add(
+        self,
+        registry_id: int,
+        repository: str,
+        digest: str,
+        size: int,
+        *,
+        commit: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         """Record a verified blob and link it to `repository` (both idempotent).
 
-        Raises LockViolation if the repository is write-disabled.
+        `commit` puts the blob's bytes in place; it runs last in the transaction, once the
+        blob's row is locked (so the collector cannot be deleting the same digest) and the
+        link has passed the storage quota (so a refused push commits no bytes). It may run
+        again if the transaction is retried. Raises LockViolation if the repository is
+        write-disabled, QuotaExceeded if the blob does not fit.
         """
         async with self._db.write() as conn:
             repo_id = await _writable(conn, registry_id, repository)
-            # Same digest, same bytes, same size: a row another push inserted first is ours too.
-            await conn.execute(
-                insert_or_ignore(conn, blobs, ("digest",)).values(
-                    digest=digest, size=size, created_at=utcnow()
-                )
-            )
-            await link_blob(conn, registry_id, repo_id, digest, size)
+            await _lock_blob(conn, digest, size)
+            if not await link_blob(conn, registry_id, repo_id, digest, size):
+                await _touch_link(conn, repo_id, digest)
+            if commit is not None:
+                await commit()
 
     @retry_on_conflict
     async def mount(self, registry_id: int, source: str, target: str, digest: str) -> int | None:
@@ -88,7 +147,8 @@ class BlobStore:
             if size is None:
                 return None
             target_id = await _writable(conn, registry_id, target)
-            await link_blob(conn, registry_id, target_id, digest, int(size))
+            if not await link_blob(conn, registry_id, target_id, digest, int(size)):
+                await _touch_link(conn, target_id, digest)
             return int(size)
 
     @retry_on_conflict
@@ -114,3 +174,33 @@ async def _writable(conn: AsyncConnection, registry_id: int, repository: str) ->
     assert locked is not None
     require(locked[1], "repository", repository, "write")
     return repo_id
+
+
+async def _lock_blob(conn: AsyncConnection, digest: str, size: int) -> None:
+    """Insert the blob's row if missing and lock it for the rest of the transaction.
+
+    Same digest, same bytes, same size: a row another push inserted first is ours too. On
+    PostgreSQL the row may vanish between the insert and the lock (the collector deleting a
+    doomed blob commits in between); then it is inserted again.
+    """
+    for _ in range(3):
+        await conn.execute(
+            insert_or_ignore(conn, blobs, ("digest",)).values(
+                digest=digest, size=size, created_at=utcnow()
+            )
+        )
+        locked = await conn.scalar(
+            select(blobs.c.digest).where(blobs.c.digest == digest).with_for_update()
+        )
+        if locked is not None:
+            return
+    raise RuntimeError(f"blob row {digest} kept vanishing while being recorded")
+
+
+async def _touch_link(conn: AsyncConnection, repo_id: int, digest: str) -> None:
+    """An existing link used again (upload, mount): the collector leaves it alone longer."""
+    await conn.execute(
+        update(repository_blobs)
+        .where(repository_blobs.c.repository_id == repo_id, repository_blobs.c.digest == digest)
+        .values(touched_at=utcnow())
+    )

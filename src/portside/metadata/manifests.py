@@ -10,18 +10,22 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, delete, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.clock import utcnow
 from portside.metadata.conflicts import insert_or_ignore, retry_on_conflict
 from portside.metadata.database import Database
+from portside.metadata.deletion import (
+    delete_manifests,
+    mark_tagged,
+    mark_untagged,
+    repository_ref,
+)
 from portside.metadata.locks import (
     LockViolation,
     TagImmutableViolation,
-    flags_of,
     immutable_tags,
-    lock_columns,
     locked_repository,
     require,
 )
@@ -139,7 +143,7 @@ class ManifestStore:
                 return missing
             manifest_id = await _manifest_id(conn, repo_id, new.digest)
             if manifest_id is None:
-                manifest_id = await _insert_manifest(conn, repo_id, new)
+                manifest_id = await _insert_manifest(conn, repo_id, new, tagged=tag is not None)
             if tag is not None:
                 await _move_tag(conn, registry_id, repo_id, tag, manifest_id)
             return []
@@ -148,34 +152,18 @@ class ManifestStore:
     async def delete(self, registry_id: int, repository: str, digest: str) -> bool:
         """Delete a manifest by digest (its tags go with it); False if it was not there.
 
-        Raises LockViolation unless the repository, the manifest and every tag naming it may
-        be written and deleted.
+        Its referrers and the children only it kept go too, into the recycle bin under soft
+        delete (metadata/deletion.py). Raises LockViolation unless the repository and every
+        manifest and tag that would go may be written and deleted; nothing goes then.
         """
         async with self._db.write() as conn:
-            locked = await locked_repository(conn, registry_id, repository)
-            if locked is None:
+            repo = await repository_ref(conn, registry_id, repository)
+            if repo is None:
                 return False
-            repo_id, repo_flags = locked
-            row = (
-                await conn.execute(
-                    select(manifests.c.id, *lock_columns(manifests)).where(
-                        and_(manifests.c.repository_id == repo_id, manifests.c.digest == digest)
-                    )
-                )
-            ).first()
-            if row is None:
+            manifest_id = await _manifest_id(conn, repo.id, digest)
+            if manifest_id is None:
                 return False
-            require(repo_flags, "repository", repository, "write", "delete")
-            require(flags_of(row, 1), "manifest", digest, "write", "delete")
-            tag_rows = await conn.execute(
-                select(tags.c.name, *lock_columns(tags))
-                .where(tags.c.manifest_id == row[0])
-                .order_by(tags.c.name)
-            )
-            for tag_row in tag_rows.all():
-                require(flags_of(tag_row, 1), "tag", tag_row[0], "write", "delete")
-            await conn.execute(delete(manifests).where(manifests.c.id == row[0]))
-            await bump_tags_version(conn, repo_id)  # its tags went with it (ON DELETE CASCADE)
+            await delete_manifests(conn, repo, [manifest_id], strict=True)
             return True
 
     async def referrers(
@@ -253,8 +241,14 @@ async def _manifest_id(conn: AsyncConnection, repo_id: int, digest: str) -> int 
     )
 
 
-async def _insert_manifest(conn: AsyncConnection, repo_id: int, new: NewManifest) -> int:
-    """Insert the manifest and its references; the existing id if a concurrent push won."""
+async def _insert_manifest(
+    conn: AsyncConnection, repo_id: int, new: NewManifest, *, tagged: bool
+) -> int:
+    """Insert the manifest and its references; the existing id if a concurrent push won.
+
+    Pushed without a tag, its untagged clock starts now.
+    """
+    now = utcnow()
     manifest_id = await conn.scalar(
         insert_or_ignore(conn, manifests, ("repository_id", "digest"))
         .values(
@@ -266,7 +260,8 @@ async def _insert_manifest(conn: AsyncConnection, repo_id: int, new: NewManifest
             body=new.body,
             subject_digest=new.subject,
             annotations=json.dumps(new.annotations) if new.annotations else None,
-            created_at=utcnow(),
+            created_at=now,
+            untagged_at=None if tagged else now,
         )
         .returning(manifests.c.id)
     )
@@ -295,7 +290,9 @@ async def _move_tag(
     The lock orders every writer of this repository's tags, so the flags and the registry's
     immutability read here are the ones the change commits against; two pushes moving the same
     tag take turns and the last commit wins. Naming the manifest it already names changes
-    nothing (not even a timestamp) and is allowed whatever the locks say.
+    nothing (not even a timestamp) and is allowed whatever the locks say. The manifest
+    the tag leaves starts its untagged clock if that was its last tag; the one it names stops
+    its clock.
     """
     where = and_(tags.c.repository_id == repo_id, tags.c.name == tag)
     row = (
@@ -315,6 +312,7 @@ async def _move_tag(
         )
         if result.rowcount:
             await bump_tags_version(conn, repo_id)
+            await mark_tagged(conn, manifest_id)
         return
     if row.manifest_id == manifest_id:
         return
@@ -324,3 +322,5 @@ async def _move_tag(
         raise TagImmutableViolation(tag)
     await conn.execute(update(tags).where(where).values(manifest_id=manifest_id, updated_at=now))
     await bump_tags_version(conn, repo_id)
+    await mark_tagged(conn, manifest_id)
+    await mark_untagged(conn, [row.manifest_id], now)

@@ -12,6 +12,7 @@ __all__ = [
     "ManifestAttributes",
     "ManifestRecord",
     "ReferrerRecord",
+    "RegistryQuotas",
     "RegistryRecord",
     "RepositoryAttributes",
     "RoleAssignmentRecord",
@@ -25,8 +26,25 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
+class RegistryQuotas:
+    """A registry's own limits; None takes its SKU's default (metadata/usage.py)."""
+
+    storage_bytes: int | None = None
+    repositories: int | None = None
+    tokens: int | None = None
+    scope_maps: int | None = None
+    webhooks: int | None = None
+
+    def override(self, quota: str) -> int | None:
+        """The override of `quota` (`storage_bytes`, `repositories`, ...), or None."""
+        value = getattr(self, quota)
+        assert value is None or isinstance(value, int)
+        return value
+
+
+@dataclass(frozen=True, slots=True)
 class RegistryRecord:
-    """A registry (tenant)."""
+    """A registry (tenant); `storage_bytes` counts each distinct blob it links once."""
 
     id: int
     name: str
@@ -36,6 +54,8 @@ class RegistryRecord:
     immutable_tags: bool = False
     auth_version: int = 0
     created_at: datetime | None = None
+    storage_bytes: int = 0
+    quotas: RegistryQuotas = RegistryQuotas()
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +177,7 @@ class LockFlags:
 
 @dataclass(frozen=True, slots=True)
 class RepositoryAttributes:
-    """A repository as ACR's metadata API describes it."""
+    """A repository as ACR's metadata API describes it (`storage_bytes`: Portside's own)."""
 
     name: str
     created_at: datetime
@@ -165,6 +185,7 @@ class RepositoryAttributes:
     manifest_count: int
     tag_count: int
     flags: LockFlags
+    storage_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)

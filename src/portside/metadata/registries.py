@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
@@ -12,13 +13,26 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from portside.metadata.clock import utcnow
 from portside.metadata.conflicts import insert_or_ignore, retry_on_conflict
 from portside.metadata.database import Database
-from portside.metadata.records import RegistryRecord
+from portside.metadata.records import RegistryQuotas, RegistryRecord
 from portside.metadata.schema import credentials, registries, repositories, tokens
 
-__all__ = ["SETTABLE", "RegistryStore", "bump_auth_version"]
+__all__ = ["QUOTA_COLUMNS", "SETTABLE", "RegistryStore", "bump_auth_version"]
+
+# Quota overrides (None: the SKU's default), by quota name (metadata/usage.py).
+QUOTA_COLUMNS: Mapping[str, str] = MappingProxyType(
+    {
+        "storage_bytes": "quota_storage_bytes",
+        "repositories": "quota_repositories",
+        "tokens": "quota_tokens",
+        "scope_maps": "quota_scope_maps",
+        "webhooks": "quota_webhooks",
+    }
+)
 
 # What `update` may change.
-SETTABLE = frozenset({"sku", "admin_enabled", "anonymous_pull", "immutable_tags"})
+SETTABLE = frozenset(
+    {"sku", "admin_enabled", "anonymous_pull", "immutable_tags", *QUOTA_COLUMNS.values()}
+)
 
 _COLUMNS = (
     registries.c.id,
@@ -29,6 +43,8 @@ _COLUMNS = (
     registries.c.immutable_tags,
     registries.c.auth_version,
     registries.c.created_at,
+    registries.c.storage_bytes,
+    *(registries.c[column] for column in QUOTA_COLUMNS.values()),
 )
 # Run on every request (the access step resolves the registry by its host): built once.
 _BY_NAME = select(*_COLUMNS).where(registries.c.name == bindparam("name"))
@@ -44,6 +60,10 @@ def _record(row: Any) -> RegistryRecord:
         immutable_tags=bool(row.immutable_tags),
         auth_version=int(row.auth_version),
         created_at=row.created_at,
+        storage_bytes=int(row.storage_bytes),
+        quotas=RegistryQuotas(
+            **{quota: getattr(row, column) for quota, column in QUOTA_COLUMNS.items()}
+        ),
     )
 
 
@@ -124,13 +144,17 @@ class RegistryStore:
 
     @retry_on_conflict
     async def update(self, name: str, settings: Mapping[str, object]) -> RegistryRecord | None:
-        """Change settings of a registry (and its auth version); None if there is none."""
+        """Change settings of a registry; None if there is none.
+
+        The auth version moves unless only quotas change (they decide nobody's access).
+        """
         _check(settings)
+        values: dict[str, object] = dict(settings)
+        if set(settings) - set(QUOTA_COLUMNS.values()):
+            values["auth_version"] = registries.c.auth_version + 1
         async with self._db.write() as conn:
             result = await conn.execute(
-                update(registries)
-                .where(registries.c.name == name)
-                .values(**settings, auth_version=registries.c.auth_version + 1)
+                update(registries).where(registries.c.name == name).values(**values)
             )
             if not result.rowcount:
                 return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.clock import utcnow
@@ -12,7 +12,8 @@ from portside.metadata.conflicts import insert_or_ignore
 from portside.metadata.database import Database
 from portside.metadata.records import RegistryRecord
 from portside.metadata.registries import RegistryStore
-from portside.metadata.schema import repositories
+from portside.metadata.schema import registries, repositories
+from portside.metadata.usage import QuotaExceeded, effective_limit
 
 __all__ = ["RepositoryStore", "ensure_repository"]
 
@@ -63,10 +64,15 @@ async def repository_id(conn: AsyncConnection, registry_id: int, name: str) -> i
 
 
 async def ensure_repository(conn: AsyncConnection, registry_id: int, name: str) -> int:
-    """The id of a repository, created if missing, inside the caller's write transaction."""
+    """The id of a repository, created if missing, inside the caller's write transaction.
+
+    Raises QuotaExceeded (the caller's transaction then rolls back) if the registry already
+    has as many repositories as its quota allows.
+    """
     found = await repository_id(conn, registry_id, name)
     if found is not None:
         return found
+    await _require_room(conn, registry_id)
     now = utcnow()
     # The tag-list version starts at a random point: a repository deleted and created again
     # under the same name must not meet a tag page cached (by any process) for the old one.
@@ -85,6 +91,35 @@ async def ensure_repository(conn: AsyncConnection, registry_id: int, name: str) 
         new_id = await repository_id(conn, registry_id, name)
     assert new_id is not None
     return int(new_id)
+
+
+async def _require_room(conn: AsyncConnection, registry_id: int) -> None:
+    """Refuse a new repository in a registry at its repositories quota.
+
+    Only when there is a limit, the registry's row is locked first (FOR UPDATE; SQLite
+    serializes writers anyway), so two first pushes to new names cannot both take the last
+    place.
+    """
+    row = (
+        await conn.execute(
+            select(registries.c.sku, registries.c.quota_repositories).where(
+                registries.c.id == registry_id
+            )
+        )
+    ).one()
+    limit = effective_limit(row.sku, row.quota_repositories, "repositories")
+    if limit is None:
+        return
+    await conn.execute(
+        select(registries.c.id).where(registries.c.id == registry_id).with_for_update()
+    )
+    count = await conn.scalar(select(func.count()).where(repositories.c.registry_id == registry_id))
+    if int(count or 0) >= limit:
+        raise QuotaExceeded(
+            "repositories",
+            limit,
+            f"repositories quota of {limit} reached: the registry cannot hold another repository",
+        )
 
 
 async def bump_tags_version(conn: AsyncConnection, repo_id: int) -> None:

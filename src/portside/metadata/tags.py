@@ -1,16 +1,16 @@
 """Tags: listing and removal (moving a tag happens with the manifest push).
 
-List-disabled tags are left out of the list; removal checks the lock flags (metadata/locks.py).
+List-disabled tags are left out of the list; removal checks the lock flags (metadata/locks.py)
+and keeps the untagged clock and the recycle bin (metadata/deletion.py).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import and_, bindparam, delete, select
+from sqlalchemy import bindparam, select
 
 from portside.metadata.conflicts import retry_on_conflict
 from portside.metadata.database import Database
-from portside.metadata.locks import flags_of, lock_columns, locked_repository, require
-from portside.metadata.repositories import bump_tags_version
+from portside.metadata.deletion import delete_tag, repository_ref
 from portside.metadata.schema import repositories, tags
 
 __all__ = ["TagStore"]
@@ -68,19 +68,12 @@ class TagStore:
     async def delete(self, registry_id: int, repository: str, tag: str) -> bool:
         """Remove one tag, leaving its manifest; False if there was no such tag.
 
-        Raises LockViolation unless the repository and the tag may be written and deleted.
+        The manifest starts its untagged clock if that was its last tag; under soft delete
+        the tag is recorded in the recycle bin (metadata/deletion.py). Raises LockViolation
+        unless the repository and the tag may be written and deleted.
         """
         async with self._db.write() as conn:
-            locked = await locked_repository(conn, registry_id, repository)
-            if locked is None:
+            repo = await repository_ref(conn, registry_id, repository)
+            if repo is None:
                 return False
-            repo_id, repo_flags = locked
-            where = and_(tags.c.repository_id == repo_id, tags.c.name == tag)
-            row = (await conn.execute(select(*lock_columns(tags)).where(where))).first()
-            if row is None:
-                return False
-            require(repo_flags, "repository", repository, "write", "delete")
-            require(flags_of(row), "tag", tag, "write", "delete")
-            await conn.execute(delete(tags).where(where))
-            await bump_tags_version(conn, repo_id)
-            return True
+            return await delete_tag(conn, repo, tag, strict=True) is not None

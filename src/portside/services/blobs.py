@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 from portside.metadata.blobs import BlobStore
+from portside.metadata.clock import utcnow
 from portside.oci.digests import Digest
 from portside.services.errors import BlobUnknown, RangeNotSatisfiable
 from portside.services.locks import lock_errors
@@ -13,7 +15,10 @@ from portside.services.targets import Target
 from portside.storage.base import StorageDriver
 from portside.storage.layout import blob_key
 
-__all__ = ["BlobInfo", "BlobService"]
+__all__ = ["DEFAULT_TOUCH_AFTER", "BlobInfo", "BlobService"]
+
+DEFAULT_TOUCH_AFTER = timedelta(minutes=30)
+"""Half the collector's default grace period (settings.gc_grace_minutes = 60)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,17 +33,37 @@ class BlobInfo:
 class BlobService:
     """Blob lookup, streaming and deletion."""
 
-    def __init__(self, blobs: BlobStore, driver: StorageDriver, redirect_seconds: int = 0) -> None:
+    def __init__(
+        self,
+        blobs: BlobStore,
+        driver: StorageDriver,
+        redirect_seconds: int = 0,
+        *,
+        touch_after: timedelta = DEFAULT_TOUCH_AFTER,
+    ) -> None:
         self._blobs = blobs
         self._driver = driver
         self._redirect_seconds = redirect_seconds
+        self._touch_after = touch_after
 
     async def stat(self, target: Target, digest: Digest) -> BlobInfo:
-        """The blob's size and location; BlobUnknown unless this repository may read it."""
-        size = await self._blobs.linked_size(target.registry_id, target.repository, str(digest))
-        if size is None:
+        """The blob's size and location; BlobUnknown unless this repository may read it.
+
+        A link last used more than `touch_after` ago (half the collector's grace period) is
+        touched first, so a client told "this layer exists" has at least that long to push
+        the manifest referencing it (docs/gc.md). Only then does the pull path write.
+        """
+        link = await self._blobs.link(target.registry_id, target.repository, str(digest))
+        stale = link is not None and (
+            link.touched_at is None or link.touched_at < utcnow() - self._touch_after
+        )
+        # The collector may be removing a stale link right now: answer what the touch found.
+        if link is None or (
+            stale
+            and not await self._blobs.touch(target.registry_id, target.repository, str(digest))
+        ):
             raise BlobUnknown("blob unknown to registry", {"digest": str(digest)})
-        return BlobInfo(digest, size, self._driver.local_path(blob_key(digest)))
+        return BlobInfo(digest, link.size, self._driver.local_path(blob_key(digest)))
 
     async def redirect_url(self, blob: BlobInfo) -> str | None:
         """A presigned URL to send the client to instead of the bytes, when configured."""

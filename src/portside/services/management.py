@@ -2,8 +2,8 @@
 
 `ManagementService` bundles the parts, each in its own module:
 
-- `registries`  RegistryManagement: registries, admin-user credentials, repository
-  anonymous pull (management_registries.py);
+- `registries`  RegistryManagement: registries, their quotas and usage, admin-user
+  credentials, repository anonymous pull (management_registries.py);
 - `scope_maps`  ScopeMapManagement (management_scope_maps.py);
 - `tokens`      TokenManagement (management_tokens.py);
 - `principals`  PrincipalManagement: service principals and role assignments
@@ -24,6 +24,7 @@ from typing import Literal, cast
 from portside.auth.identity import Identity
 from portside.auth.secrets import SecretHasher
 from portside.auth.throttle import LoginThrottle
+from portside.metadata.usage_reads import UsageStore
 from portside.services.access import AccessStores
 from portside.services.logins import identity_claims
 from portside.services.management_admin import Caller, DeploymentAdmin, ManagementAuth
@@ -34,6 +35,7 @@ from portside.services.management_registries import RegistryManagement
 from portside.services.management_scope_maps import ScopeMapManagement
 from portside.services.management_tokens import TokenManagement
 from portside.services.signing import KeyRing
+from portside.services.usage import UsageService
 
 __all__ = ["Login", "ManagementService", "caller_identity"]
 
@@ -63,6 +65,7 @@ class ManagementService:
         self,
         stores: AccessStores,
         *,
+        usage: UsageStore,
         hasher: SecretHasher,
         keys: KeyRing,
         admin: DeploymentAdmin,
@@ -72,13 +75,13 @@ class ManagementService:
         default_registry: str,
         refresh_token_seconds: int,
     ) -> None:
-        """Assemble the parts over the stores (see the module docstring).
+        """Assemble the parts over the stores and `usage` (see the module docstring).
 
         `domain` and `port` make login servers (`NAME.<domain>[:port]`); `default_registry`
         answers at the server's own address; `refresh_token_seconds` is the lifetime of the
         refresh tokens `login` issues.
         """
-        context = ManagementContext(stores, hasher)
+        context = ManagementContext(stores, hasher, UsageService(usage))
         self.registries = RegistryManagement(
             context, domain=domain, port=port, default_registry=default_registry
         )

@@ -18,7 +18,8 @@ from portside.metadata.clock import utcnow
 from portside.metadata.records import CredentialRecord, RegistryRecord
 from portside.services.access import AccessStores
 from portside.services.logins import secret_fingerprint
-from portside.services.management_errors import Invalid, NotFound
+from portside.services.management_errors import Invalid, NotFound, QuotaExceeded
+from portside.services.usage import UsageService, quota_exceeded_message
 
 __all__ = [
     "MAX_EXPIRY_DAYS",
@@ -79,10 +80,11 @@ def _info(record: CredentialRecord, value: str | None = None) -> SecretInfo:
 class ManagementContext:
     """The stores and the hasher, with the lookups and secret handling every part needs."""
 
-    def __init__(self, stores: AccessStores, hasher: SecretHasher) -> None:
-        """Build over the access stores and the deployment's secret hasher."""
+    def __init__(self, stores: AccessStores, hasher: SecretHasher, usage: UsageService) -> None:
+        """Build over the access stores, the deployment's secret hasher and usage reads."""
         self.stores = stores
         self.hasher = hasher
+        self.usage = usage
 
     async def registry(self, name: str) -> RegistryRecord:
         """The registry called `name` (host labels are case-insensitive); NotFound otherwise."""
@@ -90,6 +92,17 @@ class ManagementContext:
         if record is None:
             raise NotFound(f"registry {name[:64]!r} does not exist")
         return record
+
+    async def require_room(self, record: RegistryRecord, quota: str, *, adding: int = 1) -> None:
+        """QuotaExceeded unless the registry's count of `quota` (tokens, scope maps) plus
+        `adding` stays within its limit.
+
+        Called with `adding=1` before creating, and with `adding=0` after: a creation that a
+        concurrent one pushed past the limit is undone by its caller.
+        """
+        limit = await self.usage.over(record, quota, adding)
+        if limit is not None:
+            raise QuotaExceeded(quota_exceeded_message(quota, limit))
 
     async def issue_secret(
         self,

@@ -4,11 +4,12 @@ ManagementError
 ├── Invalid    the request itself is wrong: a bad name, action, role, pattern (400)
 ├── NotFound   the registry, token, scope map, principal... does not exist (404)
 └── Conflict   the request clashes with what exists: a taken name, a map in use (409)
+    └── QuotaExceeded  the registry is at its tokens or scope-maps quota (409)
 """
 
 from __future__ import annotations
 
-__all__ = ["Conflict", "Invalid", "ManagementError", "NotFound"]
+__all__ = ["Conflict", "Invalid", "ManagementError", "NotFound", "QuotaExceeded"]
 
 
 class ManagementError(Exception):
@@ -37,3 +38,9 @@ class Conflict(ManagementError):
     """The request conflicts with the current state."""
 
     code = "Conflict"
+
+
+class QuotaExceeded(Conflict):
+    """The registry already has as many of something (tokens, scope maps) as it may."""
+
+    code = "QuotaExceeded"

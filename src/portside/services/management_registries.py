@@ -1,5 +1,6 @@
-"""Managing registries: create (with their system scope maps), list, show, update, delete;
-the admin user's credentials; anonymous pull of one repository.
+"""Managing registries: create (with their system scope maps), list, show, update (settings
+and quota overrides), delete; usage against limits; the admin user's credentials; anonymous
+pull of one repository.
 
 The admin user is a deliberate difference from ACR. ACR's `credential show` returns the admin
 passwords themselves; Portside stores only argon2id hashes, so it cannot. A password's value
@@ -16,10 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from portside.metadata.records import RegistryRecord
+from portside.metadata.registries import QUOTA_COLUMNS
 from portside.oci.errors import NameInvalid
 from portside.oci.names import validate_name
 from portside.services.management_context import ManagementContext, SecretInfo
 from portside.services.management_errors import Conflict, Invalid, NotFound
+from portside.services.usage import QUOTAS, UsageReport
 
 __all__ = [
     "ADMIN_PASSWORDS",
@@ -32,7 +35,11 @@ __all__ = [
 ]
 
 SKUS = ("Basic", "Standard", "Premium")
-"""Service tiers, as ACR names them (recorded; Portside applies no tier limits)."""
+"""Service tiers, as ACR names them; each has default quotas (metadata/usage.py SKU_LIMITS)."""
+
+# Largest quota overrides: the columns' ranges (storage is 64-bit, counts 32-bit).
+_MAX_BYTES = (1 << 63) - 1
+_MAX_COUNT = (1 << 31) - 1
 
 ADMIN_PASSWORDS = ("password", "password2")
 """The admin user's two passwords, so that one can be renewed while the other is in use."""
@@ -183,13 +190,19 @@ class RegistryManagement:
         admin_enabled: bool | None = None,
         anonymous_pull: bool | None = None,
         immutable_tags: bool | None = None,
+        quotas: Mapping[str, int | None] | None = None,
         host: str | None = None,
     ) -> RegistryView:
-        """Change settings; enabling an admin user without passwords returns new ones (once)."""
+        """Change settings; enabling an admin user without passwords returns new ones (once).
+
+        `quotas` overrides limits by quota name (`storage_bytes`, `repositories`, `tokens`,
+        `scope_maps`, `webhooks`); None for one resets it to the SKU's default. A limit below
+        what is used already is allowed: it refuses what would add more.
+        """
         record = await self._context.registry(name)
         if sku is not None:
             _check_sku(sku)
-        settings = {
+        settings: dict[str, object] = {
             key: value
             for key, value in (
                 ("sku", sku),
@@ -199,6 +212,7 @@ class RegistryManagement:
             )
             if value is not None
         }
+        settings.update(_quota_settings(quotas or {}))
         if settings:
             updated = await self._stores.registries.update(record.name, settings)
             if updated is None:
@@ -208,6 +222,10 @@ class RegistryManagement:
         if admin_enabled and not await self._context.secrets_of("admin", str(record.id)):
             passwords = await self._first_passwords(record)
         return self.view(record, host, passwords)
+
+    async def usage(self, name: str) -> UsageReport:
+        """What the registry uses of each quota, with its limits."""
+        return await self._context.usage.report(await self._context.registry(name))
 
     async def delete(self, name: str) -> None:
         """Remove a registry and everything in it; the default registry cannot be removed."""
@@ -273,3 +291,16 @@ class RegistryManagement:
 def _check_sku(sku: str) -> None:
     if sku not in SKUS:
         raise Invalid(f"unknown SKU {sku[:40]!r}: use one of {', '.join(SKUS)}")
+
+
+def _quota_settings(quotas: Mapping[str, int | None]) -> dict[str, int | None]:
+    """Quota overrides as registry settings (`quota_<name>` columns); Invalid if out of range."""
+    settings: dict[str, int | None] = {}
+    for quota, value in quotas.items():
+        if quota not in QUOTAS:
+            raise Invalid(f"unknown quota {quota[:40]!r}: use one of {', '.join(QUOTAS)}")
+        limit = _MAX_BYTES if quota == "storage_bytes" else _MAX_COUNT
+        if value is not None and not 0 <= value <= limit:
+            raise Invalid(f"the {QUOTAS[quota].label} quota must be between 0 and {limit}")
+        settings[QUOTA_COLUMNS[quota]] = value
+    return settings

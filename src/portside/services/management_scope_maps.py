@@ -2,7 +2,9 @@
 
 An action is `repositories/<repository, prefix/* or *>/<content|metadata>/<verb>`, as in ACR.
 The three system maps (`_repositories_admin`, `_pull`, `_push`) exist in every registry and
-cannot be changed or deleted; a map that tokens use cannot be deleted either.
+cannot be changed or deleted; a map that tokens use cannot be deleted either. A registry holds
+at most its `scope_maps` quota of user maps (system maps do not count): one more is refused
+with QuotaExceeded.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from portside.auth.permissions import SCOPE_MAP_ACTIONS, PatternError, parse_sco
 from portside.metadata.records import ScopeMapRecord
 from portside.metadata.scope_maps import ScopeMapInUse
 from portside.services.management_context import ManagementContext, check_text, lookable
-from portside.services.management_errors import Conflict, Invalid, NotFound
+from portside.services.management_errors import Conflict, Invalid, NotFound, QuotaExceeded
 
 __all__ = [
     "MAX_ACTIONS",
@@ -80,14 +82,22 @@ class ScopeMapManagement:
     async def create(
         self, registry: str, name: str, actions: Sequence[str], description: str = ""
     ) -> ScopeMapRecord:
-        """Add a scope map; Invalid for a bad name or action, Conflict if the name is taken."""
+        """Add a scope map; Invalid for a bad name or action, Conflict if the name is taken,
+        QuotaExceeded if the registry has as many user scope maps as its quota allows."""
         record = await self._context.registry(registry)
         validate_scope_map_name(name)
         checked = normalize_actions(actions)
         check_text(description, "description", MAX_DESCRIPTION)
+        await self._context.require_room(record, "scope_maps")
         created = await self._store.create(record.id, name, checked, description)
         if created is None:
             raise Conflict(f"scope map {name!r} already exists in {record.name!r}")
+        try:
+            # A concurrent creation may have taken the last place meanwhile.
+            await self._context.require_room(record, "scope_maps", adding=0)
+        except QuotaExceeded:
+            await self._store.delete(record.id, name)
+            raise
         return created
 
     async def list(self, registry: str) -> builtins.list[ScopeMapRecord]:

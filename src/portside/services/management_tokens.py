@@ -2,7 +2,9 @@
 
 A token has two passwords (`password1`, `password2`), stored as hashes only; creating a token
 generates both (unless asked not to) and `generate_password` replaces one. Their values are
-returned once, by the call that generated them.
+returned once, by the call that generated them. A registry holds at most its `tokens` quota of
+tokens (and a token made with repositories needs room for its new scope map too): one more is
+refused with QuotaExceeded.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from portside.services.management_context import (
     expiry_after,
     lookable,
 )
-from portside.services.management_errors import Conflict, Invalid, NotFound
+from portside.services.management_errors import Conflict, Invalid, NotFound, QuotaExceeded
 from portside.services.management_scope_maps import normalize_actions, repository_actions
 
 __all__ = ["TOKEN_PASSWORDS", "TokenManagement", "TokenView", "validate_token_name"]
@@ -98,6 +100,9 @@ class TokenManagement:
             raise Invalid("give a scope map or repositories with actions (one of the two)")
         if await self._stores.tokens.get(record.id, name) is not None:
             raise Conflict(f"token {name!r} already exists in {record.name!r}")
+        await self._context.require_room(record, "tokens")
+        if scope_map is None:
+            await self._context.require_room(record, "scope_maps")
         created_map: str | None = None
         if scope_map is None:
             actions = normalize_actions(
@@ -115,6 +120,7 @@ class TokenManagement:
             if created_map is not None:
                 await self._stores.scope_maps.delete(record.id, created_map)
             raise Conflict(f"token {name!r} already exists in {record.name!r}")
+        await self._recheck(record, name, created_map)
         issued: tuple[SecretInfo, ...] = ()
         if passwords:
             issued = tuple(
@@ -193,6 +199,18 @@ class TokenManagement:
             return await self._stores.tokens.create(record.id, name, scope_map, enabled=enabled)
         except LookupError:
             raise NotFound(f"scope map {scope_map!r} does not exist in {record.name!r}") from None
+
+    async def _recheck(self, record: RegistryRecord, name: str, created_map: str | None) -> None:
+        """Undo a creation that a concurrent one pushed past a quota (before any password)."""
+        try:
+            await self._context.require_room(record, "tokens", adding=0)
+            if created_map is not None:
+                await self._context.require_room(record, "scope_maps", adding=0)
+        except QuotaExceeded:
+            await self._stores.tokens.delete(record.id, name)
+            if created_map is not None:
+                await self._stores.scope_maps.delete(record.id, created_map)
+            raise
 
     async def _get(self, record: RegistryRecord, name: str) -> TokenRecord:
         token = await self._stores.tokens.get(record.id, name) if lookable(name) else None

@@ -22,7 +22,7 @@ from portside.services.hashing import hash_stream, hashing
 from portside.services.locks import lock_errors
 from portside.services.targets import Target
 from portside.storage.base import StorageDriver
-from portside.storage.errors import UploadNotFound, UploadOffsetMismatch
+from portside.storage.errors import ObjectNotFound, UploadNotFound, UploadOffsetMismatch
 from portside.storage.layout import blob_key, validate_upload_id
 
 __all__ = ["UploadService", "UploadStatus"]
@@ -107,8 +107,10 @@ class UploadService:
         """Append a last chunk, verify the digest, and commit the blob; returns its size.
 
         On a digest mismatch the session is discarded: nothing unverified ever becomes visible.
-        If the repository was write-locked meanwhile (Locked), the session is discarded too;
-        the committed bytes wait, unreferenced, for garbage collection.
+        The bytes are committed inside the transaction that records the blob, after its row
+        is locked and the link has passed the storage quota (docs/gc.md): so a collector
+        deleting the same digest cannot slip in between, and a push refused (Locked,
+        QuotaExceeded) discards the session and leaves no bytes behind.
         """
         record = await self._session(target, upload_id)
         size = await self._size(upload_id)
@@ -124,10 +126,18 @@ class UploadService:
             raise DigestInvalid(
                 f"content digest {hasher.digest()} does not match the requested {digest}"
             )
-        await self._driver.upload_commit(upload_id, blob_key(digest))
+        # The slow part of a commit (fsync) happens here, outside the transaction.
+        await self._driver.upload_seal(upload_id)
+        commit = _ByteCommit(self._driver, upload_id, blob_key(digest))
         try:
             with lock_errors():
-                await self._blobs.add(target.registry_id, target.repository, str(digest), size)
+                await self._blobs.add(
+                    target.registry_id, target.repository, str(digest), size, commit=commit
+                )
+        except BaseException:
+            if not commit.done:
+                await self._driver.upload_delete(upload_id)
+            raise
         finally:
             await self._uploads.delete(upload_id)
         return size
@@ -188,6 +198,33 @@ class UploadService:
     async def _discard(self, upload_id: str) -> None:
         await self._driver.upload_delete(upload_id)
         await self._uploads.delete(upload_id)
+
+
+class _ByteCommit:
+    """Puts an upload's bytes at the blob's key, from inside BlobStore.add's transaction.
+
+    The transaction may run again after losing a race; the bytes were then committed by the
+    first run (the upload is gone) and must still be there, or the push fails.
+    """
+
+    def __init__(self, driver: StorageDriver, upload_id: str, key: str) -> None:
+        self._driver = driver
+        self._upload_id = upload_id
+        self._key = key
+        self.done = False
+
+    async def __call__(self) -> None:
+        if not self.done:
+            await self._driver.upload_commit(self._upload_id, self._key)
+            self.done = True
+            return
+        try:
+            await self._driver.stat(self._key)
+        except ObjectNotFound:
+            raise BlobUploadUnknown(
+                "the blob was collected while its upload was being recorded; upload it again",
+                {"uuid": self._upload_id},
+            ) from None
 
 
 def _resume(record: UploadRecord, size: int) -> Hasher | None:

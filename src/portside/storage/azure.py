@@ -54,7 +54,7 @@ from portside.storage.errors import (
     UploadOffsetMismatch,
 )
 from portside.storage.layout import upload_key
-from portside.storage.parts import MiB, Part, PartBuffer, check_presign_expiry
+from portside.storage.parts import MiB, Part, PartBuffer, ServerSideCommit, check_presign_expiry
 
 __all__ = ["AzureBlobDriver", "AzureOptions"]
 
@@ -103,7 +103,7 @@ class _Append:
     intact: bool = True
 
 
-class AzureBlobDriver:
+class AzureBlobDriver(ServerSideCommit):
     """Objects and resumable uploads in one Azure Blob container."""
 
     def __init__(self, options: AzureOptions) -> None:

@@ -62,6 +62,15 @@ class StorageDriver(Protocol):
         """Stream the upload's bytes so far. Raises UploadNotFound (on first iteration)."""
         ...
 
+    async def upload_seal(self, upload_id: str) -> None:
+        """Make the upload's bytes so far durable, ahead of `upload_commit`.
+
+        Optional preparation that moves slow work (an fsync) out of the database transaction
+        `upload_commit` runs in; `upload_commit` is correct without it. A driver with nothing
+        to do need not look for the upload; one that looks raises UploadNotFound.
+        """
+        ...
+
     async def upload_commit(self, upload_id: str, key: str) -> None:
         """Atomically make the upload's bytes the object at `key`; the upload is gone after.
 

@@ -152,6 +152,14 @@ class FilesystemDriver:
             yield chunk
 
     @_as_storage_errors
+    async def upload_seal(self, upload_id: str) -> None:
+        """fsync the upload file, so that the commit's own fsync finds nothing left to write."""
+        try:
+            await anyio.to_thread.run_sync(_fsync_file, self._path(upload_key(upload_id)))
+        except FileNotFoundError:
+            raise UploadNotFound(upload_id) from None
+
+    @_as_storage_errors
     async def upload_commit(self, upload_id: str, key: str) -> None:
         """fsync the upload, then rename it into place (or drop it if the key exists)."""
         source = self._path(upload_key(upload_id))
@@ -198,15 +206,19 @@ def _unlink_quietly(path: Path) -> None:
         path.unlink()
 
 
-def _commit(source: Path, target: Path) -> None:
-    fd = os.open(source, os.O_RDONLY)
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _commit(source: Path, target: Path) -> None:
     if target.exists():
-        source.unlink()
+        source.unlink()  # same digest, same bytes: keep the object that is there
         return
+    _fsync_file(source)  # cheap after upload_seal: no dirty pages left
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(source, target)
     dir_fd = os.open(target.parent, os.O_RDONLY)

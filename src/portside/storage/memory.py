@@ -77,6 +77,11 @@ class MemoryDriver:
             raise UploadNotFound(upload_id) from None
         yield data
 
+    async def upload_seal(self, upload_id: str) -> None:
+        """Nothing to make durable; checks that the upload exists."""
+        if upload_id not in self._uploads:
+            raise UploadNotFound(upload_id)
+
     async def upload_commit(self, upload_id: str, key: str) -> None:
         """Move the upload's bytes to `key` unless it exists."""
         try:

@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
-__all__ = ["MAX_PRESIGN", "MiB", "Part", "PartBuffer", "check_presign_expiry"]
+__all__ = [
+    "MAX_PRESIGN",
+    "MiB",
+    "Part",
+    "PartBuffer",
+    "ServerSideCommit",
+    "check_presign_expiry",
+]
 
 MiB = 1024 * 1024
 
@@ -147,3 +154,11 @@ def check_presign_expiry(expires_seconds: int) -> timedelta:
         longest = int(MAX_PRESIGN.total_seconds())
         raise ValueError(f"expires_seconds must be between 1 and {longest}")
     return expiry
+
+
+class ServerSideCommit:
+    """What the object-store drivers share about committing: the store copies the pieces into
+    place itself, and a piece is durable once written, so there is nothing to seal first."""
+
+    async def upload_seal(self, upload_id: str) -> None:
+        """Nothing to do (the upload is not even looked up: that would cost a round trip)."""

@@ -50,7 +50,7 @@ from portside.storage.errors import (
     UploadOffsetMismatch,
 )
 from portside.storage.layout import upload_key
-from portside.storage.parts import MiB, Part, PartBuffer, check_presign_expiry
+from portside.storage.parts import MiB, Part, PartBuffer, ServerSideCommit, check_presign_expiry
 from portside.storage.s3_batch import (
     Conflict,
     assemble,
@@ -128,7 +128,7 @@ class _Append:
     intact: bool = True
 
 
-class S3Driver:
+class S3Driver(ServerSideCommit):
     """Objects and resumable uploads in one S3 bucket."""
 
     def __init__(self, options: S3Options) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from portside.api.management import identities, registries, tokens
+from portside.api.management import identities, lifecycle, registries, tokens, usage
 from portside.api.management.errors import exception_handlers
 from portside.services.management import ManagementService
 
@@ -39,7 +39,7 @@ def create_management_app(service: ManagementService) -> FastAPI:
     app.state.management = service
     for error, handler in exception_handlers().items():
         app.add_exception_handler(error, handler)
-    for module in (registries, tokens, identities):
+    for module in (registries, usage, tokens, identities, lifecycle):
         app.include_router(module.router)
     _without_validation_answers(app)
     return app

@@ -102,13 +102,30 @@ class RegistryCreate(ApiModel):
     immutable_tags_enabled: bool = False
 
 
+Count = Field(None, ge=0, le=(1 << 31) - 1)
+
+
 class RegistryUpdate(ApiModel):
-    """PATCH /registries/{name}: only the fields given change."""
+    """PATCH /registries/{name}: only the fields given change; a quota set to `null` goes
+    back to the SKU's default."""
 
     sku: str | None = Field(None, max_length=16)
     admin_user_enabled: bool | None = None
     anonymous_pull_enabled: bool | None = None
     immutable_tags_enabled: bool | None = None
+    quota_storage_bytes: int | None = Field(None, ge=0, le=(1 << 63) - 1)
+    quota_repositories: int | None = Count
+    quota_tokens: int | None = Count
+    quota_scope_maps: int | None = Count
+    quota_webhooks: int | None = Count
+
+    def quotas(self) -> dict[str, int | None]:
+        """The quota overrides given (`null` too), by quota name (`storage_bytes`, ...)."""
+        return {
+            field[len("quota_") :]: getattr(self, field)
+            for field in sorted(self.model_fields_set)
+            if field.startswith("quota_")
+        }
 
 
 class Registry(ApiModel):
@@ -122,12 +139,19 @@ class Registry(ApiModel):
     immutable_tags_enabled: bool
     creation_date: datetime | None = None
     default: bool = Field(description="The server's default registry (its own address).")
+    storage_bytes: int = Field(description="Bytes of distinct blobs (shared layers once).")
+    quota_storage_bytes: int | None = None
+    quota_repositories: int | None = None
+    quota_tokens: int | None = None
+    quota_scope_maps: int | None = None
+    quota_webhooks: int | None = None
     passwords: list[Password] | None = None
 
     @classmethod
     def of(cls, view: RegistryView) -> Registry:
-        """From the service's view of a registry."""
+        """From the service's view of a registry (quotas: overrides only, see /usage)."""
         record = view.record
+        quotas = record.quotas
         return cls(
             name=record.name,
             login_server=view.login_server,
@@ -137,6 +161,12 @@ class Registry(ApiModel):
             immutable_tags_enabled=record.immutable_tags,
             creation_date=record.created_at,
             default=view.default,
+            storage_bytes=record.storage_bytes,
+            quota_storage_bytes=quotas.storage_bytes,
+            quota_repositories=quotas.repositories,
+            quota_tokens=quotas.tokens,
+            quota_scope_maps=quotas.scope_maps,
+            quota_webhooks=quotas.webhooks,
             passwords=[Password.of(p) for p in view.passwords] or None,
         )
 
