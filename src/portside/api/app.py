@@ -70,7 +70,13 @@ def create_app(settings: Settings) -> Starlette:
         lifecycle = LifecycleService(db)
         attach_lifecycle(app.state.management_api, lifecycle)
         app.state.portside = AppState(
-            blobs=BlobService(blob_store, driver, settings.blob_redirect_seconds),
+            blobs=BlobService(
+                blob_store,
+                driver,
+                settings.blob_redirect_seconds,
+                # A link in use is refreshed at half the collector's grace period.
+                touch_after=timedelta(minutes=settings.gc_grace_minutes / 2),
+            ),
             uploads=uploads,
             manifests=ManifestService(ManifestStore(db), tag_store, repositories),
             listings=ListingService(repositories, tag_store),
