@@ -5,7 +5,9 @@ the same configuration), not to the server.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import click
@@ -13,7 +15,12 @@ import click
 from portside.cli.client import CliError
 from portside.config import Settings, load_settings
 
+if TYPE_CHECKING:
+    from portside.services.management_admin import DeploymentAdmin
+
 __all__ = ["admin", "first_start"]
+
+T = TypeVar("T")
 
 
 @click.group()
@@ -51,8 +58,8 @@ def reset_password(config_file: Path | None, data_dir: Path | None) -> None:
     )
 
 
-async def _reset(settings: Settings) -> str:
-    """Store a new administrator password through DeploymentAdmin; its value."""
+async def _with_admin(settings: Settings, work: Callable[[DeploymentAdmin], Awaitable[T]]) -> T:
+    """Run `work` on the deployment administrator over the configured database."""
     from portside.auth.secrets import SecretHasher
     from portside.metadata.credentials import CredentialStore
     from portside.metadata.database import Database
@@ -60,24 +67,18 @@ async def _reset(settings: Settings) -> str:
 
     db = Database(settings.resolved_database_url())
     try:
-        return await DeploymentAdmin(CredentialStore(db), SecretHasher()).reset()
+        return await work(DeploymentAdmin(CredentialStore(db), SecretHasher()))
     finally:
         await db.close()
+
+
+async def _reset(settings: Settings) -> str:
+    """Store a new administrator password through DeploymentAdmin; its value."""
+    return await _with_admin(settings, lambda admin: admin.reset())
 
 
 async def _ensure(settings: Settings) -> str | None:
-    from portside.auth.secrets import SecretHasher
-    from portside.metadata.credentials import CredentialStore
-    from portside.metadata.database import Database
-    from portside.services.management_admin import DeploymentAdmin
-
-    db = Database(settings.resolved_database_url())
-    try:
-        return await DeploymentAdmin(CredentialStore(db), SecretHasher()).ensure(
-            settings.admin_password
-        )
-    finally:
-        await db.close()
+    return await _with_admin(settings, lambda admin: admin.ensure(settings.admin_password))
 
 
 def first_start(settings: Settings) -> None:

@@ -27,8 +27,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import anyio
-
 from portside.auth.errors import Denied, Throttled, Unauthorized
 from portside.auth.identity import NULL_GUID, Identity
 from portside.auth.permissions import (
@@ -54,6 +52,7 @@ from portside.services.logins import (
     Login,
     basic_credentials,
     identity_of,
+    matching_secret,
     secret_fingerprint,
 )
 from portside.services.signing import KeyRing
@@ -254,18 +253,10 @@ class AccessPolicy:
             owner = None
         if owner is None:
             return None
-        fingerprint = await self._matching_secret(*owner, password)
+        fingerprint = await matching_secret(
+            self._stores.credentials, self._hasher, *owner, password
+        )
         return None if fingerprint is None else Login(identity, fingerprint)
-
-    async def _matching_secret(self, owner_type: str, owner_id: str, secret: str) -> str | None:
-        """The fingerprint of the owner's unexpired stored secret matching `secret`, if any."""
-        now = utcnow()
-        for credential in await self._stores.credentials.of(owner_type, owner_id):
-            if credential.expires_at is not None and credential.expires_at <= now:
-                continue
-            if await anyio.to_thread.run_sync(self._hasher.verify, credential.hash, secret):
-                return secret_fingerprint(credential.hash)
-        return None
 
     async def _bound_secret(
         self, registry: RegistryRecord, identity: Identity, claims: dict[str, object]

@@ -8,8 +8,13 @@ import binascii
 import hashlib
 from dataclasses import dataclass
 
+import anyio
+
 from portside.auth.errors import Unauthorized
 from portside.auth.identity import Identity
+from portside.auth.secrets import SecretHasher
+from portside.metadata.clock import utcnow
+from portside.metadata.credentials import CredentialStore
 
 __all__ = [
     "SECRET_KINDS",
@@ -17,6 +22,7 @@ __all__ = [
     "basic_credentials",
     "identity_claims",
     "identity_of",
+    "matching_secret",
     "secret_fingerprint",
 ]
 
@@ -69,3 +75,23 @@ def basic_credentials(credentials: str) -> tuple[str, str]:
     if not colon:
         raise Unauthorized("malformed basic credentials")
     return username, password
+
+
+async def matching_secret(
+    credentials: CredentialStore,
+    hasher: SecretHasher,
+    owner_type: str,
+    owner_id: str,
+    secret: str,
+) -> str | None:
+    """The fingerprint of the owner's unexpired stored secret matching `secret`, if any: what
+    tokens obtained with it are bound to. argon2 runs in a worker thread."""
+    if not secret:
+        return None
+    now = utcnow()
+    for credential in await credentials.of(owner_type, owner_id):
+        if credential.expires_at is not None and credential.expires_at <= now:
+            continue
+        if await anyio.to_thread.run_sync(hasher.verify, credential.hash, secret):
+            return secret_fingerprint(credential.hash)
+    return None

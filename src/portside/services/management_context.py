@@ -17,7 +17,7 @@ from portside.auth.secrets import SecretHasher, new_secret
 from portside.metadata.clock import utcnow
 from portside.metadata.records import CredentialRecord, RegistryRecord
 from portside.services.access import AccessStores
-from portside.services.logins import secret_fingerprint
+from portside.services.logins import matching_secret
 from portside.services.management_errors import Invalid, NotFound, QuotaExceeded
 from portside.services.usage import UsageService, quota_exceeded_message
 
@@ -128,12 +128,6 @@ class ManagementContext:
     async def matching_secret(self, owner_type: str, owner_id: str, secret: str) -> str | None:
         """The fingerprint of the owner's unexpired stored secret matching `secret`, if any
         (what tokens obtained with it are bound to; see services/access.py)."""
-        if not secret:
-            return None
-        now = utcnow()
-        for credential in await self.stores.credentials.of(owner_type, owner_id):
-            if credential.expires_at is not None and credential.expires_at <= now:
-                continue
-            if await anyio.to_thread.run_sync(self.hasher.verify, credential.hash, secret):
-                return secret_fingerprint(credential.hash)
-        return None
+        return await matching_secret(
+            self.stores.credentials, self.hasher, owner_type, owner_id, secret
+        )
