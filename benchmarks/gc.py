@@ -61,11 +61,11 @@ from portside.metadata.tags import TagStore
 from portside.metadata.uploads import UploadStore
 from portside.oci import media_types as mt
 from portside.oci.digests import Digest
-from portside.services.blobs import BlobService
-from portside.services.gc import GarbageCollector
-from portside.services.manifests import ManifestService, Reference
-from portside.services.targets import Target
-from portside.services.uploads import UploadService
+from portside.services.content.blobs import BlobService
+from portside.services.content.manifests import ManifestService, Reference
+from portside.services.content.targets import Target
+from portside.services.content.uploads import UploadService
+from portside.services.lifecycle.gc import GarbageCollector
 from portside.storage.filesystem import FilesystemDriver
 from portside.storage.layout import blob_key
 

@@ -31,10 +31,10 @@ from portside.metadata.registries import RegistryStore
 from portside.metadata.scope_maps import ScopeMapStore, TokenStore
 from portside.metadata.signing_keys import SigningKeyStore
 from portside.metadata.usage_reads import UsageStore
-from portside.services.access import AccessStores
-from portside.services.management import ManagementService
-from portside.services.management_admin import DeploymentAdmin
-from portside.services.signing import KeyRing
+from portside.services.access.policy import AccessStores
+from portside.services.access.signing import KeyRing
+from portside.services.management.admin import DeploymentAdmin
+from portside.services.management.service import ManagementService
 
 __all__ = ["API", "Harness", "PortalTransport", "basic", "management_harness"]
 

@@ -15,7 +15,7 @@ from portside.api.app import create_app
 from portside.api.management.lifecycle import attach_lifecycle
 from portside.config import Settings
 from portside.metadata.migrate import upgrade
-from portside.services.lifecycle import LifecycleService
+from portside.services.lifecycle.service import LifecycleService
 from tests.management_harness import basic
 from tests.registry_client import OCI_INDEX, OCI_MANIFEST, descriptor, error_code, push_image
 

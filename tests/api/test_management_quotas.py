@@ -11,7 +11,7 @@ import pytest
 
 from portside.config import Settings
 from portside.metadata.usage import GIB
-from portside.services.management_errors import QuotaExceeded
+from portside.services.management.errors import QuotaExceeded
 from tests.management_harness import API, Harness, basic, management_harness
 
 READ = ["repositories/*/content/read"]

@@ -105,7 +105,7 @@ def test_a_blob_past_the_storage_quota_is_denied_and_leaves_nothing_behind(
     upload_dir = root / "uploads"
     assert not upload_dir.exists() or list(upload_dir.iterdir()) == []
     # No committed bytes either: the push is refused before its bytes are put in place
-    # (services/uploads.py commits them inside the recording transaction).
+    # (services/content/uploads.py commits them inside the recording transaction).
     assert files_named(root, digest.split(":")[1]) == []
     assert files_named(root, digest_of(kept).split(":")[1]) != []
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import httpx
 from click.testing import CliRunner, Result
 
-from portside.cli.client import CliEnvironment
 from portside.cli.main import cli
+from portside.cli.remote.client import CliEnvironment
 from tests.management_harness import Harness
 
 __all__ = ["CliHarness", "invoke"]

@@ -8,9 +8,9 @@ import httpx
 import pytest
 import trustme
 
-from portside.cli.arguments import join_greedy
-from portside.cli.client import CliError, ManagementClient
-from portside.cli.dataplane import ImageRef, parse_image
+from portside.cli.remote.arguments import join_greedy
+from portside.cli.remote.client import CliError, ManagementClient
+from portside.cli.remote.dataplane import ImageRef, parse_image
 
 
 @pytest.mark.parametrize(

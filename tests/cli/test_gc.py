@@ -14,8 +14,8 @@ from portside.metadata.blobs import BlobStore
 from portside.metadata.database import Database
 from portside.metadata.leases import LeaseStore
 from portside.oci.digests import Digest
-from portside.services.gc import LEASE
-from portside.services.manifests import Reference
+from portside.services.content.manifests import Reference
+from portside.services.lifecycle.gc import LEASE
 from portside.storage.filesystem import FilesystemDriver
 from tests.services.gc_support import Node
 

@@ -13,7 +13,7 @@ from starlette.routing import Mount
 from portside.api.management.lifecycle import attach_lifecycle
 from portside.config import Settings
 from portside.metadata.artifacts import ArtifactStore
-from portside.services.lifecycle import LifecycleService
+from portside.services.lifecycle.service import LifecycleService
 from tests.cli.harness import CliHarness
 from tests.management_harness import management_harness
 from tests.metadata.lifecycle_data import Registry, image, registry

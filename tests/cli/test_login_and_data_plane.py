@@ -17,7 +17,7 @@ from portside.auth.secrets import SecretHasher
 from portside.config import Settings
 from portside.metadata.credentials import CredentialStore
 from portside.metadata.database import Database
-from portside.services.management_admin import DeploymentAdmin
+from portside.services.management.admin import DeploymentAdmin
 from tests.cli.harness import CliHarness, invoke
 from tests.management_harness import management_harness
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import click
 import pytest
 
-from portside.cli.arguments import RESET, QuotaValue, parse_size
+from portside.cli.remote.arguments import RESET, QuotaValue, parse_size
 from portside.config import Settings
 from portside.metadata.usage import GIB
 from tests.cli.harness import CliHarness

@@ -14,8 +14,8 @@ from portside.metadata.database import Database
 from portside.metadata.repositories import RepositoryStore
 from portside.metadata.tags import TagStore
 from portside.oci.digests import Digest
-from portside.services.listings import ListingService
-from portside.services.platforms import Platform, PlatformReader
+from portside.services.content.listings import ListingService
+from portside.services.content.platforms import Platform, PlatformReader
 from portside.storage.errors import ObjectNotFound
 from portside.storage.layout import blob_key
 from portside.storage.memory import MemoryDriver

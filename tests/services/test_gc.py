@@ -24,16 +24,16 @@ from portside.metadata.schema import (
     repository_blobs,
 )
 from portside.oci.digests import Digest
-from portside.services.blobs import BlobService
+from portside.services.content.blobs import BlobService
+from portside.services.content.manifests import Reference
 from portside.services.errors import BlobUnknown
-from portside.services.gc import (
+from portside.services.lifecycle.gc import (
     LEASE,
     CollectorBusy,
     GarbageCollector,
     GcReport,
     collect_periodically,
 )
-from portside.services.manifests import Reference
 from portside.storage.errors import ObjectNotFound
 from portside.storage.filesystem import FilesystemDriver
 from portside.storage.layout import blob_key

@@ -25,10 +25,10 @@ import pytest
 
 from portside.metadata.database import Database
 from portside.oci.digests import Digest
+from portside.services.content.manifests import Reference
+from portside.services.content.targets import Target
 from portside.services.errors import BlobUnknown, ManifestBlobUnknown, ManifestUnknown
-from portside.services.gc import CollectorBusy
-from portside.services.manifests import Reference
-from portside.services.targets import Target
+from portside.services.lifecycle.gc import CollectorBusy
 from portside.storage.filesystem import FilesystemDriver
 from tests.services.gc_support import Node, invariant_violations, layers_of, manifest_body
 

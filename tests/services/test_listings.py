@@ -9,8 +9,8 @@ from portside.metadata.database import Database
 from portside.metadata.manifests import ManifestStore, NewManifest
 from portside.metadata.repositories import RepositoryStore
 from portside.metadata.tags import TagStore
-from portside.services.listings import ListingService
-from portside.services.targets import Target
+from portside.services.content.listings import ListingService
+from portside.services.content.targets import Target
 
 pytestmark = pytest.mark.anyio
 BLOB = "sha256:" + "1" * 64

@@ -11,12 +11,12 @@ from portside.metadata.principals import RoleAssignmentStore, ServicePrincipalSt
 from portside.metadata.registries import RegistryStore
 from portside.metadata.scope_maps import ScopeMapStore, TokenStore
 from portside.metadata.usage_reads import UsageStore
-from portside.services.access import AccessStores
-from portside.services.management_admin import DeploymentAdmin
-from portside.services.management_context import ManagementContext
-from portside.services.management_errors import Invalid
-from portside.services.management_registries import SYSTEM_SCOPE_MAPS, RegistryManagement
-from portside.services.usage import UsageService
+from portside.services.access.policy import AccessStores
+from portside.services.lifecycle.usage import UsageService
+from portside.services.management.admin import DeploymentAdmin
+from portside.services.management.context import ManagementContext
+from portside.services.management.errors import Invalid
+from portside.services.management.registries import SYSTEM_SCOPE_MAPS, RegistryManagement
 
 pytestmark = pytest.mark.anyio
 HASHER = SecretHasher(time_cost=1, memory_cost=1024)

@@ -12,9 +12,9 @@ from portside.metadata.artifacts import ArtifactStore
 from portside.metadata.clock import utcnow
 from portside.metadata.database import Database
 from portside.metadata.schema import tags
-from portside.services.lifecycle import LifecycleService
-from portside.services.management_errors import Invalid
-from portside.services.purge import PurgeRequest, parse_ago, parse_filter
+from portside.services.lifecycle.purge import PurgeRequest, parse_ago, parse_filter
+from portside.services.lifecycle.service import LifecycleService
+from portside.services.management.errors import Invalid
 from tests.metadata.lifecycle_data import Registry, image, index, registry
 
 pytestmark = pytest.mark.anyio

@@ -17,8 +17,8 @@ from portside.metadata.database import Database
 from portside.metadata.leases import LeaseStore
 from portside.metadata.retention import LifecyclePolicy
 from portside.metadata.schema import tags
-from portside.services.lifecycle import LEASE, LifecycleService, run_lifecycle_periodically
-from portside.services.management_errors import Conflict, Invalid, NotFound
+from portside.services.lifecycle.service import LEASE, LifecycleService, run_lifecycle_periodically
+from portside.services.management.errors import Conflict, Invalid, NotFound
 from tests.metadata.lifecycle_data import image, index, registry
 
 pytestmark = pytest.mark.anyio
@@ -168,7 +168,7 @@ async def test_periodic_job_runs_under_the_lease_and_survives_failures(
     service = LifecycleService(db)
     await service.update_policy("default", LifecyclePolicy(retention_untagged_days=0))
     await reg.push(image(1))
-    caplog.set_level(logging.INFO, logger="portside.services.lifecycle")
+    caplog.set_level(logging.INFO, logger="portside.services.lifecycle.service")
 
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(run_lifecycle_periodically, service, 0.05)

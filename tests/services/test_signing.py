@@ -10,7 +10,7 @@ import pytest
 from portside.auth.tokens import InvalidToken
 from portside.metadata.database import Database
 from portside.metadata.signing_keys import SigningKeyStore
-from portside.services.signing import KeyRing
+from portside.services.access.signing import KeyRing
 
 pytestmark = pytest.mark.anyio
 

@@ -14,9 +14,9 @@ from portside.metadata.repositories import RepositoryStore
 from portside.metadata.uploads import UploadStore
 from portside.oci.digests import Digest, Hasher
 from portside.oci.errors import DigestInvalid
+from portside.services.content.targets import Target
+from portside.services.content.uploads import UploadService
 from portside.services.errors import BlobUploadUnknown
-from portside.services.targets import Target
-from portside.services.uploads import UploadService
 from portside.storage.filesystem import FilesystemDriver
 
 pytestmark = pytest.mark.anyio

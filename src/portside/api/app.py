@@ -13,7 +13,6 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 
 from portside.api.assembly import ManagementMount, build_access
-from portside.api.drivers import create_driver
 from portside.api.errors import exception_handlers
 from portside.api.management import create_management_app
 from portside.api.management.lifecycle import attach_lifecycle
@@ -30,14 +29,15 @@ from portside.metadata.manifests import ManifestStore
 from portside.metadata.repositories import RepositoryStore
 from portside.metadata.tags import TagStore
 from portside.metadata.uploads import UploadStore
-from portside.services.artifacts import ArtifactService
-from portside.services.blobs import BlobService
-from portside.services.gc import GarbageCollector, collect_periodically
-from portside.services.lifecycle import LifecycleService, run_lifecycle_periodically
-from portside.services.listings import ListingService
-from portside.services.manifests import ManifestService
-from portside.services.platforms import PlatformReader
-from portside.services.uploads import UploadService
+from portside.services.content.artifacts import ArtifactService
+from portside.services.content.blobs import BlobService
+from portside.services.content.listings import ListingService
+from portside.services.content.manifests import ManifestService
+from portside.services.content.platforms import PlatformReader
+from portside.services.content.uploads import UploadService
+from portside.services.lifecycle.gc import GarbageCollector, collect_periodically
+from portside.services.lifecycle.service import LifecycleService, run_lifecycle_periodically
+from portside.storage.factory import create_driver
 
 __all__ = ["app_from_environment", "create_app"]
 

@@ -21,12 +21,12 @@ from portside.metadata.registries import RegistryStore
 from portside.metadata.scope_maps import ScopeMapStore, TokenStore
 from portside.metadata.signing_keys import SigningKeyStore
 from portside.metadata.usage_reads import UsageStore
-from portside.services.access import AccessPolicy, AccessStores
-from portside.services.hosts import RegistryDirectory
-from portside.services.management import ManagementService
-from portside.services.management_admin import DeploymentAdmin
-from portside.services.oauth import OAuthService
-from portside.services.signing import KeyRing
+from portside.services.access.hosts import RegistryDirectory
+from portside.services.access.oauth import OAuthService
+from portside.services.access.policy import AccessPolicy, AccessStores
+from portside.services.access.signing import KeyRing
+from portside.services.management.admin import DeploymentAdmin
+from portside.services.management.service import ManagementService
 
 __all__ = ["AccessParts", "ManagementMount", "anonymous_registry", "build_access"]
 

@@ -16,8 +16,8 @@ from portside.auth.errors import Unauthorized
 from portside.auth.identity import ANONYMOUS
 from portside.auth.scopes import Scope, ScopeError, parse_scopes
 from portside.metadata.records import RegistryRecord
+from portside.services.access.logins import Login, basic_credentials
 from portside.services.errors import NameUnknown, ParameterInvalid
-from portside.services.logins import Login, basic_credentials
 
 __all__ = ["exchange", "jwks", "token_get", "token_post"]
 

@@ -12,8 +12,8 @@ from portside.oci.digests import Digest
 from portside.oci.errors import ManifestTooLarge
 from portside.oci.manifests import MAX_MANIFEST_BYTES
 from portside.oci.names import validate_name
+from portside.services.content.targets import Target
 from portside.services.errors import BlobUploadInvalid, ParameterInvalid, RangeNotSatisfiable
-from portside.services.targets import Target
 
 __all__ = [
     "body_chunks",

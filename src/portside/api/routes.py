@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from portside.api import base, blobs, health, listings, manifests, oauth, referrers, uploads
+from portside.api import health, oauth
 from portside.api.access import CATALOG, DELETE, NONE, PULL, PUSH, guarded
-from portside.api.acr_routes import acr_routes
+from portside.api.acr.routes import acr_routes
+from portside.api.v2 import base, blobs, listings, manifests, referrers, uploads
 
 __all__ = ["routes"]
 

@@ -10,15 +10,15 @@ from starlette.requests import Request
 from portside.auth.policy import Grant
 from portside.metadata.database import Database
 from portside.metadata.records import RegistryRecord
-from portside.services.access import AccessPolicy
-from portside.services.artifacts import ArtifactService
-from portside.services.blobs import BlobService
-from portside.services.hosts import RegistryDirectory
-from portside.services.listings import ListingService
-from portside.services.manifests import ManifestService
-from portside.services.oauth import OAuthService
-from portside.services.signing import KeyRing
-from portside.services.uploads import UploadService
+from portside.services.access.hosts import RegistryDirectory
+from portside.services.access.oauth import OAuthService
+from portside.services.access.policy import AccessPolicy
+from portside.services.access.signing import KeyRing
+from portside.services.content.artifacts import ArtifactService
+from portside.services.content.blobs import BlobService
+from portside.services.content.listings import ListingService
+from portside.services.content.manifests import ManifestService
+from portside.services.content.uploads import UploadService
 from portside.storage.base import StorageDriver
 
 __all__ = ["AppState", "app_state", "grant_of", "registry_of"]

@@ -5,16 +5,16 @@ from __future__ import annotations
 import click
 
 from portside import __version__
-from portside.cli.admin import admin
-from portside.cli.gc import gc
-from portside.cli.identities import role, signing_key, sp
-from portside.cli.lifecycle import config
-from portside.cli.login import login
-from portside.cli.purge import purge
-from portside.cli.registry import credential, registry
-from portside.cli.repository import manifest, repository
-from portside.cli.serve import serve
-from portside.cli.tokens import scope_map, token
+from portside.cli.remote.identities import role, signing_key, sp
+from portside.cli.remote.lifecycle import config
+from portside.cli.remote.login import login
+from portside.cli.remote.purge import purge
+from portside.cli.remote.registry import credential, registry
+from portside.cli.remote.repository import manifest, repository
+from portside.cli.remote.tokens import scope_map, token
+from portside.cli.server.admin import admin
+from portside.cli.server.gc import gc
+from portside.cli.server.serve import serve
 
 __all__ = ["cli", "main"]
 

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from portside.api.management import identities, lifecycle, registries, tokens, usage
 from portside.api.management.errors import exception_handlers
-from portside.services.management import ManagementService
+from portside.services.management.service import ManagementService
 
 __all__ = ["create_management_app"]
 

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 
 from portside.api.management.models import ErrorBody
 from portside.auth.errors import Denied, Throttled, Unauthorized
-from portside.services.management_errors import Conflict, Invalid, ManagementError, NotFound
+from portside.services.management.errors import Conflict, Invalid, ManagementError, NotFound
 
 __all__ = ["CHALLENGE", "ERROR_RESPONSES", "REALM", "error_response", "exception_handlers"]
 

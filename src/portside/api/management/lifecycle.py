@@ -25,8 +25,8 @@ from portside.api.management.lifecycle_models import (
 )
 from portside.api.management.routing import ManagementRouter
 from portside.api.management.security import ContributorCaller
-from portside.services.lifecycle import LifecycleService
-from portside.services.purge import PurgeRequest
+from portside.services.lifecycle.purge import PurgeRequest
+from portside.services.lifecycle.service import LifecycleService
 
 __all__ = ["attach_lifecycle", "lifecycle_of", "router"]
 

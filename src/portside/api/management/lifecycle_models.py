@@ -13,9 +13,9 @@ from portside.metadata.deletion import Removal
 from portside.metadata.recycle_bin import DeletedManifest, DeletedRepository, DeletedTag
 from portside.metadata.restore import Restored
 from portside.metadata.retention import LifecyclePolicy, RetentionRule
-from portside.services.purge import MAX_FILTERS
-from portside.services.recycle import MAX_RESTORE_TAGS
-from portside.services.retention import (
+from portside.services.lifecycle.purge import MAX_FILTERS
+from portside.services.lifecycle.recycle import MAX_RESTORE_TAGS
+from portside.services.lifecycle.retention import (
     MAX_KEEP_LAST,
     MAX_RETENTION_DAYS,
     MAX_SOFT_DELETE_DAYS,

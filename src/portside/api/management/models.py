@@ -13,11 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from portside.metadata.records import ScopeMapRecord
-from portside.services.management_context import MAX_EXPIRY_DAYS, SecretInfo
-from portside.services.management_identities import RoleAssignmentView, ServicePrincipalView
-from portside.services.management_registries import AdminCredentials, RegistryView
-from portside.services.management_scope_maps import MAX_ACTIONS
-from portside.services.management_tokens import TokenView
+from portside.services.management.context import MAX_EXPIRY_DAYS, SecretInfo
+from portside.services.management.identities import RoleAssignmentView, ServicePrincipalView
+from portside.services.management.registries import AdminCredentials, RegistryView
+from portside.services.management.scope_maps import MAX_ACTIONS
+from portside.services.management.tokens import TokenView
 
 __all__ = [
     "ApiModel",

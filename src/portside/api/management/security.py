@@ -20,9 +20,9 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from starlette.requests import HTTPConnection
 
 from portside.auth.errors import Denied, Unauthorized
-from portside.services.management import ManagementService
-from portside.services.management_admin import Caller
-from portside.services.management_errors import NotFound
+from portside.services.management.admin import Caller
+from portside.services.management.errors import NotFound
+from portside.services.management.service import ManagementService
 
 __all__ = [
     "AdminCaller",

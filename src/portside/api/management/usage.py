@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from portside.api.management.models import ApiModel
 from portside.api.management.routing import ManagementRouter
 from portside.api.management.security import ContributorCaller, service_of
-from portside.services.usage import QuotaUsage, UsageReport
+from portside.services.lifecycle.usage import QuotaUsage, UsageReport
 
 __all__ = ["QuotaFigures", "RegistryUsage", "Usage", "router"]
 

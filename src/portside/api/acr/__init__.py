@@ -1,0 +1,1 @@
+"""ACR's data-plane metadata API, `/acr/v1/...`."""

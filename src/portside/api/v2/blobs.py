@@ -1,0 +1,57 @@
+"""`/v2/<name>/blobs/<digest>`: HEAD, GET (with Range), DELETE."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+
+from portside.api.params import digest_param, range_header, target_of
+from portside.api.state import app_state
+from portside.services.content.blobs import BlobInfo
+
+__all__ = ["delete_blob", "get_blob"]
+
+_OCTET = "application/octet-stream"
+
+
+def _headers(blob: BlobInfo) -> dict[str, str]:
+    return {
+        "Docker-Content-Digest": str(blob.digest),
+        "ETag": f'"{blob.digest}"',
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "max-age=31536000",
+    }
+
+
+async def get_blob(request: Request) -> Response:
+    """Stream a blob (zero-copy from the filesystem when possible); HEAD sends headers only."""
+    service = app_state(request).blobs
+    blob = await service.stat(target_of(request), digest_param(request.path_params["digest"]))
+    headers = _headers(blob)
+    wanted = range_header(request, blob.size)
+    if wanted is not None:
+        start, end = service.check_range(blob, *wanted)
+        headers["Content-Range"] = f"bytes {start}-{end}/{blob.size}"
+        headers["Content-Length"] = str(end - start + 1)
+        if request.method == "HEAD":
+            return Response(status_code=206, headers=headers, media_type=_OCTET)
+        return StreamingResponse(
+            service.open(blob, start, end), status_code=206, headers=headers, media_type=_OCTET
+        )
+    headers["Content-Length"] = str(blob.size)
+    if request.method == "HEAD":
+        return Response(headers=headers, media_type=_OCTET)
+    redirect = await service.redirect_url(blob)
+    if redirect is not None:
+        return RedirectResponse(redirect, status_code=307, headers=_headers(blob))
+    if blob.path is not None and "range" not in request.headers:
+        # FileResponse would act on a Range header itself; an ignored one takes the path below.
+        return FileResponse(blob.path, headers=headers, media_type=_OCTET)
+    return StreamingResponse(service.open(blob), headers=headers, media_type=_OCTET)
+
+
+async def delete_blob(request: Request) -> Response:
+    """Remove the blob from this repository."""
+    digest = digest_param(request.path_params["digest"])
+    await app_state(request).blobs.delete(target_of(request), digest)
+    return Response(status_code=202, headers={"Content-Length": "0"})

@@ -1,0 +1,175 @@
+"""The recycle bin from the command line, as `az acr repository list-deleted` and
+`az acr manifest list-deleted | list-deleted-tags | restore`. The commands are added to the
+`repository` and `manifest` groups (cli/remote/repository.py) and call the management API.
+
+The manifest commands take the registry and repository as the other manifest commands do
+(`-r REGISTRY -n REPOSITORY`), or as `-n REGISTRY --repository REPOSITORY`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from portside.cli.remote.client import (
+    CliError,
+    connection_options,
+    emit,
+    emit_record,
+    management_client,
+    output_format,
+)
+from portside.cli.remote.dataplane import parse_image
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+__all__ = [
+    "list_deleted_manifests",
+    "list_deleted_repositories",
+    "list_deleted_tags",
+    "restore_manifest",
+]
+
+_MANIFEST_COLUMNS = [
+    ("Digest", lambda m: m.get("digest")),
+    ("Tags", lambda m: m.get("tags")),
+    ("Media type", lambda m: m.get("mediaType")),
+    ("Deleted", lambda m: m.get("deletedAt")),
+    ("Expires", lambda m: m.get("expiresAt")),
+]
+_TAG_COLUMNS = [
+    ("Tag", lambda t: t.get("name")),
+    ("Digest", lambda t: t.get("digest")),
+    ("Deleted", lambda t: t.get("deletedAt")),
+    ("Expires", lambda t: t.get("expiresAt")),
+]
+
+
+def _where_options(command: F) -> F:
+    """-r/--registry, -n/--name and --repository (see the module docstring)."""
+    for option in reversed(
+        (
+            click.option("--registry", "-r", "registry_name", help="Registry name."),
+            click.option(
+                "--name",
+                "-n",
+                "name",
+                help="Repository name (with -r), or the registry's (with --repository).",
+            ),
+            click.option("--repository", "repository_name", help="Repository name."),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+def _where(registry: str | None, name: str | None, repository: str | None) -> tuple[str, str]:
+    """(registry, repository) from `-r REG -n REPO` or `-n REG --repository REPO`."""
+    if repository is not None:
+        if (registry is None) == (name is None):
+            raise CliError("with --repository, give the registry with -r or with -n (not both)")
+        return str(registry or name), repository
+    if registry is None or name is None:
+        raise CliError("give -r REGISTRY -n REPOSITORY (or -n REGISTRY --repository REPOSITORY)")
+    return registry, name
+
+
+@click.command("list-deleted")
+@click.option("--name", "-n", "registry_name", required=True, help="Registry name.")
+@click.option("--all", "include_live", is_flag=True, help="Also repositories that exist again.")
+@connection_options
+@click.pass_context
+def list_deleted_repositories(ctx: click.Context, registry_name: str, include_live: bool) -> None:
+    """List deleted repositories whose manifests are in the recycle bin."""
+    params = {"all": "true"} if include_live else None
+    found = management_client(ctx).call(
+        "GET", f"/registries/{registry_name}/deleted-repositories", params=params
+    )
+    columns = [
+        ("Repository", lambda r: r.get("name")),
+        ("Deleted manifests", lambda r: r.get("deletedManifests")),
+        ("Last deleted", lambda r: r.get("lastDeletedAt")),
+        ("Expires", lambda r: r.get("expiresAt")),
+    ]
+    if include_live:
+        columns.append(("Exists", lambda r: r.get("live")))
+    emit(ctx, found, columns)
+
+
+@click.command("list-deleted")
+@_where_options
+@connection_options
+@click.pass_context
+def list_deleted_manifests(
+    ctx: click.Context, registry_name: str | None, name: str | None, repository_name: str | None
+) -> None:
+    """List a repository's manifests in the recycle bin, most recently deleted first."""
+    registry, repository = _where(registry_name, name, repository_name)
+    found = management_client(ctx).call(
+        "GET", f"/registries/{registry}/deleted-manifests", params={"repository": repository}
+    )
+    emit(ctx, found, _MANIFEST_COLUMNS)
+
+
+@click.command("list-deleted-tags")
+@_where_options
+@connection_options
+@click.pass_context
+def list_deleted_tags(
+    ctx: click.Context, registry_name: str | None, name: str | None, repository_name: str | None
+) -> None:
+    """List a repository's tags deleted alone (restore their digest to get them back)."""
+    registry, repository = _where(registry_name, name, repository_name)
+    found = management_client(ctx).call(
+        "GET", f"/registries/{registry}/deleted-tags", params={"repository": repository}
+    )
+    emit(ctx, found, _TAG_COLUMNS)
+
+
+@click.command("restore")
+@_where_options
+@click.option("--digest", "-d", required=True, help="The manifest's digest.")
+@click.option(
+    "--tag",
+    "-t",
+    "tags",
+    multiple=True,
+    help="Tag to restore (repeatable; default: the tags it had and those deleted from it).",
+)
+@connection_options
+@click.pass_context
+def restore_manifest(
+    ctx: click.Context,
+    registry_name: str | None,
+    name: str | None,
+    repository_name: str | None,
+    digest: str,
+    tags: tuple[str, ...],
+) -> None:
+    """Restore a manifest from the recycle bin (creating its repository again if needed)."""
+    registry, repository = _where(registry_name, name, repository_name)
+    image = parse_image(repository)
+    wanted = [*([image.tag] if image.tag else []), *tags]
+    body = {"repository": image.repository, "digest": digest, "tags": wanted or None}
+    result = management_client(ctx).call(
+        "POST", f"/registries/{registry}/deleted-manifests/restore", body
+    )
+    emit_record(
+        ctx,
+        result,
+        (
+            ("Repository", "repository"),
+            ("Digest", "digest"),
+            ("Restored manifests", "restoredManifests"),
+            ("Tags", "tags"),
+        ),
+    )
+    if output_format(ctx) == "table":
+        for conflict in result.get("conflicts", []):
+            click.echo(
+                f"Warning: tag {conflict['tag']} was not restored to {conflict['digest']}: "
+                f"it names {conflict['takenBy']} now.",
+                err=True,
+            )

@@ -1,0 +1,390 @@
+"""`portside repository ...` and `portside manifest ...`: the data plane, as `az acr
+repository` and `az acr manifest` (ACR's `/acr/v1` API and the OCI `/v2` API).
+
+Each command signs in to the registry with the management credentials (see dataplane.py) and
+asks for an access token with just the scope it needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from portside.cli.remote.client import (
+    CliError,
+    connection_options,
+    emit,
+    emit_record,
+    management_client,
+    output_format,
+)
+from portside.cli.remote.dataplane import CATALOG, ImageRef, RegistrySession, parse_image
+from portside.cli.remote.dataplane import repository_scope as scope
+from portside.cli.remote.recycle import (
+    list_deleted_manifests,
+    list_deleted_repositories,
+    list_deleted_tags,
+    restore_manifest,
+)
+
+__all__ = ["manifest", "repository"]
+
+_REGISTRY_N = click.option("--name", "-n", "registry_name", required=True, help="Registry name.")
+_REGISTRY_R = click.option(
+    "--registry", "-r", "registry_name", required=True, help="Registry name."
+)
+_TOP = click.option("--top", type=click.IntRange(1, 100_000), help="At most this many.")
+_ORDERBY = click.option(
+    "--orderby",
+    type=click.Choice(["time_asc", "time_desc"]),
+    help="Order by last update time (default: by name).",
+)
+_FLAGS = (
+    ("delete_enabled", "deleteEnabled"),
+    ("write_enabled", "writeEnabled"),
+    ("read_enabled", "readEnabled"),
+    ("list_enabled", "listEnabled"),
+)
+_ATTRIBUTES = (
+    ("Delete enabled", "deleteEnabled"),
+    ("Write enabled", "writeEnabled"),
+    ("Read enabled", "readEnabled"),
+    ("List enabled", "listEnabled"),
+)
+
+
+def _lock_options(command: Any) -> Any:
+    """--delete-enabled/--write-enabled/--read-enabled/--list-enabled true|false."""
+    for option, _ in reversed(_FLAGS):
+        flag = "--" + option.replace("_", "-")
+        command = click.option(flag, option, type=click.BOOL, help="true or false.")(command)
+    return command
+
+
+def _changes(*values: bool | None) -> dict[str, bool]:
+    """The attributes given (in _FLAGS order) as ACR's changeableAttributes body."""
+    changes = {key: v for (_, key), v in zip(_FLAGS, values, strict=True) if v is not None}
+    if not changes:
+        raise CliError("nothing to update: give at least one --*-enabled true|false")
+    return changes
+
+
+def _field(key: str) -> Callable[[dict[str, Any]], object]:
+    return lambda item: item.get(key)
+
+
+def _order(orderby: str | None) -> dict[str, str] | None:
+    """ACR's `orderby` query parameter (`timedesc`, `timeasc`) for az's `time_desc`, `time_asc`."""
+    return {"orderby": orderby.replace("_", "")} if orderby else None
+
+
+def _session(ctx: click.Context, registry_name: str) -> RegistrySession:
+    return RegistrySession(management_client(ctx), registry_name)
+
+
+def _target(repository_name: str | None, image: str | None) -> ImageRef:
+    if (repository_name is None) == (image is None):
+        raise CliError("give either --repository or --image")
+    return ImageRef(repository_name) if repository_name else parse_image(str(image))
+
+
+def _show_attributes(ctx: click.Context, data: dict[str, Any], fields: tuple[Any, ...]) -> None:
+    flat = {**data, **(data.get("changeableAttributes") or {})}
+    emit_record(ctx, data if _json(ctx) else flat, (*fields, *_ATTRIBUTES))
+
+
+def _json(ctx: click.Context) -> bool:
+    return output_format(ctx) == "json"
+
+
+_MANIFEST_FIELDS = (
+    ("Digest", "digest"),
+    ("Media type", "mediaType"),
+    ("Size", "imageSize"),
+    ("Tags", "tags"),
+    ("Created", "createdTime"),
+    ("Updated", "lastUpdateTime"),
+)
+_TAG_FIELDS = (
+    ("Name", "name"),
+    ("Digest", "digest"),
+    ("Created", "createdTime"),
+    ("Updated", "lastUpdateTime"),
+)
+_REPOSITORY_FIELDS = (
+    ("Registry", "registry"),
+    ("Name", "imageName"),
+    ("Manifests", "manifestCount"),
+    ("Tags", "tagCount"),
+    ("Created", "createdTime"),
+    ("Updated", "lastUpdateTime"),
+)
+
+
+@click.group()
+def repository() -> None:
+    """Repositories of a registry: list, show, show tags, lock, delete, untag."""
+
+
+@repository.command("list")
+@_REGISTRY_N
+@_TOP
+@connection_options
+@click.pass_context
+def list_repositories(ctx: click.Context, registry_name: str, top: int | None) -> None:
+    """List the repositories you may see."""
+    names = _session(ctx, registry_name).pages("/acr/v1/_catalog", CATALOG, "repositories", top)
+    emit(ctx, names, [("Repository", lambda name: name)])
+
+
+@repository.command("show")
+@_REGISTRY_N
+@click.option("--repository", "repository_name", help="Repository name.")
+@click.option("--image", help="REPO:TAG or REPO@DIGEST.")
+@connection_options
+@click.pass_context
+def show_repository(
+    ctx: click.Context, registry_name: str, repository_name: str | None, image: str | None
+) -> None:
+    """Show a repository's (or an image's) attributes."""
+    target = _target(repository_name, image)
+    session = _session(ctx, registry_name)
+    read = scope(target.repository, "metadata_read")
+    base = f"/acr/v1/{target.repository}"
+    if target.tag:
+        tag = session.json("GET", f"{base}/_tags/{target.tag}", read).get("tag", {})
+        _show_attributes(ctx, tag, _TAG_FIELDS)
+    elif target.digest:
+        found = session.json("GET", f"{base}/_manifests/{target.digest}", read)
+        _show_attributes(ctx, found.get("manifest", {}), _MANIFEST_FIELDS)
+    else:
+        _show_attributes(ctx, session.json("GET", base, read), _REPOSITORY_FIELDS)
+
+
+@repository.command("show-tags")
+@_REGISTRY_N
+@click.option("--repository", "repository_name", required=True, help="Repository name.")
+@click.option("--detail", is_flag=True, help="Digests, times and attributes too.")
+@_TOP
+@_ORDERBY
+@connection_options
+@click.pass_context
+def show_tags(
+    ctx: click.Context,
+    registry_name: str,
+    repository_name: str,
+    detail: bool,
+    top: int | None,
+    orderby: str | None,
+) -> None:
+    """List a repository's tags."""
+    read = scope(repository_name, "metadata_read")
+    session = _session(ctx, registry_name)
+    path = f"/acr/v1/{repository_name}/_tags"
+    tags = session.pages(path, read, "tags", top, _order(orderby))
+    if detail:
+        emit(ctx, tags, [(label, _field(key)) for label, key in _TAG_FIELDS])
+    else:
+        emit(ctx, [t.get("name") for t in tags], [("Tag", lambda name: name)])
+
+
+@repository.command("update")
+@_REGISTRY_N
+@click.option("--repository", "repository_name", help="Repository name.")
+@click.option("--image", help="REPO:TAG or REPO@DIGEST.")
+@_lock_options
+@connection_options
+@click.pass_context
+def update_repository(
+    ctx: click.Context,
+    registry_name: str,
+    repository_name: str | None,
+    image: str | None,
+    delete_enabled: bool | None,
+    write_enabled: bool | None,
+    read_enabled: bool | None,
+    list_enabled: bool | None,
+) -> None:
+    """Lock or unlock a repository, tag or manifest (delete, write, read, list)."""
+    target = _target(repository_name, image)
+    changes = _changes(delete_enabled, write_enabled, read_enabled, list_enabled)
+    session = _session(ctx, registry_name)
+    write = scope(target.repository, "metadata_write")
+    base = f"/acr/v1/{target.repository}"
+    if target.tag:
+        path, name = f"{base}/_tags/{target.tag}", ("Name", "name")
+    elif target.digest:
+        path, name = f"{base}/_manifests/{target.digest}", ("Digest", "digest")
+    else:
+        path, name = base, ("Name", "imageName")
+    answer = session.request("PATCH", path, write, json=changes)
+    data = answer.json() if answer.content else {}
+    for key in ("tag", "manifest"):
+        data = data.get(key, data) if isinstance(data, dict) else {}
+    _show_attributes(ctx, data if isinstance(data, dict) else {}, (name,))
+
+
+@repository.command("delete")
+@_REGISTRY_N
+@click.option("--repository", "repository_name", help="Delete the whole repository.")
+@click.option("--image", help="REPO:TAG or REPO@DIGEST: delete that manifest and its tags.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@connection_options
+@click.pass_context
+def delete_repository(
+    ctx: click.Context,
+    registry_name: str,
+    repository_name: str | None,
+    image: str | None,
+    yes: bool,
+) -> None:
+    """Delete a repository, or an image (its manifest and every tag on it)."""
+    target = _target(repository_name, image)
+    what = repository_name or image
+    if not yes:
+        click.confirm(f"Delete {what} from {registry_name}?", abort=True, err=True)
+    session = _session(ctx, registry_name)
+    delete = scope(target.repository, "delete")
+    if target.tag or target.digest:
+        digest = session.digest_of(target)
+        session.request("DELETE", f"/v2/{target.repository}/manifests/{digest}", delete)
+    else:
+        session.request("DELETE", f"/acr/v1/{target.repository}", delete)
+
+
+@repository.command("untag")
+@_REGISTRY_N
+@click.option("--image", required=True, help="REPO:TAG to remove (the manifest stays).")
+@connection_options
+@click.pass_context
+def untag(ctx: click.Context, registry_name: str, image: str) -> None:
+    """Remove a tag; the manifest it pointed at stays."""
+    target = parse_image(image)
+    if not target.tag:
+        raise CliError("give --image as REPO:TAG")
+    session = _session(ctx, registry_name)
+    path = f"/acr/v1/{target.repository}/_tags/{target.tag}"
+    session.request("DELETE", path, scope(target.repository, "delete"))
+
+
+@click.group()
+def manifest() -> None:
+    """Manifests of a repository: metadata, locks, deletion, referrers."""
+
+
+@manifest.command("list-metadata")
+@_REGISTRY_R
+@click.option("--name", "-n", "repository_name", required=True, help="Repository name.")
+@_TOP
+@_ORDERBY
+@connection_options
+@click.pass_context
+def list_metadata(
+    ctx: click.Context,
+    registry_name: str,
+    repository_name: str,
+    top: int | None,
+    orderby: str | None,
+) -> None:
+    """List a repository's manifests with their tags and attributes."""
+    read = scope(repository_name, "metadata_read")
+    session = _session(ctx, registry_name)
+    path = f"/acr/v1/{repository_name}/_manifests"
+    found = session.pages(path, read, "manifests", top, _order(orderby))
+    columns = [(label, _field(key)) for label, key in _MANIFEST_FIELDS]
+    emit(ctx, found, columns)
+
+
+@manifest.command("show-metadata")
+@_REGISTRY_R
+@click.option("--name", "-n", "image", required=True, help="REPO:TAG or REPO@DIGEST.")
+@connection_options
+@click.pass_context
+def show_metadata(ctx: click.Context, registry_name: str, image: str) -> None:
+    """Show one manifest's metadata and attributes."""
+    target = parse_image(image)
+    session = _session(ctx, registry_name)
+    digest = session.digest_of(target)
+    path = f"/acr/v1/{target.repository}/_manifests/{digest}"
+    found = session.json("GET", path, scope(target.repository, "metadata_read"))
+    _show_attributes(ctx, found.get("manifest", {}), _MANIFEST_FIELDS)
+
+
+@manifest.command("update-metadata")
+@_REGISTRY_R
+@click.option("--name", "-n", "image", required=True, help="REPO:TAG or REPO@DIGEST.")
+@_lock_options
+@connection_options
+@click.pass_context
+def update_metadata(
+    ctx: click.Context,
+    registry_name: str,
+    image: str,
+    delete_enabled: bool | None,
+    write_enabled: bool | None,
+    read_enabled: bool | None,
+    list_enabled: bool | None,
+) -> None:
+    """Lock or unlock one manifest (delete, write, read, list)."""
+    target = parse_image(image)
+    changes = _changes(delete_enabled, write_enabled, read_enabled, list_enabled)
+    session = _session(ctx, registry_name)
+    digest = session.digest_of(target)
+    path = f"/acr/v1/{target.repository}/_manifests/{digest}"
+    answer = session.request(
+        "PATCH", path, scope(target.repository, "metadata_write"), json=changes
+    )
+    data = answer.json() if answer.content else {}
+    shown = data.get("manifest", data) if isinstance(data, dict) else {}
+    _show_attributes(ctx, shown if isinstance(shown, dict) else {}, (("Digest", "digest"),))
+
+
+@manifest.command("delete")
+@_REGISTRY_R
+@click.option("--name", "-n", "image", required=True, help="REPO:TAG or REPO@DIGEST.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@connection_options
+@click.pass_context
+def delete_manifest(ctx: click.Context, registry_name: str, image: str, yes: bool) -> None:
+    """Delete a manifest and every tag on it."""
+    target = parse_image(image)
+    if not yes:
+        click.confirm(f"Delete {image} and its tags from {registry_name}?", abort=True, err=True)
+    session = _session(ctx, registry_name)
+    digest = session.digest_of(target)
+    path = f"/v2/{target.repository}/manifests/{digest}"
+    session.request("DELETE", path, scope(target.repository, "delete"))
+
+
+@manifest.command("list-referrers")
+@_REGISTRY_R
+@click.option("--name", "-n", "image", required=True, help="REPO:TAG or REPO@DIGEST.")
+@click.option("--artifact-type", help="Only referrers of this artifact type.")
+@connection_options
+@click.pass_context
+def list_referrers(
+    ctx: click.Context, registry_name: str, image: str, artifact_type: str | None
+) -> None:
+    """List the manifests that refer to an image (signatures, SBOMs, ...)."""
+    target = parse_image(image)
+    session = _session(ctx, registry_name)
+    digest = session.digest_of(target)
+    params = {"artifactType": artifact_type} if artifact_type else None
+    path = f"/v2/{target.repository}/referrers/{digest}"
+    index = session.json("GET", path, scope(target.repository, "pull"), params=params)
+    columns = [
+        ("Digest", lambda m: m.get("digest")),
+        ("Artifact type", lambda m: m.get("artifactType")),
+        ("Media type", lambda m: m.get("mediaType")),
+        ("Size", lambda m: m.get("size")),
+    ]
+    emit(ctx, index.get("manifests", []), columns)
+
+
+# The recycle bin (cli/remote/recycle.py).
+repository.add_command(list_deleted_repositories)
+manifest.add_command(list_deleted_manifests)
+manifest.add_command(list_deleted_tags)
+manifest.add_command(restore_manifest)

@@ -1,0 +1,1 @@
+"""Commands that run the server or work on its database and storage directly."""

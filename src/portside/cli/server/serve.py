@@ -1,0 +1,93 @@
+"""`portside serve`: migrate the database, then run the HTTP server."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from portside.cli.server.admin import first_start
+from portside.config import export_for_workers, load_settings
+
+__all__ = ["serve"]
+
+
+@click.command()
+@click.option("--host", default=None, help="Address to listen on [127.0.0.1].")
+@click.option("--port", type=int, default=None, help="TCP port [5000].")
+@click.option(
+    "--data-dir", type=click.Path(path_type=Path), default=None, help="Data directory [./data]."
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="TOML settings file.",
+)
+@click.option("--workers", type=int, default=None, help="Worker processes [1].")
+@click.option(
+    "--tls-cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM certificate chain: serve HTTPS.",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM private key of --tls-cert.",
+)
+def serve(
+    host: str | None,
+    port: int | None,
+    data_dir: Path | None,
+    config_file: Path | None,
+    workers: int | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+) -> None:
+    """Run the registry server."""
+    # Imported here so that other commands start fast and never load the server stack.
+    from granian import Granian
+    from granian.constants import Interfaces, SSLProtocols
+
+    from portside.metadata.migrate import upgrade
+
+    settings = load_settings(
+        config_file,
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        workers=workers,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+    )
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    log = logging.getLogger("portside")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url())
+    first_start(settings)
+    log.info("metadata: %s", settings.resolved_database_url())
+    log.info("storage: %s %s", settings.storage_driver, settings.resolved_storage_path())
+    scheme = "https" if settings.tls_cert else "http"
+    log.info("listening on %s://%s:%d", scheme, settings.host, settings.port)
+    export_for_workers(settings)
+    Granian(
+        "portside.api.app:app_from_environment",
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        factory=True,
+        log_level=settings.log_level,  # type: ignore[arg-type]
+        ssl_cert=settings.tls_cert,
+        ssl_key=settings.tls_key,
+        # TLS 1.2 and up: older Docker engines and corporate proxies still negotiate 1.2.
+        ssl_protocol_min=SSLProtocols.tls12,
+    ).serve()

@@ -1,0 +1,346 @@
+"""The access decision: who the caller is, and what they may do in the registry they address.
+
+Every /v2/ and /acr/v1/ request passes `AccessPolicy.authorize` before its handler runs:
+
+- no Authorization header: the anonymous grant (the loopback development registry, a
+  registry's or a repository's anonymous pull);
+- `Basic user:password`: the admin user, a token, a service principal, or the null GUID with a
+  refresh token, checked against argon2id hashes (failures are throttled per user name);
+- `Bearer <access token>`: a JWT this deployment signed for this registry. Its `access` claim is
+  trusted while the registry's auth version is the one it was issued at; after any change to
+  credentials, tokens, scope maps, roles or settings, the identity's current grant is
+  re-evaluated and intersected with the claim, so revocations apply at once.
+
+Tokens of identities that log in with a stored secret (admin, token, service principal) carry
+the fingerprint of that secret (`sec`): when the secret is renewed, removed or expires, the
+tokens it obtained stop working (refresh tokens at once, access tokens at the next change of
+the auth version, which renewing or removing a secret is).
+
+A caller lacking a scope gets Unauthorized (401, with a challenge to fetch a token) when it
+came without credentials or with a bearer token, and Denied (403) when its credentials are
+good but not enough.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from portside.auth.errors import Denied, Throttled, Unauthorized
+from portside.auth.identity import NULL_GUID, Identity
+from portside.auth.permissions import (
+    ALL_ACTIONS,
+    PULL,
+    AccessGrant,
+    Permission,
+    RepositoryPattern,
+    parse_scope_map_action,
+    role_actions,
+)
+from portside.auth.scopes import Scope
+from portside.auth.secrets import SecretHasher
+from portside.auth.throttle import LoginThrottle
+from portside.metadata.clock import utcnow
+from portside.metadata.credentials import CredentialStore
+from portside.metadata.principals import RoleAssignmentStore, ServicePrincipalStore
+from portside.metadata.records import RegistryRecord
+from portside.metadata.registries import RegistryStore
+from portside.metadata.scope_maps import ScopeMapStore, TokenStore
+from portside.services.access.logins import (
+    SECRET_KINDS,
+    Login,
+    basic_credentials,
+    identity_of,
+    matching_secret,
+    secret_fingerprint,
+)
+from portside.services.access.signing import KeyRing
+
+__all__ = [
+    "EVERYTHING",
+    "AccessPolicy",
+    "AccessStores",
+]
+
+EVERYTHING = AccessGrant(
+    permissions=(Permission(RepositoryPattern.parse("*"), ALL_ACTIONS),), catalog=True
+)
+_MAX_HEADER = 8192
+_CATALOG = ("registry", "catalog")
+# No identity's name holds control characters; PostgreSQL even refuses NUL in a query.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True)
+class AccessStores:
+    """The metadata an access decision reads."""
+
+    registries: RegistryStore
+    credentials: CredentialStore
+    tokens: TokenStore
+    scope_maps: ScopeMapStore
+    principals: ServicePrincipalStore
+    roles: RoleAssignmentStore
+
+
+class AccessPolicy:
+    """Authenticates callers and computes their grants, per registry."""
+
+    def __init__(
+        self,
+        stores: AccessStores,
+        *,
+        hasher: SecretHasher,
+        throttle: LoginThrottle,
+        keys: KeyRing,
+        anonymous_registry: str | None,
+        registry_of_host: Callable[[str], str] | None = None,
+    ) -> None:
+        """`anonymous_registry` names the registry open to anonymous push and pull, if any;
+        `registry_of_host` names the registry a token's audience (a login server) addresses."""
+        self._registry_of_host = registry_of_host
+        self._stores = stores
+        self._hasher = hasher
+        self._throttle = throttle
+        self._keys = keys
+        self._anonymous_registry = anonymous_registry
+
+    async def authorize(
+        self, registry: RegistryRecord, authorization: str | None, required: tuple[Scope, ...]
+    ) -> AccessGrant:
+        """The caller's grant if it covers `required`; raises Unauthorized or Denied if not."""
+        if not authorization:
+            if not required and registry.name != self._anonymous_registry:
+                # `/v2/` answers 401 unless the registry is fully open, as ACR's does even
+                # with anonymous pull: `docker login` must be challenged to check credentials.
+                raise Unauthorized("authentication required")
+            grant = await self.anonymous_grant(registry, required)
+            self._require(grant, required, Unauthorized, "authentication required")
+            return grant
+        if len(authorization) > _MAX_HEADER:
+            raise Unauthorized("authorization header too long")
+        scheme, _, credentials = authorization.strip().partition(" ")
+        if scheme.lower() == "basic":
+            username, password = basic_credentials(credentials)
+            identity = await self.authenticate(registry, username, password)
+            current = await self.grant_for(registry, identity, required)
+            if current is None:
+                raise Unauthorized("credentials are no longer valid")
+            self._require(current, required, Denied, "requested access to the resource is denied")
+            return current
+        if scheme.lower() == "bearer":
+            grant = await self._bearer_grant(registry, credentials.strip(), required)
+            if not all(_covered(grant, scope) for scope in required):
+                raise Unauthorized("insufficient scope", required, insufficient=True)
+            return grant
+        raise Unauthorized("unsupported authorization scheme")
+
+    async def authenticate(
+        self, registry: RegistryRecord, username: str, password: str
+    ) -> Identity:
+        """Check a user name and password (or the null GUID and a refresh token).
+
+        To issue tokens, use `login`: they must carry the secret it names.
+        """
+        return (await self.login(registry, username, password)).identity
+
+    async def login(self, registry: RegistryRecord, username: str, password: str) -> Login:
+        """`authenticate`, also telling which stored secret was proved."""
+        key = f"{registry.id}/{username.lower()}"
+        wait = self._throttle.retry_after(key)
+        if wait is not None:
+            raise Throttled(f"too many failed logins for {username!r}; retry later", wait)
+        login = await self._check_password(registry, username, password)
+        if login is None:
+            self._throttle.failed(key)
+            raise Unauthorized("invalid username or password")
+        self._throttle.succeeded(key)
+        return login
+
+    async def refresh_identity(self, registry: RegistryRecord, refresh_token: str) -> Identity:
+        """The identity a refresh token of this registry names."""
+        return (await self.refresh_login(registry, refresh_token)).identity
+
+    async def refresh_login(self, registry: RegistryRecord, refresh_token: str) -> Login:
+        """`refresh_identity`, with the stored secret the token is bound to (still current)."""
+        claims = await self._keys.verify(refresh_token, kind="refresh_token")
+        if claims.get("reg") != registry.id:
+            raise Unauthorized("refresh token was issued for another registry")
+        identity = identity_of(claims)
+        return Login(identity, await self._bound_secret(registry, identity, claims))
+
+    async def anonymous_grant(
+        self, registry: RegistryRecord, wanted: tuple[Scope, ...]
+    ) -> AccessGrant:
+        """What anyone may do without credentials."""
+        if registry.name == self._anonymous_registry:
+            return EVERYTHING
+        if registry.anonymous_pull:
+            return AccessGrant(
+                permissions=(Permission(RepositoryPattern.parse("*"), frozenset({PULL})),)
+            )
+        names = [s.name for s in wanted if s.type == "repository" and PULL in s.actions]
+        if not names:
+            return AccessGrant()
+        public = await self._stores.registries.anonymous_repositories(registry.id, names)
+        return AccessGrant(exact=tuple(Scope.repository(name, PULL) for name in public))
+
+    async def grant_for(
+        self, registry: RegistryRecord, identity: Identity, wanted: tuple[Scope, ...] = ()
+    ) -> AccessGrant | None:
+        """What `identity` may do in `registry` now; None if it is no longer valid there."""
+        kind = identity.kind
+        if kind == "anonymous":
+            return await self.anonymous_grant(registry, wanted)
+        if kind == "deployment":
+            return EVERYTHING
+        if kind == "admin":
+            return EVERYTHING if registry.admin_enabled else None
+        if kind == "token":
+            return await self._token_grant(registry, identity.subject)
+        principals: list[tuple[str, str]]
+        if kind == "sp":
+            if await self._stores.principals.get(identity.subject) is None:
+                return None
+            principals = [("sp", identity.subject)]
+        else:
+            principals = [("subject", identity.subject)]
+            principals += [("group", group) for group in identity.groups]
+        assignments = await self._stores.roles.of_principals(registry.id, principals)
+        permissions = tuple(
+            Permission(RepositoryPattern.parse(a.repositories), role_actions(a.role))
+            for a in assignments
+        )
+        return AccessGrant(permissions=permissions, catalog=True)
+
+    async def _token_grant(self, registry: RegistryRecord, name: str) -> AccessGrant | None:
+        token = await self._stores.tokens.get(registry.id, name)
+        if token is None or not token.enabled:
+            return None
+        scope_map = await self._stores.scope_maps.get(registry.id, token.scope_map)
+        if scope_map is None:
+            return None
+        by_pattern: dict[RepositoryPattern, set[str]] = {}
+        for text in scope_map.actions:
+            pattern, action = parse_scope_map_action(text)
+            by_pattern.setdefault(pattern, set()).add(action)
+        permissions = tuple(Permission(p, frozenset(a)) for p, a in by_pattern.items())
+        return AccessGrant(permissions=permissions, catalog=True)
+
+    async def _check_password(
+        self, registry: RegistryRecord, username: str, password: str
+    ) -> Login | None:
+        if not username or not password or _CONTROL.search(username):
+            return None
+        if username == NULL_GUID:
+            try:
+                return await self.refresh_login(registry, password)
+            except Unauthorized:
+                return None
+        if username == registry.name:
+            if not registry.admin_enabled:
+                return None
+            owner: tuple[str, str] | None = ("admin", str(registry.id))
+            identity = Identity("admin", registry.name)
+        elif (token := await self._stores.tokens.get(registry.id, username)) is not None:
+            if not token.enabled:
+                return None
+            owner, identity = ("token", str(token.id)), Identity("token", username)
+        elif await self._stores.principals.get(username) is not None:
+            owner, identity = ("sp", username), Identity("sp", username)
+        else:
+            owner = None
+        if owner is None:
+            return None
+        fingerprint = await matching_secret(
+            self._stores.credentials, self._hasher, *owner, password
+        )
+        return None if fingerprint is None else Login(identity, fingerprint)
+
+    async def _bound_secret(
+        self, registry: RegistryRecord, identity: Identity, claims: dict[str, object]
+    ) -> str | None:
+        """The `sec` claim of a token, if the secret it names is still a current one.
+
+        Raises Unauthorized when an identity that logs in with a secret has a token without
+        one, or with one that was renewed, removed or has expired since.
+        """
+        if identity.kind not in SECRET_KINDS:
+            return None
+        fingerprint = claims.get("sec")
+        owner = await self._owner_of(registry, identity)
+        if not isinstance(fingerprint, str) or owner is None:
+            raise Unauthorized("credentials are no longer valid")
+        now = utcnow()
+        for credential in await self._stores.credentials.of(*owner):
+            if credential.expires_at is not None and credential.expires_at <= now:
+                continue
+            if secret_fingerprint(credential.hash) == fingerprint:
+                return fingerprint
+        raise Unauthorized("credentials are no longer valid")
+
+    async def _owner_of(
+        self, registry: RegistryRecord, identity: Identity
+    ) -> tuple[str, str] | None:
+        """Whose stored secrets an identity logs in with (None if it no longer exists)."""
+        if identity.kind == "admin":
+            return ("admin", str(registry.id)) if identity.subject == registry.name else None
+        if identity.kind == "token":
+            token = await self._stores.tokens.get(registry.id, identity.subject)
+            return None if token is None else ("token", str(token.id))
+        if identity.kind == "sp":
+            return ("sp", identity.subject)
+        return None
+
+    async def _bearer_grant(
+        self, registry: RegistryRecord, token: str, required: tuple[Scope, ...]
+    ) -> AccessGrant:
+        claims = await self._keys.verify(token, kind="access_token")
+        if claims.get("reg") != registry.id:
+            raise Unauthorized("token was issued for another registry")
+        audience = claims.get("aud")
+        if self._registry_of_host is not None and (
+            not isinstance(audience, str) or self._registry_of_host(audience) != registry.name
+        ):
+            raise Unauthorized("token is for another service")
+        try:
+            granted = AccessGrant.from_access_claim(claims.get("access", []))
+        except ValueError:
+            raise Unauthorized("token carries a malformed access claim") from None
+        identity = identity_of(claims)
+        current: AccessGrant | None = None
+        if claims.get("ver") == registry.auth_version:
+            result = granted
+        else:
+            current = await self.grant_for(registry, identity, required)
+            if current is None:
+                raise Unauthorized("credentials are no longer valid")
+            await self._bound_secret(registry, identity, claims)
+            narrowed = current.intersect(granted.exact)
+            result = AccessGrant(exact=narrowed, catalog=granted.catalog and current.catalog)
+        if result.catalog and any((s.type, s.name) == _CATALOG for s in required):
+            # The catalog lists the repositories the identity may see, which a token asked
+            # for `registry:catalog:*` alone does not name: the listing uses its current grant.
+            if current is None:
+                current = await self.grant_for(registry, identity, required)
+                if current is None:
+                    raise Unauthorized("credentials are no longer valid")
+            return AccessGrant(
+                permissions=current.permissions, catalog=True, exact=current.exact + result.exact
+            )
+        return result
+
+    @staticmethod
+    def _require(
+        grant: AccessGrant,
+        required: tuple[Scope, ...],
+        error: type[Unauthorized] | type[Denied],
+        message: str,
+    ) -> None:
+        if not all(_covered(grant, scope) for scope in required):
+            raise error(message, required)
+
+
+def _covered(grant: AccessGrant, scope: Scope) -> bool:
+    return all(grant.allows(scope.type, scope.name, action) for action in scope.actions)

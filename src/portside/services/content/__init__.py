@@ -1,0 +1,1 @@
+"""Registry content: blobs, uploads, manifests, tags, listings and ACR's content attributes."""

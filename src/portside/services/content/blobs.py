@@ -1,0 +1,99 @@
+"""Reading and deleting blobs a repository may see."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from portside.metadata.blobs import BlobStore
+from portside.metadata.clock import utcnow
+from portside.oci.digests import Digest
+from portside.services.content.locks import lock_errors
+from portside.services.content.targets import Target
+from portside.services.errors import BlobUnknown, RangeNotSatisfiable
+from portside.storage.base import StorageDriver
+from portside.storage.layout import blob_key
+
+__all__ = ["DEFAULT_TOUCH_AFTER", "BlobInfo", "BlobService"]
+
+DEFAULT_TOUCH_AFTER = timedelta(minutes=30)
+"""Half the collector's default grace period (settings.gc_grace_minutes = 60)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    """A readable blob: its digest, size, and a local path when zero-copy is possible."""
+
+    digest: Digest
+    size: int
+    path: str | None
+
+
+class BlobService:
+    """Blob lookup, streaming and deletion."""
+
+    def __init__(
+        self,
+        blobs: BlobStore,
+        driver: StorageDriver,
+        redirect_seconds: int = 0,
+        *,
+        touch_after: timedelta = DEFAULT_TOUCH_AFTER,
+    ) -> None:
+        self._blobs = blobs
+        self._driver = driver
+        self._redirect_seconds = redirect_seconds
+        self._touch_after = touch_after
+
+    async def stat(self, target: Target, digest: Digest) -> BlobInfo:
+        """The blob's size and location; BlobUnknown unless this repository may read it.
+
+        A link last used more than `touch_after` ago (half the collector's grace period) is
+        touched first, so a client told "this layer exists" has at least that long to push
+        the manifest referencing it (docs/gc.md). Only then does the pull path write.
+        """
+        link = await self._blobs.link(target.registry_id, target.repository, str(digest))
+        stale = link is not None and (
+            link.touched_at is None or link.touched_at < utcnow() - self._touch_after
+        )
+        # The collector may be removing a stale link right now: answer what the touch found.
+        if link is None or (
+            stale
+            and not await self._blobs.touch(target.registry_id, target.repository, str(digest))
+        ):
+            raise BlobUnknown("blob unknown to registry", {"digest": str(digest)})
+        return BlobInfo(digest, link.size, self._driver.local_path(blob_key(digest)))
+
+    async def redirect_url(self, blob: BlobInfo) -> str | None:
+        """A presigned URL to send the client to instead of the bytes, when configured."""
+        if not self._redirect_seconds:
+            return None
+        return await self._driver.presigned_get(blob_key(blob.digest), self._redirect_seconds)
+
+    def open(self, blob: BlobInfo, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """Stream bytes `start`..`end` (inclusive) of a blob found by `stat`."""
+        length = None if end is None else end - start + 1
+        return self._driver.read(blob_key(blob.digest), start, length)
+
+    @staticmethod
+    def check_range(blob: BlobInfo, start: int | None, end: int | None) -> tuple[int, int]:
+        """Resolve a byte range (`bytes=start-end`, either side optional) against the size."""
+        size = blob.size
+        if start is None:  # suffix range: the last `end` bytes
+            if end is None or end == 0:
+                raise RangeNotSatisfiable(size)
+            return max(size - end, 0), size - 1
+        if start >= size or (end is not None and end < start):
+            raise RangeNotSatisfiable(size)
+        return start, size - 1 if end is None else min(end, size - 1)
+
+    async def delete(self, target: Target, digest: Digest) -> None:
+        """Unlink the blob from the repository; bytes go when garbage collection runs.
+
+        Locked if the repository is write- or delete-disabled.
+        """
+        with lock_errors():
+            removed = await self._blobs.unlink(target.registry_id, target.repository, str(digest))
+        if not removed:
+            raise BlobUnknown("blob unknown to registry", {"digest": str(digest)})

@@ -1,0 +1,1 @@
+"""Lifecycle: garbage collection, retention, purge, the recycle bin, quotas and usage."""

@@ -1,0 +1,1 @@
+"""Management: registries, identities, tokens, scope maps and roles, for the management API."""

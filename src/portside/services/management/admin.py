@@ -1,0 +1,153 @@
+"""Who may use the management API: the deployment administrator, and service principals
+holding Contributor or Owner in a registry.
+
+The deployment administrator signs in as `admin` with the password of the `admin_password`
+setting (compared in constant time; nothing is stored) or, when that is unset, with a password
+generated at first start: only its argon2id hash is stored, and the clear value is handed to
+the caller once, to print. `portside admin reset-password` replaces a lost one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import anyio
+
+from portside.auth.errors import Denied, Throttled, Unauthorized
+from portside.auth.permissions import MANAGE_ROLES
+from portside.auth.secrets import SecretHasher, constant_time_equals, new_secret
+from portside.auth.throttle import LoginThrottle
+from portside.metadata.credentials import CredentialStore
+from portside.metadata.records import RegistryRecord
+from portside.services.management.identities import PrincipalManagement
+
+__all__ = ["ADMIN_USER", "Caller", "DeploymentAdmin", "ManagementAuth"]
+
+ADMIN_USER = "admin"
+"""The deployment administrator's user name on the management API."""
+
+_OWNER = ("deployment", "admin")
+_PASSWORD = "password"
+
+
+class DeploymentAdmin:
+    """The deployment administrator's password: configured, or generated and stored hashed."""
+
+    def __init__(self, credentials: CredentialStore, hasher: SecretHasher) -> None:
+        """Keep the hash in `credentials` under ("deployment", "admin", "password")."""
+        self._credentials = credentials
+        self._hasher = hasher
+        self._configured: str | None = None
+
+    async def ensure(self, configured_password: str | None) -> str | None:
+        """Make sure the administrator has a password; a newly generated one is returned once.
+
+        With `configured_password` (the `admin_password` setting), that one is used and
+        nothing is stored. Otherwise, if no password is stored yet, one is generated, its hash
+        stored and its value returned for the caller to print; else None. Call it once per
+        deployment start before worker processes start, so that they do not race to create it.
+        """
+        if configured_password:
+            self._configured = configured_password
+            return None
+        self._configured = None
+        if await self._credentials.of(*_OWNER):
+            return None
+        value = new_secret()
+        encoded = await anyio.to_thread.run_sync(self._hasher.hash, value)
+        await self._credentials.put(*_OWNER, _PASSWORD, encoded)
+        return value
+
+    async def verify(self, password: str) -> bool:
+        """True if `password` is the administrator's password."""
+        if not password:
+            return False
+        if self._configured is not None:
+            return constant_time_equals(password, self._configured)
+        for credential in await self._credentials.of(*_OWNER):
+            if credential.name == _PASSWORD and await anyio.to_thread.run_sync(
+                self._hasher.verify, credential.hash, password
+            ):
+                return True
+        return False
+
+    async def reset(self) -> str:
+        """Generate a new stored password (the old one stops working); its value, once.
+
+        Has no effect on sign-in while `admin_password` is configured: that one wins.
+        """
+        value = new_secret()
+        encoded = await anyio.to_thread.run_sync(self._hasher.hash, value)
+        await self._credentials.put(*_OWNER, _PASSWORD, encoded)
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated management caller: the administrator, or a service principal."""
+
+    kind: str
+    id: str
+    # Fingerprint of the secret a service principal signed in with: refresh tokens issued
+    # to it are bound to that secret, as the token endpoint's are.
+    secret: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        """True for the deployment administrator."""
+        return self.kind == "admin"
+
+
+class ManagementAuth:
+    """Authenticates management callers (throttled per user name) and checks what they may do."""
+
+    def __init__(
+        self,
+        admin: DeploymentAdmin,
+        principals: PrincipalManagement,
+        throttle: LoginThrottle,
+    ) -> None:
+        """Check the administrator with `admin`, service principals with `principals`."""
+        self._admin = admin
+        self._principals = principals
+        self._throttle = throttle
+
+    async def authenticate(self, username: str, password: str) -> Caller:
+        """The caller these Basic credentials name; Unauthorized or Throttled otherwise."""
+        key = f"management/{username.lower()[:128]}"
+        wait = self._throttle.retry_after(key)
+        if wait is not None:
+            raise Throttled("too many failed sign-ins for this user; retry later", wait)
+        caller: Caller | None = None
+        if username == ADMIN_USER:
+            if await self._admin.verify(password):
+                caller = Caller("admin", ADMIN_USER)
+        elif (fingerprint := await self._principals.verify_secret(username, password)) is not None:
+            caller = Caller("sp", username.lower(), fingerprint)
+        if caller is None:
+            self._throttle.failed(key)
+            raise Unauthorized("invalid user name or password")
+        self._throttle.succeeded(key)
+        return caller
+
+    def require_admin(self, caller: Caller) -> None:
+        """Denied unless the caller is the deployment administrator."""
+        if not caller.is_admin:
+            raise Denied("only the deployment administrator may do this")
+
+    async def roles_in(self, caller: Caller, registry: RegistryRecord) -> frozenset[str]:
+        """The management roles (Contributor, Owner) a caller holds over a whole registry."""
+        if caller.is_admin:
+            return MANAGE_ROLES
+        held = await self._principals.management_roles(registry.id, caller.id)
+        return held & MANAGE_ROLES
+
+    async def require_registry(
+        self, caller: Caller, registry: RegistryRecord, *, owner: bool = False
+    ) -> None:
+        """Denied unless the caller may manage `registry` (with `owner`: its role assignments)."""
+        roles = await self.roles_in(caller, registry)
+        if "Owner" in roles or (not owner and "Contributor" in roles):
+            return
+        needed = "Owner" if owner else "Contributor or Owner"
+        raise Denied(f"this needs the {needed} role on the whole registry")

@@ -1,0 +1,122 @@
+"""The management service: what the management API (and through it the CLI) does.
+
+`ManagementService` bundles the parts, each in its own module:
+
+- `registries`  RegistryManagement: registries, their quotas and usage, admin-user
+  credentials, repository anonymous pull (management_registries.py);
+- `scope_maps`  ScopeMapManagement (management_scope_maps.py);
+- `tokens`      TokenManagement (management_tokens.py);
+- `principals`  PrincipalManagement: service principals and role assignments
+  (management_identities.py);
+- `auth`        ManagementAuth: who may call what; `admin` DeploymentAdmin (management_admin.py);
+
+plus signing-key rotation and the refresh tokens `portside login` writes into Docker's
+configuration. Methods are async and raise `Invalid`, `NotFound` or `Conflict`
+(management_errors.py), or the auth errors for callers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal, cast
+
+from portside.auth.identity import Identity
+from portside.auth.secrets import SecretHasher
+from portside.auth.throttle import LoginThrottle
+from portside.metadata.usage_reads import UsageStore
+from portside.services.access.logins import identity_claims
+from portside.services.access.policy import AccessStores
+from portside.services.access.signing import KeyRing
+from portside.services.lifecycle.usage import UsageService
+from portside.services.management.admin import Caller, DeploymentAdmin, ManagementAuth
+from portside.services.management.context import ManagementContext
+from portside.services.management.errors import Invalid
+from portside.services.management.identities import PrincipalManagement
+from portside.services.management.registries import RegistryManagement
+from portside.services.management.scope_maps import ScopeMapManagement
+from portside.services.management.tokens import TokenManagement
+
+__all__ = ["Login", "ManagementService", "caller_identity"]
+
+ALGORITHMS = ("ES256", "RS256")
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """A registry's login server and a refresh token for it (`docker login` with the null GUID)."""
+
+    login_server: str
+    refresh_token: str
+
+
+def caller_identity(caller: Caller) -> Identity:
+    """The registry identity a management caller acts as: the deployment administrator
+    (`deployment:admin`, every action) or the service principal itself (its roles)."""
+    if caller.is_admin:
+        return Identity("deployment", "admin")
+    return Identity("sp", caller.id)
+
+
+class ManagementService:
+    """Registries, identities, tokens, scope maps, roles and keys of a deployment."""
+
+    def __init__(
+        self,
+        stores: AccessStores,
+        *,
+        usage: UsageStore,
+        hasher: SecretHasher,
+        keys: KeyRing,
+        admin: DeploymentAdmin,
+        throttle: LoginThrottle,
+        domain: str,
+        port: int,
+        default_registry: str,
+        refresh_token_seconds: int,
+    ) -> None:
+        """Assemble the parts over the stores and `usage` (see the module docstring).
+
+        `domain` and `port` make login servers (`NAME.<domain>[:port]`); `default_registry`
+        answers at the server's own address; `refresh_token_seconds` is the lifetime of the
+        refresh tokens `login` issues.
+        """
+        context = ManagementContext(stores, hasher, UsageService(usage))
+        self.registries = RegistryManagement(
+            context, domain=domain, port=port, default_registry=default_registry
+        )
+        self.scope_maps = ScopeMapManagement(context)
+        self.tokens = TokenManagement(context)
+        self.principals = PrincipalManagement(context)
+        self.admin = admin
+        self.auth = ManagementAuth(admin, self.principals, throttle)
+        self._context = context
+        self._keys = keys
+        self._refresh_lifetime = timedelta(seconds=refresh_token_seconds)
+
+    async def login(self, registry: str, caller: Caller, host: str | None = None) -> Login:
+        """A refresh token for `caller` in `registry`, as the /oauth2/token endpoint issues
+        them: audience the login server, `grant_type: refresh_token`, `reg` the registry id,
+        and the identity's claims (`kind`, `groups`)."""
+        record = await self._context.registry(registry)
+        login_server = self.registries.login_server(record.name, host)
+        identity = caller_identity(caller)
+        service = await self._keys.service()
+        token = service.issue(
+            subject=identity.subject,
+            audience=login_server,
+            lifetime=self._refresh_lifetime,
+            claims={
+                "grant_type": "refresh_token",
+                "reg": record.id,
+                **identity_claims(identity),
+                **({"sec": caller.secret} if caller.secret else {}),
+            },
+        )
+        return Login(login_server, token)
+
+    async def rotate_signing_key(self, algorithm: str | None = None) -> str:
+        """Sign tokens with a new key from now on (older keys keep verifying); its kid."""
+        if algorithm is not None and algorithm not in ALGORITHMS:
+            raise Invalid(f"algorithm must be one of {', '.join(ALGORITHMS)}")
+        return await self._keys.rotate(cast(Literal["ES256", "RS256"] | None, algorithm))
