@@ -1,8 +1,8 @@
 """The ASGI application: `create_app(settings)` serves the parts the composition root builds.
 
-Its lifespan builds a `Runtime` (portside/runtime), makes the server's starting state, builds
-the HTTP side's view of the runtime (`AppState`) and the management app from it, and runs the
-background jobs until shutdown; then the runtime closes what it opened.
+Its lifespan builds a `Runtime` (portside/runtime) and the HTTP side's view of it
+(`AppState`), makes the server's starting state, builds the management app from the runtime,
+and runs the background jobs until shutdown; then the runtime closes what it opened.
 """
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with Runtime(settings) as runtime:
+            # The handlers' parts first: a storage driver that cannot be built (a bad
+            # setting) stops the start before anything is written.
+            app.state.portside = _state(runtime)
             await runtime.prepare()
             app.state.management_api = create_management_app(runtime.management, runtime.lifecycle)
-            app.state.portside = _state(runtime)
             async with anyio.create_task_group() as tasks:
                 runtime.start_jobs(tasks)
                 try:
