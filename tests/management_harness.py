@@ -1,7 +1,8 @@
 """The management API in this process, for the API and CLI tests.
 
 The FastAPI app is mounted at `/api/v1` on a small Starlette app, as the server mounts it,
-over a migrated SQLite database; argon2 runs with a cheap profile to keep tests fast. Async
+over a migrated SQLite database, with its parts from the composition root (`Runtime`) as the
+server's are; argon2 runs with a cheap profile to keep tests fast. Async
 setup code runs on the app's own event loop through `Harness.run` (aiosqlite connections
 belong to the loop that opened them).
 """
@@ -23,17 +24,9 @@ from portside.api.management import create_management_app
 from portside.auth.secrets import SecretHasher
 from portside.auth.throttle import LoginThrottle
 from portside.config import Settings
-from portside.metadata.blobs import BlobStore
-from portside.metadata.credentials import CredentialStore
 from portside.metadata.database import Database
-from portside.metadata.principals import RoleAssignmentStore, ServicePrincipalStore
-from portside.metadata.registries import RegistryStore
-from portside.metadata.scope_maps import ScopeMapStore, TokenStore
-from portside.metadata.signing_keys import SigningKeyStore
-from portside.metadata.usage_reads import UsageStore
-from portside.services.access.policy import AccessStores
+from portside.runtime import Runtime
 from portside.services.access.signing import KeyRing
-from portside.services.management.admin import DeploymentAdmin
 from portside.services.management.service import ManagementService
 
 __all__ = ["API", "Harness", "PortalTransport", "basic", "management_harness"]
@@ -53,11 +46,24 @@ class Harness:
     """A running management app: its test client, service, and administrator password."""
 
     client: TestClient
-    service: ManagementService
-    keys: KeyRing
+    runtime: Runtime
     app: Starlette
-    db: Database
     state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def service(self) -> ManagementService:
+        """The management service the app calls."""
+        return self.runtime.management
+
+    @property
+    def keys(self) -> KeyRing:
+        """The deployment's signing keys."""
+        return self.runtime.keys
+
+    @property
+    def db(self) -> Database:
+        """The metadata database."""
+        return self.runtime.database
 
     @property
     def admin_password(self) -> str:
@@ -80,7 +86,8 @@ class Harness:
 
         async def add() -> None:
             record = await self.service.registries.show(registry)
-            await BlobStore(self.db).add(record.record.id, repository, "sha256:" + "1" * 64, 1)
+            blobs = self.runtime.stores.blobs
+            await blobs.add(record.record.id, repository, "sha256:" + "1" * 64, 1)
 
         self.run(add)
 
@@ -135,41 +142,21 @@ def management_harness(
     settings: Settings, *, throttle: LoginThrottle | None = None
 ) -> Iterator[Harness]:
     """Start the management app over `settings`' database (already migrated)."""
-    db = Database(settings.resolved_database_url())
-    stores = AccessStores(
-        registries=RegistryStore(db),
-        credentials=CredentialStore(db),
-        tokens=TokenStore(db),
-        scope_maps=ScopeMapStore(db),
-        principals=ServicePrincipalStore(db),
-        roles=RoleAssignmentStore(db),
-    )
-    hasher = SecretHasher(time_cost=1, memory_cost=1024)
-    admin = DeploymentAdmin(stores.credentials, hasher)
-    keys = KeyRing(SigningKeyStore(db), issuer="portside")
-    service = ManagementService(
-        stores,
-        usage=UsageStore(db),
-        hasher=hasher,
-        keys=keys,
-        admin=admin,
+    # Refresh tokens of an hour: what the tests of their lifetime expect.
+    runtime = Runtime(
+        settings.model_copy(update={"refresh_token_seconds": 3600}),
+        hasher=SecretHasher(time_cost=1, memory_cost=1024),
         throttle=throttle if throttle is not None else LoginThrottle(),
-        domain="localhost",
-        port=5000,
-        default_registry="default",
-        refresh_token_seconds=3600,
     )
     state: dict[str, Any] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        state["admin_password"] = await admin.ensure(None)
-        await service.registries.ensure_registry("default")
-        try:
+        async with runtime:
+            state["admin_password"] = await runtime.prepare()
             yield
-        finally:
-            await db.close()
 
-    app = Starlette(routes=[Mount(API, app=create_management_app(service))], lifespan=lifespan)
+    management = create_management_app(runtime.management, runtime.lifecycle)
+    app = Starlette(routes=[Mount(API, app=management)], lifespan=lifespan)
     with TestClient(app, base_url="http://127.0.0.1:5000") as client:
-        yield Harness(client, service, keys, app, db, state)
+        yield Harness(client, runtime, app, state)

@@ -12,10 +12,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from portside.api.app import create_app
-from portside.api.management.lifecycle import attach_lifecycle
 from portside.config import Settings
 from portside.metadata.migrate import upgrade
-from portside.services.lifecycle.service import LifecycleService
 from tests.management_harness import basic
 from tests.registry_client import OCI_INDEX, OCI_MANIFEST, descriptor, error_code, push_image
 
@@ -26,12 +24,10 @@ API = "/api/v1/registries/default"
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[TestClient]:
-    """A whole Portside app with the lifecycle service attached, as the server wires it."""
+    """A whole Portside app, lifecycle service included, as the server wires it."""
     settings = Settings(data_dir=tmp_path / "data", admin_password=PASSWORD)
     upgrade(settings.resolved_database_url())
     with TestClient(create_app(settings)) as client:
-        state = client.app.state  # type: ignore[attr-defined]
-        attach_lifecycle(state.management_api, LifecycleService(state.portside.database))
         yield client
 
 

@@ -7,13 +7,9 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from fastapi import FastAPI
-from starlette.routing import Mount
 
-from portside.api.management.lifecycle import attach_lifecycle
 from portside.config import Settings
 from portside.metadata.artifacts import ArtifactStore
-from portside.services.lifecycle.service import LifecycleService
 from tests.cli.harness import CliHarness
 from tests.management_harness import management_harness
 from tests.metadata.lifecycle_data import Registry, image, registry
@@ -21,11 +17,8 @@ from tests.metadata.lifecycle_data import Registry, image, registry
 
 @pytest.fixture
 def portside(settings: Settings) -> Iterator[CliHarness]:
-    """`portside ...` against a management app with the lifecycle service attached."""
+    """`portside ...` against the management app, lifecycle service included."""
     with management_harness(settings) as harness:
-        mount = harness.app.routes[0]
-        assert isinstance(mount, Mount) and isinstance(mount.app, FastAPI)
-        attach_lifecycle(mount.app, LifecycleService(harness.db))
         yield CliHarness(harness)
 
 

@@ -10,12 +10,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from portside.metadata.blobs import BlobStore
+from portside.config import Settings
 from portside.metadata.database import Database
-from portside.metadata.gc import CollectorStore
-from portside.metadata.leases import LeaseStore
-from portside.metadata.manifests import ManifestStore
-from portside.metadata.repositories import RepositoryStore
 from portside.metadata.schema import (
     blobs,
     manifest_blobs,
@@ -25,15 +21,11 @@ from portside.metadata.schema import (
     repositories,
     repository_blobs,
 )
-from portside.metadata.tags import TagStore
-from portside.metadata.uploads import UploadStore
 from portside.oci import media_types as mt
 from portside.oci.digests import Digest
-from portside.services.content.blobs import BlobService
-from portside.services.content.manifests import ManifestService, Reference
+from portside.runtime import Runtime
+from portside.services.content.manifests import Reference
 from portside.services.content.targets import Target
-from portside.services.content.uploads import UploadService
-from portside.services.lifecycle.gc import GarbageCollector
 from portside.storage.base import StorageDriver
 from portside.storage.errors import ObjectNotFound
 from portside.storage.layout import blob_key
@@ -93,25 +85,21 @@ class Node:
     pause: float | None = None
 
     def __post_init__(self) -> None:
-        self.blob_store = BlobStore(self.db)
-        self.uploads = UploadService(
-            self.blob_store, UploadStore(self.db), self.driver, expiry=timedelta(hours=1)
+        # model_copy, not the constructor: these tests use a grace period of 0, which a
+        # configuration may not (gc_grace_minutes > 0).
+        settings = Settings(upload_expiry_hours=1).model_copy(
+            update={"gc_grace_minutes": self.grace.total_seconds() / 60}
         )
-        self.blobs = BlobService(self.blob_store, self.driver, touch_after=self.grace / 2)
-        self.manifests = ManifestService(
-            ManifestStore(self.db), TagStore(self.db), RepositoryStore(self.db)
-        )
-        self.collector = GarbageCollector(
-            CollectorStore(self.db),
-            LeaseStore(self.db),
-            self.driver,
-            grace=self.grace,
-            pause=self.pause,
-        )
+        self.runtime = Runtime(settings, database=self.db, driver=self.driver)
+        self.blob_store = self.runtime.stores.blobs
+        self.uploads = self.runtime.uploads
+        self.blobs = self.runtime.blobs
+        self.manifests = self.runtime.manifests
+        self.collector = self.runtime.garbage_collector(grace=self.grace, pause=self.pause)
 
     async def target(self, repository: str, registry: str = "default") -> Target:
         """The repository inside the registry (created on first use)."""
-        record = await RepositoryStore(self.db).ensure_registry(registry)
+        record = await self.runtime.stores.repositories.ensure_registry(registry)
         return Target(record.id, repository)
 
     async def upload(self, target: Target, data: bytes) -> Digest:

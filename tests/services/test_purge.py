@@ -8,16 +8,23 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
+from portside.config import Settings
 from portside.metadata.artifacts import ArtifactStore
 from portside.metadata.clock import utcnow
 from portside.metadata.database import Database
 from portside.metadata.schema import tags
+from portside.runtime import Runtime
 from portside.services.lifecycle.purge import PurgeRequest, parse_ago, parse_filter
 from portside.services.lifecycle.service import LifecycleService
 from portside.services.management.errors import Invalid
 from tests.metadata.lifecycle_data import Registry, image, index, registry
 
 pytestmark = pytest.mark.anyio
+
+
+def lifecycle_service(db: Database) -> LifecycleService:
+    """The lifecycle service over `db`, as the composition root builds it."""
+    return Runtime(Settings(), database=db).lifecycle
 
 
 @pytest.mark.parametrize(
@@ -81,7 +88,7 @@ def _request(*filters: str, **options: object) -> PurgeRequest:
 
 async def test_purge_deletes_matching_tags_older_than_ago(db: Database) -> None:
     reg = await _setup(db)
-    result = await LifecycleService(db).purge("default", _request("app:^v", ago="1d"))
+    result = await lifecycle_service(db).purge("default", _request("app:^v", ago="1d"))
     assert not result.dry_run
     assert [(r.kind, r.tags, r.reason, r.skipped) for r in result.items] == [
         ("tag", ("v1",), "filter app:^v", None),
@@ -94,7 +101,7 @@ async def test_purge_deletes_matching_tags_older_than_ago(db: Database) -> None:
 
 async def test_keep_keeps_the_newest_of_those_that_would_go(db: Database) -> None:
     reg = await _setup(db)
-    result = await LifecycleService(db).purge(
+    result = await lifecycle_service(db).purge(
         "default", _request("app:.*", "a.p:dev", ago="0", keep=2)
     )
     # Eligible by age 0: every tag; newest first v3, dev-2, dev-1, v2, v1. The first filter
@@ -116,7 +123,7 @@ async def test_untagged_goes_too_but_not_children_or_referrers_of_live_manifests
     await reg.push(kept_referrer)
     await reg.push(referrer)
 
-    result = await LifecycleService(db).purge(
+    result = await lifecycle_service(db).purge(
         "default", _request("app:^v1$", ago="1d", untagged=True)
     )
     assert [(r.kind, r.digest, r.reason) for r in result.items] == [
@@ -135,7 +142,7 @@ async def test_dry_run_reports_the_same_and_changes_nothing(db: Database) -> Non
     await reg.push(image(23, subject=image(0)))
     request = {"ago": "1d", "untagged": True, "keep": 1}
     tags_before, digests_before = await reg.tags(), await reg.digests()
-    service = LifecycleService(db)
+    service = lifecycle_service(db)
 
     dry = await service.purge("default", _request("app:.*", dry_run=True, **request))
     assert dry.dry_run
@@ -155,7 +162,7 @@ async def test_locked_items_are_skipped_and_reported(db: Database) -> None:
     await artifacts.update_manifest(reg.id, "app", image(40).digest, {"write_enabled": False})
     await artifacts.update_repository(reg.id, "web", {"delete_enabled": False})
 
-    result = await LifecycleService(db).purge(
+    result = await lifecycle_service(db).purge(
         "default", _request(".*:^v[12]$", ago="1h", untagged=True)
     )
     skipped = [(r.repository, r.kind, r.skipped) for r in result.items if r.skipped]
@@ -172,7 +179,7 @@ async def test_locked_items_are_skipped_and_reported(db: Database) -> None:
 
 async def test_bad_requests_are_refused(db: Database) -> None:
     await registry(db)
-    service = LifecycleService(db)
+    service = lifecycle_service(db)
     for request in (
         _request(ago="1d"),
         _request("app:.*", ago="yesterday"),

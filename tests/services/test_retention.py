@@ -11,17 +11,24 @@ import anyio
 import pytest
 from sqlalchemy import update
 
+from portside.config import Settings
 from portside.metadata.artifacts import ArtifactStore
 from portside.metadata.clock import utcnow
 from portside.metadata.database import Database
 from portside.metadata.leases import LeaseStore
 from portside.metadata.retention import LifecyclePolicy
 from portside.metadata.schema import tags
+from portside.runtime import Runtime
 from portside.services.lifecycle.service import LEASE, LifecycleService, run_lifecycle_periodically
 from portside.services.management.errors import Conflict, Invalid, NotFound
 from tests.metadata.lifecycle_data import image, index, registry
 
 pytestmark = pytest.mark.anyio
+
+
+def lifecycle_service(db: Database) -> LifecycleService:
+    """The lifecycle service over `db`, as the composition root builds it."""
+    return Runtime(Settings(), database=db).lifecycle
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 20) -> bool:
@@ -45,7 +52,7 @@ async def test_untagged_retention_keeps_children_referrers_locked_and_recent(
     db: Database,
 ) -> None:
     reg = await registry(db)
-    service = LifecycleService(db)
+    service = lifecycle_service(db)
     await service.update_policy("default", LifecyclePolicy(retention_untagged_days=3))
     old, recent, locked, child = image(1), image(2), image(3), image(4)
     subject = image(5)
@@ -83,7 +90,7 @@ async def test_untagged_retention_keeps_children_referrers_locked_and_recent(
 
 async def test_keep_last_rules_delete_older_matching_tags_except_locked(db: Database) -> None:
     reg = await registry(db)
-    service = LifecycleService(db)
+    service = lifecycle_service(db)
     for n in range(6):
         await reg.push(image(n), f"v{n}")
     await reg.push(image(0), "stable")
@@ -117,7 +124,7 @@ async def test_keep_last_rules_delete_older_matching_tags_except_locked(db: Data
 
 async def test_retention_under_soft_delete_fills_the_recycle_bin(db: Database) -> None:
     reg = await registry(db)
-    service = LifecycleService(db)
+    service = lifecycle_service(db)
     await service.update_policy(
         "default", LifecyclePolicy(retention_untagged_days=0, soft_delete_days=10)
     )
@@ -142,7 +149,7 @@ async def test_retention_under_soft_delete_fills_the_recycle_bin(db: Database) -
 
 async def test_policy_ranges_and_unknown_registries(db: Database) -> None:
     await registry(db)
-    service = LifecycleService(db)
+    service = lifecycle_service(db)
     for bad in (
         LifecyclePolicy(retention_untagged_days=-1),
         LifecyclePolicy(retention_untagged_days=366),
@@ -165,7 +172,7 @@ async def test_periodic_job_runs_under_the_lease_and_survives_failures(
     db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     reg = await registry(db)
-    service = LifecycleService(db)
+    service = lifecycle_service(db)
     await service.update_policy("default", LifecyclePolicy(retention_untagged_days=0))
     await reg.push(image(1))
     caplog.set_level(logging.INFO, logger="portside.services.lifecycle.service")
@@ -186,7 +193,7 @@ async def test_periodic_job_runs_under_the_lease_and_survives_failures(
         async def run_leased(self, holder: str, ttl: timedelta) -> None:  # type: ignore[override]
             raise RuntimeError("database on fire")
 
-    broken = Broken(db)
+    broken = Broken(lifecycle_service(db).stores)
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(run_lifecycle_periodically, broken, 0.01)
         assert await eventually(lambda: _retried(caplog, 2))

@@ -1,4 +1,5 @@
-"""What the application holds while it runs, built once by `create_app` and passed explicitly."""
+"""What the data-plane handlers hold while the application runs: their view of the Runtime
+(portside/runtime), built by `create_app` in its lifespan and passed explicitly."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from portside.api.management import identities, lifecycle, registries, tokens, usage
 from portside.api.management.errors import exception_handlers
+from portside.services.lifecycle.service import LifecycleService
 from portside.services.management.service import ManagementService
 
 __all__ = ["create_management_app"]
@@ -26,8 +27,11 @@ Owner). Secret values appear only in the answers of the calls that generate them
 """
 
 
-def create_management_app(service: ManagementService) -> FastAPI:
-    """The management API over `service` (built and closed by the caller's lifespan)."""
+def create_management_app(
+    service: ManagementService, lifecycle_service: LifecycleService
+) -> FastAPI:
+    """The management API over `service` and `lifecycle_service`, both from the composition
+    root (portside/runtime), built and closed by the caller."""
     app = FastAPI(
         title="Portside management API",
         version="1",
@@ -37,6 +41,7 @@ def create_management_app(service: ManagementService) -> FastAPI:
         redoc_url=None,
     )
     app.state.management = service
+    app.state.lifecycle = lifecycle_service
     for error, handler in exception_handlers().items():
         app.add_exception_handler(error, handler)
     for module in (registries, usage, tokens, identities, lifecycle):

@@ -1,14 +1,14 @@
 """Routes: lifecycle policies, keep-last-N retention rules, the recycle bin, purge.
 
-They call the LifecycleService the application attaches to the management app
-(`attach_lifecycle`, in the server's lifespan). Every route needs Contributor on the registry.
+They call the LifecycleService `create_management_app` was given (from the composition root,
+portside/runtime). Every route needs Contributor on the registry.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
-from fastapi import FastAPI, Query, Request, Response
+from fastapi import Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from portside.api.management.lifecycle_models import (
@@ -28,24 +28,16 @@ from portside.api.management.security import ContributorCaller
 from portside.services.lifecycle.purge import PurgeRequest
 from portside.services.lifecycle.service import LifecycleService
 
-__all__ = ["attach_lifecycle", "lifecycle_of", "router"]
+__all__ = ["lifecycle_of", "router"]
 
 router = ManagementRouter(tag="lifecycle")
 
 Repository = Annotated[str, Query(min_length=1, max_length=255, description="Repository name.")]
 
 
-def attach_lifecycle(app: FastAPI, service: LifecycleService) -> None:
-    """Make `service` the one the lifecycle routes of the management app `app` call."""
-    app.state.lifecycle = service
-
-
 def lifecycle_of(request: Request) -> LifecycleService:
-    """The lifecycle service attached to the management app."""
-    service = getattr(request.app.state, "lifecycle", None)
-    if not isinstance(service, LifecycleService):
-        raise RuntimeError("no lifecycle service attached to the management app")
-    return service
+    """The lifecycle service the management app was built with."""
+    return cast(LifecycleService, request.app.state.lifecycle)
 
 
 def _policies(found: Policies) -> Response:

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio
 import click
 
-from portside.cli.remote.client import CliError
 from portside.config import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -42,13 +41,13 @@ def reset_password(config_file: Path | None, data_dir: Path | None) -> None:
     """Replace the management API's administrator password and print the new one (once)."""
     settings = load_settings(config_file, data_dir=data_dir)
     if settings.admin_password:
-        raise CliError(
+        raise click.ClickException(
             "the administrator password is configured (admin_password / "
             "PORTSIDE_ADMIN_PASSWORD); change it there instead"
         )
-    from portside.metadata.migrate import upgrade
+    from portside.runtime import migrate
 
-    upgrade(settings.resolved_database_url())
+    migrate(settings)
     password = anyio.run(_reset, settings)
     click.echo(password)
     click.echo(
@@ -60,16 +59,10 @@ def reset_password(config_file: Path | None, data_dir: Path | None) -> None:
 
 async def _with_admin(settings: Settings, work: Callable[[DeploymentAdmin], Awaitable[T]]) -> T:
     """Run `work` on the deployment administrator over the configured database."""
-    from portside.auth.secrets import SecretHasher
-    from portside.metadata.credentials import CredentialStore
-    from portside.metadata.database import Database
-    from portside.services.management.admin import DeploymentAdmin
+    from portside.runtime import Runtime
 
-    db = Database(settings.resolved_database_url())
-    try:
-        return await work(DeploymentAdmin(CredentialStore(db), SecretHasher()))
-    finally:
-        await db.close()
+    async with Runtime(settings) as runtime:
+        return await work(runtime.admin)
 
 
 async def _reset(settings: Settings) -> str:

@@ -20,7 +20,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 from rich.table import Table
 
-from portside.cli.remote.client import CliError
 from portside.config import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -70,21 +69,21 @@ def gc(
     """Remove blob links, blobs and bytes that nothing references any more."""
     settings = load_settings(config_file, data_dir=data_dir)
     if settings.storage_driver == "memory":
-        raise CliError(
+        raise click.ClickException(
             "the memory storage driver keeps its bytes inside the server process: the server's "
             "own collector (gc_interval_seconds) is the one that can free them"
         )
     grace = timedelta(minutes=settings.gc_grace_minutes if grace_minutes is None else grace_minutes)
     # Imported here: every other `portside` command starts without SQLAlchemy.
-    from portside.metadata.migrate import upgrade
+    from portside.runtime import migrate
     from portside.services.lifecycle.gc import CollectorBusy
 
-    upgrade(settings.resolved_database_url())
+    migrate(settings)
     with _Bars(Console(stderr=True)) as bars:
         try:
             report = anyio.run(_collect, settings, grace, dry_run, bars)
         except CollectorBusy as exc:
-            raise CliError(f"{exc}; try again when it has finished") from None
+            raise click.ClickException(f"{exc}; try again when it has finished") from None
     if output == "json":
         click.echo(json.dumps(report.as_dict(), indent=2))
         return
@@ -93,20 +92,11 @@ def gc(
 
 async def _collect(settings: Settings, grace: timedelta, dry_run: bool, bars: _Bars) -> GcReport:
     """One collection over the configured database and storage."""
-    from portside.metadata.database import Database
-    from portside.metadata.gc import CollectorStore
-    from portside.metadata.leases import LeaseStore
-    from portside.services.lifecycle.gc import GarbageCollector
-    from portside.storage.factory import create_driver
+    from portside.runtime import Runtime
 
-    db = Database(settings.resolved_database_url())
-    driver = create_driver(settings)
-    try:
-        collector = GarbageCollector(CollectorStore(db), LeaseStore(db), driver, grace=grace)
+    async with Runtime(settings) as runtime:
+        collector = runtime.garbage_collector(grace=grace)
         return await collector.collect(dry_run=dry_run, progress=bars)
-    finally:
-        await driver.close()
-        await db.close()
 
 
 def summary(report: GcReport) -> Table:

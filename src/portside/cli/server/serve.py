@@ -53,7 +53,7 @@ def serve(
     from granian import Granian
     from granian.constants import Interfaces, SSLProtocols
 
-    from portside.metadata.migrate import upgrade
+    from portside.runtime import migrate
 
     settings = load_settings(
         config_file,
@@ -71,7 +71,7 @@ def serve(
     )
     log = logging.getLogger("portside")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.resolved_database_url())
+    migrate(settings)
     first_start(settings)
     log.info("metadata: %s", settings.resolved_database_url())
     log.info("storage: %s %s", settings.storage_driver, settings.resolved_storage_path())
@@ -79,6 +79,7 @@ def serve(
     log.info("listening on %s://%s:%d", scheme, settings.host, settings.port)
     export_for_workers(settings)
     Granian(
+        # A string: workers import the HTTP layer themselves; the CLI never imports it.
         "portside.api.app:app_from_environment",
         address=settings.host,
         port=settings.port,

@@ -1,8 +1,9 @@
 """The lifecycle service: policies, retention rules, the recycle bin, purge, and the periodic
 job that applies them.
 
-`LifecycleService(database)` is what the management API's lifecycle routes call (names of
-registries in, ManagementError subclasses out) and what `run_lifecycle_periodically` runs:
+`LifecycleService(stores)` (built by the composition root, portside/runtime) is what the
+management API's lifecycle routes call (names of registries in, ManagementError subclasses
+out) and what `run_lifecycle_periodically` runs:
 every `interval_seconds`, the process that holds the cluster-wide "lifecycle" lease removes
 expired recycle-bin entries, then applies each registry's keep-last-N rules and its untagged
 retention (services/lifecycle/retention.py), and logs a summary. A failure is logged and the job
@@ -21,7 +22,6 @@ from datetime import timedelta
 
 import anyio
 
-from portside.metadata.database import Database
 from portside.metadata.leases import LeaseStore
 from portside.metadata.pruning import PruneStore
 from portside.metadata.records import RegistryRecord
@@ -45,7 +45,13 @@ from portside.services.lifecycle.retention import (
 from portside.services.management.context import lookable
 from portside.services.management.errors import Conflict, NotFound
 
-__all__ = ["LEASE", "LifecycleService", "LifecycleSummary", "run_lifecycle_periodically"]
+__all__ = [
+    "LEASE",
+    "LifecycleService",
+    "LifecycleStores",
+    "LifecycleSummary",
+    "run_lifecycle_periodically",
+]
 
 log = logging.getLogger(__name__)
 
@@ -77,18 +83,31 @@ class LifecycleSummary:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class LifecycleStores:
+    """The metadata the lifecycle service reads and changes."""
+
+    registries: RegistryStore
+    retention: RetentionStore
+    prune: PruneStore
+    recycle_bin: RecycleBinStore
+    restore: RestoreStore
+    leases: LeaseStore
+
+
 class LifecycleService:
     """Lifecycle policies, the recycle bin and purge of every registry of a deployment."""
 
-    def __init__(self, database: Database) -> None:
-        """Build the stores over `database`."""
-        self._registries = RegistryStore(database)
-        self._retention = RetentionStore(database)
-        self._prune = PruneStore(database)
-        self._bin_store = RecycleBinStore(database)
-        self._bin = RecycleBin(self._bin_store, RestoreStore(database))
-        self._purger = Purger(self._prune)
-        self.leases = LeaseStore(database)
+    def __init__(self, stores: LifecycleStores) -> None:
+        """Work on `stores` (one set shared with the rest of the process)."""
+        self.stores = stores
+        self._registries = stores.registries
+        self._retention = stores.retention
+        self._prune = stores.prune
+        self._bin_store = stores.recycle_bin
+        self._bin = RecycleBin(stores.recycle_bin, stores.restore)
+        self._purger = Purger(stores.prune)
+        self.leases = stores.leases
 
     async def registry(self, name: str) -> RegistryRecord:
         """The registry called `name`; NotFound otherwise."""

@@ -1,0 +1,306 @@
+"""`Runtime`: the parts of one Portside process, each built on first use from the settings."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cached_property
+from types import TracebackType
+
+from anyio.abc import TaskGroup
+
+from portside.auth.federation import FederatedVerifier, TrustedIssuer
+from portside.auth.secrets import SecretHasher
+from portside.auth.throttle import LoginThrottle
+from portside.config import Settings
+from portside.metadata.database import Database
+from portside.runtime.jobs import sweep_uploads_periodically
+from portside.runtime.stores import Stores
+from portside.services.access.hosts import RegistryDirectory
+from portside.services.access.oauth import OAuthService
+from portside.services.access.policy import AccessPolicy, AccessStores
+from portside.services.access.signing import KeyRing
+from portside.services.content.artifacts import ArtifactService
+from portside.services.content.blobs import BlobService
+from portside.services.content.listings import ListingService
+from portside.services.content.manifests import ManifestService
+from portside.services.content.platforms import PlatformReader
+from portside.services.content.uploads import UploadService
+from portside.services.lifecycle.gc import GarbageCollector, collect_periodically
+from portside.services.lifecycle.service import LifecycleService, run_lifecycle_periodically
+from portside.services.management.admin import DeploymentAdmin
+from portside.services.management.service import ManagementService
+from portside.storage.base import StorageDriver
+from portside.storage.factory import create_driver
+
+__all__ = ["Runtime"]
+
+
+class Runtime:
+    """Database, storage driver, stores, services and background jobs of one process.
+
+    Parts are `cached_property`s: built when first read, from the parts they need, once.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        database: Database | None = None,
+        driver: StorageDriver | None = None,
+        hasher: SecretHasher | None = None,
+        throttle: LoginThrottle | None = None,
+    ) -> None:
+        """Parts given here are used instead of built (and `database` and `driver` are then
+        the caller's to close); the tests pass a cheap hasher or a strict throttle."""
+        self.settings = settings
+        self._database = database
+        self._driver = driver
+        self._hasher = hasher
+        self._throttle = throttle
+
+    async def __aenter__(self) -> Runtime:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # Resources.
+
+    @cached_property
+    def database(self) -> Database:
+        """The metadata database."""
+        if self._database is not None:
+            return self._database
+        s = self.settings
+        return Database(
+            s.resolved_database_url(),
+            pool_size=s.database_pool_size,
+            max_overflow=s.database_max_overflow,
+            pool_timeout=s.database_pool_timeout,
+            pool_recycle=s.database_pool_recycle,
+        )
+
+    @cached_property
+    def driver(self) -> StorageDriver:
+        """The storage driver the settings select."""
+        return self._driver if self._driver is not None else create_driver(self.settings)
+
+    @cached_property
+    def stores(self) -> Stores:
+        """One of each metadata store over the database."""
+        return Stores.over(self.database)
+
+    # Registry content.
+
+    @cached_property
+    def blobs(self) -> BlobService:
+        """Blob reads (bytes or a redirect)."""
+        return BlobService(
+            self.stores.blobs,
+            self.driver,
+            self.settings.blob_redirect_seconds,
+            # A link in use is refreshed at half the collector's grace period.
+            touch_after=timedelta(minutes=self.settings.gc_grace_minutes / 2),
+        )
+
+    @cached_property
+    def uploads(self) -> UploadService:
+        """Upload sessions."""
+        return UploadService(
+            self.stores.blobs,
+            self.stores.uploads,
+            self.driver,
+            expiry=timedelta(hours=self.settings.upload_expiry_hours),
+        )
+
+    @cached_property
+    def manifests(self) -> ManifestService:
+        """Manifests and tags."""
+        return ManifestService(self.stores.manifests, self.stores.tags, self.stores.repositories)
+
+    @cached_property
+    def listings(self) -> ListingService:
+        """The catalog and tag lists."""
+        return ListingService(self.stores.repositories, self.stores.tags)
+
+    @cached_property
+    def artifacts(self) -> ArtifactService:
+        """ACR's metadata API over repositories, manifests and tags."""
+        s = self.stores
+        return ArtifactService(
+            s.artifacts, s.manifests, s.tags, PlatformReader(self.driver), self.driver
+        )
+
+    # Access control. One hasher (one cache of verified secrets) and one login throttle are
+    # shared by the access policy and the management API.
+
+    @cached_property
+    def hasher(self) -> SecretHasher:
+        """The secret hasher."""
+        return self._hasher if self._hasher is not None else SecretHasher()
+
+    @cached_property
+    def throttle(self) -> LoginThrottle:
+        """The login throttle."""
+        if self._throttle is not None:
+            return self._throttle
+        s = self.settings
+        return LoginThrottle(
+            max_failures=s.login_max_failures, lockout_seconds=s.login_lockout_seconds
+        )
+
+    @cached_property
+    def keys(self) -> KeyRing:
+        """The deployment's signing keys."""
+        s = self.settings
+        return KeyRing(
+            self.stores.signing_keys, issuer=s.token_issuer, algorithm=s.signing_algorithm
+        )
+
+    @cached_property
+    def directory(self) -> RegistryDirectory:
+        """Host → registry."""
+        s = self.settings
+        return RegistryDirectory(
+            self.stores.registries, domain=s.domain, default=s.default_registry
+        )
+
+    @cached_property
+    def policy(self) -> AccessPolicy:
+        """Authentication and grants, per registry."""
+        return AccessPolicy(
+            self._access_stores,
+            hasher=self.hasher,
+            throttle=self.throttle,
+            keys=self.keys,
+            anonymous_registry=_anonymous_registry(self.settings),
+            registry_of_host=self.directory.name_for_host,
+        )
+
+    @cached_property
+    def federation(self) -> FederatedVerifier | None:
+        """The verifier of trusted issuers' tokens, if any issuer is trusted."""
+        if not self.settings.trusted_issuers:
+            return None
+        return FederatedVerifier(
+            [
+                TrustedIssuer(
+                    issuer=trusted.issuer,
+                    audience=trusted.audience,
+                    jwks_file=trusted.jwks_file,
+                    jwks_url=trusted.jwks_url,
+                    groups_claim=trusted.groups_claim,
+                    tenant=trusted.tenant,
+                )
+                for trusted in self.settings.trusted_issuers
+            ]
+        )
+
+    @cached_property
+    def oauth(self) -> OAuthService:
+        """The token endpoints' service."""
+        return OAuthService(
+            self.policy,
+            self.keys,
+            federation=self.federation,
+            access_seconds=self.settings.access_token_seconds,
+            refresh_seconds=self.settings.refresh_token_seconds,
+        )
+
+    @cached_property
+    def _access_stores(self) -> AccessStores:
+        return self.stores.access()
+
+    # Management.
+
+    @cached_property
+    def admin(self) -> DeploymentAdmin:
+        """The deployment administrator's password."""
+        return DeploymentAdmin(self.stores.credentials, self.hasher)
+
+    @cached_property
+    def management(self) -> ManagementService:
+        """Registries, identities, tokens, scope maps, roles and keys."""
+        s = self.settings
+        return ManagementService(
+            self._access_stores,
+            usage=self.stores.usage,
+            hasher=self.hasher,
+            keys=self.keys,
+            admin=self.admin,
+            throttle=self.throttle,
+            domain=s.domain,
+            port=s.port,
+            default_registry=s.default_registry,
+            refresh_token_seconds=s.refresh_token_seconds,
+        )
+
+    # Lifecycle.
+
+    @cached_property
+    def lifecycle(self) -> LifecycleService:
+        """Policies, retention, the recycle bin and purge."""
+        return LifecycleService(self.stores.lifecycle())
+
+    @cached_property
+    def collector(self) -> GarbageCollector:
+        """The garbage collector with the configured grace period."""
+        return self.garbage_collector()
+
+    def garbage_collector(
+        self, *, grace: timedelta | None = None, pause: float | None = None
+    ) -> GarbageCollector:
+        """A new collector over this runtime's stores and driver; `grace` defaults to the
+        configured gc_grace_minutes, `pause` to the collector's own default."""
+        if grace is None:
+            grace = timedelta(minutes=self.settings.gc_grace_minutes)
+        return GarbageCollector(
+            self.stores.collector, self.stores.leases, self.driver, grace=grace, pause=pause
+        )
+
+    # Starting and stopping.
+
+    async def prepare(self) -> str | None:
+        """Make sure the server's starting state exists: a signing key, the administrator
+        password, the default registry. The password if one was generated now, else None."""
+        await self.keys.reload()
+        # `portside serve` generates a password before workers start; in a worker this only
+        # switches a configured password on (nothing is generated when one is stored).
+        password = await self.admin.ensure(self.settings.admin_password)
+        await self.management.registries.ensure_registry(self.settings.default_registry)
+        return password
+
+    def start_jobs(self, tasks: TaskGroup) -> None:
+        """Start the background jobs in `tasks` (cancel its scope to stop them): the upload
+        sweep, and periodic garbage collection and lifecycle runs unless switched off."""
+        s = self.settings
+        tasks.start_soon(sweep_uploads_periodically, self.uploads, s.upload_sweep_seconds)
+        if s.gc_interval_seconds > 0:
+            tasks.start_soon(collect_periodically, self.collector, s.gc_interval_seconds)
+        if s.lifecycle_interval_seconds > 0:
+            tasks.start_soon(
+                run_lifecycle_periodically, self.lifecycle, s.lifecycle_interval_seconds
+            )
+
+    async def aclose(self) -> None:
+        """Close what this runtime built (not a database or driver it was given)."""
+        built = self.__dict__
+        federation = built.get("federation")
+        if federation is not None:
+            await federation.aclose()
+        if self._driver is None and "driver" in built:
+            await self.driver.close()
+        if self._database is None and "database" in built:
+            await self.database.close()
+
+
+def _anonymous_registry(settings: Settings) -> str | None:
+    """The registry open to anonymous push and pull: the default one, on loopback only."""
+    if settings.anonymous_loopback and settings.listens_on_loopback():
+        return settings.default_registry
+    return None
