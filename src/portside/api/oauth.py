@@ -13,10 +13,10 @@ from starlette.responses import JSONResponse, Response
 
 from portside.api.state import app_state
 from portside.auth.errors import Unauthorized
-from portside.auth.identity import ANONYMOUS
+from portside.auth.identity import ANONYMOUS, Login
 from portside.auth.scopes import Scope, ScopeError, parse_scopes
 from portside.metadata.records import RegistryRecord
-from portside.services.access.logins import Login, basic_credentials
+from portside.services.access.logins import basic_credentials
 from portside.services.errors import NameUnknown, ParameterInvalid
 
 __all__ = ["exchange", "jwks", "token_get", "token_post"]

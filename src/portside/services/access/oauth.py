@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from portside.auth.claims import identity_claims
 from portside.auth.errors import Denied, Unauthorized
 from portside.auth.federation import FederatedVerifier
 from portside.auth.identity import Identity
 from portside.auth.permissions import AccessGrant
 from portside.auth.scopes import Scope
 from portside.metadata.records import RegistryRecord
-from portside.services.access.logins import identity_claims
 from portside.services.access.policy import AccessPolicy
 from portside.services.access.signing import KeyRing
 

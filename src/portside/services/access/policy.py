@@ -27,8 +27,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from portside.auth.claims import identity_of, secret_fingerprint
 from portside.auth.errors import Denied, Throttled, Unauthorized
-from portside.auth.identity import NULL_GUID, Identity
+from portside.auth.identity import NULL_GUID, SECRET_KINDS, Identity, Login
 from portside.auth.permissions import (
     ALL_ACTIONS,
     PULL,
@@ -47,14 +48,7 @@ from portside.metadata.principals import RoleAssignmentStore, ServicePrincipalSt
 from portside.metadata.records import RegistryRecord
 from portside.metadata.registries import RegistryStore
 from portside.metadata.scope_maps import ScopeMapStore, TokenStore
-from portside.services.access.logins import (
-    SECRET_KINDS,
-    Login,
-    basic_credentials,
-    identity_of,
-    matching_secret,
-    secret_fingerprint,
-)
+from portside.services.access.logins import basic_credentials, matching_secret
 from portside.services.access.signing import KeyRing
 
 __all__ = [

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal, cast
 
+from portside.auth.claims import identity_claims
 from portside.auth.identity import Identity
 from portside.auth.secrets import SecretHasher
 from portside.auth.throttle import LoginThrottle
 from portside.metadata.usage_reads import UsageStore
-from portside.services.access.logins import identity_claims
 from portside.services.access.policy import AccessStores
 from portside.services.access.signing import KeyRing
 from portside.services.lifecycle.usage import UsageService
