@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
+from portside.api.credentials import credentials_of
 from portside.api.state import app_state
 from portside.auth.errors import Unauthorized
 from portside.auth.scopes import Scope
@@ -71,7 +72,7 @@ def guarded(endpoint: Endpoint, rule: Rule) -> Endpoint:
         required = rule(request)
         try:
             request.state.grant = await state.policy.authorize(
-                registry, request.headers.get("authorization"), required
+                registry, credentials_of(request.headers), required
             )
         except Unauthorized as error:
             error.headers = {"WWW-Authenticate": challenge(request, required, error.insufficient)}

@@ -11,12 +11,13 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from portside.api.credentials import credentials_of
 from portside.api.state import app_state
+from portside.auth.credentials import Basic, Malformed
 from portside.auth.errors import Unauthorized
 from portside.auth.identity import ANONYMOUS, Login
 from portside.auth.scopes import Scope, ScopeError, parse_scopes
 from portside.metadata.records import RegistryRecord
-from portside.services.access.logins import basic_credentials
 from portside.services.errors import NameUnknown, ParameterInvalid
 
 __all__ = ["exchange", "jwks", "token_get", "token_post"]
@@ -142,11 +143,12 @@ async def jwks(request: Request) -> Response:
 
 async def _caller(request: Request, registry: RegistryRecord) -> Login:
     """The identity of the request's Basic credentials; anonymous without any."""
-    authorization = request.headers.get("authorization")
-    if not authorization:
+    credentials = credentials_of(request.headers)
+    if credentials is None:
         return Login(ANONYMOUS)
-    scheme, _, credentials = authorization.strip().partition(" ")
-    if scheme.lower() != "basic":
+    if isinstance(credentials, Malformed):
+        raise credentials.error()
+    if not isinstance(credentials, Basic):
         raise Unauthorized("the token endpoint takes Basic credentials")
-    username, password = basic_credentials(credentials)
-    return await app_state(request).policy.login(registry, username, password)
+    policy = app_state(request).policy
+    return await policy.login(registry, credentials.username, credentials.password)

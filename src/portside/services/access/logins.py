@@ -1,32 +1,18 @@
-"""What a login proves: which of an owner's stored secrets a password matches, and Basic
-credentials. (What tokens say about a login lives in `auth.claims`.)"""
+"""What a login proves: which of an owner's stored secrets a password matches.
+
+What tokens say about a login lives in `auth.claims`; Basic credentials are read in
+`api.credentials`."""
 
 from __future__ import annotations
-
-import base64
-import binascii
 
 import anyio
 
 from portside.auth.claims import secret_fingerprint
-from portside.auth.errors import Unauthorized
 from portside.auth.secrets import SecretHasher
 from portside.metadata.clock import utcnow
 from portside.metadata.credentials import CredentialStore
 
-__all__ = ["basic_credentials", "matching_secret"]
-
-
-def basic_credentials(credentials: str) -> tuple[str, str]:
-    """User name and password of a Basic credentials value; Unauthorized if malformed."""
-    try:
-        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise Unauthorized("malformed basic credentials") from None
-    username, colon, password = decoded.partition(":")
-    if not colon:
-        raise Unauthorized("malformed basic credentials")
-    return username, password
+__all__ = ["matching_secret"]
 
 
 async def matching_secret(
