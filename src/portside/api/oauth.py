@@ -18,7 +18,7 @@ from portside.auth.errors import Unauthorized
 from portside.auth.identity import ANONYMOUS, Login
 from portside.auth.scopes import Scope, ScopeError, parse_scopes
 from portside.metadata.records import RegistryRecord
-from portside.services.errors import NameUnknown, ParameterInvalid
+from portside.services.errors import ParameterInvalid
 
 __all__ = ["exchange", "jwks", "token_get", "token_post"]
 
@@ -28,15 +28,8 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 async def _registry(request: Request, service: str | None) -> tuple[RegistryRecord, str]:
     """The registry the token endpoint's host addresses, and the service the token is for."""
-    state = app_state(request)
     host = request.headers.get("host", "")
-    registry = await state.directory.resolve(host)
-    if registry is None:
-        raise NameUnknown("no registry answers at this host")
-    service = service or host
-    if state.directory.name_for_host(service) != registry.name:
-        raise ParameterInvalid(f"service {service!r} is not this registry")
-    return registry, service
+    return await app_state(request).directory.resolve_service(host, service)
 
 
 def _scopes(values: list[str]) -> tuple[Scope, ...]:

@@ -10,7 +10,6 @@ signing keys stay with the administrator.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -20,6 +19,7 @@ from starlette.requests import HTTPConnection
 from portside.api.credentials import credentials_of
 from portside.auth.credentials import Basic
 from portside.auth.errors import Denied, Unauthorized
+from portside.services.access.hosts import well_formed_host
 from portside.services.management.admin import Caller
 from portside.services.management.errors import NotFound
 from portside.services.management.service import ManagementService
@@ -32,8 +32,6 @@ __all__ = [
     "host_of",
     "service_of",
 ]
-
-_HOST = re.compile(r"[A-Za-z0-9.\-]{1,253}(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](?::[0-9]{1,5})?")
 
 
 class _Basic(HTTPBasic):
@@ -66,7 +64,7 @@ def service_of(request: Request) -> ManagementService:
 def host_of(request: Request) -> str | None:
     """The Host the caller used (the default registry's login server), if well formed."""
     host = request.headers.get("host", "")
-    return host.lower() if _HOST.fullmatch(host) else None
+    return host.lower() if well_formed_host(host) else None
 
 
 async def _caller(
