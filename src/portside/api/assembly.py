@@ -126,6 +126,7 @@ async def build_access(settings: Settings, db: Database) -> AccessParts:
         oauth=OAuthService(
             policy,
             keys,
+            directory=directory,
             federation=federation,
             access_seconds=settings.access_token_seconds,
             refresh_seconds=settings.refresh_token_seconds,
