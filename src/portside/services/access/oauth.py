@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from portside.auth.claims import identity_claims
+from portside.auth.claims import identity_claims, secret_claim
 from portside.auth.credentials import Basic, Credentials, Malformed
 from portside.auth.errors import Denied, Unauthorized
 from portside.auth.federation import FederatedVerifier
@@ -152,7 +152,7 @@ class OAuthService:
             "ver": registry.auth_version,
             "access": AccessGrant(exact=access).to_access_claim(),
             **identity_claims(identity),
-            **_secret_claim(secret),
+            **secret_claim(secret),
         }
         service_ = await self._keys.service()
         token = service_.issue(
@@ -174,22 +174,9 @@ class OAuthService:
         secret: str | None = None,
     ) -> str:
         """A refresh token naming `identity` in `registry` (anonymous callers get none)."""
-        if identity.kind == "anonymous":
-            raise Unauthorized("anonymous callers get no refresh token")
-        claims: dict[str, object] = {
-            "grant_type": "refresh_token",
-            "reg": registry.id,
-            **identity_claims(identity),
-            **_secret_claim(secret),
-        }
-        service_ = await self._keys.service()
-        try:
-            return service_.issue(
-                subject=identity.subject, audience=service, lifetime=self._refresh, claims=claims
-            )
-        except ValueError:
-            # A federated subject or group holding characters ACR's SDK cannot decode.
-            raise Denied("this identity's names cannot be carried in a token") from None
+        return await self._keys.refresh_token(
+            registry, identity, audience=service, lifetime=self._refresh, secret=secret
+        )
 
     async def _login(
         self, registry: RegistryRecord, credentials: Credentials, request: TokenRequest
@@ -226,7 +213,3 @@ def _scopes(values: tuple[str, ...]) -> tuple[Scope, ...]:
         return parse_scopes(values)
     except ScopeError as error:
         raise ParameterInvalid(f"invalid scope: {error}") from None
-
-
-def _secret_claim(secret: str | None) -> dict[str, object]:
-    return {} if secret is None else {"sec": secret}
