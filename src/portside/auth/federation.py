@@ -19,6 +19,7 @@ import anyio.to_thread
 import httpx
 import jwt
 
+from portside.auth.algorithms import ALGORITHMS, FEDERATED_ALGORITHMS
 from portside.auth.tokens import MAX_TOKEN_LENGTH, InvalidToken, check_token_times
 
 __all__ = ["MAX_JWKS_BYTES", "FederatedIdentity", "FederatedVerifier", "TrustedIssuer"]
@@ -26,10 +27,6 @@ __all__ = ["MAX_JWKS_BYTES", "FederatedIdentity", "FederatedVerifier", "TrustedI
 MAX_JWKS_BYTES = 1024 * 1024
 """Largest JWKS document read from a file or URL."""
 
-# Asymmetric algorithms only: an HMAC "key" from a JWKS would be a published secret.
-_ASYMMETRIC = frozenset(
-    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-)
 _KEY_TYPES = frozenset({"RSA", "EC", "OKP"})
 
 
@@ -47,7 +44,7 @@ class TrustedIssuer:
     jwks_url: str | None = None
     groups_claim: str = "groups"
     tenant: str | None = None
-    algorithms: tuple[str, ...] = ("RS256", "ES256")
+    algorithms: tuple[str, ...] = ALGORITHMS
 
     def __post_init__(self) -> None:
         """Check the configuration is usable."""
@@ -55,8 +52,8 @@ class TrustedIssuer:
             raise ValueError("a trusted issuer needs an issuer and an audience")
         if (self.jwks_file is None) == (self.jwks_url is None):
             raise ValueError("set exactly one of jwks_file and jwks_url")
-        if not self.algorithms or not set(self.algorithms) <= _ASYMMETRIC:
-            raise ValueError(f"algorithms must be among {sorted(_ASYMMETRIC)}")
+        if not self.algorithms or not set(self.algorithms) <= FEDERATED_ALGORITHMS:
+            raise ValueError(f"algorithms must be among {sorted(FEDERATED_ALGORITHMS)}")
 
 
 @dataclass(frozen=True)
@@ -105,7 +102,7 @@ def _parse_jwks(data: bytes) -> dict[str | None, _Key]:
         if entry.get("use", "sig") != "sig":
             continue
         alg = entry.get("alg")
-        if alg is not None and alg not in _ASYMMETRIC:
+        if alg is not None and alg not in FEDERATED_ALGORITHMS:
             continue
         try:
             key = jwt.PyJWK(entry)

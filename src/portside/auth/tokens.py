@@ -15,25 +15,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Literal
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from portside.auth.algorithms import ALGORITHMS, Algorithm
 from portside.auth.errors import Unauthorized
 
 __all__ = [
-    "ALGORITHMS",
     "MAX_TOKEN_LENGTH",
     "InvalidToken",
     "SigningKey",
     "TokenService",
     "check_token_times",
 ]
-
-ALGORITHMS = ("ES256", "RS256")
-"""Signature algorithms Portside issues and accepts for its own tokens."""
 
 MAX_TOKEN_LENGTH = 16 * 1024
 """Longest token accepted, in characters."""
@@ -87,14 +83,12 @@ class SigningKey:
     """A private key that signs tokens, named by `kid` (its public key's JWK thumbprint)."""
 
     kid: str
-    algorithm: Literal["ES256", "RS256"]
+    algorithm: Algorithm
     private_pem: bytes
     created_at: datetime
 
     @classmethod
-    def generate(
-        cls, algorithm: Literal["ES256", "RS256"] = "ES256", *, now: datetime
-    ) -> SigningKey:
+    def generate(cls, algorithm: Algorithm = "ES256", *, now: datetime) -> SigningKey:
         """A new key: EC P-256 for ES256, RSA 2048 for RS256."""
         private: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
         if algorithm == "ES256":

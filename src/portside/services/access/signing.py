@@ -13,8 +13,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Literal, cast
+from typing import cast
 
+from portside.auth.algorithms import Algorithm
 from portside.auth.claims import refresh_claims
 from portside.auth.errors import Denied, Unauthorized
 from portside.auth.identity import Identity
@@ -23,8 +24,6 @@ from portside.metadata.records import RegistryRecord, SigningKeyRecord
 from portside.metadata.signing_keys import SigningKeyStore
 
 __all__ = ["KeyRing"]
-
-Algorithm = Literal["ES256", "RS256"]
 
 
 def _key(record: SigningKeyRecord) -> SigningKey:

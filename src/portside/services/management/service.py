@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal, cast
 
+from portside.auth.algorithms import ALGORITHMS
 from portside.auth.identity import Identity
 from portside.auth.secrets import SecretHasher
 from portside.auth.throttle import LoginThrottle
@@ -37,8 +37,6 @@ from portside.services.management.scope_maps import ScopeMapManagement
 from portside.services.management.tokens import TokenManagement
 
 __all__ = ["ManagementService", "RegistryLogin", "caller_identity"]
-
-ALGORITHMS = ("ES256", "RS256")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,4 +109,4 @@ class ManagementService:
         """Sign tokens with a new key from now on (older keys keep verifying); its kid."""
         if algorithm is not None and algorithm not in ALGORITHMS:
             raise Invalid(f"algorithm must be one of {', '.join(ALGORITHMS)}")
-        return await self._keys.rotate(cast(Literal["ES256", "RS256"] | None, algorithm))
+        return await self._keys.rotate(algorithm)
