@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from portside.api.credentials import credentials_of
 from portside.api.state import app_state
-from portside.services.access.oauth import ExchangeRequest, TokenAnswer, TokenRequest
+from portside.services.access.oauth import ExchangeRequest, TokenRequest
 from portside.services.errors import ParameterInvalid
 
 __all__ = ["exchange", "jwks", "token_get", "token_post"]
@@ -41,7 +41,10 @@ def _host(request: Request) -> str:
     return request.headers.get("host", "")
 
 
-def _rendered(answer: TokenAnswer) -> Response:
+async def _token(request: Request, asked: TokenRequest) -> Response:
+    """The one service call of both token requests, rendered as Docker's clients expect."""
+    oauth = app_state(request).oauth
+    answer = await oauth.token(_host(request), credentials_of(request.headers), asked)
     issued = answer.issued
     body: dict[str, object] = {
         "token": issued.token,
@@ -62,8 +65,7 @@ async def token_get(request: Request) -> Response:
         scopes=tuple(params.getlist("scope")),
         offline=params.get("offline_token", "").lower() == "true",
     )
-    oauth = app_state(request).oauth
-    return _rendered(await oauth.token(_host(request), credentials_of(request.headers), asked))
+    return await _token(request, asked)
 
 
 async def token_post(request: Request) -> Response:
@@ -78,8 +80,7 @@ async def token_post(request: Request) -> Response:
         password=_field(form, "password"),
         refresh_token=_field(form, "refresh_token"),
     )
-    oauth = app_state(request).oauth
-    return _rendered(await oauth.token(_host(request), credentials_of(request.headers), asked))
+    return await _token(request, asked)
 
 
 async def exchange(request: Request) -> Response:
