@@ -20,7 +20,7 @@ import httpx
 import jwt
 
 from portside.auth.algorithms import ALGORITHMS, FEDERATED_ALGORITHMS
-from portside.auth.tokens import MAX_TOKEN_LENGTH, InvalidToken, check_token_times
+from portside.auth.tokens import MAX_TOKEN_LENGTH, InvalidToken, decode_verified
 
 __all__ = ["MAX_JWKS_BYTES", "FederatedIdentity", "FederatedVerifier", "TrustedIssuer"]
 
@@ -195,30 +195,16 @@ class FederatedVerifier:
     def _decode(
         self, token: str, trusted: TrustedIssuer, key: _Key, algorithm: str
     ) -> dict[str, Any]:
-        try:
-            payload: dict[str, Any] = jwt.decode(
-                token,
-                key.key,
-                algorithms=[algorithm],
-                audience=trusted.audience,
-                issuer=trusted.issuer,
-                options={
-                    "require": ["iss", "sub", "aud", "exp"],
-                    "verify_exp": False,
-                    "verify_nbf": False,
-                    "verify_iat": False,
-                },
-            )
-        except jwt.InvalidSignatureError:
-            raise InvalidToken("bad token signature") from None
-        except jwt.InvalidAudienceError:
-            raise InvalidToken("token is for another audience") from None
-        except jwt.MissingRequiredClaimError as error:
-            raise InvalidToken(f"token lacks the {error.claim} claim") from None
-        except (jwt.PyJWTError, ValueError, TypeError):
-            raise InvalidToken("invalid token") from None
-        check_token_times(payload, self._clock(), self._leeway)
-        return payload
+        return decode_verified(
+            token,
+            key.key,
+            algorithm,
+            audience=trusted.audience,
+            issuer=trusted.issuer,
+            required=["iss", "sub", "aud", "exp"],
+            now=self._clock(),
+            leeway=self._leeway,
+        )
 
     async def _key(self, trusted: TrustedIssuer, kid: str | None) -> _Key:
         """The issuer's key named `kid` (or its only key, for a token without a kid)."""
