@@ -98,5 +98,4 @@ async def exchange(request: Request) -> Response:
 
 async def jwks(request: Request) -> Response:
     """The public keys that verify this deployment's tokens (JWKS)."""
-    service = await app_state(request).keys.service()
-    return JSONResponse(service.jwks())
+    return JSONResponse(await app_state(request).oauth.jwks())

@@ -129,6 +129,10 @@ class OAuthService:
             raise Unauthorized("token does not name a subject") from None
         return await self.refresh_token(registry, identity, service)
 
+    async def jwks(self) -> dict[str, object]:
+        """The public keys that verify this deployment's tokens, as a JWK set."""
+        return (await self._keys.service()).jwks()
+
     async def access_token(
         self,
         registry: RegistryRecord,
