@@ -7,8 +7,11 @@ from datetime import timedelta
 import jwt
 import pytest
 
+from portside.auth.errors import Denied, Unauthorized
+from portside.auth.identity import ANONYMOUS, Identity
 from portside.auth.tokens import InvalidToken
 from portside.metadata.database import Database
+from portside.metadata.records import RegistryRecord
 from portside.metadata.signing_keys import SigningKeyStore
 from portside.services.access.signing import KeyRing
 
@@ -57,3 +60,32 @@ async def test_rotation_reaches_other_nodes_and_old_tokens_keep_verifying(db: Da
     with pytest.raises(InvalidToken):
         await node_b.verify(old_token, kind="access_token")
     assert (await node_b.verify(new_token, kind="access_token"))["sub"] == "s"
+
+
+_REGISTRY = RegistryRecord(id=7, name="contoso")
+
+
+async def test_refresh_tokens_name_the_identity_the_registry_and_the_secret(db: Database) -> None:
+    ring = KeyRing(SigningKeyStore(db), issuer="portside")
+    identity = Identity("sp", "app", ("devs",))
+    token = await ring.refresh_token(
+        _REGISTRY, identity, audience="contoso.localhost", lifetime=timedelta(hours=1), secret="f"
+    )
+    claims = await ring.verify(token, kind="refresh_token")
+    assert (claims["sub"], claims["aud"], claims["reg"]) == ("app", "contoso.localhost", 7)
+    assert (claims["kind"], claims["groups"], claims["sec"]) == ("sp", ["devs"], "f")
+    unbound = await ring.refresh_token(
+        _REGISTRY, identity, audience="contoso.localhost", lifetime=timedelta(hours=1)
+    )
+    assert "sec" not in await ring.verify(unbound, kind="refresh_token")
+
+
+async def test_no_refresh_token_for_anonymous_or_unsayable_names(db: Database) -> None:
+    ring = KeyRing(SigningKeyStore(db), issuer="portside")
+    hour = timedelta(hours=1)
+    with pytest.raises(Unauthorized):
+        await ring.refresh_token(_REGISTRY, ANONYMOUS, audience="contoso.localhost", lifetime=hour)
+    with pytest.raises(Denied):
+        await ring.refresh_token(
+            _REGISTRY, Identity("federated", "a?b"), audience="contoso.localhost", lifetime=hour
+        )

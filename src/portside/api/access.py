@@ -12,10 +12,10 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
+from portside.api.credentials import credentials_of
 from portside.api.state import app_state
 from portside.auth.errors import Unauthorized
 from portside.auth.scopes import Scope
-from portside.services.errors import NameUnknown
 
 __all__ = [
     "CATALOG",
@@ -64,14 +64,12 @@ def guarded(endpoint: Endpoint, rule: Rule) -> Endpoint:
 
     async def guarded_endpoint(request: Request) -> Response:
         state = app_state(request)
-        registry = await state.directory.resolve(request.headers.get("host", ""))
-        if registry is None:
-            raise NameUnknown("no registry answers at this host")
+        registry = await state.directory.resolve_or_raise(request.headers.get("host", ""))
         request.state.registry = registry
         required = rule(request)
         try:
             request.state.grant = await state.policy.authorize(
-                registry, request.headers.get("authorization"), required
+                registry, credentials_of(request.headers), required
             )
         except Unauthorized as error:
             error.headers = {"WWW-Authenticate": challenge(request, required, error.insufficient)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ANONYMOUS", "KINDS", "NULL_GUID", "Identity"]
+__all__ = ["ANONYMOUS", "KINDS", "NULL_GUID", "SECRET_KINDS", "Identity", "Login"]
 
 # `docker login -u 00000000-0000-0000-0000-000000000000 -p <refresh token>`, as with ACR.
 NULL_GUID = "00000000-0000-0000-0000-000000000000"
@@ -13,6 +13,9 @@ NULL_GUID = "00000000-0000-0000-0000-000000000000"
 # token; sp: a service principal; federated: a subject (and groups) of a trusted OIDC issuer;
 # deployment: the deployment administrator (every registry, every action).
 KINDS = frozenset({"anonymous", "admin", "token", "sp", "federated", "deployment"})
+
+SECRET_KINDS = frozenset({"admin", "token", "sp"})
+"""Identity kinds that log in with a stored secret; their tokens are bound to that secret."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,3 +35,14 @@ class Identity:
 
 
 ANONYMOUS = Identity("anonymous", "")
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """An authenticated identity and the fingerprint of the stored secret it proved.
+
+    `secret` is None for identities without one (anonymous, federated, deployment).
+    """
+
+    identity: Identity
+    secret: str | None = None

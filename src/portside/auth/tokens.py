@@ -15,25 +15,23 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Literal
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from portside.auth.algorithms import ALGORITHMS, Algorithm
 from portside.auth.errors import Unauthorized
 
 __all__ = [
-    "ALGORITHMS",
     "MAX_TOKEN_LENGTH",
     "InvalidToken",
     "SigningKey",
     "TokenService",
     "check_token_times",
+    "decode_verified",
 ]
-
-ALGORITHMS = ("ES256", "RS256")
-"""Signature algorithms Portside issues and accepts for its own tokens."""
 
 MAX_TOKEN_LENGTH = 16 * 1024
 """Longest token accepted, in characters."""
@@ -87,14 +85,12 @@ class SigningKey:
     """A private key that signs tokens, named by `kid` (its public key's JWK thumbprint)."""
 
     kid: str
-    algorithm: Literal["ES256", "RS256"]
+    algorithm: Algorithm
     private_pem: bytes
     created_at: datetime
 
     @classmethod
-    def generate(
-        cls, algorithm: Literal["ES256", "RS256"] = "ES256", *, now: datetime
-    ) -> SigningKey:
+    def generate(cls, algorithm: Algorithm = "ES256", *, now: datetime) -> SigningKey:
         """A new key: EC P-256 for ES256, RSA 2048 for RS256."""
         private: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
         if algorithm == "ES256":
@@ -155,6 +151,49 @@ def check_token_times(payload: Mapping[str, object], now: datetime, leeway: floa
         raise InvalidToken("token expired")
     if any(times[c] > stamp + leeway for c in ("nbf", "iat") if c in times):
         raise InvalidToken("token not yet valid")
+
+
+def decode_verified(
+    token: str,
+    key: Any,
+    algorithm: str,
+    *,
+    audience: str | None,
+    issuer: str,
+    required: list[str],
+    now: datetime,
+    leeway: float,
+) -> dict[str, Any]:
+    """The claims of `token` once its signature (by `key`, with `algorithm` only), audience,
+    issuer, `required` claims and times are checked; InvalidToken saying why otherwise."""
+    try:
+        payload: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=[algorithm],
+            audience=audience,
+            issuer=issuer,
+            options={
+                "require": required,
+                "verify_aud": audience is not None,
+                # PyJWT reads the clock itself; check_token_times uses the caller's.
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+            },
+        )
+    except jwt.InvalidSignatureError:
+        raise InvalidToken("bad token signature") from None
+    except jwt.InvalidAudienceError:
+        raise InvalidToken("token is for another audience") from None
+    except jwt.InvalidIssuerError:
+        raise InvalidToken("token is from another issuer") from None
+    except jwt.MissingRequiredClaimError as error:
+        raise InvalidToken(f"token lacks the {error.claim} claim") from None
+    except (jwt.PyJWTError, ValueError, TypeError):
+        raise InvalidToken("invalid token") from None
+    check_token_times(payload, now, leeway)
+    return payload
 
 
 def _check_sdk_safe(value: object) -> None:
@@ -272,32 +311,16 @@ class TokenService:
             raise InvalidToken("unknown signing key")
         if algorithm != key.algorithm:
             raise InvalidToken("token algorithm does not match its key")
-        try:
-            payload: dict[str, object] = jwt.decode(
-                token,
-                key.public_key,
-                algorithms=[key.algorithm],
-                audience=audience,
-                issuer=self._issuer,
-                options={
-                    "require": _REQUIRED,
-                    "verify_aud": audience is not None,
-                    "verify_exp": False,
-                    "verify_nbf": False,
-                    "verify_iat": False,
-                },
-            )
-        except jwt.InvalidSignatureError:
-            raise InvalidToken("bad token signature") from None
-        except jwt.InvalidAudienceError:
-            raise InvalidToken("token is for another audience") from None
-        except jwt.InvalidIssuerError:
-            raise InvalidToken("token is from another issuer") from None
-        except jwt.MissingRequiredClaimError as error:
-            raise InvalidToken(f"token lacks the {error.claim} claim") from None
-        except jwt.PyJWTError:
-            raise InvalidToken("invalid token") from None
-        check_token_times(payload, self._clock(), self._leeway)
+        payload = decode_verified(
+            token,
+            key.public_key,
+            key.algorithm,
+            audience=audience,
+            issuer=self._issuer,
+            required=_REQUIRED,
+            now=self._clock(),
+            leeway=self._leeway,
+        )
         if kind is not None and payload.get("grant_type") != kind:
             raise InvalidToken("wrong kind of token")
         return payload

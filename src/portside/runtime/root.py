@@ -207,6 +207,7 @@ class Runtime:
         return OAuthService(
             self.policy,
             self.keys,
+            directory=self.directory,
             federation=self.federation,
             access_seconds=self.settings.access_token_seconds,
             refresh_seconds=self.settings.refresh_token_seconds,

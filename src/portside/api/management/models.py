@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from portside.auth.algorithms import Algorithm
 from portside.metadata.records import ScopeMapRecord
 from portside.services.management.context import MAX_EXPIRY_DAYS, SecretInfo
 from portside.services.management.identities import RoleAssignmentView, ServicePrincipalView
@@ -383,7 +384,7 @@ class LoginResult(ApiModel):
 class KeyRotate(ApiModel):
     """POST /signing-keys/rotate."""
 
-    algorithm: Literal["ES256", "RS256"] | None = None
+    algorithm: Algorithm | None = None
 
 
 class SigningKey(ApiModel):

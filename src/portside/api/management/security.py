@@ -10,16 +10,16 @@ signing keys stay with the administrator.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from starlette.requests import HTTPConnection
 
+from portside.api.credentials import credentials_of
+from portside.auth.credentials import Basic
 from portside.auth.errors import Denied, Unauthorized
+from portside.services.access.hosts import well_formed_host
 from portside.services.management.admin import Caller
 from portside.services.management.errors import NotFound
 from portside.services.management.service import ManagementService
@@ -33,28 +33,17 @@ __all__ = [
     "service_of",
 ]
 
-_MAX_HEADER = 8192
-_HOST = re.compile(r"[A-Za-z0-9.\-]{1,253}(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](?::[0-9]{1,5})?")
-
 
 class _Basic(HTTPBasic):
-    """HTTP Basic for the OpenAPI document; parses UTF-8 credentials, None when absent or bad."""
+    """HTTP Basic for the OpenAPI document; the credentials, None when absent or unusable."""
 
     async def __call__(  # type: ignore[override]
         self, request: HTTPConnection
     ) -> HTTPBasicCredentials | None:
-        header = request.headers.get("Authorization", "")
-        scheme, _, param = header.strip().partition(" ")
-        if scheme.lower() != "basic" or len(header) > _MAX_HEADER:
+        credentials = credentials_of(request.headers)
+        if not isinstance(credentials, Basic):
             return None
-        try:
-            decoded = base64.b64decode(param.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            return None
-        username, colon, password = decoded.partition(":")
-        if not colon:
-            return None
-        return HTTPBasicCredentials(username=username, password=password)
+        return HTTPBasicCredentials(username=credentials.username, password=credentials.password)
 
 
 _BASIC = _Basic(
@@ -75,7 +64,7 @@ def service_of(request: Request) -> ManagementService:
 def host_of(request: Request) -> str | None:
     """The Host the caller used (the default registry's login server), if well formed."""
     host = request.headers.get("host", "")
-    return host.lower() if _HOST.fullmatch(host) else None
+    return host.lower() if well_formed_host(host) else None
 
 
 async def _caller(

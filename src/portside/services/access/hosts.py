@@ -6,12 +6,20 @@ import re
 
 from portside.metadata.records import RegistryRecord
 from portside.metadata.registries import RegistryStore
+from portside.services.errors import NameUnknown, ParameterInvalid
 
-__all__ = ["RegistryDirectory", "hostname_of"]
+__all__ = ["RegistryDirectory", "hostname_of", "well_formed_host"]
 
-# What a Host header may hold: a name or address, optionally a port. Anything else (quotes,
-# spaces, slashes) addresses no registry, and never reaches a challenge header.
-_HOST = re.compile(r"[a-z0-9._\-]+(:\d{1,5})?|\[[0-9a-f:.]+\](:\d{1,5})?", re.IGNORECASE)
+# What a Host header may hold: a DNS name or IPv4 address (ASCII letters, digits, dots and
+# hyphens, as every client's reference grammar allows), or a bracketed IPv6 address, each
+# optionally with a port. Anything else (quotes, spaces, slashes, underscores, non-ASCII letters
+# or digits) addresses no registry, and never reaches a challenge header or a login server.
+_HOST = re.compile(r"[A-Za-z0-9.\-]{1,253}(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](?::[0-9]{1,5})?")
+
+
+def well_formed_host(host: str) -> bool:
+    """True if `host` is a Host header value Portside answers: a name or address, maybe a port."""
+    return _HOST.fullmatch(host) is not None
 
 
 def hostname_of(host: str) -> str:
@@ -45,7 +53,7 @@ class RegistryDirectory:
 
     def name_for_host(self, host: str) -> str:
         """The name of the registry `host` addresses (which may not exist); "" for none."""
-        if not _HOST.fullmatch(host.strip()):
+        if not well_formed_host(host.strip()):
             return ""
         hostname = hostname_of(host)
         if hostname.endswith(self._suffix):
@@ -61,3 +69,19 @@ class RegistryDirectory:
         if not name:
             return None
         return await self._store.get(name)
+
+    async def resolve_or_raise(self, host: str) -> RegistryRecord:
+        """The registry `host` addresses; NameUnknown if no such registry exists."""
+        registry = await self.resolve(host)
+        if registry is None:
+            raise NameUnknown("no registry answers at this host")
+        return registry
+
+    async def resolve_service(self, host: str, service: str | None) -> tuple[RegistryRecord, str]:
+        """The registry `host` addresses, and the service a token for it names (`host` unless
+        the client asked for one); ParameterInvalid if that service is another registry."""
+        registry = await self.resolve_or_raise(host)
+        service = service or host
+        if self.name_for_host(service) != registry.name:
+            raise ParameterInvalid(f"service {service!r} is not this registry")
+        return registry, service

@@ -1,5 +1,9 @@
 """Docker token auth and ACR's exchange: issuing refresh and access tokens for a registry.
 
+Each endpoint is one call: `token` (Docker's GET with Basic credentials or none, and the OAuth2
+POST with `grant_type=password` or `refresh_token`) and `exchange` (a trusted issuer's token for
+a refresh token). Both find the registry from the Host the request came to.
+
 Access tokens carry `access` (the intersection of what was asked and what is granted), the
 registry id (`reg`) and its auth version (`ver`); refresh tokens carry the identity only and
 are re-evaluated on every use. Both carry the fingerprint of the stored secret their identity
@@ -8,20 +12,50 @@ proved (`sec`), if it logged in with one. Both are JWTs signed with the deployme
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from portside.auth.claims import identity_claims, secret_claim
+from portside.auth.credentials import Basic, Credentials, Malformed
 from portside.auth.errors import Denied, Unauthorized
 from portside.auth.federation import FederatedVerifier
-from portside.auth.identity import Identity
+from portside.auth.identity import ANONYMOUS, Identity, Login
 from portside.auth.permissions import AccessGrant
-from portside.auth.scopes import Scope
+from portside.auth.scopes import Scope, ScopeError, parse_scopes
 from portside.metadata.records import RegistryRecord
-from portside.services.access.logins import identity_claims
+from portside.services.access.hosts import RegistryDirectory
 from portside.services.access.policy import AccessPolicy
 from portside.services.access.signing import KeyRing
+from portside.services.errors import ParameterInvalid
 
-__all__ = ["IssuedToken", "OAuthService"]
+__all__ = ["ExchangeRequest", "IssuedToken", "OAuthService", "TokenAnswer", "TokenRequest"]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRequest:
+    """A token request's parameters, as the client sent them (query or form).
+
+    `grant_type` is None for Docker's GET, whose credentials come in the Authorization header;
+    a POST names `password` or `refresh_token` ("" when it names none).
+    """
+
+    service: str | None = None
+    scopes: tuple[str, ...] = ()
+    offline: bool = False
+    grant_type: str | None = None
+    username: str = ""
+    password: str = field(default="", repr=False)
+    refresh_token: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeRequest:
+    """ACR's exchange request: a trusted issuer's `access_token` (and its tenant)."""
+
+    service: str | None = None
+    grant_type: str = ""
+    access_token: str = field(default="", repr=False)
+    tenant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +68,14 @@ class IssuedToken:
     access: tuple[Scope, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class TokenAnswer:
+    """What the token endpoint answers: an access token, and a refresh token if one was asked."""
+
+    issued: IssuedToken
+    refresh_token: str | None = None
+
+
 class OAuthService:
     """Issues tokens for identities the access policy has authenticated."""
 
@@ -42,15 +84,54 @@ class OAuthService:
         policy: AccessPolicy,
         keys: KeyRing,
         *,
+        directory: RegistryDirectory,
         federation: FederatedVerifier | None,
         access_seconds: int,
         refresh_seconds: int,
     ) -> None:
+        """Authenticate with `policy`, sign with `keys`, find registries with `directory`."""
         self._policy = policy
+        self._directory = directory
         self._keys = keys
         self._federation = federation
         self._access = timedelta(seconds=access_seconds)
         self._refresh = timedelta(seconds=refresh_seconds)
+
+    async def token(
+        self, host: str, credentials: Credentials, request: TokenRequest
+    ) -> TokenAnswer:
+        """Docker's token request at `host`: an access token for what the caller may do of the
+        scopes asked, and a refresh token too when asked for offline access."""
+        registry, service = await self._directory.resolve_service(host, request.service)
+        scopes = _scopes(request.scopes)
+        login = await self._login(registry, credentials, request)
+        identity, secret = login.identity, login.secret
+        issued = await self.access_token(registry, identity, scopes, service, secret=secret)
+        if not request.offline or identity.kind == "anonymous":
+            return TokenAnswer(issued)
+        refresh = await self.refresh_token(registry, identity, service, secret=secret)
+        return TokenAnswer(issued, refresh)
+
+    async def exchange(self, host: str, request: ExchangeRequest) -> str:
+        """ACR's exchange at `host`: a refresh token for the subject (and groups) of a
+        trusted issuer's access token."""
+        registry, service = await self._directory.resolve_service(host, request.service)
+        if request.grant_type != "access_token":
+            raise ParameterInvalid("grant_type must be access_token")
+        if not request.access_token:
+            raise ParameterInvalid("access_token is required")
+        if self._federation is None:
+            raise Denied("no identity provider is trusted by this deployment")
+        federated = await self._federation.verify(request.access_token, request.tenant)
+        try:
+            identity = Identity("federated", federated.subject, federated.groups)
+        except ValueError:
+            raise Unauthorized("token does not name a subject") from None
+        return await self.refresh_token(registry, identity, service)
+
+    async def jwks(self) -> dict[str, object]:
+        """The public keys that verify this deployment's tokens, as a JWK set."""
+        return (await self._keys.service()).jwks()
 
     async def access_token(
         self,
@@ -75,7 +156,7 @@ class OAuthService:
             "ver": registry.auth_version,
             "access": AccessGrant(exact=access).to_access_claim(),
             **identity_claims(identity),
-            **_secret_claim(secret),
+            **secret_claim(secret),
         }
         service_ = await self._keys.service()
         token = service_.issue(
@@ -97,36 +178,42 @@ class OAuthService:
         secret: str | None = None,
     ) -> str:
         """A refresh token naming `identity` in `registry` (anonymous callers get none)."""
-        if identity.kind == "anonymous":
-            raise Unauthorized("anonymous callers get no refresh token")
-        claims: dict[str, object] = {
-            "grant_type": "refresh_token",
-            "reg": registry.id,
-            **identity_claims(identity),
-            **_secret_claim(secret),
-        }
-        service_ = await self._keys.service()
-        try:
-            return service_.issue(
-                subject=identity.subject, audience=service, lifetime=self._refresh, claims=claims
-            )
-        except ValueError:
-            # A federated subject or group holding characters ACR's SDK cannot decode.
-            raise Denied("this identity's names cannot be carried in a token") from None
+        return await self._keys.refresh_token(
+            registry, identity, audience=service, lifetime=self._refresh, secret=secret
+        )
 
-    async def exchange(
-        self, registry: RegistryRecord, external_token: str, tenant: str | None, service: str
-    ) -> str:
-        """A refresh token for the subject (and groups) of a trusted issuer's token."""
-        if self._federation is None:
-            raise Denied("no identity provider is trusted by this deployment")
-        federated = await self._federation.verify(external_token, tenant)
-        try:
-            identity = Identity("federated", federated.subject, federated.groups)
-        except ValueError:
-            raise Unauthorized("token does not name a subject") from None
-        return await self.refresh_token(registry, identity, service)
+    async def _login(
+        self, registry: RegistryRecord, credentials: Credentials, request: TokenRequest
+    ) -> Login:
+        """Who the token request authenticates as, by its grant type."""
+        if request.grant_type is None:
+            return await self._caller(registry, credentials)
+        if request.grant_type == "refresh_token":
+            if not request.refresh_token:
+                raise ParameterInvalid("refresh_token is required")
+            return await self._policy.refresh_login(registry, request.refresh_token)
+        if request.grant_type != "password":
+            raise ParameterInvalid("grant_type must be password or refresh_token")
+        if request.username or request.password:
+            return await self._policy.login(registry, request.username, request.password)
+        if request.refresh_token:
+            return await self._policy.refresh_login(registry, request.refresh_token)
+        # ACR's anonymous flow: the SDK posts grant_type=password with nothing else.
+        return await self._caller(registry, credentials)
+
+    async def _caller(self, registry: RegistryRecord, credentials: Credentials) -> Login:
+        """The identity of the request's Basic credentials; anonymous without any."""
+        if credentials is None:
+            return Login(ANONYMOUS)
+        if isinstance(credentials, Malformed):
+            raise credentials.error()
+        if not isinstance(credentials, Basic):
+            raise Unauthorized("the token endpoint takes Basic credentials")
+        return await self._policy.login(registry, credentials.username, credentials.password)
 
 
-def _secret_claim(secret: str | None) -> dict[str, object]:
-    return {} if secret is None else {"sec": secret}
+def _scopes(values: tuple[str, ...]) -> tuple[Scope, ...]:
+    try:
+        return parse_scopes(values)
+    except ScopeError as error:
+        raise ParameterInvalid(f"invalid scope: {error}") from None

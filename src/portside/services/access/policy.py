@@ -2,14 +2,15 @@
 
 Every /v2/ and /acr/v1/ request passes `AccessPolicy.authorize` before its handler runs:
 
-- no Authorization header: the anonymous grant (the loopback development registry, a
+- no credentials: the anonymous grant (the loopback development registry, a
   registry's or a repository's anonymous pull);
 - `Basic user:password`: the admin user, a token, a service principal, or the null GUID with a
   refresh token, checked against argon2id hashes (failures are throttled per user name);
 - `Bearer <access token>`: a JWT this deployment signed for this registry. Its `access` claim is
   trusted while the registry's auth version is the one it was issued at; after any change to
   credentials, tokens, scope maps, roles or settings, the identity's current grant is
-  re-evaluated and intersected with the claim, so revocations apply at once.
+  re-evaluated and intersected with the claim, so revocations apply at once;
+- an Authorization header that could not be read (`Malformed`): Unauthorized.
 
 Tokens of identities that log in with a stored secret (admin, token, service principal) carry
 the fingerprint of that secret (`sec`): when the secret is renewed, removed or expires, the
@@ -27,8 +28,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from portside.auth.claims import identity_of, secret_fingerprint
+from portside.auth.credentials import Basic, Credentials, Malformed
 from portside.auth.errors import Denied, Throttled, Unauthorized
-from portside.auth.identity import NULL_GUID, Identity
+from portside.auth.identity import NULL_GUID, SECRET_KINDS, Identity, Login
 from portside.auth.permissions import (
     ALL_ACTIONS,
     PULL,
@@ -47,14 +50,7 @@ from portside.metadata.principals import RoleAssignmentStore, ServicePrincipalSt
 from portside.metadata.records import RegistryRecord
 from portside.metadata.registries import RegistryStore
 from portside.metadata.scope_maps import ScopeMapStore, TokenStore
-from portside.services.access.logins import (
-    SECRET_KINDS,
-    Login,
-    basic_credentials,
-    identity_of,
-    matching_secret,
-    secret_fingerprint,
-)
+from portside.services.access.logins import matching_secret
 from portside.services.access.signing import KeyRing
 
 __all__ = [
@@ -66,7 +62,6 @@ __all__ = [
 EVERYTHING = AccessGrant(
     permissions=(Permission(RepositoryPattern.parse("*"), ALL_ACTIONS),), catalog=True
 )
-_MAX_HEADER = 8192
 _CATALOG = ("registry", "catalog")
 # No identity's name holds control characters; PostgreSQL even refuses NUL in a query.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -107,10 +102,10 @@ class AccessPolicy:
         self._anonymous_registry = anonymous_registry
 
     async def authorize(
-        self, registry: RegistryRecord, authorization: str | None, required: tuple[Scope, ...]
+        self, registry: RegistryRecord, credentials: Credentials, required: tuple[Scope, ...]
     ) -> AccessGrant:
         """The caller's grant if it covers `required`; raises Unauthorized or Denied if not."""
-        if not authorization:
+        if credentials is None:
             if not required and registry.name != self._anonymous_registry:
                 # `/v2/` answers 401 unless the registry is fully open, as ACR's does even
                 # with anonymous pull: `docker login` must be challenged to check credentials.
@@ -118,23 +113,19 @@ class AccessPolicy:
             grant = await self.anonymous_grant(registry, required)
             self._require(grant, required, Unauthorized, "authentication required")
             return grant
-        if len(authorization) > _MAX_HEADER:
-            raise Unauthorized("authorization header too long")
-        scheme, _, credentials = authorization.strip().partition(" ")
-        if scheme.lower() == "basic":
-            username, password = basic_credentials(credentials)
-            identity = await self.authenticate(registry, username, password)
+        if isinstance(credentials, Malformed):
+            raise credentials.error()
+        if isinstance(credentials, Basic):
+            identity = await self.authenticate(registry, credentials.username, credentials.password)
             current = await self.grant_for(registry, identity, required)
             if current is None:
                 raise Unauthorized("credentials are no longer valid")
             self._require(current, required, Denied, "requested access to the resource is denied")
             return current
-        if scheme.lower() == "bearer":
-            grant = await self._bearer_grant(registry, credentials.strip(), required)
-            if not all(_covered(grant, scope) for scope in required):
-                raise Unauthorized("insufficient scope", required, insufficient=True)
-            return grant
-        raise Unauthorized("unsupported authorization scheme")
+        grant = await self._bearer_grant(registry, credentials.token, required)
+        if not all(_covered(grant, scope) for scope in required):
+            raise Unauthorized("insufficient scope", required, insufficient=True)
+        return grant
 
     async def authenticate(
         self, registry: RegistryRecord, username: str, password: str
@@ -158,12 +149,9 @@ class AccessPolicy:
         self._throttle.succeeded(key)
         return login
 
-    async def refresh_identity(self, registry: RegistryRecord, refresh_token: str) -> Identity:
-        """The identity a refresh token of this registry names."""
-        return (await self.refresh_login(registry, refresh_token)).identity
-
     async def refresh_login(self, registry: RegistryRecord, refresh_token: str) -> Login:
-        """`refresh_identity`, with the stored secret the token is bound to (still current)."""
+        """The identity a refresh token of this registry names, with the stored secret it is bound
+        to (still current)."""
         claims = await self._keys.verify(refresh_token, kind="refresh_token")
         if claims.get("reg") != registry.id:
             raise Unauthorized("refresh token was issued for another registry")

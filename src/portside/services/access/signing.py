@@ -3,22 +3,27 @@
 Keys live in the database (`SigningKeyStore`). Each process keeps a `TokenService` over them
 and reloads it now and then, and at once when it meets a token signed by a key it does not
 know yet (another node rotated), so rotation needs no restart anywhere.
+
+Every refresh token is minted by `KeyRing.refresh_token`, whether the token endpoint or the
+management API (`portside login`) asks for it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Literal, cast
+from datetime import UTC, datetime, timedelta
+from typing import cast
 
+from portside.auth.algorithms import Algorithm
+from portside.auth.claims import refresh_claims
+from portside.auth.errors import Denied, Unauthorized
+from portside.auth.identity import Identity
 from portside.auth.tokens import InvalidToken, SigningKey, TokenService
-from portside.metadata.records import SigningKeyRecord
+from portside.metadata.records import RegistryRecord, SigningKeyRecord
 from portside.metadata.signing_keys import SigningKeyStore
 
 __all__ = ["KeyRing"]
-
-Algorithm = Literal["ES256", "RS256"]
 
 
 def _key(record: SigningKeyRecord) -> SigningKey:
@@ -84,6 +89,30 @@ class KeyRing:
         await self.reload()
         assert self._service is not None
         return self._service.verify(token, kind=kind)
+
+    async def refresh_token(
+        self,
+        registry: RegistryRecord,
+        identity: Identity,
+        *,
+        audience: str,
+        lifetime: timedelta,
+        secret: str | None = None,
+    ) -> str:
+        """A refresh token naming `identity` in `registry`, for the login server `audience`,
+        bound to the stored secret with fingerprint `secret` if any (anonymous callers get none).
+        """
+        if identity.kind == "anonymous":
+            raise Unauthorized("anonymous callers get no refresh token")
+        service = await self.service()
+        claims = refresh_claims(registry.id, identity, secret)
+        try:
+            return service.issue(
+                subject=identity.subject, audience=audience, lifetime=lifetime, claims=claims
+            )
+        except ValueError:
+            # A federated subject or group holding characters ACR's SDK cannot decode.
+            raise Denied("this identity's names cannot be carried in a token") from None
 
     async def rotate(self, algorithm: Algorithm | None = None) -> str:
         """Sign with a new key from now on; older keys keep verifying. Returns the new kid."""

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal, cast
 
+from portside.auth.algorithms import ALGORITHMS
 from portside.auth.identity import Identity
 from portside.auth.secrets import SecretHasher
 from portside.auth.throttle import LoginThrottle
 from portside.metadata.usage_reads import UsageStore
-from portside.services.access.logins import identity_claims
 from portside.services.access.policy import AccessStores
 from portside.services.access.signing import KeyRing
 from portside.services.lifecycle.usage import UsageService
@@ -37,13 +36,11 @@ from portside.services.management.registries import RegistryManagement
 from portside.services.management.scope_maps import ScopeMapManagement
 from portside.services.management.tokens import TokenManagement
 
-__all__ = ["Login", "ManagementService", "caller_identity"]
-
-ALGORITHMS = ("ES256", "RS256")
+__all__ = ["ManagementService", "RegistryLogin", "caller_identity"]
 
 
 @dataclass(frozen=True, slots=True)
-class Login:
+class RegistryLogin:
     """A registry's login server and a refresh token for it (`docker login` with the null GUID)."""
 
     login_server: str
@@ -94,29 +91,22 @@ class ManagementService:
         self._keys = keys
         self._refresh_lifetime = timedelta(seconds=refresh_token_seconds)
 
-    async def login(self, registry: str, caller: Caller, host: str | None = None) -> Login:
-        """A refresh token for `caller` in `registry`, as the /oauth2/token endpoint issues
-        them: audience the login server, `grant_type: refresh_token`, `reg` the registry id,
-        and the identity's claims (`kind`, `groups`)."""
+    async def login(self, registry: str, caller: Caller, host: str | None = None) -> RegistryLogin:
+        """A refresh token for `caller` in `registry`, minted as the /oauth2/token endpoint
+        mints them (`KeyRing.refresh_token`), for the registry's login server."""
         record = await self._context.registry(registry)
         login_server = self.registries.login_server(record.name, host)
-        identity = caller_identity(caller)
-        service = await self._keys.service()
-        token = service.issue(
-            subject=identity.subject,
+        token = await self._keys.refresh_token(
+            record,
+            caller_identity(caller),
             audience=login_server,
             lifetime=self._refresh_lifetime,
-            claims={
-                "grant_type": "refresh_token",
-                "reg": record.id,
-                **identity_claims(identity),
-                **({"sec": caller.secret} if caller.secret else {}),
-            },
+            secret=caller.secret or None,
         )
-        return Login(login_server, token)
+        return RegistryLogin(login_server, token)
 
     async def rotate_signing_key(self, algorithm: str | None = None) -> str:
         """Sign tokens with a new key from now on (older keys keep verifying); its kid."""
         if algorithm is not None and algorithm not in ALGORITHMS:
             raise Invalid(f"algorithm must be one of {', '.join(ALGORITHMS)}")
-        return await self._keys.rotate(cast(Literal["ES256", "RS256"] | None, algorithm))
+        return await self._keys.rotate(algorithm)
