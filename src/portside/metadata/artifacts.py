@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.conflicts import retry_on_conflict
 from portside.metadata.database import Database
+from portside.metadata.errors import UnknownCursor
 from portside.metadata.locks import (
     FLAG_COLUMNS,
     flags_of,
@@ -50,7 +51,6 @@ __all__ = [
     "TIME_ASCENDING",
     "TIME_DESCENDING",
     "ArtifactStore",
-    "UnknownCursor",
 ]
 
 BY_NAME = "name"
@@ -78,10 +78,6 @@ _MANIFESTS = select(
     manifests.c.created_at,
     *lock_columns(manifests),
 )
-
-
-class UnknownCursor(LookupError):
-    """A time-ordered page asked to continue after an item that is not (or no longer) there."""
 
 
 class ArtifactStore:

@@ -31,13 +31,8 @@ from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.clock import utcnow
-from portside.metadata.locks import (
-    LockViolation,
-    flags_of,
-    lock_columns,
-    locked_repository,
-    require,
-)
+from portside.metadata.errors import LockViolation
+from portside.metadata.locks import flags_of, lock_columns, locked_repository, require
 from portside.metadata.records import LockFlags
 from portside.metadata.recycle_bin import record_deleted_tag, recycle
 from portside.metadata.repositories import bump_tags_version

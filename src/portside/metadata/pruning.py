@@ -20,7 +20,8 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from portside.metadata.conflicts import retry_on_conflict
 from portside.metadata.database import Database
 from portside.metadata.deletion import Removal, delete_manifests, delete_tag, repository_ref
-from portside.metadata.locks import LockViolation, flags_of, lock_columns, require
+from portside.metadata.errors import LockViolation
+from portside.metadata.locks import flags_of, lock_columns, require
 from portside.metadata.retention import read_policy
 from portside.metadata.schema import manifest_children, manifests, repositories, tags
 

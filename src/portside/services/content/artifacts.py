@@ -14,8 +14,8 @@ from portside.metadata.artifacts import (
     TIME_ASCENDING,
     TIME_DESCENDING,
     ArtifactStore,
-    UnknownCursor,
 )
+from portside.metadata.errors import UnknownCursor
 from portside.metadata.manifests import ManifestStore
 from portside.metadata.records import (
     DeletedRepository,

@@ -14,8 +14,8 @@ import re
 from collections.abc import Iterable, Sequence
 
 from portside.auth.permissions import SCOPE_MAP_ACTIONS, PatternError, parse_scope_map_action
+from portside.metadata.errors import ScopeMapInUse
 from portside.metadata.records import ScopeMapRecord
-from portside.metadata.scope_maps import ScopeMapInUse
 from portside.services.management.context import ManagementContext, check_text, lookable
 from portside.services.management.errors import Conflict, Invalid, NotFound, QuotaExceeded
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from portside.metadata.errors import ScopeMapUnknown
 from portside.metadata.records import RegistryRecord, TokenRecord
 from portside.services.management.context import (
     ManagementContext,
@@ -155,7 +156,7 @@ class TokenManagement:
             token = await self._stores.tokens.update(
                 record.id, name, scope_map=scope_map, enabled=enabled
             )
-        except LookupError:
+        except ScopeMapUnknown:
             raise NotFound(f"scope map {scope_map!r} does not exist in {record.name!r}") from None
         if token is None:
             raise NotFound(f"token {name!r} does not exist in {record.name!r}")
@@ -197,7 +198,7 @@ class TokenManagement:
             raise NotFound(f"scope map {scope_map[:64]!r} does not exist in {record.name!r}")
         try:
             return await self._stores.tokens.create(record.id, name, scope_map, enabled=enabled)
-        except LookupError:
+        except ScopeMapUnknown:
             raise NotFound(f"scope map {scope_map!r} does not exist in {record.name!r}") from None
 
     async def _recheck(self, record: RegistryRecord, name: str, created_map: str | None) -> None:
