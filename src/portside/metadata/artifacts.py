@@ -28,9 +28,9 @@ from portside.metadata.locks import (
     require,
 )
 from portside.metadata.records import (
-    DeletedRepository,
     ManifestAttributes,
     RepositoryAttributes,
+    RepositoryDeletion,
     TagAttributes,
 )
 from portside.metadata.recycle_bin import recycle_repository
@@ -264,7 +264,7 @@ class ArtifactStore:
             return True
 
     @retry_on_conflict
-    async def delete_repository(self, registry_id: int, name: str) -> DeletedRepository | None:
+    async def delete_repository(self, registry_id: int, name: str) -> RepositoryDeletion | None:
         """Delete a repository with its manifests, tags, blob links and uploads.
 
         Raises LockViolation unless the repository and everything in it may be written and
@@ -297,7 +297,7 @@ class ArtifactStore:
             upload_ids = await conn.scalars(
                 select(uploads.c.id).where(uploads.c.repository_id == repo_id)
             )
-            deleted = DeletedRepository(
+            deleted = RepositoryDeletion(
                 tuple(row[0] for row in manifest_rows),
                 tuple(row[0] for row in tag_rows),
                 tuple(upload_ids.all()),
