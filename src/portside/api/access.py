@@ -74,7 +74,7 @@ def guarded(endpoint: Endpoint, rule: Rule) -> Endpoint:
                 registry, request.headers.get("authorization"), required
             )
         except Unauthorized as error:
-            error.headers = {"WWW-Authenticate": challenge(request, required, error.insufficient)}
+            error.challenge = challenge(request, required, error.insufficient)
             raise
         return await endpoint(request)
 
