@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.conflicts import retry_on_conflict
+from portside.metadata.connections import ReadConnection
 from portside.metadata.database import Database
 from portside.metadata.errors import UnknownCursor
 from portside.metadata.locks import (
@@ -341,7 +341,7 @@ def _tag(row: Any) -> TagAttributes:
 
 
 async def _manifest_attributes(
-    conn: AsyncConnection, rows: Sequence[Any]
+    conn: ReadConnection, rows: Sequence[Any]
 ) -> list[ManifestAttributes]:
     """Attributes of manifest rows (from _MANIFESTS), with blob sizes and tags in two queries."""
     ids = [row[0] for row in rows]

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.clock import utcnow
 from portside.metadata.conflicts import insert_or_ignore
+from portside.metadata.connections import ReadConnection
 from portside.metadata.database import Database
 from portside.metadata.errors import QuotaViolation
 from portside.metadata.records import RegistryRecord
@@ -59,7 +60,7 @@ class RepositoryStore:
             return list((await conn.scalars(_PAGE, params)).all())
 
 
-async def repository_id(conn: AsyncConnection, registry_id: int, name: str) -> int | None:
+async def repository_id(conn: ReadConnection, registry_id: int, name: str) -> int | None:
     """The id of a repository, or None."""
     return await conn.scalar(_ID, {"registry_id": registry_id, "name": name})
 
