@@ -5,7 +5,8 @@ AuthError
 ├── Denied         authenticated, but not allowed (403)
 └── Throttled      too many failed logins for this user name: retry later (429)
 
-Errors carry values (scopes, seconds to wait), never HTTP headers: api/ builds those.
+Errors carry values (scopes, seconds to wait, the challenge to answer with), not header
+maps: api/ writes the headers from them.
 """
 
 from __future__ import annotations

@@ -67,42 +67,18 @@ class InLoopConnection:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    @overload
-    async def execute(
-        self, statement: TypedReturnsRows[*Ts], parameters: Parameters = None, /
-    ) -> Result[*Ts]: ...
-    @overload
-    async def execute(
-        self, statement: Executable, parameters: Parameters = None, /
-    ) -> Result[*tuple[Any, ...]]: ...
     async def execute(
         self, statement: Executable, parameters: Parameters = None, /
     ) -> Result[*tuple[Any, ...]]:
         """Run a statement; its rows."""
         return self._conn.execute(statement, parameters)
 
-    @overload
-    async def scalar(
-        self, statement: TypedReturnsRows[T], parameters: Mapping[str, Any] | None = None, /
-    ) -> T | None: ...
-    @overload
-    async def scalar(
-        self, statement: Executable, parameters: Mapping[str, Any] | None = None, /
-    ) -> Any: ...
     async def scalar(
         self, statement: Executable, parameters: Mapping[str, Any] | None = None, /
     ) -> Any:
         """Run a statement; the first column of its first row, or None."""
         return self._conn.scalar(statement, parameters)
 
-    @overload
-    async def scalars(
-        self, statement: TypedReturnsRows[T], parameters: Parameters = None, /
-    ) -> ScalarResult[T]: ...
-    @overload
-    async def scalars(
-        self, statement: Executable, parameters: Parameters = None, /
-    ) -> ScalarResult[Any]: ...
     async def scalars(
         self, statement: Executable, parameters: Parameters = None, /
     ) -> ScalarResult[Any]:
