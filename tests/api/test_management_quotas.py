@@ -11,7 +11,7 @@ import pytest
 
 from portside.config import Settings
 from portside.metadata.usage import GIB
-from portside.services.management.errors import QuotaExceeded
+from portside.services.management.errors import QuotaReached
 from tests.management_harness import API, Harness, basic, management_harness
 
 READ = ["repositories/*/content/read"]
@@ -166,7 +166,7 @@ def test_concurrent_creations_never_pass_the_quota(mgmt: Harness) -> None:
         )
 
     results = mgmt.run(create_many)
-    assert all(not isinstance(r, BaseException) or isinstance(r, QuotaExceeded) for r in results)
+    assert all(not isinstance(r, BaseException) or isinstance(r, QuotaReached) for r in results)
     assert usage(mgmt)["scopeMaps"]["used"] <= 2
     made = [r for r in results if not isinstance(r, BaseException)]
     assert len(made) == usage(mgmt)["scopeMaps"]["used"]

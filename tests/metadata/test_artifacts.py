@@ -13,10 +13,10 @@ from portside.metadata.artifacts import (
     TIME_ASCENDING,
     TIME_DESCENDING,
     ArtifactStore,
-    UnknownCursor,
 )
 from portside.metadata.blobs import BlobStore
 from portside.metadata.database import Database
+from portside.metadata.errors import UnknownCursor
 from portside.metadata.manifests import ManifestStore
 from portside.metadata.repositories import RepositoryStore
 from portside.metadata.schema import manifests, tags

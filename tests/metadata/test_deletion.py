@@ -10,7 +10,7 @@ import pytest
 from portside.metadata.artifacts import ArtifactStore
 from portside.metadata.clock import utcnow
 from portside.metadata.database import Database
-from portside.metadata.locks import LockViolation
+from portside.metadata.errors import LockViolation
 from portside.metadata.pruning import PruneStore
 from portside.metadata.tags import TagStore
 from tests.metadata.lifecycle_data import image, index, registry

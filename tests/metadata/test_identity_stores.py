@@ -11,12 +11,13 @@ from sqlalchemy import Table, func, select
 
 from portside.metadata.credentials import CredentialStore
 from portside.metadata.database import Database
+from portside.metadata.errors import ScopeMapInUse
 from portside.metadata.principals import RoleAssignmentStore, ServicePrincipalStore
 from portside.metadata.records import RegistryRecord, SigningKeyRecord
 from portside.metadata.registries import RegistryStore
 from portside.metadata.repositories import ensure_repository
 from portside.metadata.schema import role_assignments, scope_maps, tokens
-from portside.metadata.scope_maps import ScopeMapInUse, ScopeMapStore, TokenStore
+from portside.metadata.scope_maps import ScopeMapStore, TokenStore
 from portside.metadata.signing_keys import SigningKeyStore
 
 pytestmark = pytest.mark.anyio

@@ -9,7 +9,7 @@ from sqlalchemy import update
 from portside.metadata.artifacts import ArtifactStore
 from portside.metadata.blobs import BlobStore
 from portside.metadata.database import Database
-from portside.metadata.locks import LockViolation, TagImmutableViolation
+from portside.metadata.errors import LockViolation, TagImmutableViolation
 from portside.metadata.manifests import ManifestStore
 from portside.metadata.repositories import RepositoryStore
 from portside.metadata.schema import registries

@@ -11,9 +11,9 @@ from sqlalchemy import delete, update
 from portside.metadata.artifacts import ArtifactStore
 from portside.metadata.clock import utcnow
 from portside.metadata.database import Database
-from portside.metadata.locks import LockViolation
+from portside.metadata.errors import LockViolation, RestoreBlocked
 from portside.metadata.recycle_bin import RecycleBinStore
-from portside.metadata.restore import RestoreBlocked, RestoreStore
+from portside.metadata.restore import RestoreStore
 from portside.metadata.schema import blobs, deleted_manifests, deleted_tags, repository_blobs
 from portside.metadata.tags import TagStore
 from tests.metadata.lifecycle_data import LAYER, image, index, registry

@@ -16,10 +16,10 @@ import pytest
 from portside.metadata.artifacts import ArtifactStore
 from portside.metadata.blobs import BlobStore
 from portside.metadata.database import Database
+from portside.metadata.errors import QuotaViolation
 from portside.metadata.registries import RegistryStore
 from portside.metadata.repositories import RepositoryStore
 from portside.metadata.scope_maps import ScopeMapStore, TokenStore
-from portside.metadata.usage import QuotaExceeded
 from portside.metadata.usage_reads import RegistryUsage, RepositoryUsage, StorageTally, UsageStore
 
 pytestmark = pytest.mark.anyio
@@ -190,11 +190,11 @@ async def test_a_new_repository_past_the_repositories_quota_is_refused(db: Datab
     blobs, digest = BlobStore(db), next(iter(SIZES))
     await blobs.add(ids["alpha"], "one", digest, SIZES[digest])
     await blobs.add(ids["alpha"], "two", digest, SIZES[digest])
-    with pytest.raises(QuotaExceeded) as refused:
+    with pytest.raises(QuotaViolation) as refused:
         await blobs.add(ids["alpha"], "three", digest, SIZES[digest])
     assert refused.value.quota == "repositories" and refused.value.limit == 2
     assert "repositories quota of 2" in refused.value.message
-    with pytest.raises(QuotaExceeded):
+    with pytest.raises(QuotaViolation):
         await blobs.mount(ids["alpha"], "one", "three", digest)
     assert not await RepositoryStore(db).exists(ids["alpha"], "three")
     # Existing repositories still take links; other registries are not limited.
@@ -215,8 +215,8 @@ async def test_concurrent_new_repositories_never_pass_the_quota(db: Database) ->
         *(blobs.add(ids["alpha"], f"repo{n}", digest, SIZES[digest]) for n in range(8)),
         return_exceptions=True,
     )
-    refused = [r for r in results if isinstance(r, QuotaExceeded)]
-    assert len(refused) == 5 and all(r is None or isinstance(r, QuotaExceeded) for r in results)
+    refused = [r for r in results if isinstance(r, QuotaViolation)]
+    assert len(refused) == 5 and all(r is None or isinstance(r, QuotaViolation) for r in results)
     assert await UsageStore(db).count(ids["alpha"], "repositories") == 3
 
 
@@ -229,7 +229,7 @@ async def test_a_blob_past_the_storage_quota_is_refused_and_nothing_changes(
     blobs, usage = BlobStore(db), UsageStore(db)
     await blobs.add(ids["alpha"], "team/one", f"sha256:{'2' * 64}", small)
     before = await usage.counters(ids["alpha"])
-    with pytest.raises(QuotaExceeded) as refused:
+    with pytest.raises(QuotaViolation) as refused:
         await blobs.add(ids["alpha"], "team/one", f"sha256:{'3' * 64}", large)
     assert refused.value.quota == "storage_bytes"
     assert "storage quota" in refused.value.message

@@ -72,7 +72,7 @@ def guarded(endpoint: Endpoint, rule: Rule) -> Endpoint:
                 registry, credentials_of(request.headers), required
             )
         except Unauthorized as error:
-            error.headers = {"WWW-Authenticate": challenge(request, required, error.insufficient)}
+            error.challenge = challenge(request, required, error.insufficient)
             raise
         return await endpoint(request)
 

@@ -1,7 +1,8 @@
 """The one table mapping every domain error to an HTTP status and an OCI error code.
 
 Handlers never build error bodies: they raise, and the handlers registered here render
-`{"errors": [{"code", "message", "detail"}]}` as the distribution spec defines it.
+`{"errors": [{"code", "message", "detail"}]}` as the distribution spec defines it, with the
+headers some errors call for (built here from the error's fields).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     status, code = _lookup(exc)
     message = getattr(exc, "message", None) or str(exc)
     detail = getattr(exc, "detail", None)
-    headers = dict(getattr(exc, "headers", {}) or {})
+    headers = _headers(exc)
     if isinstance(exc, AuthError) and exc.scopes:
         detail = [
             {"Type": s.type, "Name": s.name, "Action": a}
@@ -79,6 +80,19 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
             for a in sorted(s.actions)
         ]
     return error_response(status, code, message, detail, headers)
+
+
+def _headers(exc: Exception) -> dict[str, str]:
+    """The headers an error's answer carries besides the body."""
+    if isinstance(exc, svc.UploadRangeInvalid):
+        return {"Range": f"0-{max(exc.offset - 1, 0)}"}
+    if isinstance(exc, svc.RangeNotSatisfiable):
+        return {"Content-Range": f"bytes */{exc.size}"}
+    if isinstance(exc, Throttled):
+        return {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, Unauthorized) and exc.challenge is not None:
+        return {"WWW-Authenticate": exc.challenge}
+    return {}
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

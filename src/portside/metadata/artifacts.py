@@ -15,10 +15,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.conflicts import retry_on_conflict
+from portside.metadata.connections import ReadConnection
 from portside.metadata.database import Database
+from portside.metadata.errors import UnknownCursor
 from portside.metadata.locks import (
     FLAG_COLUMNS,
     flags_of,
@@ -27,9 +28,9 @@ from portside.metadata.locks import (
     require,
 )
 from portside.metadata.records import (
-    DeletedRepository,
     ManifestAttributes,
     RepositoryAttributes,
+    RepositoryDeletion,
     TagAttributes,
 )
 from portside.metadata.recycle_bin import recycle_repository
@@ -50,7 +51,6 @@ __all__ = [
     "TIME_ASCENDING",
     "TIME_DESCENDING",
     "ArtifactStore",
-    "UnknownCursor",
 ]
 
 BY_NAME = "name"
@@ -78,10 +78,6 @@ _MANIFESTS = select(
     manifests.c.created_at,
     *lock_columns(manifests),
 )
-
-
-class UnknownCursor(LookupError):
-    """A time-ordered page asked to continue after an item that is not (or no longer) there."""
 
 
 class ArtifactStore:
@@ -268,7 +264,7 @@ class ArtifactStore:
             return True
 
     @retry_on_conflict
-    async def delete_repository(self, registry_id: int, name: str) -> DeletedRepository | None:
+    async def delete_repository(self, registry_id: int, name: str) -> RepositoryDeletion | None:
         """Delete a repository with its manifests, tags, blob links and uploads.
 
         Raises LockViolation unless the repository and everything in it may be written and
@@ -301,7 +297,7 @@ class ArtifactStore:
             upload_ids = await conn.scalars(
                 select(uploads.c.id).where(uploads.c.repository_id == repo_id)
             )
-            deleted = DeletedRepository(
+            deleted = RepositoryDeletion(
                 tuple(row[0] for row in manifest_rows),
                 tuple(row[0] for row in tag_rows),
                 tuple(upload_ids.all()),
@@ -345,7 +341,7 @@ def _tag(row: Any) -> TagAttributes:
 
 
 async def _manifest_attributes(
-    conn: AsyncConnection, rows: Sequence[Any]
+    conn: ReadConnection, rows: Sequence[Any]
 ) -> list[ManifestAttributes]:
     """Attributes of manifest rows (from _MANIFESTS), with blob sizes and tags in two queries."""
     ids = [row[0] for row in rows]

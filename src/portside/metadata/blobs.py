@@ -112,7 +112,7 @@ class BlobStore:
         blob's row is locked (so the collector cannot be deleting the same digest) and the
         link has passed the storage quota (so a refused push commits no bytes). It may run
         again if the transaction is retried. Raises LockViolation if the repository is
-        write-disabled, QuotaExceeded if the blob does not fit.
+        write-disabled, QuotaViolation if the blob does not fit.
         """
         async with self._db.write() as conn:
             repo_id = await _writable(conn, registry_id, repository)

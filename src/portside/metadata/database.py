@@ -24,11 +24,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Executable, Result, ScalarResult, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from portside.metadata.connections import InLoopConnection, ReadConnection
 
 __all__ = ["Database", "async_url"]
 
@@ -113,12 +115,11 @@ class Database:
             yield conn
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
+    async def read(self) -> AsyncIterator[ReadConnection]:
         """A connection inside a read-only transaction (a consistent snapshot)."""
         if self._loop_reads is not None:
             with self._loop_reads.connect() as sync_conn, sync_conn.begin():
-                # Same awaitable surface as AsyncConnection for what stores call.
-                yield cast(AsyncConnection, _InLoopConnection(sync_conn))
+                yield InLoopConnection(sync_conn)
             return
         async with self._read.connect() as conn, conn.begin():
             yield conn
@@ -160,24 +161,3 @@ def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-class _InLoopConnection:
-    """A synchronous SQLite connection behind the awaitable methods stores use for reads."""
-
-    __slots__ = ("_conn",)
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-
-    async def execute(self, statement: Executable, *args: Any) -> Result[Any]:
-        return self._conn.execute(statement, *args)
-
-    async def scalar(self, statement: Executable, *args: Any) -> Any:
-        return self._conn.scalar(statement, *args)
-
-    async def scalars(self, statement: Executable, *args: Any) -> ScalarResult[Any]:
-        return self._conn.scalars(statement, *args)
-
-    async def exec_driver_sql(self, statement: str) -> Result[Any]:
-        return self._conn.exec_driver_sql(statement)

@@ -31,13 +31,9 @@ from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.clock import utcnow
-from portside.metadata.locks import (
-    LockViolation,
-    flags_of,
-    lock_columns,
-    locked_repository,
-    require,
-)
+from portside.metadata.connections import ReadConnection
+from portside.metadata.errors import LockViolation
+from portside.metadata.locks import flags_of, lock_columns, locked_repository, require
 from portside.metadata.records import LockFlags
 from portside.metadata.recycle_bin import record_deleted_tag, recycle
 from portside.metadata.repositories import bump_tags_version
@@ -56,6 +52,8 @@ __all__ = [
     "delete_tag",
     "mark_tagged",
     "mark_untagged",
+    "preview_deletion",
+    "read_repository_ref",
     "repository_ref",
 ]
 
@@ -97,13 +95,19 @@ class _Candidate:
 
 
 async def repository_ref(
-    conn: AsyncConnection, registry_id: int, name: str, *, lock: bool = True
+    conn: AsyncConnection, registry_id: int, name: str
 ) -> RepositoryRef | None:
-    """The repository with its flags; its row locked (exclusive) unless `lock` is False
-    (read-only transactions, such as a dry run). None if there is none."""
-    if lock:
-        locked = await locked_repository(conn, registry_id, name)
-        return None if locked is None else RepositoryRef(registry_id, locked[0], name, locked[1])
+    """The repository with its flags, its row locked (exclusive) until the write transaction
+    ends; None if there is none."""
+    locked = await locked_repository(conn, registry_id, name)
+    return None if locked is None else RepositoryRef(registry_id, locked[0], name, locked[1])
+
+
+async def read_repository_ref(
+    conn: ReadConnection, registry_id: int, name: str
+) -> RepositoryRef | None:
+    """The repository with its flags, unlocked (read-only transactions, such as a preview);
+    None if there is none."""
     row = (
         await conn.execute(
             select(repositories.c.id, *lock_columns(repositories)).where(
@@ -189,26 +193,17 @@ async def delete_manifests(
     *,
     strict: bool,
     reason: str = "requested",
-    dry_run: bool = False,
-    ignore_tags: Collection[str] = (),
     now: datetime | None = None,
 ) -> list[Removal]:
     """Delete the manifests `roots` (ids in `repo`) with their tags and cascades.
 
     Returns, root by root, what went (the root, then its cascades in the order found) and,
-    unless `strict`, what a lock kept. `dry_run` only computes that (it runs in a read-only
-    transaction too); `ignore_tags` are tag names it treats as already deleted.
+    unless `strict`, what a lock kept.
     """
     now = now or utcnow()
     policy = await read_policy(conn, repo.registry_id)
-    found = {
-        c.id: c for c in await _load(conn, repo.id, manifests.c.id.in_(list(roots)), ignore_tags)
-    }
-    ordered = [found[i] for i in roots if i in found]
-    for candidate in ordered:
-        candidate.reason = reason
-    doomed, report = await _closure(conn, repo, ordered, policy, strict, set(ignore_tags))
-    if doomed and not dry_run:
+    doomed, report = await _plan(conn, repo, roots, policy, strict, reason, ())
+    if doomed:
         ids = [c.id for c in doomed]
         if policy.soft_delete_days:
             await recycle(conn, repo.registry_id, repo.name, ids, now, policy.soft_delete_days)
@@ -218,8 +213,43 @@ async def delete_manifests(
     return report
 
 
+async def preview_deletion(
+    conn: ReadConnection,
+    repo: RepositoryRef,
+    roots: Sequence[int],
+    *,
+    strict: bool,
+    reason: str = "requested",
+    ignore_tags: Collection[str] = (),
+) -> list[Removal]:
+    """What `delete_manifests` would return, changing nothing (a read-only transaction will
+    do); `ignore_tags` are tag names it treats as already deleted."""
+    policy = await read_policy(conn, repo.registry_id)
+    _, report = await _plan(conn, repo, roots, policy, strict, reason, ignore_tags)
+    return report
+
+
+async def _plan(
+    conn: ReadConnection,
+    repo: RepositoryRef,
+    roots: Sequence[int],
+    policy: LifecyclePolicy,
+    strict: bool,
+    reason: str,
+    ignore_tags: Collection[str],
+) -> tuple[list[_Candidate], list[Removal]]:
+    """What deleting `roots` takes along (cascades, in order) and the report to answer."""
+    found = {
+        c.id: c for c in await _load(conn, repo.id, manifests.c.id.in_(list(roots)), ignore_tags)
+    }
+    ordered = [found[i] for i in roots if i in found]
+    for candidate in ordered:
+        candidate.reason = reason
+    return await _closure(conn, repo, ordered, policy, strict, set(ignore_tags))
+
+
 async def _load(
-    conn: AsyncConnection, repo_id: int, where: ColumnElement[bool], ignore_tags: Collection[str]
+    conn: ReadConnection, repo_id: int, where: ColumnElement[bool], ignore_tags: Collection[str]
 ) -> list[_Candidate]:
     """Manifests of the repository matching `where`, with their tags (names and flags)."""
     rows = (
@@ -254,7 +284,7 @@ def _lock_problem(repo: RepositoryRef, candidate: _Candidate) -> LockViolation |
 
 
 async def _closure(
-    conn: AsyncConnection,
+    conn: ReadConnection,
     repo: RepositoryRef,
     roots: list[_Candidate],
     policy: LifecyclePolicy,
@@ -304,7 +334,7 @@ async def _closure(
 
 
 async def _orphaned_children(
-    conn: AsyncConnection,
+    conn: ReadConnection,
     repo: RepositoryRef,
     parent: _Candidate,
     doomed: dict[int, _Candidate],

@@ -6,8 +6,8 @@ and `list_enabled`. A store that changes something first takes the repository's 
 check and the change it allows see the same flags, whichever writer commits first (PostgreSQL
 re-reads a row it waited for under READ COMMITTED; SQLite serialises writers anyway).
 
-Stores raise `LockViolation` (or `TagImmutableViolation`); the services turn them into the
-errors the API answers with. The exception rolls the transaction back.
+Stores raise `LockViolation` (or `TagImmutableViolation`, see errors.py); the services turn
+them into the errors the API answers with. The exception rolls the transaction back.
 """
 
 from __future__ import annotations
@@ -17,13 +17,12 @@ from typing import Any
 from sqlalchemy import Row, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from portside.metadata.errors import LockViolation
 from portside.metadata.records import LockFlags
 from portside.metadata.schema import registries, repositories
 
 __all__ = [
     "FLAG_COLUMNS",
-    "LockViolation",
-    "TagImmutableViolation",
     "flags_of",
     "immutable_tags",
     "lock_columns",
@@ -41,25 +40,6 @@ _BY_NAME = select(repositories.c.id, *(repositories.c[c] for c in FLAG_COLUMNS))
 _BY_ID = select(repositories.c.id, *(repositories.c[c] for c in FLAG_COLUMNS)).where(
     repositories.c.id == bindparam("id")
 )
-
-
-class LockViolation(Exception):
-    """A flag forbids the change: `level` ("repository", "tag", "manifest") `name` has
-    `flag` ("write", "delete", "read") disabled."""
-
-    def __init__(self, level: str, name: str, flag: str) -> None:
-        super().__init__(f"{level} {name} is {flag}-disabled")
-        self.level = level
-        self.name = name
-        self.flag = flag
-
-
-class TagImmutableViolation(Exception):
-    """The registry's tags are immutable and the change would move tag `tag`."""
-
-    def __init__(self, tag: str) -> None:
-        super().__init__(f"tags are immutable in this registry: {tag} already names a manifest")
-        self.tag = tag
 
 
 def lock_columns(table: Table) -> list[Any]:

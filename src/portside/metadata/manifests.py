@@ -22,13 +22,8 @@ from portside.metadata.deletion import (
     mark_untagged,
     repository_ref,
 )
-from portside.metadata.locks import (
-    LockViolation,
-    TagImmutableViolation,
-    immutable_tags,
-    locked_repository,
-    require,
-)
+from portside.metadata.errors import LockViolation, TagImmutableViolation
+from portside.metadata.locks import immutable_tags, locked_repository, require
 from portside.metadata.records import ManifestRecord, ReferrerRecord
 from portside.metadata.repositories import bump_tags_version, ensure_repository
 from portside.metadata.schema import (

@@ -19,8 +19,16 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from portside.metadata.conflicts import retry_on_conflict
 from portside.metadata.database import Database
-from portside.metadata.deletion import Removal, delete_manifests, delete_tag, repository_ref
-from portside.metadata.locks import LockViolation, flags_of, lock_columns, require
+from portside.metadata.deletion import (
+    Removal,
+    delete_manifests,
+    delete_tag,
+    preview_deletion,
+    read_repository_ref,
+    repository_ref,
+)
+from portside.metadata.errors import LockViolation
+from portside.metadata.locks import flags_of, lock_columns, require
 from portside.metadata.retention import read_policy
 from portside.metadata.schema import manifest_children, manifests, repositories, tags
 
@@ -210,7 +218,7 @@ class PruneStore:
         """What deleting those manifests would remove and what locks would keep, changing
         nothing (a dry run); `ignore_tags` counts those tags as deleted."""
         async with self._db.read() as conn:
-            repo = await repository_ref(conn, registry_id, repository, lock=False)
+            repo = await read_repository_ref(conn, registry_id, repository)
             if repo is None or not digests:
                 return []
             ids = (
@@ -220,12 +228,6 @@ class PruneStore:
                     .order_by(manifests.c.id)
                 )
             ).all()
-            return await delete_manifests(
-                conn,
-                repo,
-                list(ids),
-                strict=False,
-                reason=reason,
-                dry_run=True,
-                ignore_tags=ignore_tags,
+            return await preview_deletion(
+                conn, repo, list(ids), strict=False, reason=reason, ignore_tags=ignore_tags
             )

@@ -7,7 +7,6 @@ from datetime import datetime
 
 __all__ = [
     "CredentialRecord",
-    "DeletedRepository",
     "LockFlags",
     "ManifestAttributes",
     "ManifestRecord",
@@ -15,6 +14,7 @@ __all__ = [
     "RegistryQuotas",
     "RegistryRecord",
     "RepositoryAttributes",
+    "RepositoryDeletion",
     "RoleAssignmentRecord",
     "ScopeMapRecord",
     "ServicePrincipalRecord",
@@ -214,8 +214,11 @@ class ManifestAttributes:
 
 
 @dataclass(frozen=True, slots=True)
-class DeletedRepository:
-    """What went with a repository: its manifests, its tags, and its upload sessions."""
+class RepositoryDeletion:
+    """What went with a deleted repository: its manifests, tags and upload sessions.
+
+    Not a recycle-bin entry: that is recycle_bin.DeletedRepository.
+    """
 
     manifests: tuple[str, ...]
     tags: tuple[str, ...]

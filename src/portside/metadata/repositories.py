@@ -9,11 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.clock import utcnow
 from portside.metadata.conflicts import insert_or_ignore
+from portside.metadata.connections import ReadConnection
 from portside.metadata.database import Database
+from portside.metadata.errors import QuotaViolation
 from portside.metadata.records import RegistryRecord
 from portside.metadata.registries import RegistryStore
 from portside.metadata.schema import registries, repositories
-from portside.metadata.usage import QuotaExceeded, effective_limit
+from portside.metadata.usage import effective_limit
 
 __all__ = ["RepositoryStore", "ensure_repository"]
 
@@ -58,7 +60,7 @@ class RepositoryStore:
             return list((await conn.scalars(_PAGE, params)).all())
 
 
-async def repository_id(conn: AsyncConnection, registry_id: int, name: str) -> int | None:
+async def repository_id(conn: ReadConnection, registry_id: int, name: str) -> int | None:
     """The id of a repository, or None."""
     return await conn.scalar(_ID, {"registry_id": registry_id, "name": name})
 
@@ -66,7 +68,7 @@ async def repository_id(conn: AsyncConnection, registry_id: int, name: str) -> i
 async def ensure_repository(conn: AsyncConnection, registry_id: int, name: str) -> int:
     """The id of a repository, created if missing, inside the caller's write transaction.
 
-    Raises QuotaExceeded (the caller's transaction then rolls back) if the registry already
+    Raises QuotaViolation (the caller's transaction then rolls back) if the registry already
     has as many repositories as its quota allows.
     """
     found = await repository_id(conn, registry_id, name)
@@ -115,7 +117,7 @@ async def _require_room(conn: AsyncConnection, registry_id: int) -> None:
     )
     count = await conn.scalar(select(func.count()).where(repositories.c.registry_id == registry_id))
     if int(count or 0) >= limit:
-        raise QuotaExceeded(
+        raise QuotaViolation(
             "repositories",
             limit,
             f"repositories quota of {limit} reached: the registry cannot hold another repository",

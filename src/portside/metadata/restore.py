@@ -25,6 +25,7 @@ from portside.metadata.clock import utcnow
 from portside.metadata.conflicts import retry_on_conflict
 from portside.metadata.database import Database
 from portside.metadata.deletion import mark_tagged
+from portside.metadata.errors import RestoreBlocked
 from portside.metadata.locks import locked_repository, require
 from portside.metadata.repositories import bump_tags_version, ensure_repository, repository_id
 from portside.metadata.schema import (
@@ -41,11 +42,7 @@ from portside.metadata.usage import link_blob
 from portside.oci.errors import OciValueError
 from portside.oci.manifests import parse_manifest
 
-__all__ = ["RestoreBlocked", "RestoreStore", "Restored", "TagConflict"]
-
-
-class RestoreBlocked(Exception):
-    """The entry cannot come back (a blob or a child manifest it needs is gone)."""
+__all__ = ["RestoreStore", "Restored", "TagConflict"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +79,7 @@ class RestoreStore:
         those deleted from it); None if it is neither in the bin nor in the repository.
 
         Raises RestoreBlocked if something it needs is gone, LockViolation if the repository
-        is write-disabled, usage.QuotaExceeded if relinking its blobs would exceed the quota.
+        is write-disabled, QuotaViolation if relinking its blobs would exceed the quota.
         """
         async with self._db.write() as conn:
             entry = await _newest(conn, registry_id, repository, digest)

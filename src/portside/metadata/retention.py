@@ -19,10 +19,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.clock import utcnow
 from portside.metadata.conflicts import insert_or_ignore, retry_on_conflict
+from portside.metadata.connections import ReadConnection
 from portside.metadata.database import Database
 from portside.metadata.schema import registries, retention_rules
 
@@ -91,7 +91,7 @@ def _rule(row: Sequence[Any]) -> RetentionRule:
     return RetentionRule(int(rule_id), repositories, tag_filter, int(keep_last), created_at)
 
 
-async def read_policy(conn: AsyncConnection, registry_id: int) -> LifecyclePolicy:
+async def read_policy(conn: ReadConnection, registry_id: int) -> LifecyclePolicy:
     """The registry's lifecycle settings, read inside the caller's transaction."""
     row = (
         await conn.execute(select(*_POLICY_COLUMNS).where(registries.c.id == registry_id))

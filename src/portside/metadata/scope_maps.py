@@ -12,15 +12,12 @@ from sqlalchemy import and_, delete, func, select, update
 from portside.metadata.clock import utcnow
 from portside.metadata.conflicts import insert_or_ignore, retry_on_conflict
 from portside.metadata.database import Database
+from portside.metadata.errors import ScopeMapInUse, ScopeMapUnknown
 from portside.metadata.records import ScopeMapRecord, TokenRecord
 from portside.metadata.registries import bump_auth_version
 from portside.metadata.schema import credentials, scope_maps, tokens
 
-__all__ = ["ScopeMapInUse", "ScopeMapStore", "TokenStore"]
-
-
-class ScopeMapInUse(Exception):
-    """A scope map still has tokens bound to it."""
+__all__ = ["ScopeMapStore", "TokenStore"]
 
 
 def _scope_map(row: Any) -> ScopeMapRecord:
@@ -185,7 +182,7 @@ class TokenStore:
         """Add a token bound to an existing scope map (bumping the auth version); None if the
         name is taken.
 
-        Raises LookupError if the scope map does not exist.
+        Raises ScopeMapUnknown if the scope map does not exist.
         """
         now = utcnow()
         async with self._db.write() as conn:
@@ -259,5 +256,5 @@ async def _scope_map_id(conn: Any, registry_id: int, name: str) -> int:
         )
     )
     if found is None:
-        raise LookupError(f"scope map {name} does not exist")
+        raise ScopeMapUnknown(f"scope map {name} does not exist")
     return int(found)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.clock import utcnow
 from portside.metadata.conflicts import insert_or_ignore
+from portside.metadata.errors import QuotaViolation
 from portside.metadata.schema import (
     blobs,
     registries,
@@ -33,7 +34,6 @@ from portside.metadata.schema import (
 
 __all__ = [
     "SKU_LIMITS",
-    "QuotaExceeded",
     "effective_limit",
     "link_blob",
     "unlink_blob",
@@ -77,16 +77,6 @@ SKU_LIMITS: Mapping[str, Mapping[str, int | None]] = MappingProxyType(
 )
 
 
-class QuotaExceeded(Exception):
-    """A change would take the registry past one of its limits (`quota`: e.g. storage_bytes)."""
-
-    def __init__(self, quota: str, limit: int, message: str) -> None:
-        super().__init__(message)
-        self.quota = quota
-        self.limit = limit
-        self.message = message
-
-
 def effective_limit(sku: str, override: int | None, quota: str) -> int | None:
     """The registry's limit for `quota`: its override, else its SKU's default."""
     if override is not None:
@@ -99,7 +89,7 @@ async def link_blob(
 ) -> bool:
     """Link a blob into a repository (idempotent); True if the link is new.
 
-    Raises QuotaExceeded (and the caller's transaction rolls back) if the blob is new to the
+    Raises QuotaViolation (and the caller's transaction rolls back) if the blob is new to the
     registry and would take it past its storage quota.
     """
     now = utcnow()
@@ -151,7 +141,7 @@ async def _add_to_registry(conn: AsyncConnection, registry_id: int, size: int) -
         statement = statement.where(registries.c.storage_bytes + size <= limit)
     result = await conn.execute(statement.values(storage_bytes=registries.c.storage_bytes + size))
     if not result.rowcount:
-        raise QuotaExceeded(
+        raise QuotaViolation(
             "storage_bytes",
             limit or 0,
             f"storage quota of {limit} bytes exceeded: this blob of {size} bytes does not fit",

@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import distinct, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from portside.metadata.connections import ReadConnection
 from portside.metadata.database import Database
 from portside.metadata.schema import (
     blobs,
@@ -178,7 +178,7 @@ class UsageStore:
         )
 
 
-async def _count(conn: AsyncConnection, registry_id: int, quota: str) -> int:
+async def _count(conn: ReadConnection, registry_id: int, quota: str) -> int:
     """`COUNT(*)` of the registry's repositories, tokens or user scope maps."""
     if quota == "repositories":
         query = select(func.count()).where(repositories.c.registry_id == registry_id)

@@ -17,6 +17,8 @@ RegistryError
 ├── Unsupported             a valid request for something Portside does not do
 │   └── ParameterInvalid    a query parameter with a value Portside cannot use
 └── QuotaExceeded           the change would take the registry past a quota (403 DENIED)
+
+Errors carry values (an offset, a size), never HTTP headers: api/errors.py builds those.
 """
 
 from __future__ import annotations
@@ -45,13 +47,12 @@ __all__ = [
 
 
 class RegistryError(Exception):
-    """Base class of domain errors; `detail` is echoed to the client, `headers` added."""
+    """Base class of domain errors; `message` and `detail` are echoed to the client."""
 
     def __init__(self, message: str, detail: Any = None) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail
-        self.headers: dict[str, str] = {}
 
 
 class NameUnknown(RegistryError):
@@ -71,11 +72,11 @@ class BlobUploadInvalid(RegistryError):
 
 
 class UploadRangeInvalid(BlobUploadInvalid):
-    """A chunk's Content-Range does not continue the upload; carries the current Range."""
+    """A chunk's Content-Range does not continue the upload, which ends at `offset`."""
 
     def __init__(self, size: int) -> None:
         super().__init__(f"chunk must start at offset {size}", {"offset": size})
-        self.headers = {"Range": f"0-{max(size - 1, 0)}"}
+        self.offset = size
 
 
 class SizeInvalid(RegistryError):
@@ -120,11 +121,11 @@ class BodyInvalid(RegistryError):
 
 
 class RangeNotSatisfiable(RegistryError):
-    """The requested byte range lies outside the blob."""
+    """The requested byte range lies outside the blob of `size` bytes."""
 
     def __init__(self, size: int) -> None:
         super().__init__("requested range not satisfiable", {"size": size})
-        self.headers = {"Content-Range": f"bytes */{size}"}
+        self.size = size
 
 
 class Unsupported(RegistryError):

@@ -78,7 +78,9 @@ async def _denied(request: Request, error: Exception) -> Response:
 
 async def _throttled(request: Request, error: Exception) -> Response:
     assert isinstance(error, Throttled)
-    return error_response(429, "TooManyRequests", error.message, error.headers)
+    return error_response(
+        429, "TooManyRequests", error.message, {"Retry-After": str(error.retry_after)}
+    )
 
 
 async def _validation(request: Request, error: Exception) -> Response:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import portside.metadata.schema
+# Autogenerate writes Portside's column types by their module path (UTCDateTime).
+import portside.metadata.columns
 ${imports if imports else ""}
 
 revision = ${repr(up_revision)}

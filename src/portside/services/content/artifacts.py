@@ -14,13 +14,13 @@ from portside.metadata.artifacts import (
     TIME_ASCENDING,
     TIME_DESCENDING,
     ArtifactStore,
-    UnknownCursor,
 )
+from portside.metadata.errors import UnknownCursor
 from portside.metadata.manifests import ManifestStore
 from portside.metadata.records import (
-    DeletedRepository,
     ManifestAttributes,
     RepositoryAttributes,
+    RepositoryDeletion,
     TagAttributes,
 )
 from portside.metadata.tags import TagStore
@@ -92,7 +92,7 @@ class ArtifactService:
             raise _name_unknown(target)
         return await self.repository(target)
 
-    async def delete_repository(self, target: Target) -> DeletedRepository:
+    async def delete_repository(self, target: Target) -> RepositoryDeletion:
         """Delete the repository and everything in it; Locked if any lock forbids it."""
         with lock_errors():
             deleted = await self._artifacts.delete_repository(target.registry_id, target.repository)

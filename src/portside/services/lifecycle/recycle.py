@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from portside.metadata import usage
-from portside.metadata.locks import LockViolation
+from portside.metadata.errors import LockViolation, QuotaViolation, RestoreBlocked
 from portside.metadata.recycle_bin import (
     DeletedManifest,
     DeletedRepository,
     DeletedTag,
     RecycleBinStore,
 )
-from portside.metadata.restore import RestoreBlocked, Restored, RestoreStore
+from portside.metadata.restore import Restored, RestoreStore
 from portside.oci.digests import Digest
 from portside.oci.errors import OciValueError
 from portside.oci.names import validate_name, validate_tag
@@ -72,12 +71,8 @@ class RecycleBin:
             raise Invalid(f"at most {MAX_RESTORE_TAGS} tags")
         try:
             restored = await self._restore.restore(registry_id, repository, parsed, names)
-        except LockViolation as error:
+        except (LockViolation, RestoreBlocked, QuotaViolation) as error:
             raise Conflict(f"cannot restore: {error}") from None
-        except RestoreBlocked as error:
-            raise Conflict(f"cannot restore: {error}") from None
-        except usage.QuotaExceeded as error:
-            raise Conflict(f"cannot restore: {error.message}") from None
         if restored is None:
             raise NotFound(f"manifest {parsed} is neither in {repository!r} nor in its recycle bin")
         return restored

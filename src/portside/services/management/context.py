@@ -19,7 +19,7 @@ from portside.metadata.records import CredentialRecord, RegistryRecord
 from portside.services.access.logins import matching_secret
 from portside.services.access.policy import AccessStores
 from portside.services.lifecycle.usage import UsageService, quota_exceeded_message
-from portside.services.management.errors import Invalid, NotFound, QuotaExceeded
+from portside.services.management.errors import Invalid, NotFound, QuotaReached
 
 __all__ = [
     "MAX_EXPIRY_DAYS",
@@ -94,7 +94,7 @@ class ManagementContext:
         return record
 
     async def require_room(self, record: RegistryRecord, quota: str, *, adding: int = 1) -> None:
-        """QuotaExceeded unless the registry's count of `quota` (tokens, scope maps) plus
+        """QuotaReached unless the registry's count of `quota` (tokens, scope maps) plus
         `adding` stays within its limit.
 
         Called with `adding=1` before creating, and with `adding=0` after: a creation that a
@@ -102,7 +102,7 @@ class ManagementContext:
         """
         limit = await self.usage.over(record, quota, adding)
         if limit is not None:
-            raise QuotaExceeded(quota_exceeded_message(quota, limit))
+            raise QuotaReached(quota_exceeded_message(quota, limit))
 
     async def issue_secret(
         self,

@@ -1,15 +1,18 @@
 """Errors of the management service (registries, identities, tokens, scope maps, roles).
 
 ManagementError
-├── Invalid    the request itself is wrong: a bad name, action, role, pattern (400)
-├── NotFound   the registry, token, scope map, principal... does not exist (404)
-└── Conflict   the request clashes with what exists: a taken name, a map in use (409)
-    └── QuotaExceeded  the registry is at its tokens or scope-maps quota (409)
+├── Invalid           the request itself is wrong: a bad name, action, role, pattern (400)
+├── NotFound          the registry, token, scope map, principal... does not exist (404)
+└── Conflict          the request clashes with what exists: a taken name, a map in use (409)
+    └── QuotaReached  the registry is at its tokens or scope-maps quota (409 QuotaExceeded)
+
+The data plane's quota refusal is services.errors.QuotaExceeded (403 DENIED); the stores'
+is metadata.errors.QuotaViolation.
 """
 
 from __future__ import annotations
 
-__all__ = ["Conflict", "Invalid", "ManagementError", "NotFound", "QuotaExceeded"]
+__all__ = ["Conflict", "Invalid", "ManagementError", "NotFound", "QuotaReached"]
 
 
 class ManagementError(Exception):
@@ -40,7 +43,7 @@ class Conflict(ManagementError):
     code = "Conflict"
 
 
-class QuotaExceeded(Conflict):
+class QuotaReached(Conflict):
     """The registry already has as many of something (tokens, scope maps) as it may."""
 
-    code = "QuotaExceeded"
+    code = "QuotaExceeded"  # ACR's code for it

@@ -4,7 +4,7 @@ An action is `repositories/<repository, prefix/* or *>/<content|metadata>/<verb>
 The three system maps (`_repositories_admin`, `_pull`, `_push`) exist in every registry and
 cannot be changed or deleted; a map that tokens use cannot be deleted either. A registry holds
 at most its `scope_maps` quota of user maps (system maps do not count): one more is refused
-with QuotaExceeded.
+with QuotaReached.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import re
 from collections.abc import Iterable, Sequence
 
 from portside.auth.permissions import SCOPE_MAP_ACTIONS, PatternError, parse_scope_map_action
+from portside.metadata.errors import ScopeMapInUse
 from portside.metadata.records import ScopeMapRecord
-from portside.metadata.scope_maps import ScopeMapInUse
 from portside.services.management.context import ManagementContext, check_text, lookable
-from portside.services.management.errors import Conflict, Invalid, NotFound, QuotaExceeded
+from portside.services.management.errors import Conflict, Invalid, NotFound, QuotaReached
 
 __all__ = [
     "MAX_ACTIONS",
@@ -83,7 +83,7 @@ class ScopeMapManagement:
         self, registry: str, name: str, actions: Sequence[str], description: str = ""
     ) -> ScopeMapRecord:
         """Add a scope map; Invalid for a bad name or action, Conflict if the name is taken,
-        QuotaExceeded if the registry has as many user scope maps as its quota allows."""
+        QuotaReached if the registry has as many user scope maps as its quota allows."""
         record = await self._context.registry(registry)
         validate_scope_map_name(name)
         checked = normalize_actions(actions)
@@ -95,7 +95,7 @@ class ScopeMapManagement:
         try:
             # A concurrent creation may have taken the last place meanwhile.
             await self._context.require_room(record, "scope_maps", adding=0)
-        except QuotaExceeded:
+        except QuotaReached:
             await self._store.delete(record.id, name)
             raise
         return created

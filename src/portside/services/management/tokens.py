@@ -4,7 +4,7 @@ A token has two passwords (`password1`, `password2`), stored as hashes only; cre
 generates both (unless asked not to) and `generate_password` replaces one. Their values are
 returned once, by the call that generated them. A registry holds at most its `tokens` quota of
 tokens (and a token made with repositories needs room for its new scope map too): one more is
-refused with QuotaExceeded.
+refused with QuotaReached.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from portside.metadata.errors import ScopeMapUnknown
 from portside.metadata.records import RegistryRecord, TokenRecord
 from portside.services.management.context import (
     ManagementContext,
@@ -23,7 +24,7 @@ from portside.services.management.context import (
     expiry_after,
     lookable,
 )
-from portside.services.management.errors import Conflict, Invalid, NotFound, QuotaExceeded
+from portside.services.management.errors import Conflict, Invalid, NotFound, QuotaReached
 from portside.services.management.scope_maps import normalize_actions, repository_actions
 
 __all__ = ["TOKEN_PASSWORDS", "TokenManagement", "TokenView", "validate_token_name"]
@@ -155,7 +156,7 @@ class TokenManagement:
             token = await self._stores.tokens.update(
                 record.id, name, scope_map=scope_map, enabled=enabled
             )
-        except LookupError:
+        except ScopeMapUnknown:
             raise NotFound(f"scope map {scope_map!r} does not exist in {record.name!r}") from None
         if token is None:
             raise NotFound(f"token {name!r} does not exist in {record.name!r}")
@@ -197,7 +198,7 @@ class TokenManagement:
             raise NotFound(f"scope map {scope_map[:64]!r} does not exist in {record.name!r}")
         try:
             return await self._stores.tokens.create(record.id, name, scope_map, enabled=enabled)
-        except LookupError:
+        except ScopeMapUnknown:
             raise NotFound(f"scope map {scope_map!r} does not exist in {record.name!r}") from None
 
     async def _recheck(self, record: RegistryRecord, name: str, created_map: str | None) -> None:
@@ -206,7 +207,7 @@ class TokenManagement:
             await self._context.require_room(record, "tokens", adding=0)
             if created_map is not None:
                 await self._context.require_room(record, "scope_maps", adding=0)
-        except QuotaExceeded:
+        except QuotaReached:
             await self._stores.tokens.delete(record.id, name)
             if created_map is not None:
                 await self._stores.scope_maps.delete(record.id, created_map)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import portside.metadata.schema
+import portside.metadata.columns
 
 revision = "0001"
 down_revision = None
@@ -26,7 +26,7 @@ def upgrade() -> None:
         sa.Column("digest", sa.String(length=140), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column(
-            "created_at", portside.metadata.schema.UTCDateTime(timezone=True), nullable=False
+            "created_at", portside.metadata.columns.UTCDateTime(timezone=True), nullable=False
         ),
         sa.PrimaryKeyConstraint("digest", name=op.f("pk_blobs")),
     )
@@ -35,7 +35,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column(
-            "created_at", portside.metadata.schema.UTCDateTime(timezone=True), nullable=False
+            "created_at", portside.metadata.columns.UTCDateTime(timezone=True), nullable=False
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_registries")),
         sa.UniqueConstraint("name", name=op.f("uq_registries_name")),
@@ -50,10 +50,10 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column(
-            "created_at", portside.metadata.schema.UTCDateTime(timezone=True), nullable=False
+            "created_at", portside.metadata.columns.UTCDateTime(timezone=True), nullable=False
         ),
         sa.Column(
-            "updated_at", portside.metadata.schema.UTCDateTime(timezone=True), nullable=False
+            "updated_at", portside.metadata.columns.UTCDateTime(timezone=True), nullable=False
         ),
         sa.Column("tags_version", sa.BigInteger(), server_default="0", nullable=False),
         sa.ForeignKeyConstraint(
@@ -77,7 +77,7 @@ def upgrade() -> None:
         sa.Column("subject_digest", sa.String(length=140), nullable=True),
         sa.Column("annotations", sa.Text(), nullable=True),
         sa.Column(
-            "created_at", portside.metadata.schema.UTCDateTime(timezone=True), nullable=False
+            "created_at", portside.metadata.columns.UTCDateTime(timezone=True), nullable=False
         ),
         sa.ForeignKeyConstraint(
             ["repository_id"],
@@ -100,7 +100,7 @@ def upgrade() -> None:
         sa.Column("repository_id", sa.Integer(), nullable=False),
         sa.Column("digest", sa.String(length=140), nullable=False),
         sa.Column(
-            "created_at", portside.metadata.schema.UTCDateTime(timezone=True), nullable=False
+            "created_at", portside.metadata.columns.UTCDateTime(timezone=True), nullable=False
         ),
         sa.ForeignKeyConstraint(
             ["digest"], ["blobs.digest"], name=op.f("fk_repository_blobs_digest_blobs")
@@ -121,10 +121,10 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("repository_id", sa.Integer(), nullable=False),
         sa.Column(
-            "created_at", portside.metadata.schema.UTCDateTime(timezone=True), nullable=False
+            "created_at", portside.metadata.columns.UTCDateTime(timezone=True), nullable=False
         ),
         sa.Column(
-            "updated_at", portside.metadata.schema.UTCDateTime(timezone=True), nullable=False
+            "updated_at", portside.metadata.columns.UTCDateTime(timezone=True), nullable=False
         ),
         sa.Column("hashed_size", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("hash_state", sa.LargeBinary(), nullable=True),
@@ -179,10 +179,10 @@ def upgrade() -> None:
         ),
         sa.Column("manifest_id", sa.Integer(), nullable=False),
         sa.Column(
-            "created_at", portside.metadata.schema.UTCDateTime(timezone=True), nullable=False
+            "created_at", portside.metadata.columns.UTCDateTime(timezone=True), nullable=False
         ),
         sa.Column(
-            "updated_at", portside.metadata.schema.UTCDateTime(timezone=True), nullable=False
+            "updated_at", portside.metadata.columns.UTCDateTime(timezone=True), nullable=False
         ),
         sa.ForeignKeyConstraint(
             ["manifest_id"],

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import portside.metadata.schema
+import portside.metadata.columns
 
 revision = "0002"
 down_revision = "0001"
@@ -28,9 +28,11 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("hash", sa.Text(), nullable=False),
         sa.Column(
-            "created_at", portside.metadata.schema.UTCDateTime(timezone=True), nullable=False
+            "created_at", portside.metadata.columns.UTCDateTime(timezone=True), nullable=False
         ),
-        sa.Column("expires_at", portside.metadata.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "expires_at", portside.metadata.columns.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_credentials")),
         sa.UniqueConstraint(
             "owner_type", "owner_id", "name", name=op.f("uq_credentials_owner_type_owner_id_name")
@@ -41,7 +43,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("name", sa.String(length=128), nullable=False),
         sa.Column(
-            "created_at", portside.metadata.schema.UTCDateTime(timezone=True), nullable=False
+            "created_at", portside.metadata.columns.UTCDateTime(timezone=True), nullable=False
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_service_principals")),
     )
@@ -51,9 +53,11 @@ def upgrade() -> None:
         sa.Column("algorithm", sa.String(length=8), nullable=False),
         sa.Column("private_pem", sa.LargeBinary(), nullable=False),
         sa.Column(
-            "created_at", portside.metadata.schema.UTCDateTime(timezone=True), nullable=False
+            "created_at", portside.metadata.columns.UTCDateTime(timezone=True), nullable=False
         ),
-        sa.Column("retired_at", portside.metadata.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "retired_at", portside.metadata.columns.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.PrimaryKeyConstraint("kid", name=op.f("pk_signing_keys")),
     )
     op.create_table(
@@ -65,7 +69,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=32), nullable=False),
         sa.Column("repositories", sa.String(length=300), server_default="*", nullable=False),
         sa.Column(
-            "created_at", portside.metadata.schema.UTCDateTime(timezone=True), nullable=False
+            "created_at", portside.metadata.columns.UTCDateTime(timezone=True), nullable=False
         ),
         sa.ForeignKeyConstraint(
             ["registry_id"],
@@ -97,10 +101,10 @@ def upgrade() -> None:
         sa.Column("actions", sa.Text(), nullable=False),
         sa.Column("system", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column(
-            "created_at", portside.metadata.schema.UTCDateTime(timezone=True), nullable=False
+            "created_at", portside.metadata.columns.UTCDateTime(timezone=True), nullable=False
         ),
         sa.Column(
-            "updated_at", portside.metadata.schema.UTCDateTime(timezone=True), nullable=False
+            "updated_at", portside.metadata.columns.UTCDateTime(timezone=True), nullable=False
         ),
         sa.ForeignKeyConstraint(
             ["registry_id"],
@@ -119,10 +123,10 @@ def upgrade() -> None:
         sa.Column("scope_map_id", sa.Integer(), nullable=False),
         sa.Column("enabled", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.Column(
-            "created_at", portside.metadata.schema.UTCDateTime(timezone=True), nullable=False
+            "created_at", portside.metadata.columns.UTCDateTime(timezone=True), nullable=False
         ),
         sa.Column(
-            "updated_at", portside.metadata.schema.UTCDateTime(timezone=True), nullable=False
+            "updated_at", portside.metadata.columns.UTCDateTime(timezone=True), nullable=False
         ),
         sa.ForeignKeyConstraint(
             ["registry_id"],

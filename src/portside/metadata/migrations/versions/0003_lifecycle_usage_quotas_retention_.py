@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import portside.metadata.schema
+import portside.metadata.columns
 
 revision = "0003"
 down_revision = "0002"

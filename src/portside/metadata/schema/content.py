@@ -1,17 +1,4 @@
-"""Table definitions. Schema changes go through Alembic revisions in metadata/migrations.
-
-registries ─< repositories ─< repository_blobs >─ blobs
-    │             │
-                  ├─< manifests ─< manifest_blobs      (digests a manifest references)
-                  │       │     └─< manifest_children   (manifests an index references)
-                  │       └── subject_digest            (the referrers index)
-                  ├─< tags >─ manifests
-    │             └─< uploads
-    ├─< scope_maps ─< tokens          (repository-scoped tokens)
-    ├─< role_assignments              (service principals, federated subjects and groups)
-    └─< credentials                   (argon2id hashes: admin user, tokens; service principal
-                                       secrets and the deployment administrator have no registry)
-service_principals, signing_keys      (deployment-wide)
+"""Tables of registry content: registries, repositories, blobs, manifests, tags, uploads.
 
 Repositories, manifests and tags carry ACR's four lock flags (`*_enabled`).
 """
@@ -35,7 +22,18 @@ from sqlalchemy import false as sql_false
 
 from portside.metadata.columns import UTCDateTime, lexical, lock_columns, metadata
 
-__all__ = ["UTCDateTime", "metadata"]
+__all__ = [
+    "blobs",
+    "manifest_blobs",
+    "manifest_children",
+    "manifests",
+    "registries",
+    "registry_blobs",
+    "repositories",
+    "repository_blobs",
+    "tags",
+    "uploads",
+]
 
 registries = Table(
     "registries",
@@ -188,7 +186,3 @@ uploads = Table(
     Column("hash_state", LargeBinary),
     Index("ix_uploads_updated_at", "updated_at"),
 )
-
-# Registered on the same MetaData; imported here so that `schema` names every table.
-from portside.metadata.schema_access import *  # noqa: E402, F403
-from portside.metadata.schema_lifecycle import *  # noqa: E402, F403

@@ -1,0 +1,81 @@
+"""Table definitions. Schema changes go through Alembic revisions in metadata/migrations.
+
+registries ─< repositories ─< repository_blobs >─ blobs
+    │             │
+    │             ├─< manifests ─< manifest_blobs      (digests a manifest references)
+    │             │       │     └─< manifest_children   (manifests an index references)
+    │             │       └── subject_digest            (the referrers index)
+    │             ├─< tags >─ manifests
+    │             └─< uploads
+    ├─< registry_blobs                (how many of its repositories link each blob)
+    ├─< scope_maps ─< tokens          (repository-scoped tokens)
+    ├─< role_assignments              (service principals, federated subjects and groups)
+    ├─< credentials                   (argon2id hashes: admin user, tokens; service principal
+    │                                  secrets and the deployment administrator have no registry)
+    ├─< retention_rules
+    ├─< deleted_manifests ─< deleted_manifest_blobs   (the recycle bin, by repository name)
+    └─< deleted_tags
+service_principals, signing_keys, leases              (deployment-wide)
+
+content.py holds registries and what they contain, access.py who may do what, lifecycle.py
+retention, the recycle bin and job leases. Every table is registered on the one `metadata`
+(metadata/columns.py) when its module is imported, and this package imports all three: that
+`metadata` is complete once `schema` is imported is what Alembic's env.py and the migration
+tests rely on.
+"""
+
+from __future__ import annotations
+
+from portside.metadata.columns import metadata
+from portside.metadata.schema.access import (
+    credentials,
+    role_assignments,
+    scope_maps,
+    service_principals,
+    signing_keys,
+    tokens,
+)
+from portside.metadata.schema.content import (
+    blobs,
+    manifest_blobs,
+    manifest_children,
+    manifests,
+    registries,
+    registry_blobs,
+    repositories,
+    repository_blobs,
+    tags,
+    uploads,
+)
+from portside.metadata.schema.lifecycle import (
+    deleted_manifest_blobs,
+    deleted_manifests,
+    deleted_tags,
+    leases,
+    retention_rules,
+)
+
+__all__ = [
+    "blobs",
+    "credentials",
+    "deleted_manifest_blobs",
+    "deleted_manifests",
+    "deleted_tags",
+    "leases",
+    "manifest_blobs",
+    "manifest_children",
+    "manifests",
+    "metadata",
+    "registries",
+    "registry_blobs",
+    "repositories",
+    "repository_blobs",
+    "retention_rules",
+    "role_assignments",
+    "scope_maps",
+    "service_principals",
+    "signing_keys",
+    "tags",
+    "tokens",
+    "uploads",
+]
