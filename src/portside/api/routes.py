@@ -41,7 +41,7 @@ def routes() -> list[Route]:
         Route("/oauth2/exchange", oauth.exchange, methods=["POST"]),
         Route("/oauth2/keys", oauth.jwks, methods=["GET"]),
     ]
-    probes += acr_routes()  # ACR's /acr/v1 metadata API, each route guarded in acr_routes.py
+    probes += acr_routes()  # ACR's /acr/v1 metadata API, each route guarded in api/acr/routes.py
     return probes + [
         Route(path, guarded(endpoint, rule), methods=methods)
         for path, methods, endpoint, rule in table

@@ -4,8 +4,8 @@ and the checks of the management service's create paths.
 A limit is the registry's override (`registries.quota_*`) or else its SKU's default
 (`metadata.usage.SKU_LIMITS`); None is unlimited. Storage and repositories are enforced by the
 stores in the transactions that add them (metadata/usage.py, metadata/repositories.py);
-tokens and scope maps by `UsageService.require_room` (management_tokens.py,
-management_scope_maps.py); webhooks do not exist yet, so their limit is only shown.
+tokens and scope maps by `UsageService.require_room` (services/management/tokens.py,
+scope_maps.py); webhooks do not exist yet, so their limit is only shown.
 """
 
 from __future__ import annotations

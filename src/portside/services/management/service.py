@@ -3,16 +3,16 @@
 `ManagementService` bundles the parts, each in its own module:
 
 - `registries`  RegistryManagement: registries, their quotas and usage, admin-user
-  credentials, repository anonymous pull (management_registries.py);
-- `scope_maps`  ScopeMapManagement (management_scope_maps.py);
-- `tokens`      TokenManagement (management_tokens.py);
+  credentials, repository anonymous pull (registries.py);
+- `scope_maps`  ScopeMapManagement (scope_maps.py);
+- `tokens`      TokenManagement (tokens.py);
 - `principals`  PrincipalManagement: service principals and role assignments
-  (management_identities.py);
-- `auth`        ManagementAuth: who may call what; `admin` DeploymentAdmin (management_admin.py);
+  (identities.py);
+- `auth`        ManagementAuth: who may call what; `admin` DeploymentAdmin (admin.py);
 
 plus signing-key rotation and the refresh tokens `portside login` writes into Docker's
 configuration. Methods are async and raise `Invalid`, `NotFound` or `Conflict`
-(management_errors.py), or the auth errors for callers.
+(errors.py), or the auth errors for callers.
 """
 
 from __future__ import annotations
