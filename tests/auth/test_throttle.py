@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from portside.auth.throttle import LoginThrottle
@@ -114,3 +115,41 @@ def test_expired_lock_is_dropped(clock: Clock) -> None:
 def test_bad_settings() -> None:
     with pytest.raises(ValueError):
         LoginThrottle(max_failures=0)
+
+
+@pytest.mark.anyio
+async def test_attempts_count_before_they_are_checked(clock: Clock) -> None:
+    t = throttle(clock)
+    for _ in range(3):
+        assert await t.reserve("alice") is None
+    # Three checks in flight take every place: a fourth waits for their outcome.
+    outcome: list[float | None] = []
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(lambda: _reserve_into(t, "alice", outcome))
+        await anyio.sleep(0.1)
+        assert outcome == []
+        assert await t.reserve("bob") is None
+        for _ in range(3):
+            t.failed("alice")
+    assert outcome == [30]
+
+
+@pytest.mark.anyio
+async def test_a_success_lets_waiting_attempts_go_ahead(clock: Clock) -> None:
+    t = throttle(clock)
+    for _ in range(3):
+        assert await t.reserve("alice") is None
+    outcome: list[float | None] = []
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(lambda: _reserve_into(t, "alice", outcome))
+        await anyio.sleep(0.1)
+        t.succeeded("alice")
+    assert outcome == [None]
+    # Attempts that were in flight and fail later count again from zero.
+    t.failed("alice")
+    t.failed("alice")
+    assert t.retry_after("alice") is None
+
+
+async def _reserve_into(t: LoginThrottle, key: str, outcome: list[float | None]) -> None:
+    outcome.append(await t.reserve(key))

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import anyio
 import jwt
 import pytest
 
 from portside.auth.errors import Denied, Unauthorized
 from portside.auth.identity import ANONYMOUS, Identity
-from portside.auth.tokens import InvalidToken
+from portside.auth.tokens import InvalidToken, SigningKey, TokenService
 from portside.metadata.database import Database
-from portside.metadata.records import RegistryRecord
+from portside.metadata.records import RegistryRecord, SigningKeyRecord
 from portside.metadata.signing_keys import SigningKeyStore
 from portside.services.access.signing import KeyRing
 
@@ -89,3 +90,67 @@ async def test_no_refresh_token_for_anonymous_or_unsayable_names(db: Database) -
         await ring.refresh_token(
             _REGISTRY, Identity("federated", "a?b"), audience="contoso.localhost", lifetime=hour
         )
+
+
+class _CountingStore(SigningKeyStore):
+    """Counts how often the keys are read."""
+
+    reads = 0
+
+    async def list(self) -> list[SigningKeyRecord]:
+        """The keys, counted."""
+        self.reads += 1
+        return await super().list()
+
+
+class _Clock:
+    """A monotonic clock the test moves by hand."""
+
+    now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _unknown_kid_token() -> str:
+    """A well-signed token of a key no node of this deployment has."""
+    stranger = TokenService(issuer="portside", keys=[SigningKey.generate("ES256", now=_NOW)])
+    return stranger.issue(
+        subject="s", audience="a", lifetime=timedelta(minutes=5), claims={"grant_type": "x"}
+    )
+
+
+_NOW = datetime.now(UTC)
+
+
+async def test_unknown_kids_reload_the_keys_at_most_once_per_interval(db: Database) -> None:
+    store, clock = _CountingStore(db), _Clock()
+    node_a = KeyRing(SigningKeyStore(db), issuer="portside", reload_seconds=3600)
+    node_b = KeyRing(store, issuer="portside", reload_seconds=3600, monotonic=clock)
+    await node_b.reload()
+    tokens = [await _unknown_kid_token() for _ in range(3)]
+    failures: list[str] = []
+
+    async def verify(token: str) -> None:
+        try:
+            await node_b.verify(token, kind="access_token")
+        except InvalidToken as error:
+            failures.append(error.message)
+
+    store.reads = 0
+    async with anyio.create_task_group() as tasks:
+        for i in range(60):
+            tasks.start_soon(verify, tokens[i % 3])
+    for token in tokens * 10:
+        await verify(token)
+    assert failures == ["unknown signing key"] * 90
+    assert store.reads == 1  # concurrent misses shared one reload, later ones waited
+    # A key rotated on another node meanwhile is picked up once the interval has passed.
+    await node_a.rotate()
+    rotated = await _token(node_a)
+    clock.now += 4.9
+    await verify(rotated)
+    assert failures[-1] == "unknown signing key" and store.reads == 1
+    clock.now += 0.1
+    assert (await node_b.verify(rotated, kind="access_token"))["sub"] == "s"
+    assert store.reads == 2

@@ -28,6 +28,7 @@ __all__ = [
     "Endpoint",
     "Rule",
     "challenge",
+    "client_of",
     "guarded",
 ]
 
@@ -69,7 +70,7 @@ def guarded(endpoint: Endpoint, rule: Rule) -> Endpoint:
         required = rule(request)
         try:
             request.state.grant = await state.policy.authorize(
-                registry, credentials_of(request.headers), required
+                registry, credentials_of(request.headers), required, client=client_of(request)
             )
         except Unauthorized as error:
             error.challenge = challenge(request, required, error.insufficient)
@@ -79,6 +80,11 @@ def guarded(endpoint: Endpoint, rule: Rule) -> Endpoint:
     guarded_endpoint.__name__ = endpoint.__name__
     guarded_endpoint.__doc__ = endpoint.__doc__
     return guarded_endpoint
+
+
+def client_of(request: Request) -> str:
+    """The caller's network address (a proxy's, behind one), which logins are throttled by."""
+    return request.client.host if request.client is not None else ""
 
 
 def challenge(request: Request, required: tuple[Scope, ...], insufficient: bool = False) -> str:

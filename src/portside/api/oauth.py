@@ -12,6 +12,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from portside.api.access import client_of
 from portside.api.credentials import credentials_of
 from portside.api.state import app_state
 from portside.services.access.oauth import ExchangeRequest, TokenRequest
@@ -44,7 +45,9 @@ def _host(request: Request) -> str:
 async def _token(request: Request, asked: TokenRequest) -> Response:
     """The one service call of both token requests, rendered as Docker's clients expect."""
     oauth = app_state(request).oauth
-    answer = await oauth.token(_host(request), credentials_of(request.headers), asked)
+    answer = await oauth.token(
+        _host(request), credentials_of(request.headers), asked, client=client_of(request)
+    )
     issued = answer.issued
     body: dict[str, object] = {
         "token": issued.token,

@@ -1,5 +1,11 @@
 """Slowing down password guessing: lock a key out after too many failed logins.
 
+An attempt is counted when it starts, not when its slow verification ends: `reserve` takes one
+of the key's `max_failures` places before the caller verifies, and `succeeded` or `failed`
+settles it. Attempts arriving at once therefore cannot all be verified: once the places are
+taken by attempts still being checked, further ones wait for their outcome, and at most
+`max_failures` verifications run for a key per window before it is locked.
+
 The state is per process: with several server processes or nodes, each keeps its own count, so
 a guesser gets at most `max_failures` tries per window per process. Memory is bounded: beyond
 `max_keys` keys, the least recently touched are forgotten.
@@ -13,19 +19,26 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import anyio
+
 __all__ = ["LoginThrottle"]
+
+# How often an attempt waiting for the attempts in flight asks again, and for how long at most.
+_POLL_SECONDS = 0.02
+_MAX_WAIT_SECONDS = 10.0
 
 
 @dataclass(slots=True)
 class _Record:
-    """Recent failure times of one key, and when its lockout ends (None if not locked)."""
+    """Recent failure times of one key, attempts being checked, and when its lockout ends."""
 
     failures: deque[float] = field(default_factory=deque)
+    pending: int = 0
     locked_until: float | None = None
 
 
 class LoginThrottle:
-    """Counts failed logins per key (a user name, a client address) and locks keys out."""
+    """Counts logins per key (a user name and client address) and locks keys out."""
 
     def __init__(
         self,
@@ -57,18 +70,47 @@ class LoginThrottle:
             if record.locked_until > now:
                 return record.locked_until - now
             record.locked_until = None
-            if not record.failures:
+            if not record.failures and not record.pending:
                 del self._records[key]
             return None
 
-    def failed(self, key: str) -> None:
-        """Record a failed login for `key`; lock it once it reaches the limit."""
+    async def reserve(self, key: str) -> float | None:
+        """Count an attempt for `key` before checking it: None if it may go ahead (then report
+        its outcome with `succeeded` or `failed`), else the seconds `key` is locked out for.
+
+        While every place left is taken by attempts still being checked, wait for them.
+        """
+        waited = 0.0
+        while (wait := self._try_reserve(key)) == 0.0:
+            if waited >= _MAX_WAIT_SECONDS:
+                return _POLL_SECONDS
+            await anyio.sleep(_POLL_SECONDS)
+            waited += _POLL_SECONDS
+        return wait
+
+    def _try_reserve(self, key: str) -> float | None:
+        """None: reserved; 0.0: all places taken by attempts in flight; else the lockout left."""
         now = self._clock()
         with self._lock:
-            record = self._records.get(key)
-            if record is None:
-                record = self._records[key] = _Record()
-            self._records.move_to_end(key)
+            record = self._touch(key)
+            if record.locked_until is not None:
+                if record.locked_until > now:
+                    return record.locked_until - now
+                record.locked_until = None
+            failures = record.failures
+            while failures and failures[0] <= now - self._window:
+                failures.popleft()
+            if len(failures) + record.pending >= self._max_failures:
+                return 0.0
+            record.pending += 1
+            return None
+
+    def failed(self, key: str) -> None:
+        """Settle a reserved attempt of `key` as failed; lock the key once it reaches the limit."""
+        now = self._clock()
+        with self._lock:
+            record = self._touch(key)
+            record.pending = max(0, record.pending - 1)
             if record.locked_until is not None and record.locked_until > now:
                 return
             record.locked_until = None
@@ -79,13 +121,21 @@ class LoginThrottle:
             if len(failures) >= self._max_failures:
                 failures.clear()
                 record.locked_until = now + self._lockout
-            while len(self._records) > self._max_keys:
-                self._records.popitem(last=False)
 
     def succeeded(self, key: str) -> None:
-        """Forget the failures of `key` after a successful login."""
+        """Forget the failures (and attempts in flight) of `key` after a successful login."""
         with self._lock:
             self._records.pop(key, None)
+
+    def _touch(self, key: str) -> _Record:
+        """The record of `key`, created if needed, as the most recently used; the lock is held."""
+        record = self._records.get(key)
+        if record is None:
+            record = self._records[key] = _Record()
+            while len(self._records) > self._max_keys:
+                self._records.popitem(last=False)
+        self._records.move_to_end(key)
+        return record
 
     def __len__(self) -> int:
         """How many keys are tracked."""

@@ -98,13 +98,14 @@ class OAuthService:
         self._refresh = timedelta(seconds=refresh_seconds)
 
     async def token(
-        self, host: str, credentials: Credentials, request: TokenRequest
+        self, host: str, credentials: Credentials, request: TokenRequest, *, client: str
     ) -> TokenAnswer:
         """Docker's token request at `host`: an access token for what the caller may do of the
-        scopes asked, and a refresh token too when asked for offline access."""
+        scopes asked, and a refresh token too when asked for offline access. `client` is the
+        caller's network address (password logins are throttled by it)."""
         registry, service = await self._directory.resolve_service(host, request.service)
         scopes = _scopes(request.scopes)
-        login = await self._login(registry, credentials, request)
+        login = await self._login(registry, credentials, request, client)
         identity, secret = login.identity, login.secret
         issued = await self.access_token(registry, identity, scopes, service, secret=secret)
         if not request.offline or identity.kind == "anonymous":
@@ -183,11 +184,11 @@ class OAuthService:
         )
 
     async def _login(
-        self, registry: RegistryRecord, credentials: Credentials, request: TokenRequest
+        self, registry: RegistryRecord, credentials: Credentials, request: TokenRequest, client: str
     ) -> Login:
         """Who the token request authenticates as, by its grant type."""
         if request.grant_type is None:
-            return await self._caller(registry, credentials)
+            return await self._caller(registry, credentials, client)
         if request.grant_type == "refresh_token":
             if not request.refresh_token:
                 raise ParameterInvalid("refresh_token is required")
@@ -195,13 +196,17 @@ class OAuthService:
         if request.grant_type != "password":
             raise ParameterInvalid("grant_type must be password or refresh_token")
         if request.username or request.password:
-            return await self._policy.login(registry, request.username, request.password)
+            return await self._policy.login(
+                registry, request.username, request.password, client=client
+            )
         if request.refresh_token:
             return await self._policy.refresh_login(registry, request.refresh_token)
         # ACR's anonymous flow: the SDK posts grant_type=password with nothing else.
-        return await self._caller(registry, credentials)
+        return await self._caller(registry, credentials, client)
 
-    async def _caller(self, registry: RegistryRecord, credentials: Credentials) -> Login:
+    async def _caller(
+        self, registry: RegistryRecord, credentials: Credentials, client: str
+    ) -> Login:
         """The identity of the request's Basic credentials; anonymous without any."""
         if credentials is None:
             return Login(ANONYMOUS)
@@ -209,7 +214,9 @@ class OAuthService:
             raise credentials.error()
         if not isinstance(credentials, Basic):
             raise Unauthorized("the token endpoint takes Basic credentials")
-        return await self._policy.login(registry, credentials.username, credentials.password)
+        return await self._policy.login(
+            registry, credentials.username, credentials.password, client=client
+        )
 
 
 def _scopes(values: tuple[str, ...]) -> tuple[Scope, ...]:

@@ -5,7 +5,8 @@ Every /v2/ and /acr/v1/ request passes `AccessPolicy.authorize` before its handl
 - no credentials: the anonymous grant (the loopback development registry, a
   registry's or a repository's anonymous pull);
 - `Basic user:password`: the admin user, a token, a service principal, or the null GUID with a
-  refresh token, checked against argon2id hashes (failures are throttled per user name);
+  refresh token, checked against argon2id hashes (password attempts are throttled per user
+  name and client address, and counted before they are verified);
 - `Bearer <access token>`: a JWT this deployment signed for this registry. Its `access` claim is
   trusted while the registry's auth version is the one it was issued at; after any change to
   credentials, tokens, scope maps, roles or settings, the identity's current grant is
@@ -102,9 +103,16 @@ class AccessPolicy:
         self._anonymous_registry = anonymous_registry
 
     async def authorize(
-        self, registry: RegistryRecord, credentials: Credentials, required: tuple[Scope, ...]
+        self,
+        registry: RegistryRecord,
+        credentials: Credentials,
+        required: tuple[Scope, ...],
+        *,
+        client: str,
     ) -> AccessGrant:
-        """The caller's grant if it covers `required`; raises Unauthorized or Denied if not."""
+        """The caller's grant if it covers `required`; raises Unauthorized or Denied if not.
+
+        `client` is the caller's network address, which Basic logins are throttled by."""
         if credentials is None:
             if not required and registry.name != self._anonymous_registry:
                 # `/v2/` answers 401 unless the registry is fully open, as ACR's does even
@@ -116,7 +124,9 @@ class AccessPolicy:
         if isinstance(credentials, Malformed):
             raise credentials.error()
         if isinstance(credentials, Basic):
-            identity = await self.authenticate(registry, credentials.username, credentials.password)
+            identity = await self.authenticate(
+                registry, credentials.username, credentials.password, client=client
+            )
             current = await self.grant_for(registry, identity, required)
             if current is None:
                 raise Unauthorized("credentials are no longer valid")
@@ -128,25 +138,44 @@ class AccessPolicy:
         return grant
 
     async def authenticate(
-        self, registry: RegistryRecord, username: str, password: str
+        self, registry: RegistryRecord, username: str, password: str, *, client: str
     ) -> Identity:
         """Check a user name and password (or the null GUID and a refresh token).
 
         To issue tokens, use `login`: they must carry the secret it names.
         """
-        return (await self.login(registry, username, password)).identity
+        return (await self.login(registry, username, password, client=client)).identity
 
-    async def login(self, registry: RegistryRecord, username: str, password: str) -> Login:
-        """`authenticate`, also telling which stored secret was proved."""
-        key = f"{registry.id}/{username.lower()}"
-        wait = self._throttle.retry_after(key)
+    async def login(
+        self, registry: RegistryRecord, username: str, password: str, *, client: str
+    ) -> Login:
+        """`authenticate`, also telling which stored secret was proved.
+
+        Password attempts are throttled per registry, user name and client address, and
+        counted before the slow verification. Refresh tokens (the null GUID) are not: their
+        check is a signature, cheap, and one shared name must not be lockable by anyone.
+        """
+        if username == NULL_GUID:
+            try:
+                return await self.refresh_login(registry, password)
+            except Unauthorized:
+                raise Unauthorized("invalid username or password") from None
+        # Names are short; a long one is cut so that junk cannot bloat the throttle's keys.
+        key = f"{registry.id}/{username.lower()[:256]}/{client}"
+        wait = await self._throttle.reserve(key)
         if wait is not None:
             raise Throttled(f"too many failed logins for {username!r}; retry later", wait)
-        login = await self._check_password(registry, username, password)
+        login: Login | None = None
+        try:
+            login = await self._check_password(registry, username, password)
+        finally:
+            # An attempt whose check did not finish (an error, a cancellation) counts as failed.
+            if login is None:
+                self._throttle.failed(key)
+            else:
+                self._throttle.succeeded(key)
         if login is None:
-            self._throttle.failed(key)
             raise Unauthorized("invalid username or password")
-        self._throttle.succeeded(key)
         return login
 
     async def refresh_login(self, registry: RegistryRecord, refresh_token: str) -> Login:
@@ -221,11 +250,6 @@ class AccessPolicy:
     ) -> Login | None:
         if not username or not password or _CONTROL.search(username):
             return None
-        if username == NULL_GUID:
-            try:
-                return await self.refresh_login(registry, password)
-            except Unauthorized:
-                return None
         if username == registry.name:
             if not registry.admin_enabled:
                 return None

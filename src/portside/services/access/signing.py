@@ -1,8 +1,11 @@
 """The signing keys of a deployment: created at first start, shared by every node, rotatable.
 
 Keys live in the database (`SigningKeyStore`). Each process keeps a `TokenService` over them
-and reloads it now and then, and at once when it meets a token signed by a key it does not
-know yet (another node rotated), so rotation needs no restart anywhere.
+and reloads it now and then, and when it meets a token signed by a key it does not know yet
+(another node rotated), so rotation needs no restart anywhere. Those reloads are bounded: at
+most one per `miss_reload_seconds`, shared by every request that missed meanwhile, so a flood of
+tokens naming unknown keys costs one query per interval. A key rotated elsewhere is accepted
+here at once, or at most `miss_reload_seconds` later while such a flood goes on.
 
 Every refresh token is minted by `KeyRing.refresh_token`, whether the token endpoint or the
 management API (`portside login`) asks for it.
@@ -10,10 +13,13 @@ management API (`portside login`) asks for it.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import cast
+
+import anyio
 
 from portside.auth.algorithms import Algorithm
 from portside.auth.claims import refresh_claims
@@ -49,25 +55,56 @@ class KeyRing:
         issuer: str,
         algorithm: Algorithm = "ES256",
         reload_seconds: float = 60.0,
+        miss_reload_seconds: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """Sign as `issuer`; reload the keys every `reload_seconds`, and on meeting an unknown
+        key at most once per `miss_reload_seconds`."""
         self._store = store
         self._issuer = issuer
         self._algorithm: Algorithm = algorithm
         self._reload_seconds = reload_seconds
+        self._miss_reload_seconds = miss_reload_seconds
         self._monotonic = monotonic
         self._service: TokenService | None = None
         self._loaded_at = 0.0
+        self._missed_at = -math.inf
+        self._reloading: anyio.Lock | None = None
 
     async def service(self) -> TokenService:
         """The token service over the current keys (creating the first key if none exists)."""
-        if self._service is None or self._monotonic() - self._loaded_at > self._reload_seconds:
-            await self.reload()
-        assert self._service is not None
-        return self._service
+        service = self._service
+        if service is None or self._monotonic() - self._loaded_at > self._reload_seconds:
+            async with self._lock():
+                if self._service is service:  # nobody reloaded while this request waited
+                    await self._load()
+                service = self._service
+        assert service is not None
+        return service
 
     async def reload(self) -> None:
         """Read the keys again; create the deployment's first key if there is none."""
+        async with self._lock():
+            await self._load()
+
+    def _lock(self) -> anyio.Lock:
+        # Created on first use, inside the event loop that serves this process.
+        if self._reloading is None:
+            self._reloading = anyio.Lock()
+        return self._reloading
+
+    async def _reload_on_miss(self, seen: TokenService) -> TokenService:
+        """Reload after meeting an unknown key, unless another request reloaded since `seen`
+        was read, or a miss already reloaded less than `miss_reload_seconds` ago."""
+        async with self._lock():
+            now = self._monotonic()
+            if self._service is seen and now - self._missed_at >= self._miss_reload_seconds:
+                self._missed_at = now
+                await self._load()
+            assert self._service is not None
+            return self._service
+
+    async def _load(self) -> None:
         records = await self._store.list()
         if not records:
             await self._store.add(
@@ -79,16 +116,16 @@ class KeyRing:
         self._loaded_at = self._monotonic()
 
     async def verify(self, token: str, *, kind: str) -> dict[str, object]:
-        """Verify a token; on an unknown key, reload once (another node may have rotated)."""
+        """Verify a token; on an unknown key, reload (another node may have rotated), at most
+        once per `miss_reload_seconds`."""
         service = await self.service()
         try:
             return service.verify(token, kind=kind)
         except InvalidToken as error:
             if error.message != "unknown signing key":
                 raise
-        await self.reload()
-        assert self._service is not None
-        return self._service.verify(token, kind=kind)
+        service = await self._reload_on_miss(service)
+        return service.verify(token, kind=kind)
 
     async def refresh_token(
         self,

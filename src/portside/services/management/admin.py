@@ -99,7 +99,8 @@ class Caller:
 
 
 class ManagementAuth:
-    """Authenticates management callers (throttled per user name) and checks what they may do."""
+    """Authenticates management callers (throttled per user name and address) and checks what
+    they may do."""
 
     def __init__(
         self,
@@ -112,23 +113,33 @@ class ManagementAuth:
         self._principals = principals
         self._throttle = throttle
 
-    async def authenticate(self, username: str, password: str) -> Caller:
-        """The caller these Basic credentials name; Unauthorized or Throttled otherwise."""
-        key = f"management/{username.lower()[:128]}"
-        wait = self._throttle.retry_after(key)
+    async def authenticate(self, username: str, password: str, *, client: str = "") -> Caller:
+        """The caller these Basic credentials name; Unauthorized or Throttled otherwise.
+
+        Attempts are counted before the slow verification, per user name and client address
+        (`client`; without one, per user name alone)."""
+        key = f"management/{username.lower()[:128]}/{client}"
+        wait = await self._throttle.reserve(key)
         if wait is not None:
             raise Throttled("too many failed sign-ins for this user; retry later", wait)
         caller: Caller | None = None
-        if username == ADMIN_USER:
-            if await self._admin.verify(password):
-                caller = Caller("admin", ADMIN_USER)
-        elif (fingerprint := await self._principals.verify_secret(username, password)) is not None:
-            caller = Caller("sp", username.lower(), fingerprint)
+        try:
+            caller = await self._verify(username, password)
+        finally:
+            # An attempt whose check did not finish (an error, a cancellation) counts as failed.
+            if caller is None:
+                self._throttle.failed(key)
+            else:
+                self._throttle.succeeded(key)
         if caller is None:
-            self._throttle.failed(key)
             raise Unauthorized("invalid user name or password")
-        self._throttle.succeeded(key)
         return caller
+
+    async def _verify(self, username: str, password: str) -> Caller | None:
+        if username == ADMIN_USER:
+            return Caller("admin", ADMIN_USER) if await self._admin.verify(password) else None
+        fingerprint = await self._principals.verify_secret(username, password)
+        return None if fingerprint is None else Caller("sp", username.lower(), fingerprint)
 
     def require_admin(self, caller: Caller) -> None:
         """Denied unless the caller is the deployment administrator."""
