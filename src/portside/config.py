@@ -122,7 +122,9 @@ class Settings(BaseSettings):
         3 * 3600, ge=300, le=90 * 24 * 3600, description="Lifetime of refresh tokens (ACR: 3 h)."
     )
     login_max_failures: int = Field(
-        10, ge=1, description="Failed logins per user name and registry before a lockout."
+        10,
+        ge=1,
+        description="Failed logins per user name, client address and registry before a lockout.",
     )
     login_lockout_seconds: float = Field(60.0, gt=0, description="How long a lockout lasts.")
     trusted_issuers: tuple[TrustedIssuerSettings, ...] = Field(
