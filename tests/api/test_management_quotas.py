@@ -193,3 +193,21 @@ def test_usage_needs_contributor_and_quotas_the_administrator(mgmt: Harness) -> 
 def patch_as(mgmt: Harness, headers: dict[str, str], **fields: object) -> Any:
     """PATCH the registry `team1` with other credentials; the response."""
     return mgmt.client.patch(f"{API}/registries/team1", headers=headers, json=fields)
+
+
+def test_only_the_administrator_changes_the_sku(mgmt: Harness) -> None:
+    principal, secret = mgmt.create_principal()
+    mgmt.assign("team1", "Contributor", principal)
+    as_contributor = basic(principal, secret)
+    # Basic -> Premium would raise every default limit (tokens 500 -> 50,000).
+    refused = patch_as(mgmt, as_contributor, sku="Premium")
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["code"] == "AuthorizationFailed"
+    assert "SKU" in refused.json()["error"]["message"]
+    assert usage(mgmt)["tokens"]["limit"] == 500
+    shown = mgmt.client.get(f"{API}/registries/team1", headers=mgmt.admin).json()
+    assert shown["sku"] == "Standard"
+    # Naming the SKU it already has changes nothing, so it is allowed (whole-object PATCHes).
+    assert patch_as(mgmt, as_contributor, sku="Standard").status_code == 200
+    assert patch(mgmt, sku="Premium").status_code == 200
+    assert usage(mgmt)["tokens"]["limit"] == 50_000

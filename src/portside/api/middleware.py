@@ -1,4 +1,8 @@
-"""Pure ASGI middleware: the API version header on every response, and the access log."""
+"""Pure ASGI middleware: the API version header on every response, and the access log.
+
+Logged values come from the client (the path is percent-decoded: `%0a` is a newline), so each
+is escaped by `printable` before it is written: one request, one line, fields split by spaces.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,30 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["RegistryHeaders"]
+__all__ = ["RegistryHeaders", "printable"]
 
 log = logging.getLogger("portside.access")
 _VERSION = (b"docker-distribution-api-version", b"registry/2.0")
+# Printable characters escaped all the same: the space (the field separator), the
+# backslash (the escape) and the double quote (so values can be quoted by a later format).
+_ESCAPED_TOO = frozenset(' \\"')
+
+
+def printable(value: str) -> str:
+    """`value` with control, separator and other unprintable characters, spaces, backslashes
+    and double quotes written as `\\xNN`, `\\uNNNN` or `\\UNNNNNNNN` escapes."""
+    if value.isprintable() and not _ESCAPED_TOO.intersection(value):
+        return value
+    return "".join(_escape(c) for c in value)
+
+
+def _escape(char: str) -> str:
+    if char.isprintable() and char not in _ESCAPED_TOO:
+        return char
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 class RegistryHeaders:
@@ -39,8 +63,8 @@ class RegistryHeaders:
         if self.access_log:
             log.info(
                 "%s %s %d %.1fms",
-                scope["method"],
-                scope["path"],
+                printable(scope["method"]),
+                printable(scope["path"]),
                 status,
                 (time.perf_counter() - started) * 1000,
             )

@@ -8,7 +8,9 @@ expect; errors use the OCI error body like the rest of the API.
 
 from __future__ import annotations
 
-from starlette.datastructures import FormData
+from urllib.parse import parse_qsl
+
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -25,12 +27,28 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 async def _form(request: Request) -> FormData:
-    length = request.headers.get("content-length") or "0"
-    if not (length.isascii() and length.isdigit()) or int(length) > _MAX_FORM_BYTES:
+    """The urlencoded form, read only up to `_MAX_FORM_BYTES` whether or not the client sent
+    `Content-Length` (a chunked body is counted as it arrives)."""
+    length = request.headers.get("content-length")
+    if length is not None and (
+        not (length.isascii() and length.isdigit()) or int(length) > _MAX_FORM_BYTES
+    ):
         raise ParameterInvalid("form too large or with an invalid Content-Length")
     if "application/x-www-form-urlencoded" not in request.headers.get("content-type", ""):
         raise ParameterInvalid("expected an application/x-www-form-urlencoded body")
-    return await request.form(max_files=0, max_fields=200)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_FORM_BYTES:
+            raise ParameterInvalid("form too large")
+    try:
+        # Decoded as Starlette's form parser does: bytes as latin-1, escapes as UTF-8.
+        fields: list[tuple[str, str | UploadFile]] = list(
+            parse_qsl(body.decode("latin-1"), keep_blank_values=True, max_num_fields=200)
+        )
+    except ValueError:
+        raise ParameterInvalid("too many form fields") from None
+    return FormData(fields)
 
 
 def _field(form: FormData, name: str) -> str:

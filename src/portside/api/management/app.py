@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from portside.api.management import identities, lifecycle, registries, tokens, usage
 from portside.api.management.errors import exception_handlers
+from portside.api.management.gate import RequestGate
 from portside.services.lifecycle.service import LifecycleService
 from portside.services.management.service import ManagementService
 
@@ -47,6 +48,9 @@ def create_management_app(
     for module in (registries, usage, tokens, identities, lifecycle):
         app.include_router(module.router)
     _without_validation_answers(app)
+    # Credentials before any body byte, and bodies bounded: FastAPI itself reads a route's
+    # body before its dependencies (the guards) run.
+    app.add_middleware(RequestGate, auth=service.auth)
     return app
 
 

@@ -25,7 +25,6 @@ from portside.api.management.security import (
     host_of,
     service_of,
 )
-from portside.auth.errors import Denied
 
 __all__ = ["router"]
 
@@ -68,18 +67,16 @@ async def update_registry(
     request: Request, name: str, body: RegistryUpdate, caller: ContributorCaller
 ) -> Registry:
     """Change settings and quota overrides (`null` resets one to the SKU's default; only the
-    administrator may change quotas). Enabling an admin user that has no passwords yet
-    generates both and returns them (once)."""
-    quotas = body.quotas()
-    if quotas and not caller.is_admin:
-        raise Denied("only the deployment administrator may change a registry's quotas")
+    administrator may change quotas and the SKU). Enabling an admin user that has no passwords
+    yet generates both and returns them (once)."""
     view = await service_of(request).registries.update(
         name,
+        caller=caller,
         sku=body.sku,
         admin_enabled=body.admin_user_enabled,
         anonymous_pull=body.anonymous_pull_enabled,
         immutable_tags=body.immutable_tags_enabled,
-        quotas=quotas,
+        quotas=body.quotas(),
         host=host_of(request),
     )
     return Registry.of(view)

@@ -17,6 +17,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from starlette.requests import HTTPConnection
 
 from portside.api.credentials import credentials_of
+from portside.api.management.gate import CALLER_STATE
 from portside.auth.credentials import Basic
 from portside.auth.errors import Denied, Unauthorized
 from portside.services.access.hosts import well_formed_host
@@ -70,6 +71,10 @@ def host_of(request: Request) -> str | None:
 async def _caller(
     request: Request, credentials: Annotated[HTTPBasicCredentials | None, Security(_BASIC)]
 ) -> Caller:
+    # RequestGate authenticated the request before its body was read; reuse its answer.
+    checked = getattr(request.state, CALLER_STATE, None)
+    if isinstance(checked, Caller):
+        return checked
     if credentials is None:
         raise Unauthorized("authentication required: use HTTP Basic credentials")
     return await service_of(request).auth.authenticate(credentials.username, credentials.password)

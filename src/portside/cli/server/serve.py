@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from pathlib import Path
 
 import click
@@ -66,6 +67,8 @@ def serve(
     )
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together")
+    # Before the database is touched: a second server on the same address must change nothing.
+    _refuse_taken_address(settings.host, settings.port)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -92,3 +95,29 @@ def serve(
         # TLS 1.2 and up: older Docker engines and corporate proxies still negotiate 1.2.
         ssl_protocol_min=SSLProtocols.tls12,
     ).serve()
+
+
+def _refuse_taken_address(host: str, port: int) -> None:
+    """Exit with an error if something already listens on `host`:`port`.
+
+    Granian binds with SO_REUSEPORT, so a second `portside serve` on the same address would
+    start without error and the kernel would split connections between the two. A trial bind
+    without SO_REUSEPORT fails when any socket is bound there. (Two servers started in the same
+    instant can still both pass; this catches the forgotten old server.)
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as error:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {error}") from None
+    with socket.socket(family, kind, proto) as trial:
+        # Connections of a stopped server lingering in TIME_WAIT must not block a restart.
+        trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            trial.bind(address)
+        except OSError as error:
+            raise click.ClickException(
+                f"cannot listen on {host}:{port}: {error.strerror or error}"
+                " (is another server, perhaps another `portside serve`, running there?)"
+            ) from None

@@ -16,11 +16,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from portside.auth.errors import Denied
 from portside.metadata.records import RegistryRecord
 from portside.metadata.registries import QUOTA_COLUMNS
 from portside.oci.errors import NameInvalid
 from portside.oci.names import validate_name
 from portside.services.lifecycle.usage import QUOTAS, UsageReport
+from portside.services.management.admin import Caller
 from portside.services.management.context import ManagementContext, SecretInfo
 from portside.services.management.errors import Conflict, Invalid, NotFound
 
@@ -186,6 +188,7 @@ class RegistryManagement:
         self,
         name: str,
         *,
+        caller: Caller,
         sku: str | None = None,
         admin_enabled: bool | None = None,
         anonymous_pull: bool | None = None,
@@ -198,10 +201,18 @@ class RegistryManagement:
         `quotas` overrides limits by quota name (`storage_bytes`, `repositories`, `tokens`,
         `scope_maps`, `webhooks`); None for one resets it to the SKU's default. A limit below
         what is used already is allowed: it refuses what would add more.
+
+        Quotas and the SKU (whose defaults they are) bound what a registry's own managers do:
+        only the deployment administrator changes them; anyone else gets Denied.
         """
         record = await self._context.registry(name)
         if sku is not None:
             _check_sku(sku)
+        if not caller.is_admin:
+            if quotas:
+                raise Denied("only the deployment administrator may change a registry's quotas")
+            if sku is not None and sku != record.sku:
+                raise Denied("only the deployment administrator may change a registry's SKU")
         settings: dict[str, object] = {
             key: value
             for key, value in (
