@@ -83,3 +83,18 @@ def test_failed_refresh_tokens_lock_nobody_out(client: TestClient) -> None:
     refresh = get_token(client, [], login, offline_token="true").json()["refresh_token"]
     assert _v2(client, ATTACKER, refresh_basic(refresh)) == 200
     assert _v2(client, USER, refresh_basic(refresh)) == 200
+
+
+def test_management_sign_in_locks_out_only_the_guessing_address(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, admin_password="management-secret-1")
+    seed(settings)
+    with TestClient(_ClientAddress(create_app(settings))) as test_client:
+
+        def registries(address: str, password: str) -> int:
+            sent = headers(authorization=basic("admin", password)) | {"X-Test-Client": address}
+            return test_client.get("/api/v1/registries", headers=sent).status_code
+
+        for _ in range(10):
+            assert registries(ATTACKER, "guess") == 401
+        assert registries(ATTACKER, "management-secret-1") == 429
+        assert registries(USER, "management-secret-1") == 200

@@ -19,7 +19,14 @@ from portside.api.management.models import ErrorBody
 from portside.auth.errors import Denied, Throttled, Unauthorized
 from portside.services.management.errors import Conflict, Invalid, ManagementError, NotFound
 
-__all__ = ["CHALLENGE", "ERROR_RESPONSES", "REALM", "error_response", "exception_handlers"]
+__all__ = [
+    "CHALLENGE",
+    "ERROR_RESPONSES",
+    "REALM",
+    "error_response",
+    "exception_handlers",
+    "throttled_response",
+]
 
 REALM = "portside-management"
 CHALLENGE = {"WWW-Authenticate": f'Basic realm="{REALM}"'}
@@ -78,6 +85,11 @@ async def _denied(request: Request, error: Exception) -> Response:
 
 async def _throttled(request: Request, error: Exception) -> Response:
     assert isinstance(error, Throttled)
+    return throttled_response(error)
+
+
+def throttled_response(error: Throttled) -> Response:
+    """429 with `Retry-After`, for a caller locked out after failed sign-ins."""
     return error_response(
         429, "TooManyRequests", error.message, {"Retry-After": str(error.retry_after)}
     )

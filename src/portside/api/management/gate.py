@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portside.api.credentials import credentials_of
-from portside.api.management.errors import CHALLENGE, error_response
+from portside.api.management.errors import CHALLENGE, error_response, throttled_response
 from portside.auth.credentials import Basic
 from portside.auth.errors import Throttled, Unauthorized
 from portside.services.management.admin import ManagementAuth
@@ -76,17 +76,25 @@ class RequestGate:
             message = "authentication required: use HTTP Basic credentials"
             return error_response(401, "Unauthorized", message, CHALLENGE)
         try:
-            caller = await self.auth.authenticate(credentials.username, credentials.password)
+            caller = await self.auth.authenticate(
+                credentials.username, credentials.password, client=_client(scope)
+            )
         except Unauthorized as error:
             return error_response(401, "Unauthorized", error.message, CHALLENGE)
         except Throttled as error:
-            return error_response(429, "TooManyRequests", error.message, error.headers)
+            return throttled_response(error)
         scope.setdefault("state", {})[CALLER_STATE] = caller
         return None
 
     def _too_large(self) -> Response:
         message = f"the request body is larger than {self.limit} bytes"
         return error_response(413, "RequestEntityTooLarge", message)
+
+
+def _client(scope: Scope) -> str:
+    """The caller's network address, which sign-ins are throttled by (a proxy's, behind one)."""
+    client = scope.get("client")
+    return str(client[0]) if client else ""
 
 
 def _open(scope: Scope) -> bool:

@@ -77,7 +77,10 @@ async def _caller(
         return checked
     if credentials is None:
         raise Unauthorized("authentication required: use HTTP Basic credentials")
-    return await service_of(request).auth.authenticate(credentials.username, credentials.password)
+    client = request.client.host if request.client is not None else ""
+    return await service_of(request).auth.authenticate(
+        credentials.username, credentials.password, client=client
+    )
 
 
 AnyCaller = Annotated[Caller, Depends(_caller)]
