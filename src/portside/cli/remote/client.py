@@ -29,6 +29,7 @@ __all__ = [
     "ManagementClient",
     "connection_options",
     "emit",
+    "emit_generated",
     "emit_record",
     "emit_secrets",
     "emit_with_secrets",
@@ -272,6 +273,15 @@ def emit_record(ctx: click.Context, data: Any, fields: Sequence[tuple[str, str]]
     for label, key in fields:
         table.add_row(label, _cell(data.get(key)))
     _console().print(table)
+
+
+def emit_generated(ctx: click.Context, data: Any, secrets: Sequence[dict[str, Any]]) -> None:
+    """Print what a call that generates secrets answered: `data` as JSON, or the values of
+    `secrets` (see `emit_secrets`)."""
+    if output_format(ctx) == "json":
+        click.echo(json.dumps(data, indent=2))
+        return
+    emit_secrets(ctx, secrets)
 
 
 def emit_with_secrets(

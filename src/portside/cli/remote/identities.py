@@ -17,18 +17,12 @@ from portside.cli.remote.client import (
     Column,
     connection_options,
     emit,
+    emit_generated,
     emit_record,
-    emit_secrets,
     emit_with_secrets,
     management_client,
-    output_format,
 )
-from portside.cli.remote.options import (
-    confirm,
-    expiration_option,
-    registry_option,
-    yes_option,
-)
+from portside.cli.remote.options import confirm, expiration_option, registry_option, yes_option
 
 __all__ = ["role", "signing_key", "sp"]
 
@@ -131,9 +125,7 @@ def reset_secret(
         body["expirationInDays"] = expiration_in_days
     path = f"/service-principals/{principal_id}/credentials"
     secret = management_client(ctx).call("POST", path, body)
-    if output_format(ctx) == "json":
-        emit_record(ctx, secret, ())
-    emit_secrets(ctx, [secret])
+    emit_generated(ctx, secret, [secret])
 
 
 @click.group()

@@ -21,12 +21,7 @@ from portside.cli.remote.client import (
 )
 from portside.cli.remote.dataplane import CATALOG, ImageRef, RegistrySession, parse_image
 from portside.cli.remote.dataplane import repository_scope as scope
-from portside.cli.remote.options import (
-    confirm,
-    registry_name_option,
-    registry_option,
-    yes_option,
-)
+from portside.cli.remote.options import confirm, registry_name_option, registry_option, yes_option
 from portside.cli.remote.recycle import (
     list_deleted_manifests,
     list_deleted_repositories,

@@ -18,18 +18,12 @@ from portside.cli.remote.client import (
     Column,
     connection_options,
     emit,
+    emit_generated,
     emit_record,
-    emit_secrets,
     emit_with_secrets,
     management_client,
-    output_format,
 )
-from portside.cli.remote.options import (
-    confirm,
-    expiration_option,
-    registry_option,
-    yes_option,
-)
+from portside.cli.remote.options import confirm, expiration_option, registry_option, yes_option
 
 __all__ = ["scope_map", "token"]
 
@@ -207,9 +201,7 @@ def generate_password(
             body["expirationInDays"] = expiration_in_days
         path = f"/registries/{registry_name}/tokens/{name}/credentials"
         generated.append(client.call("POST", path, body))
-    if output_format(ctx) == "json":
-        emit(ctx, generated, ())
-    emit_secrets(ctx, generated)
+    emit_generated(ctx, generated, generated)
 
 
 @token_credential.command("delete")
