@@ -7,7 +7,7 @@ generate them; `null` fields are left out of answers.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -32,6 +32,7 @@ __all__ = [
     "RegistryUpdate",
     "Repository",
     "RepositoryActions",
+    "RepositoryPattern",
     "RepositoryUpdate",
     "RoleAssignment",
     "RoleAssignmentCreate",
@@ -49,15 +50,30 @@ __all__ = [
     "TokenUpdate",
 ]
 
+# Field definitions several bodies share.
 Days = Field(None, ge=1, le=MAX_EXPIRY_DAYS, description="Validity of generated secrets.")
 Name = Field(min_length=1, max_length=128)
-Action = Field(min_length=1, max_length=1024)
+ResourceName = Field(min_length=1, max_length=64)
+"""A new registry's, token's or scope map's name."""
+ScopeMapName = Field(None, max_length=64)
+"""The scope map a token is bound to."""
+RepositoryPattern = Field("*", min_length=1, max_length=300)
+"""The repositories a role or rule covers: `*`, a repository or `prefix/*`."""
+TokenStatus = Literal["enabled", "disabled"]
+"""Whether a token may sign in."""
 
 
 class ApiModel(BaseModel):
     """camelCase on the wire, snake_case in Python; unknown request fields are refused."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    @classmethod
+    def from_record(cls, record: object, **others: object) -> Self:
+        """This model with the fields given in `others`, each other field taken from
+        `record`'s attribute of the same name (AttributeError if it has none)."""
+        copied = {name: getattr(record, name) for name in cls.model_fields if name not in others}
+        return cls.model_validate({**copied, **others})
 
 
 class ErrorDetail(ApiModel):
@@ -95,7 +111,7 @@ class Password(ApiModel):
 class RegistryCreate(ApiModel):
     """POST /registries."""
 
-    name: str = Field(min_length=1, max_length=64)
+    name: str = ResourceName
     sku: str = Field("Standard", max_length=16)
     admin_user_enabled: bool = False
     anonymous_pull_enabled: bool = False
@@ -204,10 +220,10 @@ class RepositoryActions(ApiModel):
 class TokenCreate(ApiModel):
     """POST /registries/{name}/tokens: a scope map, or repositories (a map is made for them)."""
 
-    name: str = Field(min_length=1, max_length=64)
-    scope_map: str | None = Field(None, max_length=64)
+    name: str = ResourceName
+    scope_map: str | None = ScopeMapName
     repositories: list[RepositoryActions] = Field(default_factory=list, max_length=MAX_ACTIONS)
-    status: Literal["enabled", "disabled"] = "enabled"
+    status: TokenStatus = "enabled"
     expiration_in_days: int | None = Days
     no_passwords: bool = False
 
@@ -215,8 +231,8 @@ class TokenCreate(ApiModel):
 class TokenUpdate(ApiModel):
     """PATCH /registries/{name}/tokens/{token}."""
 
-    scope_map: str | None = Field(None, max_length=64)
-    status: Literal["enabled", "disabled"] | None = None
+    scope_map: str | None = ScopeMapName
+    status: TokenStatus | None = None
 
 
 class TokenPasswordGenerate(ApiModel):
@@ -237,7 +253,7 @@ class Token(ApiModel):
 
     name: str
     scope_map: str
-    status: Literal["enabled", "disabled"]
+    status: TokenStatus
     creation_date: datetime
     credentials: TokenCredentials
 
@@ -257,7 +273,7 @@ class Token(ApiModel):
 class ScopeMapCreate(ApiModel):
     """POST /registries/{name}/scope-maps."""
 
-    name: str = Field(min_length=1, max_length=64)
+    name: str = ResourceName
     actions: list[str] = Field(max_length=MAX_ACTIONS)
     description: str = Field("", max_length=256)
 
@@ -330,7 +346,7 @@ class RoleAssignmentCreate(ApiModel):
     role: str = Field(max_length=32)
     assignee: str = Field(min_length=1, max_length=255)
     assignee_type: Literal["sp", "subject", "group"] = "sp"
-    repositories: str = Field("*", min_length=1, max_length=300)
+    repositories: str = RepositoryPattern
 
 
 class RoleAssignment(ApiModel):
