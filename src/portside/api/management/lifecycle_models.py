@@ -8,7 +8,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from portside.api.management.models import ApiModel, RepositoryPattern
+from portside.api.management.fields import RepositoryPattern
+from portside.api.management.models import ApiModel
 from portside.metadata.deletion import Removal
 from portside.metadata.recycle_bin import DeletedManifest, DeletedRepository, DeletedTag
 from portside.metadata.restore import Restored

@@ -12,8 +12,17 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from portside.api.management.fields import (
+    Count,
+    Days,
+    Name,
+    RepositoryPattern,
+    ResourceName,
+    ScopeMapName,
+    TokenStatus,
+)
 from portside.metadata.records import ScopeMapRecord
-from portside.services.management.context import MAX_EXPIRY_DAYS, SecretInfo
+from portside.services.management.context import SecretInfo
 from portside.services.management.identities import RoleAssignmentView, ServicePrincipalView
 from portside.services.management.registries import AdminCredentials, RegistryView
 from portside.services.management.scope_maps import MAX_ACTIONS
@@ -32,7 +41,6 @@ __all__ = [
     "RegistryUpdate",
     "Repository",
     "RepositoryActions",
-    "RepositoryPattern",
     "RepositoryUpdate",
     "RoleAssignment",
     "RoleAssignmentCreate",
@@ -50,18 +58,6 @@ __all__ = [
     "TokenUpdate",
 ]
 
-# Field definitions several bodies share.
-Days = Field(None, ge=1, le=MAX_EXPIRY_DAYS, description="Validity of generated secrets.")
-Name = Field(min_length=1, max_length=128)
-ResourceName = Field(min_length=1, max_length=64)
-"""A new registry's, token's or scope map's name."""
-ScopeMapName = Field(None, max_length=64)
-"""The scope map a token is bound to."""
-RepositoryPattern = Field("*", min_length=1, max_length=300)
-"""The repositories a role or rule covers: `*`, a repository or `prefix/*`."""
-TokenStatus = Literal["enabled", "disabled"]
-"""Whether a token may sign in."""
-
 
 class ApiModel(BaseModel):
     """camelCase on the wire, snake_case in Python; unknown request fields are refused."""
@@ -70,8 +66,7 @@ class ApiModel(BaseModel):
 
     @classmethod
     def from_record(cls, record: object, **others: object) -> Self:
-        """This model with the fields given in `others`, each other field taken from
-        `record`'s attribute of the same name (AttributeError if it has none)."""
+        """Fields from `others`, the rest from `record`'s attributes of the same name."""
         copied = {name: getattr(record, name) for name in cls.model_fields if name not in others}
         return cls.model_validate({**copied, **others})
 
@@ -116,9 +111,6 @@ class RegistryCreate(ApiModel):
     admin_user_enabled: bool = False
     anonymous_pull_enabled: bool = False
     immutable_tags_enabled: bool = False
-
-
-Count = Field(None, ge=0, le=(1 << 31) - 1)
 
 
 class RegistryUpdate(ApiModel):
