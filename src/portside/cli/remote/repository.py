@@ -103,6 +103,23 @@ def _show_attributes(ctx: click.Context, data: dict[str, Any], fields: tuple[Any
     emit_record(ctx, data if _json(ctx) else flat, (*fields, *_ATTRIBUTES))
 
 
+def _patch_attributes(
+    ctx: click.Context,
+    session: RegistrySession,
+    repository: str,
+    path: str,
+    changes: dict[str, bool],
+    name: tuple[str, str],
+) -> None:
+    """PATCH `changes` to the repository, tag or manifest at `path`, then show its attributes
+    as the answer gives them (a tag or manifest answer wraps the object in `tag`/`manifest`)."""
+    answer = session.request("PATCH", path, scope(repository, "metadata_write"), json=changes)
+    data = answer.json() if answer.content else {}
+    for key in ("tag", "manifest"):
+        data = data.get(key, data) if isinstance(data, dict) else {}
+    _show_attributes(ctx, data if isinstance(data, dict) else {}, (name,))
+
+
 def _json(ctx: click.Context) -> bool:
     return output_format(ctx) == "json"
 
@@ -216,7 +233,6 @@ def update_repository(
     target = _target(repository_name, image)
     changes = _changes(delete_enabled, write_enabled, read_enabled, list_enabled)
     session = _session(ctx, registry_name)
-    write = scope(target.repository, "metadata_write")
     base = f"/acr/v1/{target.repository}"
     if target.tag:
         path, name = f"{base}/_tags/{target.tag}", ("Name", "name")
@@ -224,11 +240,7 @@ def update_repository(
         path, name = f"{base}/_manifests/{target.digest}", ("Digest", "digest")
     else:
         path, name = base, ("Name", "imageName")
-    answer = session.request("PATCH", path, write, json=changes)
-    data = answer.json() if answer.content else {}
-    for key in ("tag", "manifest"):
-        data = data.get(key, data) if isinstance(data, dict) else {}
-    _show_attributes(ctx, data if isinstance(data, dict) else {}, (name,))
+    _patch_attributes(ctx, session, target.repository, path, changes, name)
 
 
 @repository.command("delete")
@@ -331,14 +343,8 @@ def update_metadata(
     target = parse_image(image)
     changes = _changes(delete_enabled, write_enabled, read_enabled, list_enabled)
     session = _session(ctx, registry_name)
-    digest = session.digest_of(target)
-    path = f"/acr/v1/{target.repository}/_manifests/{digest}"
-    answer = session.request(
-        "PATCH", path, scope(target.repository, "metadata_write"), json=changes
-    )
-    data = answer.json() if answer.content else {}
-    shown = data.get("manifest", data) if isinstance(data, dict) else {}
-    _show_attributes(ctx, shown if isinstance(shown, dict) else {}, (("Digest", "digest"),))
+    path = f"/acr/v1/{target.repository}/_manifests/{session.digest_of(target)}"
+    _patch_attributes(ctx, session, target.repository, path, changes, ("Digest", "digest"))
 
 
 @manifest.command("delete")
