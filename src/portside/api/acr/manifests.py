@@ -6,16 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from portside.api.acr.params import (
     acr_time,
     flags_json,
-    login_server,
-    next_link,
+    item_response,
+    page_of,
+    page_response,
     read_flag_changes,
 )
-from portside.api.params import digest_param, page_params, target_of
+from portside.api.params import digest_param, target_of
 from portside.api.state import app_state
 from portside.services.content.artifacts import ManifestProperties
 from portside.services.content.platforms import Platform
@@ -53,30 +54,19 @@ def _manifest_json(found: ManifestProperties) -> dict[str, Any]:
 
 
 def _one(request: Request, repository: str, found: ManifestProperties) -> Response:
-    return JSONResponse(
-        {
-            "registry": login_server(request),
-            "imageName": repository,
-            "manifest": _manifest_json(found),
-        }
-    )
+    return item_response(request, repository, "manifest", _manifest_json(found))
 
 
 async def list_manifests(request: Request) -> Response:
     """A page of list-enabled manifests (`n`, `last`, `orderby`), continued by Link."""
     target = target_of(request)
-    n, last = page_params(request)
-    orderby = request.query_params.get("orderby") or None
-    found, more = await app_state(request).artifacts.manifests(target, last, n, orderby)
-    headers = {}
-    if more and found:
-        headers["Link"] = next_link(request, n, found[-1].attributes.digest, orderby=orderby)
-    body = {
-        "registry": login_server(request),
-        "imageName": target.repository,
-        "manifests": [_manifest_json(m) for m in found],
-    }
-    return JSONResponse(body, headers=headers)
+    page = page_of(request)
+    found, more = await app_state(request).artifacts.manifests(
+        target, page.last, page.n, page.orderby
+    )
+    after = found[-1].attributes.digest if more and found else None
+    items = [_manifest_json(m) for m in found]
+    return page_response(request, target.repository, "manifests", items, page, after)
 
 
 async def get_manifest(request: Request) -> Response:

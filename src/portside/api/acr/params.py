@@ -1,4 +1,5 @@
-"""What the /acr/v1 endpoints share: the flags body, `orderby`, next-page links, JSON shapes.
+"""What the /acr/v1 endpoints share: the flags body, paging and `orderby`, next-page links,
+the answers' JSON shapes.
 
 Field names follow Microsoft's `azure-containerregistry` SDK models: `changeableAttributes`
 holds `deleteEnabled`, `writeEnabled`, `readEnabled`, `listEnabled`; times are RFC 3339 UTC with
@@ -8,20 +9,27 @@ seven fractional digits, as ACR writes them.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
+from portside.api.params import page_params
 from portside.metadata.records import LockFlags
 from portside.services.errors import BodyInvalid
 
 __all__ = [
+    "Page",
     "acr_time",
     "flags_json",
+    "item_response",
     "login_server",
     "next_link",
+    "page_of",
+    "page_response",
     "read_flag_changes",
 ]
 
@@ -57,6 +65,46 @@ def next_link(request: Request, n: int | None, last: str, **extra: str | None) -
         params["n"] = str(n)
     params.update({key: value for key, value in extra.items() if value})
     return f'<{request.url.path}?{urlencode(params)}>; rel="next"'
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """What a listing asks for: at most `n` items after `last`, in `orderby` order (None: the
+    default order)."""
+
+    n: int | None
+    last: str | None
+    orderby: str | None
+
+
+def page_of(request: Request) -> Page:
+    """`n`, `last` and `orderby` of a `_tags` or `_manifests` listing."""
+    n, last = page_params(request)
+    return Page(n, last, request.query_params.get("orderby") or None)
+
+
+def page_response(
+    request: Request,
+    repository: str,
+    field: str,
+    items: list[dict[str, Any]],
+    page: Page,
+    next_after: str | None,
+    **kept: str | None,
+) -> Response:
+    """A listing's answer, `items` under `field`. When more items follow, `next_after` is the
+    key of this page's last one and a `Link` leads to the next page, keeping `n`, `orderby`
+    and the `kept` parameters."""
+    headers = {}
+    if next_after is not None:
+        headers["Link"] = next_link(request, page.n, next_after, orderby=page.orderby, **kept)
+    body = {"registry": login_server(request), "imageName": repository, field: items}
+    return JSONResponse(body, headers=headers)
+
+
+def item_response(request: Request, repository: str, field: str, item: dict[str, Any]) -> Response:
+    """One tag's or manifest's answer, `item` under `field`."""
+    return JSONResponse({"registry": login_server(request), "imageName": repository, field: item})
 
 
 async def read_flag_changes(request: Request) -> dict[str, bool]:

@@ -6,16 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from portside.api.acr.params import (
     acr_time,
     flags_json,
-    login_server,
-    next_link,
+    item_response,
+    page_of,
+    page_response,
     read_flag_changes,
 )
-from portside.api.params import page_params, target_of
+from portside.api.params import target_of
 from portside.api.state import app_state
 from portside.metadata.records import TagAttributes
 from portside.oci.digests import Digest
@@ -37,28 +38,21 @@ def _tag_json(tag: TagAttributes) -> dict[str, Any]:
 
 
 def _one(request: Request, repository: str, tag: TagAttributes) -> Response:
-    return JSONResponse(
-        {"registry": login_server(request), "imageName": repository, "tag": _tag_json(tag)}
-    )
+    return item_response(request, repository, "tag", _tag_json(tag))
 
 
 async def list_tags(request: Request) -> Response:
     """A page of list-enabled tags (`n`, `last`, `orderby`, `digest`), continued by Link."""
     target = target_of(request)
-    n, last = page_params(request)
-    orderby = request.query_params.get("orderby") or None
+    page = page_of(request)
     raw_digest = request.query_params.get("digest") or None
     digest = None if raw_digest is None else Digest.parse(raw_digest)
-    found, more = await app_state(request).artifacts.tags(target, last, n, orderby, digest)
-    headers = {}
-    if more and found:
-        headers["Link"] = next_link(request, n, found[-1].name, orderby=orderby, digest=raw_digest)
-    body = {
-        "registry": login_server(request),
-        "imageName": target.repository,
-        "tags": [_tag_json(tag) for tag in found],
-    }
-    return JSONResponse(body, headers=headers)
+    found, more = await app_state(request).artifacts.tags(
+        target, page.last, page.n, page.orderby, digest
+    )
+    after = found[-1].name if more and found else None
+    items = [_tag_json(tag) for tag in found]
+    return page_response(request, target.repository, "tags", items, page, after, digest=raw_digest)
 
 
 async def get_tag(request: Request) -> Response:

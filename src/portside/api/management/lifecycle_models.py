@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from portside.api.management.fields import RepositoryPattern
 from portside.api.management.models import ApiModel
 from portside.metadata.deletion import Removal
 from portside.metadata.recycle_bin import DeletedManifest, DeletedRepository, DeletedTag
@@ -60,11 +61,7 @@ class Policies(ApiModel):
     @classmethod
     def of(cls, policy: LifecyclePolicy) -> Policies:
         """From the store's record."""
-        return cls(
-            retention_untagged_days=policy.retention_untagged_days,
-            soft_delete_days=policy.soft_delete_days,
-            keep_orphan_referrers=policy.keep_orphan_referrers,
-        )
+        return cls.from_record(policy)
 
     def policy(self) -> LifecyclePolicy:
         """As the store's record."""
@@ -76,7 +73,7 @@ class Policies(ApiModel):
 class RetentionRuleCreate(ApiModel):
     """POST /registries/{name}/retention-rules."""
 
-    repositories: str = Field("*", min_length=1, max_length=300)
+    repositories: str = RepositoryPattern
     tag_filter: str = Field(".*", min_length=1, max_length=300)
     keep_last: int = Field(ge=1, le=MAX_KEEP_LAST)
 
@@ -94,13 +91,7 @@ class RetentionRuleModel(ApiModel):
     @classmethod
     def of(cls, rule: RetentionRule) -> RetentionRuleModel:
         """From the store's record."""
-        return cls(
-            id=rule.id,
-            repositories=rule.repositories,
-            tag_filter=rule.tag_filter,
-            keep_last=rule.keep_last,
-            creation_date=rule.created_at,
-        )
+        return cls.from_record(rule, creation_date=rule.created_at)
 
 
 class DeletedRepositoryModel(ApiModel):
@@ -115,13 +106,7 @@ class DeletedRepositoryModel(ApiModel):
     @classmethod
     def of(cls, found: DeletedRepository) -> DeletedRepositoryModel:
         """From the store's record."""
-        return cls(
-            name=found.name,
-            deleted_manifests=found.manifests,
-            last_deleted_at=found.last_deleted_at,
-            expires_at=found.expires_at,
-            live=found.live,
-        )
+        return cls.from_record(found, deleted_manifests=found.manifests)
 
 
 class DeletedManifestModel(ApiModel):
@@ -141,18 +126,7 @@ class DeletedManifestModel(ApiModel):
     @classmethod
     def of(cls, found: DeletedManifest) -> DeletedManifestModel:
         """From the store's record."""
-        return cls(
-            repository=found.repository,
-            digest=found.digest,
-            media_type=found.media_type,
-            artifact_type=found.artifact_type,
-            size=found.size,
-            subject=found.subject,
-            tags=list(found.tags),
-            created_at=found.created_at,
-            deleted_at=found.deleted_at,
-            expires_at=found.expires_at,
-        )
+        return cls.from_record(found)
 
 
 class DeletedTagModel(ApiModel):
@@ -167,13 +141,7 @@ class DeletedTagModel(ApiModel):
     @classmethod
     def of(cls, found: DeletedTag) -> DeletedTagModel:
         """From the store's record."""
-        return cls(
-            repository=found.repository,
-            name=found.name,
-            digest=found.digest,
-            deleted_at=found.deleted_at,
-            expires_at=found.expires_at,
-        )
+        return cls.from_record(found)
 
 
 class RestoreBody(ApiModel):
@@ -213,10 +181,7 @@ class RestoreResult(ApiModel):
             digest=restored.digest,
             restored_manifests=list(restored.manifests),
             tags=list(restored.tags),
-            conflicts=[
-                TagConflictModel(tag=c.tag, digest=c.digest, taken_by=c.taken_by)
-                for c in restored.conflicts
-            ],
+            conflicts=[TagConflictModel.from_record(c) for c in restored.conflicts],
         )
 
 

@@ -7,14 +7,23 @@ generate them; `null` fields are left out of answers.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from portside.api.management.fields import (
+    Count,
+    Days,
+    Name,
+    RepositoryPattern,
+    ResourceName,
+    ScopeMapName,
+    TokenStatus,
+)
 from portside.auth.algorithms import Algorithm
 from portside.metadata.records import ScopeMapRecord
-from portside.services.management.context import MAX_EXPIRY_DAYS, SecretInfo
+from portside.services.management.context import SecretInfo
 from portside.services.management.identities import RoleAssignmentView, ServicePrincipalView
 from portside.services.management.registries import AdminCredentials, RegistryView
 from portside.services.management.scope_maps import MAX_ACTIONS
@@ -50,15 +59,17 @@ __all__ = [
     "TokenUpdate",
 ]
 
-Days = Field(None, ge=1, le=MAX_EXPIRY_DAYS, description="Validity of generated secrets.")
-Name = Field(min_length=1, max_length=128)
-Action = Field(min_length=1, max_length=1024)
-
 
 class ApiModel(BaseModel):
     """camelCase on the wire, snake_case in Python; unknown request fields are refused."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    @classmethod
+    def from_record(cls, record: object, **others: object) -> Self:
+        """Fields from `others`, the rest from `record`'s attributes of the same name."""
+        copied = {name: getattr(record, name) for name in cls.model_fields if name not in others}
+        return cls.model_validate({**copied, **others})
 
 
 class ErrorDetail(ApiModel):
@@ -96,14 +107,11 @@ class Password(ApiModel):
 class RegistryCreate(ApiModel):
     """POST /registries."""
 
-    name: str = Field(min_length=1, max_length=64)
+    name: str = ResourceName
     sku: str = Field("Standard", max_length=16)
     admin_user_enabled: bool = False
     anonymous_pull_enabled: bool = False
     immutable_tags_enabled: bool = False
-
-
-Count = Field(None, ge=0, le=(1 << 31) - 1)
 
 
 class RegistryUpdate(ApiModel):
@@ -205,10 +213,10 @@ class RepositoryActions(ApiModel):
 class TokenCreate(ApiModel):
     """POST /registries/{name}/tokens: a scope map, or repositories (a map is made for them)."""
 
-    name: str = Field(min_length=1, max_length=64)
-    scope_map: str | None = Field(None, max_length=64)
+    name: str = ResourceName
+    scope_map: str | None = ScopeMapName
     repositories: list[RepositoryActions] = Field(default_factory=list, max_length=MAX_ACTIONS)
-    status: Literal["enabled", "disabled"] = "enabled"
+    status: TokenStatus = "enabled"
     expiration_in_days: int | None = Days
     no_passwords: bool = False
 
@@ -216,8 +224,8 @@ class TokenCreate(ApiModel):
 class TokenUpdate(ApiModel):
     """PATCH /registries/{name}/tokens/{token}."""
 
-    scope_map: str | None = Field(None, max_length=64)
-    status: Literal["enabled", "disabled"] | None = None
+    scope_map: str | None = ScopeMapName
+    status: TokenStatus | None = None
 
 
 class TokenPasswordGenerate(ApiModel):
@@ -238,7 +246,7 @@ class Token(ApiModel):
 
     name: str
     scope_map: str
-    status: Literal["enabled", "disabled"]
+    status: TokenStatus
     creation_date: datetime
     credentials: TokenCredentials
 
@@ -258,7 +266,7 @@ class Token(ApiModel):
 class ScopeMapCreate(ApiModel):
     """POST /registries/{name}/scope-maps."""
 
-    name: str = Field(min_length=1, max_length=64)
+    name: str = ResourceName
     actions: list[str] = Field(max_length=MAX_ACTIONS)
     description: str = Field("", max_length=256)
 
@@ -331,7 +339,7 @@ class RoleAssignmentCreate(ApiModel):
     role: str = Field(max_length=32)
     assignee: str = Field(min_length=1, max_length=255)
     assignee_type: Literal["sp", "subject", "group"] = "sp"
-    repositories: str = Field("*", min_length=1, max_length=300)
+    repositories: str = RepositoryPattern
 
 
 class RoleAssignment(ApiModel):

@@ -30,7 +30,7 @@ class QuotaFigures(ApiModel):
     @classmethod
     def of(cls, usage: QuotaUsage) -> QuotaFigures:
         """From the service's usage of one quota."""
-        return cls(used=usage.used, limit=usage.limit)
+        return cls.from_record(usage)
 
 
 class Usage(ApiModel):

@@ -25,11 +25,14 @@ __all__ = [
     "API_PREFIX",
     "CliEnvironment",
     "CliError",
+    "Column",
     "ManagementClient",
     "connection_options",
     "emit",
+    "emit_generated",
     "emit_record",
     "emit_secrets",
+    "emit_with_secrets",
     "management_client",
     "output_format",
 ]
@@ -44,6 +47,9 @@ _PIPE_WIDTH = 200
 _WHOLE = frozenset({"Digest", "Id", "Assignee"})
 """Table columns whose values are identifiers, kept on one line."""
 F = TypeVar("F", bound=Callable[..., Any])
+
+Column = tuple[str, str | Callable[[Any], object]]
+"""A table column: its header, and the key of the value in each item or a getter."""
 
 
 class CliError(click.ClickException):
@@ -243,17 +249,19 @@ def _table(*headers: str, show_header: bool = True) -> Table:
     return table
 
 
-def emit(
-    ctx: click.Context, data: Any, columns: Sequence[tuple[str, Callable[[Any], object]]]
-) -> None:
-    """Print a list: JSON as received, or a table with `columns` (header, getter)."""
+def emit(ctx: click.Context, data: Any, columns: Sequence[Column]) -> None:
+    """Print a list: JSON as received, or a table with `columns`."""
     if output_format(ctx) == "json":
         click.echo(json.dumps(data, indent=2))
         return
     table = _table(*(header for header, _ in columns))
     for item in data:
-        table.add_row(*(_cell(getter(item)) for _, getter in columns))
+        table.add_row(*(_cell(_value(item, source)) for _, source in columns))
     _console().print(table)
+
+
+def _value(item: Any, source: str | Callable[[Any], object]) -> object:
+    return item.get(source) if isinstance(source, str) else source(item)
 
 
 def emit_record(ctx: click.Context, data: Any, fields: Sequence[tuple[str, str]]) -> None:
@@ -265,6 +273,30 @@ def emit_record(ctx: click.Context, data: Any, fields: Sequence[tuple[str, str]]
     for label, key in fields:
         table.add_row(label, _cell(data.get(key)))
     _console().print(table)
+
+
+def emit_generated(ctx: click.Context, data: Any, secrets: Sequence[dict[str, Any]]) -> None:
+    """Print what a call that generates secrets answered: `data` as JSON, or the values of
+    `secrets` (see `emit_secrets`)."""
+    if output_format(ctx) == "json":
+        click.echo(json.dumps(data, indent=2))
+        return
+    emit_secrets(ctx, secrets)
+
+
+def emit_with_secrets(
+    ctx: click.Context,
+    data: Any,
+    fields: Sequence[tuple[str, str]],
+    secrets: Sequence[dict[str, Any]],
+    columns: Sequence[Column],
+) -> None:
+    """Print an object that holds secrets: JSON as received, or its `fields`, a table of its
+    `secrets` (names and times, with `columns`) and the values generated just now."""
+    emit_record(ctx, data, fields)
+    if output_format(ctx) == "table":
+        emit(ctx, secrets, columns)
+        emit_secrets(ctx, secrets)
 
 
 def emit_secrets(ctx: click.Context, secrets: Sequence[dict[str, Any]]) -> None:

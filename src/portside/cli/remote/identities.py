@@ -14,31 +14,25 @@ from typing import Any
 import click
 
 from portside.cli.remote.client import (
+    Column,
     connection_options,
     emit,
+    emit_generated,
     emit_record,
-    emit_secrets,
+    emit_with_secrets,
     management_client,
-    output_format,
 )
+from portside.cli.remote.options import confirm, expiration_option, registry_option, yes_option
 
 __all__ = ["role", "signing_key", "sp"]
 
-_DAYS = click.IntRange(1, 3650)
 _ROLES = click.Choice(["AcrPull", "AcrPush", "AcrDelete", "Reader", "Contributor", "Owner"])
-_SECRET_COLUMNS = [
-    ("Secret", lambda s: s["name"]),
-    ("Created", lambda s: s.get("creationDateTime")),
-    ("Expires", lambda s: s.get("expiry")),
+_SECRET_COLUMNS: list[Column] = [
+    ("Secret", "name"),
+    ("Created", "creationDateTime"),
+    ("Expires", "expiry"),
 ]
-_ASSIGNMENT_COLUMNS = [
-    ("Id", lambda a: a["id"]),
-    ("Registry", lambda a: a["registry"]),
-    ("Role", lambda a: a["role"]),
-    ("Assignee", lambda a: a["assignee"]),
-    ("Type", lambda a: a["assigneeType"]),
-    ("Repositories", lambda a: a["repositories"]),
-]
+# One assignment per row when listed, one per field when shown.
 _ASSIGNMENT_FIELDS = (
     ("Id", "id"),
     ("Registry", "registry"),
@@ -47,15 +41,12 @@ _ASSIGNMENT_FIELDS = (
     ("Type", "assigneeType"),
     ("Repositories", "repositories"),
 )
+_PRINCIPAL_FIELDS = (("Id (user name)", "id"), ("Name", "name"), ("Created", "creationDate"))
 
 
 def _show_principal(ctx: click.Context, data: dict[str, Any]) -> None:
-    emit_record(
-        ctx, data, (("Id (user name)", "id"), ("Name", "name"), ("Created", "creationDate"))
-    )
-    if output_format(ctx) == "table":
-        emit(ctx, data.get("secrets", []), _SECRET_COLUMNS)
-        emit_secrets(ctx, data.get("secrets", []))
+    secrets = data.get("secrets", [])
+    emit_with_secrets(ctx, data, _PRINCIPAL_FIELDS, secrets, _SECRET_COLUMNS)
 
 
 @click.group()
@@ -65,7 +56,7 @@ def sp() -> None:
 
 @sp.command("create")
 @click.argument("name")
-@click.option("--expiration-in-days", type=_DAYS, help="Validity of the secret.")
+@expiration_option("Validity of the secret.")
 @connection_options
 @click.pass_context
 def create_principal(ctx: click.Context, name: str, expiration_in_days: int | None) -> None:
@@ -86,10 +77,10 @@ def list_principals(ctx: click.Context) -> None:
         ctx,
         data,
         [
-            ("Id", lambda p: p["id"]),
-            ("Name", lambda p: p["name"]),
+            ("Id", "id"),
+            ("Name", "name"),
             ("Secrets", lambda p: [s["name"] for s in p.get("secrets", [])]),
-            ("Created", lambda p: p.get("creationDate")),
+            ("Created", "creationDate"),
         ],
     )
 
@@ -105,13 +96,12 @@ def show_principal(ctx: click.Context, principal_id: str) -> None:
 
 @sp.command("delete")
 @click.argument("principal_id", metavar="ID")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @connection_options
 @click.pass_context
 def delete_principal(ctx: click.Context, principal_id: str, yes: bool) -> None:
     """Delete service principal ID with its secrets and role assignments."""
-    if not yes:
-        click.confirm(f"Delete service principal {principal_id}?", abort=True, err=True)
+    confirm(yes, f"Delete service principal {principal_id}?")
     management_client(ctx).call("DELETE", f"/service-principals/{principal_id}")
 
 
@@ -123,7 +113,7 @@ def sp_credential() -> None:
 @sp_credential.command("reset")
 @click.argument("principal_id", metavar="ID")
 @click.option("--append", is_flag=True, help="Keep the existing secrets.")
-@click.option("--expiration-in-days", type=_DAYS, help="Validity of the new secret.")
+@expiration_option("Validity of the new secret.")
 @connection_options
 @click.pass_context
 def reset_secret(
@@ -135,9 +125,7 @@ def reset_secret(
         body["expirationInDays"] = expiration_in_days
     path = f"/service-principals/{principal_id}/credentials"
     secret = management_client(ctx).call("POST", path, body)
-    if output_format(ctx) == "json":
-        emit_record(ctx, secret, ())
-    emit_secrets(ctx, [secret])
+    emit_generated(ctx, secret, [secret])
 
 
 @click.group()
@@ -151,7 +139,7 @@ def assignment() -> None:
 
 
 @assignment.command("create")
-@click.option("--registry", "-r", "registry_name", required=True, help="Registry name.")
+@registry_option
 @click.option("--role", "role_name", type=_ROLES, required=True, help="Role to give.")
 @click.option("--assignee", required=True, help="Service principal id, subject or group.")
 @click.option(
@@ -195,12 +183,12 @@ def list_assignments(ctx: click.Context, registry_name: str | None, assignee: st
     """List role assignments (everywhere needs the administrator)."""
     path = f"/registries/{registry_name}/role-assignments" if registry_name else "/role-assignments"
     params = {"assignee": assignee} if assignee else None
-    emit(ctx, management_client(ctx).call("GET", path, params=params), _ASSIGNMENT_COLUMNS)
+    emit(ctx, management_client(ctx).call("GET", path, params=params), _ASSIGNMENT_FIELDS)
 
 
 @assignment.command("delete")
 @click.argument("assignment_id", metavar="ID", type=click.IntRange(1, 2**31 - 1))
-@click.option("--registry", "-r", "registry_name", required=True, help="Registry name.")
+@registry_option
 @connection_options
 @click.pass_context
 def delete_assignment(ctx: click.Context, assignment_id: int, registry_name: str) -> None:

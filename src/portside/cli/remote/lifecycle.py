@@ -19,6 +19,7 @@ import click
 
 from portside.cli.remote.client import (
     CliError,
+    Column,
     ManagementClient,
     connection_options,
     emit,
@@ -26,10 +27,10 @@ from portside.cli.remote.client import (
     management_client,
     output_format,
 )
+from portside.cli.remote.options import registry_option
 
 __all__ = ["config"]
 
-_REGISTRY = click.option("--registry", "-r", "registry_name", required=True, help="Registry name.")
 _STATUS = click.option(
     "--status", type=click.Choice(["enabled", "disabled"]), help="Switch the policy on or off."
 )
@@ -40,12 +41,12 @@ _POLICY_FIELDS = (
     ("Soft delete (days)", "softDeleteDays"),
     ("Keep orphan referrers", "keepOrphanReferrers"),
 )
-_RULE_COLUMNS = [
-    ("Id", lambda r: r.get("id")),
-    ("Repositories", lambda r: r.get("repositories")),
-    ("Tag filter", lambda r: r.get("tagFilter")),
-    ("Keep last", lambda r: r.get("keepLast")),
-    ("Created", lambda r: r.get("creationDate")),
+_RULE_COLUMNS: list[Column] = [
+    ("Id", "id"),
+    ("Repositories", "repositories"),
+    ("Tag filter", "tagFilter"),
+    ("Keep last", "keepLast"),
+    ("Created", "creationDate"),
 ]
 
 
@@ -90,7 +91,7 @@ def config() -> None:
 
 
 @config.command("show")
-@_REGISTRY
+@registry_option
 @connection_options
 @click.pass_context
 def show_policies(ctx: click.Context, registry_name: str) -> None:
@@ -103,17 +104,12 @@ def retention() -> None:
     """Retention of untagged manifests, as `az acr config retention`."""
 
 
-@retention.command("show")
-@_REGISTRY
-@connection_options
-@click.pass_context
-def show_retention(ctx: click.Context, registry_name: str) -> None:
-    """Show the registry's lifecycle policies."""
-    _show(ctx, management_client(ctx).call("GET", _path(registry_name)))
+# `config retention show` shows every policy, as `config show` does.
+retention.add_command(show_policies)
 
 
 @retention.command("update")
-@_REGISTRY
+@registry_option
 @click.option(
     "--days",
     type=click.IntRange(0, 365),
@@ -135,7 +131,7 @@ def soft_delete() -> None:
 
 
 @soft_delete.command("update")
-@_REGISTRY
+@registry_option
 @click.option(
     "--days", type=click.IntRange(1, 90), help="Keep deleted items restorable this many days."
 )
@@ -155,7 +151,7 @@ def referrers() -> None:
 
 
 @referrers.command("update")
-@_REGISTRY
+@registry_option
 @click.option(
     "--keep-orphans",
     type=click.BOOL,
@@ -178,7 +174,7 @@ def keep_rule() -> None:
 
 
 @keep_rule.command("create")
-@_REGISTRY
+@registry_option
 @click.option(
     "--repositories",
     default="*",
@@ -204,7 +200,7 @@ def create_rule(
 
 
 @keep_rule.command("list")
-@_REGISTRY
+@registry_option
 @connection_options
 @click.pass_context
 def list_rules(ctx: click.Context, registry_name: str) -> None:
@@ -215,7 +211,7 @@ def list_rules(ctx: click.Context, registry_name: str) -> None:
 
 @keep_rule.command("delete")
 @click.argument("rule_id", type=int)
-@_REGISTRY
+@registry_option
 @connection_options
 @click.pass_context
 def delete_rule(ctx: click.Context, rule_id: int, registry_name: str) -> None:

@@ -23,6 +23,7 @@ from portside.cli.remote.client import (
     management_client,
     output_format,
 )
+from portside.cli.remote.options import registry_name_option
 
 __all__ = ["NULL_GUID", "login", "write_docker_auth"]
 
@@ -69,7 +70,7 @@ def write_docker_auth(config_dir: Path, server: str, username: str, password: st
 
 
 @click.command()
-@click.option("--name", "-n", "registry_name", required=True, help="Registry name.")
+@registry_name_option
 @click.option("--expose-token", "-t", is_flag=True, help="Print the token; write nothing.")
 @click.option(
     "--docker-config",

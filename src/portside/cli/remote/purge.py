@@ -16,16 +16,17 @@ from typing import Any
 import click
 from rich.console import Console
 
-from portside.cli.remote.client import connection_options, emit, management_client
+from portside.cli.remote.client import Column, connection_options, emit, management_client
+from portside.cli.remote.options import registry_option
 
 __all__ = ["purge"]
 
-_COLUMNS = [
-    ("Repository", lambda i: i.get("repository")),
-    ("Kind", lambda i: i.get("kind")),
-    ("Tags", lambda i: i.get("tags")),
-    ("Digest", lambda i: i.get("digest")),
-    ("Status", lambda i: i.get("status")),
+_COLUMNS: list[Column] = [
+    ("Repository", "repository"),
+    ("Kind", "kind"),
+    ("Tags", "tags"),
+    ("Digest", "digest"),
+    ("Status", "status"),
     ("Reason", lambda i: i.get("lock") or i.get("reason")),
 ]
 
@@ -52,7 +53,7 @@ def _summary(items: list[dict[str, Any]], dry_run: bool) -> str:
 
 
 @click.command()
-@click.option("--registry", "-r", "registry_name", required=True, help="Registry name.")
+@registry_option
 @click.option(
     "--filter",
     "filters",

@@ -15,6 +15,7 @@ import click
 
 from portside.cli.remote.client import (
     CliError,
+    Column,
     connection_options,
     emit,
     emit_record,
@@ -22,6 +23,7 @@ from portside.cli.remote.client import (
     output_format,
 )
 from portside.cli.remote.dataplane import parse_image
+from portside.cli.remote.options import registry_name_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,18 +34,18 @@ __all__ = [
     "restore_manifest",
 ]
 
-_MANIFEST_COLUMNS = [
-    ("Digest", lambda m: m.get("digest")),
-    ("Tags", lambda m: m.get("tags")),
-    ("Media type", lambda m: m.get("mediaType")),
-    ("Deleted", lambda m: m.get("deletedAt")),
-    ("Expires", lambda m: m.get("expiresAt")),
+_MANIFEST_COLUMNS: list[Column] = [
+    ("Digest", "digest"),
+    ("Tags", "tags"),
+    ("Media type", "mediaType"),
+    ("Deleted", "deletedAt"),
+    ("Expires", "expiresAt"),
 ]
-_TAG_COLUMNS = [
-    ("Tag", lambda t: t.get("name")),
-    ("Digest", lambda t: t.get("digest")),
-    ("Deleted", lambda t: t.get("deletedAt")),
-    ("Expires", lambda t: t.get("expiresAt")),
+_TAG_COLUMNS: list[Column] = [
+    ("Tag", "name"),
+    ("Digest", "digest"),
+    ("Deleted", "deletedAt"),
+    ("Expires", "expiresAt"),
 ]
 
 
@@ -76,8 +78,19 @@ def _where(registry: str | None, name: str | None, repository: str | None) -> tu
     return registry, name
 
 
+def _deleted(
+    ctx: click.Context, kind: str, registry: str | None, name: str | None, repository: str | None
+) -> Any:
+    """A repository's `manifests` or `tags` (`kind`) in the recycle bin, as the server lists
+    them."""
+    registry_name, repository_name = _where(registry, name, repository)
+    return management_client(ctx).call(
+        "GET", f"/registries/{registry_name}/deleted-{kind}", params={"repository": repository_name}
+    )
+
+
 @click.command("list-deleted")
-@click.option("--name", "-n", "registry_name", required=True, help="Registry name.")
+@registry_name_option
 @click.option("--all", "include_live", is_flag=True, help="Also repositories that exist again.")
 @connection_options
 @click.pass_context
@@ -87,14 +100,14 @@ def list_deleted_repositories(ctx: click.Context, registry_name: str, include_li
     found = management_client(ctx).call(
         "GET", f"/registries/{registry_name}/deleted-repositories", params=params
     )
-    columns = [
-        ("Repository", lambda r: r.get("name")),
-        ("Deleted manifests", lambda r: r.get("deletedManifests")),
-        ("Last deleted", lambda r: r.get("lastDeletedAt")),
-        ("Expires", lambda r: r.get("expiresAt")),
+    columns: list[Column] = [
+        ("Repository", "name"),
+        ("Deleted manifests", "deletedManifests"),
+        ("Last deleted", "lastDeletedAt"),
+        ("Expires", "expiresAt"),
     ]
     if include_live:
-        columns.append(("Exists", lambda r: r.get("live")))
+        columns.append(("Exists", "live"))
     emit(ctx, found, columns)
 
 
@@ -106,10 +119,7 @@ def list_deleted_manifests(
     ctx: click.Context, registry_name: str | None, name: str | None, repository_name: str | None
 ) -> None:
     """List a repository's manifests in the recycle bin, most recently deleted first."""
-    registry, repository = _where(registry_name, name, repository_name)
-    found = management_client(ctx).call(
-        "GET", f"/registries/{registry}/deleted-manifests", params={"repository": repository}
-    )
+    found = _deleted(ctx, "manifests", registry_name, name, repository_name)
     emit(ctx, found, _MANIFEST_COLUMNS)
 
 
@@ -121,10 +131,7 @@ def list_deleted_tags(
     ctx: click.Context, registry_name: str | None, name: str | None, repository_name: str | None
 ) -> None:
     """List a repository's tags deleted alone (restore their digest to get them back)."""
-    registry, repository = _where(registry_name, name, repository_name)
-    found = management_client(ctx).call(
-        "GET", f"/registries/{registry}/deleted-tags", params={"repository": repository}
-    )
+    found = _deleted(ctx, "tags", registry_name, name, repository_name)
     emit(ctx, found, _TAG_COLUMNS)
 
 

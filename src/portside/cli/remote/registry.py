@@ -20,9 +20,11 @@ from portside.cli.remote.client import (
     emit,
     emit_record,
     emit_secrets,
+    emit_with_secrets,
     management_client,
     output_format,
 )
+from portside.cli.remote.options import confirm, registry_option, yes_option
 
 __all__ = ["credential", "registry"]
 
@@ -82,12 +84,12 @@ def list_registries(ctx: click.Context) -> None:
         ctx,
         data,
         [
-            ("Name", lambda r: r["name"]),
-            ("Login server", lambda r: r["loginServer"]),
-            ("SKU", lambda r: r["sku"]),
-            ("Admin", lambda r: r["adminUserEnabled"]),
-            ("Anonymous pull", lambda r: r["anonymousPullEnabled"]),
-            ("Created", lambda r: r.get("creationDate")),
+            ("Name", "name"),
+            ("Login server", "loginServer"),
+            ("SKU", "sku"),
+            ("Admin", "adminUserEnabled"),
+            ("Anonymous pull", "anonymousPullEnabled"),
+            ("Created", "creationDate"),
         ],
     )
 
@@ -181,23 +183,22 @@ def show_usage(ctx: click.Context, name: str | None, name_option: str | None) ->
         ctx,
         data["value"],
         [
-            ("Name", lambda u: u["name"]),
-            ("Current", lambda u: u["currentValue"]),
+            ("Name", "name"),
+            ("Current", "currentValue"),
             ("Limit", lambda u: "unlimited" if u.get("limit") is None else u["limit"]),
-            ("Unit", lambda u: u["unit"]),
+            ("Unit", "unit"),
         ],
     )
 
 
 @registry.command("delete")
 @click.argument("name")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @connection_options
 @click.pass_context
 def delete_registry(ctx: click.Context, name: str, yes: bool) -> None:
     """Delete registry NAME with all its repositories, tokens and settings."""
-    if not yes:
-        click.confirm(f"Delete registry {name} and everything in it?", abort=True, err=True)
+    confirm(yes, f"Delete registry {name} and everything in it?")
     management_client(ctx).call("DELETE", f"/registries/{name}")
 
 
@@ -207,18 +208,13 @@ def credential() -> None:
 
 
 def _show_credentials(ctx: click.Context, data: dict[str, Any]) -> None:
-    emit_record(ctx, data, (("Username", "username"), ("Admin user enabled", "adminUserEnabled")))
-    if output_format(ctx) == "table":
-        emit(
-            ctx,
-            data["passwords"],
-            [("Password", lambda p: p["name"]), ("Created", lambda p: p["creationDateTime"])],
-        )
-        emit_secrets(ctx, data["passwords"])
+    fields = (("Username", "username"), ("Admin user enabled", "adminUserEnabled"))
+    columns = [("Password", "name"), ("Created", "creationDateTime")]
+    emit_with_secrets(ctx, data, fields, data["passwords"], columns)
 
 
 @credential.command("show")
-@click.option("--registry", "-r", "registry_name", required=True, help="Registry name.")
+@registry_option
 @connection_options
 @click.pass_context
 def show_credentials(ctx: click.Context, registry_name: str) -> None:
@@ -231,7 +227,7 @@ def show_credentials(ctx: click.Context, registry_name: str) -> None:
 
 
 @credential.command("renew")
-@click.option("--registry", "-r", "registry_name", required=True, help="Registry name.")
+@registry_option
 @click.option(
     "--password-name",
     type=click.Choice(["password", "password2"]),

@@ -7,8 +7,7 @@ asks for an access token with just the scope it needs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -22,6 +21,7 @@ from portside.cli.remote.client import (
 )
 from portside.cli.remote.dataplane import CATALOG, ImageRef, RegistrySession, parse_image
 from portside.cli.remote.dataplane import repository_scope as scope
+from portside.cli.remote.options import confirm, registry_name_option, registry_option, yes_option
 from portside.cli.remote.recycle import (
     list_deleted_manifests,
     list_deleted_repositories,
@@ -31,10 +31,6 @@ from portside.cli.remote.recycle import (
 
 __all__ = ["manifest", "repository"]
 
-_REGISTRY_N = click.option("--name", "-n", "registry_name", required=True, help="Registry name.")
-_REGISTRY_R = click.option(
-    "--registry", "-r", "registry_name", required=True, help="Registry name."
-)
 _TOP = click.option("--top", type=click.IntRange(1, 100_000), help="At most this many.")
 _ORDERBY = click.option(
     "--orderby",
@@ -71,10 +67,6 @@ def _changes(*values: bool | None) -> dict[str, bool]:
     return changes
 
 
-def _field(key: str) -> Callable[[dict[str, Any]], object]:
-    return lambda item: item.get(key)
-
-
 def _order(orderby: str | None) -> dict[str, str] | None:
     """ACR's `orderby` query parameter (`timedesc`, `timeasc`) for az's `time_desc`, `time_asc`."""
     return {"orderby": orderby.replace("_", "")} if orderby else None
@@ -82,6 +74,22 @@ def _order(orderby: str | None) -> dict[str, str] | None:
 
 def _session(ctx: click.Context, registry_name: str) -> RegistrySession:
     return RegistrySession(management_client(ctx), registry_name)
+
+
+def _listing(
+    ctx: click.Context,
+    registry_name: str,
+    repository_name: str,
+    kind: Literal["tags", "manifests"],
+    top: int | None,
+    orderby: str | None,
+) -> list[Any]:
+    """A repository's tags or manifests with their attributes, page after page (at most
+    `top`), in az's `orderby` order."""
+    session = _session(ctx, registry_name)
+    path = f"/acr/v1/{repository_name}/_{kind}"
+    read = scope(repository_name, "metadata_read")
+    return session.pages(path, read, kind, top, _order(orderby))
 
 
 def _target(repository_name: str | None, image: str | None) -> ImageRef:
@@ -93,6 +101,23 @@ def _target(repository_name: str | None, image: str | None) -> ImageRef:
 def _show_attributes(ctx: click.Context, data: dict[str, Any], fields: tuple[Any, ...]) -> None:
     flat = {**data, **(data.get("changeableAttributes") or {})}
     emit_record(ctx, data if _json(ctx) else flat, (*fields, *_ATTRIBUTES))
+
+
+def _patch_attributes(
+    ctx: click.Context,
+    session: RegistrySession,
+    repository: str,
+    path: str,
+    changes: dict[str, bool],
+    name: tuple[str, str],
+) -> None:
+    """PATCH `changes` to the repository, tag or manifest at `path`, then show its attributes
+    as the answer gives them (a tag or manifest answer wraps the object in `tag`/`manifest`)."""
+    answer = session.request("PATCH", path, scope(repository, "metadata_write"), json=changes)
+    data = answer.json() if answer.content else {}
+    for key in ("tag", "manifest"):
+        data = data.get(key, data) if isinstance(data, dict) else {}
+    _show_attributes(ctx, data if isinstance(data, dict) else {}, (name,))
 
 
 def _json(ctx: click.Context) -> bool:
@@ -129,7 +154,7 @@ def repository() -> None:
 
 
 @repository.command("list")
-@_REGISTRY_N
+@registry_name_option
 @_TOP
 @connection_options
 @click.pass_context
@@ -140,7 +165,7 @@ def list_repositories(ctx: click.Context, registry_name: str, top: int | None) -
 
 
 @repository.command("show")
-@_REGISTRY_N
+@registry_name_option
 @click.option("--repository", "repository_name", help="Repository name.")
 @click.option("--image", help="REPO:TAG or REPO@DIGEST.")
 @connection_options
@@ -164,7 +189,7 @@ def show_repository(
 
 
 @repository.command("show-tags")
-@_REGISTRY_N
+@registry_name_option
 @click.option("--repository", "repository_name", required=True, help="Repository name.")
 @click.option("--detail", is_flag=True, help="Digests, times and attributes too.")
 @_TOP
@@ -180,18 +205,15 @@ def show_tags(
     orderby: str | None,
 ) -> None:
     """List a repository's tags."""
-    read = scope(repository_name, "metadata_read")
-    session = _session(ctx, registry_name)
-    path = f"/acr/v1/{repository_name}/_tags"
-    tags = session.pages(path, read, "tags", top, _order(orderby))
+    tags = _listing(ctx, registry_name, repository_name, "tags", top, orderby)
     if detail:
-        emit(ctx, tags, [(label, _field(key)) for label, key in _TAG_FIELDS])
+        emit(ctx, tags, _TAG_FIELDS)
     else:
         emit(ctx, [t.get("name") for t in tags], [("Tag", lambda name: name)])
 
 
 @repository.command("update")
-@_REGISTRY_N
+@registry_name_option
 @click.option("--repository", "repository_name", help="Repository name.")
 @click.option("--image", help="REPO:TAG or REPO@DIGEST.")
 @_lock_options
@@ -211,7 +233,6 @@ def update_repository(
     target = _target(repository_name, image)
     changes = _changes(delete_enabled, write_enabled, read_enabled, list_enabled)
     session = _session(ctx, registry_name)
-    write = scope(target.repository, "metadata_write")
     base = f"/acr/v1/{target.repository}"
     if target.tag:
         path, name = f"{base}/_tags/{target.tag}", ("Name", "name")
@@ -219,18 +240,14 @@ def update_repository(
         path, name = f"{base}/_manifests/{target.digest}", ("Digest", "digest")
     else:
         path, name = base, ("Name", "imageName")
-    answer = session.request("PATCH", path, write, json=changes)
-    data = answer.json() if answer.content else {}
-    for key in ("tag", "manifest"):
-        data = data.get(key, data) if isinstance(data, dict) else {}
-    _show_attributes(ctx, data if isinstance(data, dict) else {}, (name,))
+    _patch_attributes(ctx, session, target.repository, path, changes, name)
 
 
 @repository.command("delete")
-@_REGISTRY_N
+@registry_name_option
 @click.option("--repository", "repository_name", help="Delete the whole repository.")
 @click.option("--image", help="REPO:TAG or REPO@DIGEST: delete that manifest and its tags.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @connection_options
 @click.pass_context
 def delete_repository(
@@ -243,8 +260,7 @@ def delete_repository(
     """Delete a repository, or an image (its manifest and every tag on it)."""
     target = _target(repository_name, image)
     what = repository_name or image
-    if not yes:
-        click.confirm(f"Delete {what} from {registry_name}?", abort=True, err=True)
+    confirm(yes, f"Delete {what} from {registry_name}?")
     session = _session(ctx, registry_name)
     delete = scope(target.repository, "delete")
     if target.tag or target.digest:
@@ -255,7 +271,7 @@ def delete_repository(
 
 
 @repository.command("untag")
-@_REGISTRY_N
+@registry_name_option
 @click.option("--image", required=True, help="REPO:TAG to remove (the manifest stays).")
 @connection_options
 @click.pass_context
@@ -275,7 +291,7 @@ def manifest() -> None:
 
 
 @manifest.command("list-metadata")
-@_REGISTRY_R
+@registry_option
 @click.option("--name", "-n", "repository_name", required=True, help="Repository name.")
 @_TOP
 @_ORDERBY
@@ -289,16 +305,12 @@ def list_metadata(
     orderby: str | None,
 ) -> None:
     """List a repository's manifests with their tags and attributes."""
-    read = scope(repository_name, "metadata_read")
-    session = _session(ctx, registry_name)
-    path = f"/acr/v1/{repository_name}/_manifests"
-    found = session.pages(path, read, "manifests", top, _order(orderby))
-    columns = [(label, _field(key)) for label, key in _MANIFEST_FIELDS]
-    emit(ctx, found, columns)
+    found = _listing(ctx, registry_name, repository_name, "manifests", top, orderby)
+    emit(ctx, found, _MANIFEST_FIELDS)
 
 
 @manifest.command("show-metadata")
-@_REGISTRY_R
+@registry_option
 @click.option("--name", "-n", "image", required=True, help="REPO:TAG or REPO@DIGEST.")
 @connection_options
 @click.pass_context
@@ -313,7 +325,7 @@ def show_metadata(ctx: click.Context, registry_name: str, image: str) -> None:
 
 
 @manifest.command("update-metadata")
-@_REGISTRY_R
+@registry_option
 @click.option("--name", "-n", "image", required=True, help="REPO:TAG or REPO@DIGEST.")
 @_lock_options
 @connection_options
@@ -331,27 +343,20 @@ def update_metadata(
     target = parse_image(image)
     changes = _changes(delete_enabled, write_enabled, read_enabled, list_enabled)
     session = _session(ctx, registry_name)
-    digest = session.digest_of(target)
-    path = f"/acr/v1/{target.repository}/_manifests/{digest}"
-    answer = session.request(
-        "PATCH", path, scope(target.repository, "metadata_write"), json=changes
-    )
-    data = answer.json() if answer.content else {}
-    shown = data.get("manifest", data) if isinstance(data, dict) else {}
-    _show_attributes(ctx, shown if isinstance(shown, dict) else {}, (("Digest", "digest"),))
+    path = f"/acr/v1/{target.repository}/_manifests/{session.digest_of(target)}"
+    _patch_attributes(ctx, session, target.repository, path, changes, ("Digest", "digest"))
 
 
 @manifest.command("delete")
-@_REGISTRY_R
+@registry_option
 @click.option("--name", "-n", "image", required=True, help="REPO:TAG or REPO@DIGEST.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @connection_options
 @click.pass_context
 def delete_manifest(ctx: click.Context, registry_name: str, image: str, yes: bool) -> None:
     """Delete a manifest and every tag on it."""
     target = parse_image(image)
-    if not yes:
-        click.confirm(f"Delete {image} and its tags from {registry_name}?", abort=True, err=True)
+    confirm(yes, f"Delete {image} and its tags from {registry_name}?")
     session = _session(ctx, registry_name)
     digest = session.digest_of(target)
     path = f"/v2/{target.repository}/manifests/{digest}"
@@ -359,7 +364,7 @@ def delete_manifest(ctx: click.Context, registry_name: str, image: str, yes: boo
 
 
 @manifest.command("list-referrers")
-@_REGISTRY_R
+@registry_option
 @click.option("--name", "-n", "image", required=True, help="REPO:TAG or REPO@DIGEST.")
 @click.option("--artifact-type", help="Only referrers of this artifact type.")
 @connection_options
@@ -375,10 +380,10 @@ def list_referrers(
     path = f"/v2/{target.repository}/referrers/{digest}"
     index = session.json("GET", path, scope(target.repository, "pull"), params=params)
     columns = [
-        ("Digest", lambda m: m.get("digest")),
-        ("Artifact type", lambda m: m.get("artifactType")),
-        ("Media type", lambda m: m.get("mediaType")),
-        ("Size", lambda m: m.get("size")),
+        ("Digest", "digest"),
+        ("Artifact type", "artifactType"),
+        ("Media type", "mediaType"),
+        ("Size", "size"),
     ]
     emit(ctx, index.get("manifests", []), columns)
 

@@ -15,19 +15,19 @@ import click
 from portside.cli.remote.arguments import RepositoryActionsCommand, split_repository
 from portside.cli.remote.client import (
     CliError,
+    Column,
     connection_options,
     emit,
+    emit_generated,
     emit_record,
-    emit_secrets,
+    emit_with_secrets,
     management_client,
-    output_format,
 )
+from portside.cli.remote.options import confirm, expiration_option, registry_option, yes_option
 
 __all__ = ["scope_map", "token"]
 
-_REGISTRY = click.option("--registry", "-r", "registry_name", required=True, help="Registry name.")
 _STATUS = click.Choice(["enabled", "disabled"])
-_DAYS = click.IntRange(1, 3650)
 _TOKEN_FIELDS = (
     ("Name", "name"),
     ("Scope map", "scopeMap"),
@@ -42,16 +42,13 @@ def _passwords(token: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _show_token(ctx: click.Context, data: dict[str, Any]) -> None:
-    emit_record(ctx, data, _TOKEN_FIELDS)
-    if output_format(ctx) == "table":
-        emit(ctx, _passwords(data), _PASSWORD_COLUMNS)
-        emit_secrets(ctx, _passwords(data))
+    emit_with_secrets(ctx, data, _TOKEN_FIELDS, _passwords(data), _PASSWORD_COLUMNS)
 
 
-_PASSWORD_COLUMNS = [
-    ("Password", lambda p: p["name"]),
-    ("Created", lambda p: p.get("creationDateTime")),
-    ("Expires", lambda p: p.get("expiry")),
+_PASSWORD_COLUMNS: list[Column] = [
+    ("Password", "name"),
+    ("Created", "creationDateTime"),
+    ("Expires", "expiry"),
 ]
 
 
@@ -67,7 +64,7 @@ def token() -> None:
 
 @token.command("create", cls=RepositoryActionsCommand)
 @click.argument("name")
-@_REGISTRY
+@registry_option
 @click.option("--scope-map", help="Bind the token to this existing scope map.")
 @click.option(
     "--repository",
@@ -76,7 +73,7 @@ def token() -> None:
     help="REPO ACTION...: make a scope map <name>-scope-map with these (repeatable).",
 )
 @click.option("--status", type=_STATUS, default="enabled", show_default=True)
-@click.option("--expiration-in-days", type=_DAYS, help="Validity of the generated passwords.")
+@expiration_option("Validity of the generated passwords.")
 @click.option("--no-passwords", is_flag=True, help="Generate no password now.")
 @connection_options
 @click.pass_context
@@ -104,7 +101,7 @@ def create_token(
 
 
 @token.command("list")
-@_REGISTRY
+@registry_option
 @connection_options
 @click.pass_context
 def list_tokens(ctx: click.Context, registry_name: str) -> None:
@@ -114,18 +111,18 @@ def list_tokens(ctx: click.Context, registry_name: str) -> None:
         ctx,
         data,
         [
-            ("Name", lambda t: t["name"]),
-            ("Scope map", lambda t: t["scopeMap"]),
-            ("Status", lambda t: t["status"]),
+            ("Name", "name"),
+            ("Scope map", "scopeMap"),
+            ("Status", "status"),
             ("Passwords", lambda t: [p["name"] for p in _passwords(t)]),
-            ("Created", lambda t: t.get("creationDate")),
+            ("Created", "creationDate"),
         ],
     )
 
 
 @token.command("show")
 @click.argument("name")
-@_REGISTRY
+@registry_option
 @connection_options
 @click.pass_context
 def show_token(ctx: click.Context, name: str, registry_name: str) -> None:
@@ -137,7 +134,7 @@ def show_token(ctx: click.Context, name: str, registry_name: str) -> None:
 
 @token.command("update")
 @click.argument("name")
-@_REGISTRY
+@registry_option
 @click.option("--scope-map", help="Bind the token to this scope map.")
 @click.option("--status", type=_STATUS, help="Enable or disable the token.")
 @connection_options
@@ -155,15 +152,22 @@ def update_token(
 
 @token.command("delete")
 @click.argument("name")
-@_REGISTRY
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@registry_option
+@yes_option
 @connection_options
 @click.pass_context
 def delete_token(ctx: click.Context, name: str, registry_name: str, yes: bool) -> None:
     """Delete token NAME and its passwords."""
-    if not yes:
-        click.confirm(f"Delete token {name}?", abort=True, err=True)
+    confirm(yes, f"Delete token {name}?")
     management_client(ctx).call("DELETE", f"/registries/{registry_name}/tokens/{name}")
+
+
+def _chosen(password1: bool, password2: bool) -> list[str]:
+    """The passwords `--password1` and `--password2` name; CliError if neither."""
+    chosen = [p for p, wanted in (("password1", password1), ("password2", password2)) if wanted]
+    if not chosen:
+        raise CliError("give --password1 and/or --password2")
+    return chosen
 
 
 @token.group("credential")
@@ -173,10 +177,10 @@ def token_credential() -> None:
 
 @token_credential.command("generate")
 @click.argument("name")
-@_REGISTRY
+@registry_option
 @click.option("--password1", is_flag=True, help="Replace password1.")
 @click.option("--password2", is_flag=True, help="Replace password2.")
-@click.option("--expiration-in-days", type=_DAYS, help="Validity of the new password(s).")
+@expiration_option("Validity of the new password(s).")
 @connection_options
 @click.pass_context
 def generate_password(
@@ -188,9 +192,7 @@ def generate_password(
     expiration_in_days: int | None,
 ) -> None:
     """Generate new values for token NAME's password1 and/or password2 (printed once)."""
-    chosen = [p for p, wanted in (("password1", password1), ("password2", password2)) if wanted]
-    if not chosen:
-        raise CliError("give --password1 and/or --password2")
+    chosen = _chosen(password1, password2)
     client = management_client(ctx)
     generated = []
     for password in chosen:
@@ -199,14 +201,12 @@ def generate_password(
             body["expirationInDays"] = expiration_in_days
         path = f"/registries/{registry_name}/tokens/{name}/credentials"
         generated.append(client.call("POST", path, body))
-    if output_format(ctx) == "json":
-        emit(ctx, generated, ())
-    emit_secrets(ctx, generated)
+    emit_generated(ctx, generated, generated)
 
 
 @token_credential.command("delete")
 @click.argument("name")
-@_REGISTRY
+@registry_option
 @click.option("--password1", is_flag=True, help="Delete password1.")
 @click.option("--password2", is_flag=True, help="Delete password2.")
 @connection_options
@@ -215,9 +215,7 @@ def delete_password(
     ctx: click.Context, name: str, registry_name: str, password1: bool, password2: bool
 ) -> None:
     """Delete token NAME's password1 and/or password2."""
-    chosen = [p for p, wanted in (("password1", password1), ("password2", password2)) if wanted]
-    if not chosen:
-        raise CliError("give --password1 and/or --password2")
+    chosen = _chosen(password1, password2)
     client = management_client(ctx)
     for password in chosen:
         client.call("DELETE", f"/registries/{registry_name}/tokens/{name}/credentials/{password}")
@@ -247,7 +245,7 @@ def scope_map() -> None:
 
 @scope_map.command("create", cls=RepositoryActionsCommand)
 @click.argument("name")
-@_REGISTRY
+@registry_option
 @click.option(
     "--repository",
     "repositories",
@@ -271,7 +269,7 @@ def create_scope_map(
 
 
 @scope_map.command("list")
-@_REGISTRY
+@registry_option
 @connection_options
 @click.pass_context
 def list_scope_maps(ctx: click.Context, registry_name: str) -> None:
@@ -281,17 +279,17 @@ def list_scope_maps(ctx: click.Context, registry_name: str) -> None:
         ctx,
         data,
         [
-            ("Name", lambda m: m["name"]),
-            ("Type", lambda m: m["type"]),
-            ("Description", lambda m: m["description"]),
-            ("Actions", lambda m: m["actions"]),
+            ("Name", "name"),
+            ("Type", "type"),
+            ("Description", "description"),
+            ("Actions", "actions"),
         ],
     )
 
 
 @scope_map.command("show")
 @click.argument("name")
-@_REGISTRY
+@registry_option
 @connection_options
 @click.pass_context
 def show_scope_map(ctx: click.Context, name: str, registry_name: str) -> None:
@@ -302,7 +300,7 @@ def show_scope_map(ctx: click.Context, name: str, registry_name: str) -> None:
 
 @scope_map.command("update", cls=RepositoryActionsCommand)
 @click.argument("name")
-@_REGISTRY
+@registry_option
 @click.option("--add-repository", "added", multiple=True, help="REPO ACTION...: add actions.")
 @click.option("--remove-repository", "removed", multiple=True, help="REPO ACTION...: remove.")
 @click.option("--description", help="New description.")
@@ -330,12 +328,11 @@ def update_scope_map(
 
 @scope_map.command("delete")
 @click.argument("name")
-@_REGISTRY
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@registry_option
+@yes_option
 @connection_options
 @click.pass_context
 def delete_scope_map(ctx: click.Context, name: str, registry_name: str, yes: bool) -> None:
     """Delete scope map NAME (no token may use it)."""
-    if not yes:
-        click.confirm(f"Delete scope map {name}?", abort=True, err=True)
+    confirm(yes, f"Delete scope map {name}?")
     management_client(ctx).call("DELETE", f"/registries/{registry_name}/scope-maps/{name}")
