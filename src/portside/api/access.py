@@ -92,7 +92,7 @@ def challenge(request: Request, required: tuple[Scope, ...], insufficient: bool 
     host = request.headers.get("host", "")
     scheme = request.url.scheme
     forwarded = request.headers.get("x-forwarded-proto", "").strip().lower()
-    if app_state(request).trust_forwarded_proto and forwarded in ("http", "https"):
+    if app_state(request).settings.trust_forwarded_proto and forwarded in ("http", "https"):
         scheme = forwarded
     parts = [f'realm="{scheme}://{host}/oauth2/token"', f'service="{host}"']
     if required:

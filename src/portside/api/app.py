@@ -1,8 +1,8 @@
 """The ASGI application: `create_app(settings)` serves the parts the composition root builds.
 
-Its lifespan builds a `Runtime` (portside/runtime) and the HTTP side's view of it
-(`AppState`), makes the server's starting state, builds the management app from the runtime,
-and runs the background jobs until shutdown; then the runtime closes what it opened.
+Its lifespan builds a `Runtime` (portside/runtime), which the handlers use, makes the server's
+starting state, builds the management app from the runtime, and runs the background jobs until
+shutdown; then the runtime closes what it opened.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from portside.api.errors import exception_handlers
 from portside.api.management import create_management_app
 from portside.api.middleware import RegistryHeaders
 from portside.api.routes import routes
-from portside.api.state import AppState
 from portside.config import Settings, settings_from_environment
 from portside.runtime import Runtime
 
@@ -35,7 +34,9 @@ def create_app(settings: Settings) -> Starlette:
         async with Runtime(settings) as runtime:
             # The handlers' parts first: a storage driver that cannot be built (a bad
             # setting) stops the start before anything is written.
-            app.state.portside = _state(runtime)
+            _ = (runtime.blobs, runtime.uploads, runtime.manifests, runtime.listings)
+            _ = (runtime.artifacts, runtime.oauth)
+            app.state.portside = runtime
             await runtime.prepare()
             app.state.management_api = create_management_app(runtime.management, runtime.lifecycle)
             async with anyio.create_task_group() as tasks:
@@ -50,24 +51,6 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers=exception_handlers(),
         middleware=[Middleware(RegistryHeaders, access_log=settings.access_log)],
         lifespan=lifespan,
-    )
-
-
-def _state(runtime: Runtime) -> AppState:
-    """What the data-plane handlers use of the runtime."""
-    return AppState(
-        blobs=runtime.blobs,
-        uploads=runtime.uploads,
-        manifests=runtime.manifests,
-        listings=runtime.listings,
-        artifacts=runtime.artifacts,
-        policy=runtime.policy,
-        directory=runtime.directory,
-        oauth=runtime.oauth,
-        keys=runtime.keys,
-        database=runtime.database,
-        driver=runtime.driver,
-        trust_forwarded_proto=runtime.settings.trust_forwarded_proto,
     )
 
 

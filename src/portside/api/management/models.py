@@ -1,8 +1,7 @@
 """Request and response bodies of the management API: camelCase JSON, as ARM writes it.
 
 Secret values (`value` of a password or secret) appear only in the answers of the calls that
-generate them; `null` fields are left out of answers.
-"""
+generate them; `null` fields are left out of answers."""
 
 from __future__ import annotations
 
