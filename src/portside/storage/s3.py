@@ -139,6 +139,7 @@ class S3Driver(ServerSideCommit):
         self._stack = contextlib.AsyncExitStack()
         self._lock = anyio.Lock()
         self._s3: S3Client | None = None
+        self._probe: S3Client | None = None
 
     async def _client(self) -> S3Client:
         if self._s3 is None:
@@ -147,13 +148,38 @@ class S3Driver(ServerSideCommit):
                     self._s3 = await self._stack.enter_async_context(self._create_client())
         return self._s3
 
-    def _create_client(self) -> contextlib.AbstractAsyncContextManager[S3Client]:
+    async def readiness(self) -> str:
+        """ "ok", or what keeps this node from using the bucket (it does not exist, access is
+        denied); raises if the store does not answer. One attempt with short timeouts: a
+        readiness probe must answer within its deadline, not after the SDK's retries."""
+        async with self._lock:
+            if self._probe is None:
+                self._probe = await self._stack.enter_async_context(self._create_client(True))
+        try:
+            await self._probe.head_bucket(Bucket=self._bucket)
+        except ClientError as exc:
+            code = error_code(exc)
+            if code in {"404", "NoSuchBucket", "NotFound"}:
+                return f"bucket {self._bucket} does not exist"
+            if code in {"403", "AccessDenied", "Forbidden"}:
+                return f"access to bucket {self._bucket} is denied"
+            return f"unavailable ({code[:40]})"
+        return "ok"
+
+    def _create_client(
+        self, probe: bool = False
+    ) -> contextlib.AbstractAsyncContextManager[S3Client]:
         o = self._options
         config = AioConfig(
             signature_version="s3v4",
             s3={"addressing_style": o.addressing_style},
-            max_pool_connections=o.max_connections,
+            max_pool_connections=2 if probe else o.max_connections,
         )
+        if probe:
+            no_retry = AioConfig(
+                connect_timeout=0.5, read_timeout=0.8, retries={"total_max_attempts": 1}
+            )
+            config = config.merge(no_retry)
         return get_session().create_client(
             "s3",
             region_name=o.region,
@@ -358,7 +384,7 @@ class S3Driver(ServerSideCommit):
     async def close(self) -> None:
         """Close the client and its connection pool."""
         await self._stack.aclose()
-        self._s3 = None
+        self._s3 = self._probe = None
 
     async def _load(self, upload_id: str) -> _State:
         client = await self._client()
