@@ -18,7 +18,7 @@ from portside.config import Settings
 from portside.metadata.database import Database
 from portside.metadata.migrate import upgrade
 from tests.backends.azurite import Azurite, start_azurite
-from tests.backends.postgres import BACKENDS, empty_database
+from tests.backends.postgres import BACKENDS, empty_database, stop_postgres_cluster
 from tests.backends.seaweedfs import SeaweedFS, start_seaweedfs
 from tests.process_groups import MARKER, leftovers
 
@@ -39,6 +39,7 @@ def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
     machine), named, and the session's exit status is set to "tests failed".
     """
     yield
+    stop_postgres_cluster(session.config)  # kept on the config, so not a fixture torn down
     marker = os.environ.get(MARKER, "")
     found: dict[int, str] = {}
     deadline = time.monotonic() + 10.0  # servers stopped a moment ago may still be exiting
