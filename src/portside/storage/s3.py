@@ -170,16 +170,21 @@ class S3Driver(ServerSideCommit):
         self, probe: bool = False
     ) -> contextlib.AbstractAsyncContextManager[S3Client]:
         o = self._options
-        config = AioConfig(
-            signature_version="s3v4",
-            s3={"addressing_style": o.addressing_style},
-            max_pool_connections=2 if probe else o.max_connections,
-        )
-        if probe:
-            no_retry = AioConfig(
-                connect_timeout=0.5, read_timeout=0.8, retries={"total_max_attempts": 1}
+        if probe:  # one attempt with short timeouts (see readiness)
+            config = AioConfig(
+                signature_version="s3v4",
+                s3={"addressing_style": o.addressing_style},
+                max_pool_connections=2,
+                connect_timeout=0.5,
+                read_timeout=0.8,
+                retries={"total_max_attempts": 1},
             )
-            config = config.merge(no_retry)
+        else:
+            config = AioConfig(
+                signature_version="s3v4",
+                s3={"addressing_style": o.addressing_style},
+                max_pool_connections=o.max_connections,
+            )
         return get_session().create_client(
             "s3",
             region_name=o.region,
