@@ -39,8 +39,6 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Literal, cast
 
 import anyio
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
 from portside.storage.errors import (
@@ -60,6 +58,7 @@ from portside.storage.s3_batch import (
     is_missing,
     unless_conflict,
 )
+from portside.storage.s3_clients import bucket_readiness, create_client
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -145,55 +144,17 @@ class S3Driver(ServerSideCommit):
         if self._s3 is None:
             async with self._lock:
                 if self._s3 is None:
-                    self._s3 = await self._stack.enter_async_context(self._create_client())
+                    self._s3 = await self._stack.enter_async_context(create_client(self._options))
         return self._s3
 
     async def readiness(self) -> str:
-        """ "ok", or what keeps this node from using the bucket (it does not exist, access is
-        denied); raises if the store does not answer. One attempt with short timeouts: a
-        readiness probe must answer within its deadline, not after the SDK's retries."""
+        """ "ok", or what keeps this node from using the bucket; raises if the store does not
+        answer. Its own client makes one attempt (portside.storage.s3_clients)."""
         async with self._lock:
             if self._probe is None:
-                self._probe = await self._stack.enter_async_context(self._create_client(True))
-        try:
-            await self._probe.head_bucket(Bucket=self._bucket)
-        except ClientError as exc:
-            code = error_code(exc)
-            if code in {"404", "NoSuchBucket", "NotFound"}:
-                return f"bucket {self._bucket} does not exist"
-            if code in {"403", "AccessDenied", "Forbidden"}:
-                return f"access to bucket {self._bucket} is denied"
-            return f"unavailable ({code[:40]})"
-        return "ok"
-
-    def _create_client(
-        self, probe: bool = False
-    ) -> contextlib.AbstractAsyncContextManager[S3Client]:
-        o = self._options
-        if probe:  # one attempt with short timeouts (see readiness)
-            config = AioConfig(
-                signature_version="s3v4",
-                s3={"addressing_style": o.addressing_style},
-                max_pool_connections=2,
-                connect_timeout=0.5,
-                read_timeout=0.8,
-                retries={"total_max_attempts": 1},
-            )
-        else:
-            config = AioConfig(
-                signature_version="s3v4",
-                s3={"addressing_style": o.addressing_style},
-                max_pool_connections=o.max_connections,
-            )
-        return get_session().create_client(
-            "s3",
-            region_name=o.region,
-            endpoint_url=o.endpoint_url,
-            aws_access_key_id=o.access_key_id,
-            aws_secret_access_key=o.secret_access_key,
-            aws_session_token=o.session_token,
-            config=config,
-        )
+                probe = create_client(self._options, probe=True)
+                self._probe = await self._stack.enter_async_context(probe)
+        return await bucket_readiness(self._probe, self._bucket)
 
     def _key(self, key: str) -> str:
         return self._prefix + key
