@@ -48,8 +48,15 @@ def curl_headers(*args: str) -> tuple[int, dict[str, str]]:
 def run_parallel(commands: list[list[str]]) -> float:
     """Start every command at once and wait for all; returns the wall time in seconds."""
     started = time.perf_counter()
-    procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL) for c in commands]
-    codes = [p.wait() for p in procs]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs += [subprocess.Popen(c, stdout=subprocess.DEVNULL) for c in commands]
+        codes = [p.wait() for p in procs]
+    finally:  # an interrupted run leaves no client behind
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     elapsed = time.perf_counter() - started
     if any(codes):
         raise RuntimeError(f"parallel client failed: exit codes {codes}")

@@ -10,8 +10,10 @@ divided by the reference's, or the reference's memory and start time divided by 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
 import shutil
+import signal
 import statistics
 import tempfile
 import time
@@ -104,8 +106,9 @@ def run(scale: w.Scale, workers: int, root: Path) -> list[Row]:
         rows.extend(_request_rows(servers, prep, scale))
         rows.append(_startup_row(servers, scale))
     finally:
-        for server in servers:
-            server.stop()
+        with contextlib.ExitStack() as stopping:  # every server is stopped, even if one fails to
+            for server in servers:
+                stopping.callback(server.stop)
     return rows
 
 
@@ -227,6 +230,10 @@ def _cpu_count() -> int:
     return os.cpu_count() or 0
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     """Parse arguments, run, print (and optionally write) the table."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -236,6 +243,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None, help="parent of both data dirs")
     parser.add_argument("--markdown", type=Path, default=None, help="write the table here")
     args = parser.parse_args()
+    # A terminated run unwinds like an interrupted one: its `finally` blocks stop both servers
+    # (each in its own process group, out of reach of a signal sent to this one's).
+    signal.signal(signal.SIGTERM, _terminated)
     scale = w.FULL if args.scale == "full" else w.TINY
     if args.rounds:
         scale = w.Scale(**{**scale.__dict__, "rounds": args.rounds})

@@ -1,11 +1,14 @@
 """Starting, stopping and measuring the two registries under test.
 
 Both run on loopback in their own directory under one parent, so they share the storage medium.
-Each is stopped by its own process id.
+Each runs in its own session (so its own process group, workers included) and is stopped by
+signalling that group: `portside serve --workers N` forks workers, and signalling the parent
+alone could leave them running.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -53,12 +56,14 @@ class Server:
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **self.env},
+            start_new_session=True,
         )
         log.close()
         deadline = started + timeout
         with httpx.Client(timeout=1.0) as client:
             while time.perf_counter() < deadline:
                 if self.process.poll() is not None:
+                    self.stop()  # the leader is gone; its group may not be
                     raise RuntimeError(f"{self.name} exited; see {self.workdir}/{self.name}.log")
                 try:
                     if client.get(f"{self.url}/v2/").status_code == 200:
@@ -66,18 +71,31 @@ class Server:
                 except httpx.TransportError:
                     pass
                 time.sleep(0.005)
+        self.stop()
         raise RuntimeError(f"{self.name} did not answer within {timeout}s")
 
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after a grace period; by pid only."""
-        if self.process is None or self.process.poll() is not None:
+    def stop(self, grace: float = 20.0) -> None:
+        """Stop the server and its process group (its own session, made by `start`).
+
+        The server gets SIGTERM and `grace` seconds to stop its workers; whatever is left of
+        its group then gets SIGTERM, and SIGKILL a few seconds later. The group is signalled
+        even when the server has exited already: its workers may not have.
+        """
+        if self.process is None:
             return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        process, group = self.process, self.process.pid
+        if process.poll() is None:
+            process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=grace)
+        for signum in (signal.SIGTERM, signal.SIGKILL):
+            deadline = time.monotonic() + 5.0
+            while _group_alive(group) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not _group_alive(group):
+                break
+            _signal_group(group, signum)
+        process.wait()
 
     def pids(self) -> list[int]:
         """The server's process and its descendants."""
@@ -107,6 +125,24 @@ class Server:
             except OSError:
                 continue
         return sizes
+
+
+def _signal_group(group: int, signum: int) -> None:
+    """Signal every process of the group; a group that is gone is not an error."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signum)
+
+
+def _group_alive(group: int) -> bool:
+    """Whether any process of the group is still there (zombies aside)."""
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = status.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            return True
+    return False
 
 
 def start_portside(root: Path, workers: int) -> Server:

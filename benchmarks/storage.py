@@ -59,10 +59,10 @@ def measure(
     """Median push and pull MB/s of a `size`-byte blob on one driver."""
     server: Server = start_portside(root / name, workers=2)
     server.env.update(env)
-    server.start()
     prep = w.Prepared(root / "blob.bin", "", [], "")
     prep.blob_digest = (root / "blob.digest").read_text()
     try:
+        server.start()
         pushes = [w.push_blob(server, prep) for _ in range(rounds)]
         pulls = [w.pull_blob(server, prep) for _ in range(rounds)]
     finally:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -13,10 +18,47 @@ from portside.config import Settings
 from portside.metadata.database import Database
 from portside.metadata.migrate import upgrade
 from tests.backends.azurite import Azurite, start_azurite
-from tests.backends.postgres import BACKENDS, empty_database
+from tests.backends.postgres import BACKENDS, empty_database, stop_postgres_cluster
 from tests.backends.seaweedfs import SeaweedFS, start_seaweedfs
+from tests.process_groups import MARKER, leftovers
 
 BUCKET = "portside-test"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Mark the session in the environment every process a test starts inherits."""
+    # Assigned, not inherited: a nested session has its own processes to account for.
+    os.environ[MARKER] = uuid.uuid4().hex
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
+    """After every fixture is torn down, fail the run if a process a test started lives on.
+
+    Leftovers are stopped here by their pids (so that one bad test does not leak into the
+    machine), named, and the session's exit status is set to "tests failed".
+    """
+    yield
+    stop_postgres_cluster(session.config)  # kept on the config, so not a fixture torn down
+    marker = os.environ.get(MARKER, "")
+    found: dict[int, str] = {}
+    deadline = time.monotonic() + 10.0  # servers stopped a moment ago may still be exiting
+    while marker and time.monotonic() < deadline:
+        found = leftovers(marker)
+        if not found:
+            return
+        time.sleep(0.2)
+    for pid in found:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    lines = "\n".join(f"  {pid}: {command}" for pid, command in sorted(found.items()))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    message = f"processes started by tests were still running (now killed):\n{lines}"
+    if reporter is not None:
+        reporter.write_line(message, red=True, bold=True)
+    else:
+        print(message)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture

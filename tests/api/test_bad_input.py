@@ -192,15 +192,20 @@ def _digest_cases() -> list[Case]:
     upload = "/v2/team/keep/blobs/uploads/"
     cases += [
         Case("digest-delete-blob", "DELETE", f"/v2/{KEEP}/blobs/sha256:abc", 400, "DIGEST_INVALID"),
+        # A manifest reference that cannot exist is an absent manifest for reads and deletes.
         Case(
-            "digest-get-manifest", "GET", f"/v2/{KEEP}/manifests/sha256:xyz", 400, "DIGEST_INVALID"
+            "digest-get-manifest",
+            "GET",
+            f"/v2/{KEEP}/manifests/sha256:xyz",
+            404,
+            "MANIFEST_UNKNOWN",
         ),
         Case(
             "digest-delete-manifest",
             "DELETE",
             f"/v2/{KEEP}/manifests/md5:00",
-            400,
-            "DIGEST_INVALID",
+            404,
+            "MANIFEST_UNKNOWN",
         ),
         Case(
             "digest-put-manifest",
@@ -245,11 +250,17 @@ def _digest_cases() -> list[Case]:
 def _tag_cases() -> list[Case]:
     bad = {"dash": "-bad", "dot": ".x", "long": "t" * 200, "space": "a%20b", "nul": "v1%00"}
     cases = [
-        Case(f"tag-get-{k}", "GET", f"/v2/{KEEP}/manifests/{v}", 400, "TAG_INVALID")
+        Case(f"tag-get-{k}", "GET", f"/v2/{KEEP}/manifests/{v}", 404, "MANIFEST_UNKNOWN")
         for k, v in bad.items()
     ]
     cases += [
-        Case("tag-get-trailing-newline", "GET", f"/v2/{KEEP}/manifests/v1%0A", 400, "TAG_INVALID"),
+        Case(
+            "tag-get-trailing-newline",
+            "GET",
+            f"/v2/{KEEP}/manifests/v1%0A",
+            404,
+            "MANIFEST_UNKNOWN",
+        ),
         Case(
             "tag-put-trailing-newline",
             "PUT",

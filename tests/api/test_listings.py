@@ -119,7 +119,7 @@ def test_tags_of_unknown_repository_is_name_unknown(client: TestClient) -> None:
 def test_catalog_pages_through_every_repository(client: TestClient) -> None:
     names = [f"org/repo-{i:02d}" for i in range(25)]
     for name in reversed(names):
-        push_blob(client, name, name.encode())
+        push_image(client, name, "v1")
     pages = follow(client, "/v2/_catalog?n=10", "repositories")
     assert [len(page) for page in pages] == [10, 10, 5]
     assert [name for page in pages for name in page] == names
@@ -128,7 +128,7 @@ def test_catalog_pages_through_every_repository(client: TestClient) -> None:
 def test_catalog_without_n_lists_everything_in_order(client: TestClient) -> None:
     names = ["b/x", "a", "a/b", "a-b", "c"]
     for name in names:
-        push_blob(client, name, b"x")
+        push_image(client, name, "v1")
     response = client.get("/v2/_catalog")
     assert response.status_code == 200
     assert response.json() == {"repositories": sorted(names)}
@@ -150,3 +150,32 @@ def test_digit_like_or_huge_n_is_a_400_not_500(lenient: TestClient, n: str) -> N
         response = lenient.get(path, params={"n": n})
         assert 400 <= response.status_code < 500, response.text
         assert response.json()["errors"][0]["code"]
+
+
+def _catalogs(client: TestClient) -> tuple[list[str], list[str]]:
+    """The repositories /v2/_catalog and ACR's /acr/v1/_catalog list."""
+    v2 = client.get("/v2/_catalog")
+    acr = client.get("/acr/v1/_catalog")
+    assert v2.status_code == acr.status_code == 200, (v2.text, acr.text)
+    return v2.json()["repositories"], acr.json()["repositories"]
+
+
+def test_a_cancelled_upload_leaves_no_repository_in_the_catalogs(client: TestClient) -> None:
+    """POST then DELETE, no manifest: nothing to list (distribution and ACR list none)."""
+    push_image(client, "team/kept", "v1")
+    started = client.post("/v2/team/abandoned/blobs/uploads/")
+    assert started.status_code == 202
+    assert client.delete(started.headers["Location"]).status_code == 204
+    push_blob(client, "team/blob-only", b"a layer whose manifest never came")
+    assert _catalogs(client) == (["team/kept"], ["team/kept"])
+
+
+def test_a_repository_leaves_the_catalogs_with_its_last_manifest_and_comes_back(
+    client: TestClient,
+) -> None:
+    digest, _ = push_image(client, REPO, "v1")
+    assert _catalogs(client) == ([REPO], [REPO])
+    assert client.delete(f"/v2/{REPO}/manifests/{digest}").status_code == 202
+    assert _catalogs(client) == ([], [])
+    push_image(client, REPO, "v2")
+    assert _catalogs(client) == ([REPO], [REPO])

@@ -405,11 +405,27 @@ def test_unknown_repository_is_name_unknown(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("tag", ["-bad", ".hidden", "t" * 129, "t" * 200, "sp%20ace", "a%2Bb"])
-def test_invalid_tag_is_tag_invalid(client: TestClient, tag: str) -> None:
+def test_push_of_an_invalid_tag_is_tag_invalid(client: TestClient, tag: str) -> None:
     _, body = push_image(client, REPO, "v1")
-    for response in (client.get(f"/v2/{REPO}/manifests/{tag}"), put(client, tag, body)):
-        assert response.status_code == 400, tag
-        assert error_code(response) == "TAG_INVALID"
+    response = put(client, tag, body)
+    assert response.status_code == 400, tag
+    assert error_code(response) == "TAG_INVALID"
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [".INVALID_MANIFEST_NAME", "-bad", "t" * 129, "sp%20ace", "sha256:xyz", "md5:00"],
+)
+def test_read_or_delete_of_an_impossible_reference_is_manifest_unknown(
+    client: TestClient, reference: str
+) -> None:
+    """A reference no manifest can have names no manifest (the OCI conformance suite's case)."""
+    push_image(client, REPO, "v1")
+    url = f"/v2/{REPO}/manifests/{reference}"
+    for response in (client.get(url), client.head(url), client.delete(url)):
+        assert response.status_code == 404, (response.request.method, reference)
+        if response.request.method != "HEAD":
+            assert error_code(response) == "MANIFEST_UNKNOWN"
 
 
 def test_longest_valid_tag_is_accepted(client: TestClient) -> None:

@@ -124,8 +124,8 @@ def test_a_blob_past_the_storage_quota_is_denied_and_leaves_nothing_behind(
 
 
 def test_a_new_repository_past_the_repositories_quota_is_denied(client: TestClient) -> None:
-    push_blob(client, "one", b"one")
-    push_blob(client, "two", b"two")
+    push_image(client, "one", "v1", layers=[b"one"])
+    push_image(client, "two", "v1", layers=[b"two"])
     assert set_quotas(client, quotaRepositories=2)["quotaRepositories"] == 2
     assert_denied(client.post("/v2/three/blobs/uploads/"), "repositories quota of 2")
     assert_denied(

@@ -146,6 +146,45 @@ def test_out_of_order_chunk_is_416_with_current_range_and_upload_continues(
     assert read_blob(client, REPO, digest_of(first + second)) == first + second
 
 
+def test_out_of_order_chunk_416_carries_location_and_oci_error_body(client: TestClient) -> None:
+    """The spec's 416 names the session (Location) and where it ends (Range)."""
+    location = start_session(client)
+    patch_chunk(client, location, b"0123456789", 0)
+    skipped = client.patch(location, content=b"abcdefghij", headers={"Content-Range": "20-29"})
+    assert skipped.status_code == 416
+    assert skipped.headers["Location"] == location
+    assert skipped.headers["Range"] == "0-9"
+    assert location.endswith(skipped.headers["Docker-Upload-UUID"])
+    assert skipped.json()["errors"][0]["code"] == "BLOB_UPLOAD_INVALID"
+
+
+def test_closing_put_with_out_of_order_content_range_is_416_and_session_survives(
+    client: TestClient,
+) -> None:
+    """The conformance suite's out-of-order last chunk sent with PUT: 416, nothing appended."""
+    first, second = b"0123456789", b"abcdefghij"
+    digest = digest_of(first + second)
+    location = start_session(client)
+    patch_chunk(client, location, first, 0)
+    for bad_range in ("0-9", "20-29"):
+        refused = client.put(
+            location,
+            params={"digest": digest},
+            content=second,
+            headers={"Content-Range": bad_range},
+        )
+        assert refused.status_code == 416, refused.text
+        assert refused.headers["Range"] == "0-9"
+        assert refused.headers["Location"] == location
+        assert error_code(refused) == "BLOB_UPLOAD_INVALID"
+    assert client.get(location).headers["Range"] == "0-9"
+    response = client.put(
+        location, params={"digest": digest}, content=second, headers={"Content-Range": "10-19"}
+    )
+    assert response.status_code == 201, response.text
+    assert read_blob(client, REPO, digest) == first + second
+
+
 def test_chunk_after_upload_finished_is_upload_unknown(client: TestClient) -> None:
     data = b"finished"
     location = start_session(client)

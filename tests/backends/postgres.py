@@ -30,7 +30,13 @@ import pytest
 
 from tests.e2e.clients import Cli, ServerProcess, ToolError, free_port, require_tool
 
-__all__ = ["BACKENDS", "PostgresCluster", "empty_database", "postgres_cluster"]
+__all__ = [
+    "BACKENDS",
+    "PostgresCluster",
+    "empty_database",
+    "postgres_cluster",
+    "stop_postgres_cluster",
+]
 
 # The metadata backends every store test runs on; the names are also the test ids.
 BACKENDS = ("sqlite", "postgresql")
@@ -178,8 +184,20 @@ def postgres_cluster(config: pytest.Config) -> PostgresCluster:
         config.stash[_FAILURE] = f"the test PostgreSQL server did not start: {exc}"
         raise
     config.stash[_CLUSTER] = cluster
-    config.add_cleanup(cluster.stop)
+    config.add_cleanup(lambda: stop_postgres_cluster(config))
     return cluster
+
+
+def stop_postgres_cluster(config: pytest.Config) -> None:
+    """Stop the session's server if one was started (idempotent).
+
+    tests/conftest.py calls this when the session finishes, ahead of its check for processes
+    left running; the config cleanup above covers runs that end before that.
+    """
+    cluster = config.stash.get(_CLUSTER, None)
+    if cluster is not None:
+        del config.stash[_CLUSTER]
+        cluster.stop()
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.clients import require_tool
+from tests.process_groups import stop_group
 
 pytestmark = pytest.mark.e2e
 
@@ -17,13 +18,23 @@ def test_tiny_benchmark_produces_every_row(tmp_path: Path) -> None:
     for tool in ("docker-registry", "wrk", "ab", "curl"):
         require_tool(tool)
     out = tmp_path / "table.md"
-    subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--scale", "tiny", "--markdown", str(out)],
-        check=True,
-        cwd=Path(__file__).resolve().parents[2],
-        timeout=240,
-        capture_output=True,
-    )
+    log = tmp_path / "run.log"
+    argv = [sys.executable, "-m", "benchmarks.run", "--scale", "tiny", "--markdown", str(out)]
+    with log.open("wb") as output:
+        # Its own session; on any failure (a timeout included) SIGTERM lets the run stop its
+        # two servers (each in its own group) before the group is killed.
+        run = subprocess.Popen(
+            argv,
+            cwd=Path(__file__).resolve().parents[2],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            code = run.wait(timeout=240)
+        finally:
+            stop_group(run, grace=60)
+    assert code == 0, log.read_text()[-3000:]
     rows = [
         line for line in out.read_text().splitlines() if line.startswith("| ") and "---" not in line
     ]

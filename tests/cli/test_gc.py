@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import anyio
@@ -18,6 +19,9 @@ from portside.services.content.manifests import Reference
 from portside.services.lifecycle.gc import LEASE
 from portside.storage.filesystem import FilesystemDriver
 from tests.services.gc_support import Node
+
+# The shortest grace the CLI takes (> 0): everything populate() made is older than this.
+TINY = "0.0001"
 
 ENV: dict[str, str | None] = {
     "PORTSIDE_CONFIG": None,
@@ -49,6 +53,7 @@ def populate(settings: Settings) -> int:
             await db.close()
 
     anyio.run(run)
+    time.sleep(0.05)  # everything is now older than the TINY grace period
     return len(b"config-2") + len(b"two") + len(b"lone")
 
 
@@ -70,7 +75,7 @@ def test_dry_run_reports_and_changes_nothing(settings: Settings) -> None:
         str(settings.data_dir),
         "--dry-run",
         "--grace-minutes",
-        "0",
+        TINY,
         "-o",
         "json",
     )
@@ -84,7 +89,7 @@ def test_dry_run_reports_and_changes_nothing(settings: Settings) -> None:
     )
     assert blob_files(settings) == before
     table = portside(
-        "gc", "--data-dir", str(settings.data_dir), "--dry-run", "--grace-minutes", "0"
+        "gc", "--data-dir", str(settings.data_dir), "--dry-run", "--grace-minutes", TINY
     )
     assert "Dry run: nothing was changed" in table.stdout
     assert "Blobs would be removed" in table.stdout
@@ -95,7 +100,7 @@ def test_dry_run_reports_and_changes_nothing(settings: Settings) -> None:
 def test_collects_and_prints_a_summary(settings: Settings) -> None:
     freed = populate(settings)
     before = blob_files(settings)
-    result = portside("gc", "--data-dir", str(settings.data_dir), "--grace-minutes", "0")
+    result = portside("gc", "--data-dir", str(settings.data_dir), "--grace-minutes", TINY)
     assert result.exit_code == 0, result.output
     lines = {" ".join(line.strip("│ ").split()) for line in result.stdout.splitlines()}
     assert "Blob links removed │ 2" in lines, result.stdout
@@ -106,7 +111,7 @@ def test_collects_and_prints_a_summary(settings: Settings) -> None:
     assert blob_files(settings) == before - gone
     again = json.loads(
         portside(
-            "gc", "--data-dir", str(settings.data_dir), "--grace-minutes", "0", "-o", "json"
+            "gc", "--data-dir", str(settings.data_dir), "--grace-minutes", TINY, "-o", "json"
         ).stdout
     )
     assert (again["dry_run"], again["links_removed"], again["blobs_removed"]) == (False, 0, 0)
@@ -145,3 +150,14 @@ def test_reads_a_config_file(settings: Settings, tmp_path: Path) -> None:
     config.write_text(f'[portside]\ndata_dir = "{settings.data_dir}"\ngc_grace_minutes = 0.0001\n')
     result = portside("gc", "--config", str(config), "-o", "json")
     assert json.loads(result.stdout)["blobs_removed"] == 3
+
+
+def test_a_zero_grace_period_is_refused_as_the_setting_refuses_it(settings: Settings) -> None:
+    populate(settings)
+    before = blob_files(settings)
+    for value in ("0", "-1"):
+        result = portside("gc", "--data-dir", str(settings.data_dir), "--grace-minutes", value)
+        assert result.exit_code == 2, result.output
+        assert "--grace-minutes" in result.output
+        assert "x>0" in result.output
+    assert blob_files(settings) == before

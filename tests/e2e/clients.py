@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.process_groups import stop_group
+
 INSTALL_STEP = "scripts/install.sh --test"
 DEFAULT_COMMAND_TIMEOUT = 90.0
 TARGET_ENV = "PORTSIDE_E2E_TARGET"
@@ -200,15 +202,9 @@ class ServerProcess:
         )
 
     def stop(self, grace: float = 15.0) -> None:
-        """Stop the process by its pid: SIGTERM, wait up to `grace` seconds, then SIGKILL."""
-        if self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        """Stop the process and its group (its own session): SIGTERM, then SIGKILL after
+        `grace` seconds; children it forked go too, even if it has exited already."""
+        stop_group(self.proc, grace)
 
 
 def kill_pid_file(pid_file: Path, marker: str) -> None:

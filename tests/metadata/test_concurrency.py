@@ -87,6 +87,12 @@ async def rows(db: Database, table: Table) -> int:
     return int(count or 0)
 
 
+async def repository_names(db: Database) -> list[str]:
+    """Every repository row's name (listings show only those holding a manifest)."""
+    async with db.read() as conn:
+        return sorted((await conn.scalars(select(repositories.c.name))).all())
+
+
 async def test_ensure_registry_creates_one_registry(db: Database, db_url: str) -> None:
     found = await race(db_url, lambda d, _: RepositoryStore(d).ensure_registry("contoso"))
     assert len({record.id for record in found}) == 1
@@ -97,7 +103,7 @@ async def test_same_blob_into_a_new_repository(db: Database, db_url: str) -> Non
     registry = await RepositoryStore(db).ensure_registry("default")
     await race(db_url, lambda d, _: BlobStore(d).add(registry.id, "new", BLOB, 10))
     assert await BlobStore(db).linked_size(registry.id, "new", BLOB) == 10
-    assert await RepositoryStore(db).list_names(registry.id, None, 10) == ["new"]
+    assert await repository_names(db) == ["new"]
     assert (await rows(db, blobs), await rows(db, repository_blobs)) == (1, 1)
 
 
@@ -106,7 +112,7 @@ async def test_same_blob_mounted_into_a_new_repository(db: Database, db_url: str
     await BlobStore(db).add(registry.id, "source", BLOB, 10)
     sizes = await race(db_url, lambda d, _: BlobStore(d).mount(registry.id, "source", "dst", BLOB))
     assert sizes == [10] * WORKERS
-    assert await RepositoryStore(db).list_names(registry.id, None, 10) == ["dst", "source"]
+    assert await repository_names(db) == ["dst", "source"]
     assert await rows(db, repository_blobs) == 2
 
 

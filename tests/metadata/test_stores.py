@@ -153,6 +153,8 @@ async def _check_code_point_order(url: str) -> None:
         for index, tag in enumerate(["a", "B", "_x", "Z9"]):
             await store.put(registry.id, "b", manifest("sha256:" + f"{index}" * 64), tag)
         assert await tag_names(TagStore(db), registry.id, "b") == ["B", "Z9", "_x", "a"]
+        for listed in ("a-b", "a.b"):  # a repository is listed while it holds a manifest
+            await store.put(registry.id, listed, manifest("sha256:" + "9" * 64), "v")
         assert await RepositoryStore(db).list_names(registry.id, None, 10) == ["a-b", "a.b", "b"]
     finally:
         await db.close()

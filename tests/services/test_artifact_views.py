@@ -7,11 +7,14 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import insert, select
 
 from portside.metadata.artifacts import ArtifactStore
 from portside.metadata.blobs import BlobStore
+from portside.metadata.clock import utcnow
 from portside.metadata.database import Database
 from portside.metadata.repositories import RepositoryStore
+from portside.metadata.schema import manifests, repositories
 from portside.metadata.tags import TagStore
 from portside.oci.digests import Digest
 from portside.services.content.listings import ListingService
@@ -30,6 +33,7 @@ async def test_catalog_skips_hidden_names_and_still_fills_pages(db: Database) ->
     names = [f"r{i:04d}" for i in range(1200)]
     for name in names:
         await BlobStore(db).add(registry.id, name, BLOB, 1)
+    await _give_each_a_manifest(db, registry.id)  # a repository is listed while it holds one
     await ArtifactStore(db).update_repository(registry.id, "r0007", {"list_enabled": False})
     # Visible: every 97th name, so most batches of the scan hold none or one.
     visible = [n for i, n in enumerate(names) if i % 97 == 0 and n != "r0007"]
@@ -48,6 +52,30 @@ async def test_catalog_skips_hidden_names_and_still_fills_pages(db: Database) ->
     everything, more = await listings.repositories(registry.id, None, None, lambda _: True)
     assert len(everything) == len(names) - 1 and not more
     assert await listings.repositories(registry.id, None, 5, lambda _: False) == ([], False)
+
+
+async def _give_each_a_manifest(db: Database, registry_id: int) -> None:
+    """One (bare) manifest row in every repository of the registry, in one transaction."""
+    async with db.write() as conn:
+        ids = (
+            await conn.scalars(
+                select(repositories.c.id).where(repositories.c.registry_id == registry_id)
+            )
+        ).all()
+        await conn.execute(
+            insert(manifests),
+            [
+                {
+                    "repository_id": repo_id,
+                    "digest": BLOB,
+                    "media_type": OCI_MANIFEST,
+                    "size": 2,
+                    "body": b"{}",
+                    "created_at": utcnow(),
+                }
+                for repo_id in ids
+            ],
+        )
 
 
 class CountingDriver(MemoryDriver):

@@ -104,10 +104,35 @@ async def test_keep_keeps_the_newest_of_those_that_would_go(db: Database) -> Non
     result = await lifecycle_service(db).purge(
         "default", _request("app:.*", "a.p:dev", ago="0", keep=2)
     )
-    # Eligible by age 0: every tag; newest first v3, dev-2, dev-1, v2, v1. The first filter
-    # keeps v3 and dev-2; the second (dev tags: dev-2, dev-1) keeps both.
+    # Eligible by age 0: every tag; newest first v3, dev-2, dev-1, v2, v1: the two newest stay.
     assert [r.tags for r in result.items] == [("v1",), ("v2",), ("dev-1",)]
     assert set(await reg.tags()) == {"v3", "dev-2"}
+
+
+async def test_filters_of_one_repository_keep_n_for_the_repository_not_per_filter(
+    db: Database,
+) -> None:
+    """acr purge joins a repository's filters into one expression before applying --keep."""
+    reg = await _setup(db)
+    result = await LifecycleService(db).purge(
+        "default", _request("app:^v", "app:^dev", "web:^v", ago="0", keep=1)
+    )
+    # app: ^v|^dev matches every tag, newest first v3, dev-2, dev-1, v2, v1: only v3 stays
+    # (per filter, v3 and dev-2 would both stay). web has one tag, which stays.
+    assert [(r.repository, r.tags) for r in result.items] == [
+        ("app", ("v1",)),
+        ("app", ("v2",)),
+        ("app", ("dev-1",)),
+        ("app", ("dev-2",)),
+    ]
+    assert [r.reason for r in result.items] == [
+        "filter app:^v",
+        "filter app:^v",
+        "filter app:^dev",
+        "filter app:^dev",
+    ]
+    assert set(await reg.tags()) == {"v3"}
+    assert set(await reg.tags("web")) == {"v1"}
 
 
 async def test_untagged_goes_too_but_not_children_or_referrers_of_live_manifests(

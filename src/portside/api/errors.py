@@ -85,7 +85,12 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
 def _headers(exc: Exception) -> dict[str, str]:
     """The headers an error's answer carries besides the body."""
     if isinstance(exc, svc.UploadRangeInvalid):
-        return {"Range": f"0-{max(exc.offset - 1, 0)}"}
+        headers = {"Range": f"0-{max(exc.offset - 1, 0)}"}
+        if exc.session is not None:
+            repository, upload_id = exc.session
+            headers["Location"] = f"/v2/{repository}/blobs/uploads/{upload_id}"
+            headers["Docker-Upload-UUID"] = upload_id
+        return headers
     if isinstance(exc, svc.RangeNotSatisfiable):
         return {"Content-Range": f"bytes */{exc.size}"}
     if isinstance(exc, Throttled):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.clock import utcnow
@@ -14,7 +14,7 @@ from portside.metadata.database import Database
 from portside.metadata.errors import QuotaViolation
 from portside.metadata.records import RegistryRecord
 from portside.metadata.registries import RegistryStore
-from portside.metadata.schema import registries, repositories
+from portside.metadata.schema import manifests, registries, repositories
 from portside.metadata.usage import effective_limit
 
 __all__ = ["RepositoryStore", "ensure_repository"]
@@ -25,12 +25,18 @@ _ID = select(repositories.c.id).where(
     repositories.c.registry_id == bindparam("registry_id"),
     repositories.c.name == bindparam("name"),
 )
+# A repository is listed while it holds a manifest (tagged or not), as distribution lists the
+# repositories that have manifests and ACR those with content: the row itself stays (it carries
+# the repository's lock flags and settings, and removing it would race pushes and the
+# collector), so a push begun and cancelled leaves nothing in any listing.
+_HAS_CONTENT = exists().where(manifests.c.repository_id == repositories.c.id)
 _PAGE = (
     select(repositories.c.name)
     .where(
         repositories.c.registry_id == bindparam("registry_id"),
         repositories.c.name > bindparam("last"),
         repositories.c.list_enabled,
+        _HAS_CONTENT,
     )
     .order_by(repositories.c.name)
     .limit(bindparam("limit"))
@@ -54,7 +60,8 @@ class RepositoryStore:
             return await repository_id(conn, registry_id, name) is not None
 
     async def list_names(self, registry_id: int, last: str | None, limit: int) -> list[str]:
-        """Listable repository names in lexical order, after `last`, at most `limit`."""
+        """Listable repository names (list-enabled, holding a manifest) in lexical order,
+        after `last`, at most `limit`."""
         params = {"registry_id": registry_id, "last": last or "", "limit": limit}
         async with self._db.read() as conn:
             return list((await conn.scalars(_PAGE, params)).all())

@@ -72,11 +72,15 @@ class BlobUploadInvalid(RegistryError):
 
 
 class UploadRangeInvalid(BlobUploadInvalid):
-    """A chunk's Content-Range does not continue the upload, which ends at `offset`."""
+    """A chunk's Content-Range does not continue the upload, which ends at `offset`.
+
+    `session` (repository, upload id), once known, lets the answer name the upload to go on with.
+    """
 
     def __init__(self, size: int) -> None:
         super().__init__(f"chunk must start at offset {size}", {"offset": size})
         self.offset = size
+        self.session: tuple[str, str] | None = None
 
 
 class SizeInvalid(RegistryError):

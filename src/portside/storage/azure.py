@@ -320,6 +320,22 @@ class AzureBlobDriver(ServerSideCommit):
             return None
         return self._signed_url(self._blob(key), expiry)
 
+    async def readiness(self) -> str:
+        """ "ok", or what keeps this node from using the container (it does not exist, access is
+        denied); raises if the service does not answer. One attempt with short timeouts: a
+        readiness probe must answer within its deadline, not after the SDK's retries."""
+        try:
+            await self._container.get_container_properties(
+                retry_total=0, connection_timeout=0.5, read_timeout=0.8
+            )
+        except ResourceNotFoundError:
+            return f"container {self._options.container} does not exist"
+        except HttpResponseError as exc:
+            if exc.status_code in (401, 403):
+                return f"access to container {self._options.container} is denied"
+            return f"unavailable ({exc.status_code})"
+        return "ok"
+
     async def close(self) -> None:
         """Close the service client and its connection pool."""
         with azure_errors("close"):

@@ -39,8 +39,6 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Literal, cast
 
 import anyio
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
 from portside.storage.errors import (
@@ -60,6 +58,7 @@ from portside.storage.s3_batch import (
     is_missing,
     unless_conflict,
 )
+from portside.storage.s3_clients import bucket_readiness, create_client
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -139,30 +138,23 @@ class S3Driver(ServerSideCommit):
         self._stack = contextlib.AsyncExitStack()
         self._lock = anyio.Lock()
         self._s3: S3Client | None = None
+        self._probe: S3Client | None = None
 
     async def _client(self) -> S3Client:
         if self._s3 is None:
             async with self._lock:
                 if self._s3 is None:
-                    self._s3 = await self._stack.enter_async_context(self._create_client())
+                    self._s3 = await self._stack.enter_async_context(create_client(self._options))
         return self._s3
 
-    def _create_client(self) -> contextlib.AbstractAsyncContextManager[S3Client]:
-        o = self._options
-        config = AioConfig(
-            signature_version="s3v4",
-            s3={"addressing_style": o.addressing_style},
-            max_pool_connections=o.max_connections,
-        )
-        return get_session().create_client(
-            "s3",
-            region_name=o.region,
-            endpoint_url=o.endpoint_url,
-            aws_access_key_id=o.access_key_id,
-            aws_secret_access_key=o.secret_access_key,
-            aws_session_token=o.session_token,
-            config=config,
-        )
+    async def readiness(self) -> str:
+        """ "ok", or what keeps this node from using the bucket; raises if the store does not
+        answer. Its own client makes one attempt (portside.storage.s3_clients)."""
+        async with self._lock:
+            if self._probe is None:
+                probe = create_client(self._options, probe=True)
+                self._probe = await self._stack.enter_async_context(probe)
+        return await bucket_readiness(self._probe, self._bucket)
 
     def _key(self, key: str) -> str:
         return self._prefix + key
@@ -358,7 +350,7 @@ class S3Driver(ServerSideCommit):
     async def close(self) -> None:
         """Close the client and its connection pool."""
         await self._stack.aclose()
-        self._s3 = None
+        self._s3 = self._probe = None
 
     async def _load(self, upload_id: str) -> _State:
         client = await self._client()

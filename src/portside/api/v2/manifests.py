@@ -8,6 +8,7 @@ from starlette.responses import Response
 from portside.api.params import read_manifest_body, target_of
 from portside.api.state import app_state
 from portside.oci import media_types as mt
+from portside.oci.errors import DigestInvalid, TagInvalid
 from portside.services.content.manifests import Reference
 from portside.services.errors import ManifestUnknown
 
@@ -29,9 +30,23 @@ def _acceptable(request: Request, media_type: str) -> bool:
     return not listed or media_type in accepted or "*/*" in accepted
 
 
+def _existing_reference(request: Request) -> Reference:
+    """The reference of a read or a delete; one no manifest can have is ManifestUnknown.
+
+    A tag or digest outside the grammar names nothing that could be stored, so reads and
+    deletes answer 404 as for any absent manifest (as distribution does, and as the OCI
+    conformance suite expects); only a push of such a reference is a client error (400).
+    """
+    text = request.path_params["reference"]
+    try:
+        return Reference.parse(text)
+    except (TagInvalid, DigestInvalid):
+        raise ManifestUnknown("manifest unknown to registry", {"reference": text[:140]}) from None
+
+
 async def get_manifest(request: Request) -> Response:
     """Serve a manifest by tag or digest in its stored form."""
-    reference = Reference.parse(request.path_params["reference"])
+    reference = _existing_reference(request)
     record = await app_state(request).manifests.get(target_of(request), reference)
     if not _acceptable(request, record.media_type):
         raise ManifestUnknown(
@@ -67,6 +82,6 @@ async def put_manifest(request: Request) -> Response:
 
 async def delete_manifest(request: Request) -> Response:
     """Delete a manifest by digest, or a tag by name."""
-    reference = Reference.parse(request.path_params["reference"])
+    reference = _existing_reference(request)
     await app_state(request).manifests.delete(target_of(request), reference)
     return Response(status_code=202, headers={"Content-Length": "0"})

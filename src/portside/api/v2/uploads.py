@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -10,6 +13,7 @@ from portside.api.state import app_state, grant_of
 from portside.oci.names import validate_name
 from portside.services.content.targets import Target
 from portside.services.content.uploads import UploadStatus
+from portside.services.errors import UploadRangeInvalid
 
 __all__ = ["cancel_upload", "finish_upload", "patch_upload", "start_upload", "upload_status"]
 
@@ -53,12 +57,24 @@ async def start_upload(request: Request) -> Response:
     return _session(target, await uploads.start(target))
 
 
+@contextmanager
+def _resumable(target: Target, upload_id: str) -> Iterator[None]:
+    """A 416 also carries the session's Location, so the client continues without a GET."""
+    try:
+        yield
+    except UploadRangeInvalid as exc:
+        exc.session = (target.repository, upload_id)
+        raise
+
+
 async def patch_upload(request: Request) -> Response:
     """PATCH: append a chunk (streamed, or with Content-Range)."""
     target = target_of(request)
-    status = await app_state(request).uploads.append(
-        target, request.path_params["uuid"], body_chunks(request), content_range(request)
-    )
+    upload_id = request.path_params["uuid"]
+    with _resumable(target, upload_id):
+        status = await app_state(request).uploads.append(
+            target, upload_id, body_chunks(request), content_range(request)
+        )
     return _session(target, status)
 
 
@@ -69,9 +85,12 @@ async def finish_upload(request: Request) -> Response:
     has_body = request.headers.get("content-length", "0") != "0" or (
         "chunked" in request.headers.get("transfer-encoding", "")
     )
-    await app_state(request).uploads.finish(
-        target, request.path_params["uuid"], digest, body_chunks(request) if has_body else None
-    )
+    upload_id = request.path_params["uuid"]
+    chunks = body_chunks(request) if has_body else None
+    with _resumable(target, upload_id):
+        await app_state(request).uploads.finish(
+            target, upload_id, digest, chunks, content_range(request) if has_body else None
+        )
     return _created(target, str(digest))
 
 

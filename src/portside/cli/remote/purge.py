@@ -72,7 +72,7 @@ def _summary(items: list[dict[str, Any]], dry_run: bool) -> str:
     type=click.IntRange(0, 10_000),
     default=0,
     show_default=True,
-    help="Keep the newest N of the tags that would go, per repository and filter.",
+    help="Keep the newest N of the tags that would go in each repository (all filters together).",
 )
 @click.option("--untagged", is_flag=True, help="Also delete untagged manifests.")
 @click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")

@@ -48,8 +48,9 @@ _PHASES = {
 @click.option("--dry-run", is_flag=True, help="Only report what a collection would free.")
 @click.option(
     "--grace-minutes",
-    type=click.FloatRange(min=0),
-    help="Keep links and blobs created or used this recently [default: gc_grace_minutes].",
+    # Open at 0, as the gc_grace_minutes setting: a zero grace would collect in-flight pushes.
+    type=click.FloatRange(min=0, min_open=True),
+    help="Keep links and blobs created or used this recently; > 0 [default: gc_grace_minutes].",
 )
 @click.option(
     "-o",

@@ -102,9 +102,17 @@ class UploadService:
         return UploadStatus(upload_id, new_size)
 
     async def finish(
-        self, target: Target, upload_id: str, digest: Digest, chunks: AsyncIterable[bytes] | None
+        self,
+        target: Target,
+        upload_id: str,
+        digest: Digest,
+        chunks: AsyncIterable[bytes] | None,
+        content_range: tuple[int, int] | None = None,
     ) -> int:
         """Append a last chunk, verify the digest, and commit the blob; returns its size.
+
+        A last chunk whose `content_range` does not start where the upload ends is refused
+        (UploadRangeInvalid, 416) before anything is appended, and the session stays open.
 
         On a digest mismatch the session is discarded: nothing unverified ever becomes visible.
         The bytes are committed inside the transaction that records the blob, after its row
@@ -114,6 +122,8 @@ class UploadService:
         """
         record = await self._session(target, upload_id)
         size = await self._size(upload_id)
+        if content_range is not None and content_range[0] != size:
+            raise UploadRangeInvalid(size)
         hasher = _resume(record, size)
         if chunks is not None:
             size, hasher = await self._stream(upload_id, size, hasher, chunks)

@@ -7,8 +7,10 @@ keeping the newest N of them per repository, and optionally the untagged manifes
   patterns.
 - `ago` is a duration such as `2d3h15m` (units d, h, m, s; decimals allowed): only tags last
   updated before now minus that go; `0` means every matching tag.
-- `keep` keeps the newest N of the tags that would go (per filter and repository), as
-  `--keep` does in acr purge; locked tags are never among those that would go.
+- All the filters whose repository expression matches a repository act there as one
+  expression, their tag expressions joined with `|`, as acr purge joins them; `keep` keeps the
+  newest N of the tags that would go in each repository (not N per filter), as `--keep` does
+  in acr purge; locked tags are never among those that would go.
 - `untagged` also deletes the untagged manifests of the matching repositories, after the
   tags (so manifests the purge untagged go too), whatever their age; children of an index
   and referrers of a manifest stay with them (metadata/pruning.py).
@@ -152,17 +154,21 @@ class Purger:
         items: list[Removal] = []
         chosen: dict[str, tuple[TagInfo, str]] = {}
         locked: dict[str, tuple[TagInfo, str]] = {}
-        tags = await self._prune.tags(registry_id, repository)
-        for purge_filter in filters:
-            reason = f"filter {purge_filter.text}"
-            eligible = [
-                t for t in tags if purge_filter.tag.search(t.name) and t.updated_at <= cutoff
-            ]
-            for info in eligible:
-                if info.locked:
-                    locked.setdefault(info.name, (info, reason))
-            for info in [t for t in eligible if not t.locked][request.keep :]:
-                chosen.setdefault(info.name, (info, reason))
+        # As acr purge, all the filters of one repository act as one expression (their tag
+        # expressions joined by `|`): a tag matching several counts once, and `keep` keeps the
+        # newest N of the repository's eligible tags, not N per filter.
+        unlocked: list[tuple[TagInfo, str]] = []
+        for info in await self._prune.tags(registry_id, repository):
+            matched = next((f for f in filters if f.tag.search(info.name)), None)
+            if matched is None or info.updated_at > cutoff:
+                continue
+            reason = f"filter {matched.text}"
+            if info.locked:
+                locked[info.name] = (info, reason)
+            else:
+                unlocked.append((info, reason))
+        for info, reason in unlocked[request.keep :]:
+            chosen[info.name] = (info, reason)
         for info, reason in locked.values():
             items.append(Removal(repository, "tag", info.digest, (info.name,), reason, info.locked))
         for info, reason in sorted(chosen.values(), key=lambda pair: pair[0].updated_at):
