@@ -114,7 +114,7 @@ async def test_filters_of_one_repository_keep_n_for_the_repository_not_per_filte
 ) -> None:
     """acr purge joins a repository's filters into one expression before applying --keep."""
     reg = await _setup(db)
-    result = await LifecycleService(db).purge(
+    result = await lifecycle_service(db).purge(
         "default", _request("app:^v", "app:^dev", "web:^v", ago="0", keep=1)
     )
     # app: ^v|^dev matches every tag, newest first v3, dev-2, dev-1, v2, v1: only v3 stays
