@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from portside.auth.errors import AuthError, Denied, Throttled, Unauthorized
@@ -106,6 +106,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, exc.detail, None, dict(exc.headers or {}))
 
 
+async def _body_cut_short(request: Request, exc: Exception) -> Response:
+    # A body read the endpoints do not wrap themselves (they raise their own 400): the client
+    # sent less than it announced or broke its chunks, and is likely gone. Not a server error.
+    return error_response(400, "UNSUPPORTED", "the request body ended early")
+
+
 async def _storage_failure(request: Request, exc: Exception) -> Response:
     # The blob store failed (not the request): 503 tells clients and balancers to retry.
     log.error("storage failure in %s %s: %s", request.method, request.url.path, exc)
@@ -121,6 +127,7 @@ def exception_handlers() -> dict[Any, Any]:
     """Handlers to register on the application."""
     handlers: dict[Any, Any] = {cls: _domain_error for cls in ERROR_TABLE}
     handlers[HTTPException] = _http_error
+    handlers[ClientDisconnect] = _body_cut_short
     handlers[StorageError] = _storage_failure
     handlers[Exception] = _unexpected
     return handlers

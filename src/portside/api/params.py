@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from portside.api.state import registry_of
 from portside.oci.digests import Digest
-from portside.oci.errors import ManifestTooLarge
+from portside.oci.errors import ManifestInvalid, ManifestTooLarge
 from portside.oci.manifests import MAX_MANIFEST_BYTES
 from portside.oci.names import validate_name
 from portside.services.content.targets import Target
@@ -77,23 +77,37 @@ def range_header(request: Request, size: int) -> tuple[int | None, int | None] |
     return (int(match[1]) if match[1] else None, int(match[2]) if match[2] else None)
 
 
+# The server reports a body that ends before its Content-Length, and a broken chunked
+# encoding, as the client gone (ClientDisconnect): the client's fault, never a 500.
+_CUT_SHORT = "the request body ended early (shorter than its Content-Length, or broken chunks)"
+
+
 async def body_chunks(request: Request) -> AsyncIterator[bytes]:
-    """The request body as it arrives."""
-    async for chunk in request.stream():
-        if chunk:
-            yield chunk
+    """The request body as it arrives; BlobUploadInvalid if it is cut short."""
+    try:
+        async for chunk in request.stream():
+            if chunk:
+                yield chunk
+    except ClientDisconnect:
+        raise BlobUploadInvalid(_CUT_SHORT) from None
 
 
 async def read_manifest_body(request: Request) -> bytes:
-    """Read a manifest body, refusing (before reading it all) one over the size limit."""
+    """Read a manifest body, refusing (before reading it all) one over the size limit.
+
+    A body cut short is ManifestInvalid: nothing of it is stored.
+    """
     declared = request.headers.get("content-length")
     if declared and _COUNT.fullmatch(declared) and int(declared) > MAX_MANIFEST_BYTES:
         raise ManifestTooLarge(f"manifest larger than {MAX_MANIFEST_BYTES} bytes")
     parts: list[bytes] = []
     total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > MAX_MANIFEST_BYTES:
-            raise ManifestTooLarge(f"manifest larger than {MAX_MANIFEST_BYTES} bytes")
-        parts.append(chunk)
+    try:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > MAX_MANIFEST_BYTES:
+                raise ManifestTooLarge(f"manifest larger than {MAX_MANIFEST_BYTES} bytes")
+            parts.append(chunk)
+    except ClientDisconnect:
+        raise ManifestInvalid(_CUT_SHORT) from None
     return b"".join(parts)

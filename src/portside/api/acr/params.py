@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from portside.api.params import page_params
@@ -110,15 +110,19 @@ def item_response(request: Request, repository: str, field: str, item: dict[str,
 async def read_flag_changes(request: Request) -> dict[str, bool]:
     """The PATCH body: some of the four attributes, each true or false (an empty body: none).
 
-    Anything else (malformed JSON, another key, a value that is not a boolean) is BodyInvalid.
+    Anything else (malformed JSON, another key, a value that is not a boolean, a body cut
+    short) is BodyInvalid.
     """
     parts: list[bytes] = []
     total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > _MAX_BODY_BYTES:
-            raise BodyInvalid(f"body larger than {_MAX_BODY_BYTES} bytes")
-        parts.append(chunk)
+    try:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > _MAX_BODY_BYTES:
+                raise BodyInvalid(f"body larger than {_MAX_BODY_BYTES} bytes")
+            parts.append(chunk)
+    except ClientDisconnect:
+        raise BodyInvalid("the request body ended early") from None
     raw = b"".join(parts)
     if not raw.strip():
         return {}

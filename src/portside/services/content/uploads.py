@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from datetime import timedelta
+
+import anyio
 
 from portside.metadata.blobs import BlobStore
 from portside.metadata.clock import utcnow
@@ -155,9 +158,19 @@ class UploadService:
     async def upload_whole(
         self, target: Target, digest: Digest, chunks: AsyncIterable[bytes]
     ) -> int:
-        """A monolithic upload: one request carries the whole blob."""
+        """A monolithic upload: one request carries the whole blob.
+
+        If it fails (a body cut short, a digest mismatch, a lock), its session goes with it:
+        no client knows the session's id, so nothing could resume it.
+        """
         status = await self.start(target)
-        return await self.finish(target, status.id, digest, chunks)
+        try:
+            return await self.finish(target, status.id, digest, chunks)
+        except BaseException:
+            # The first error is the answer; a session left behind by a failed discard expires.
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await self._discard(status.id)
+            raise
 
     async def cancel(self, target: Target, upload_id: str) -> None:
         """Abandon a session and its bytes."""
