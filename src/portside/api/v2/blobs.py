@@ -35,9 +35,8 @@ async def get_blob(request: Request) -> Response:
         headers["Content-Length"] = str(end - start + 1)
         if request.method == "HEAD":
             return Response(status_code=206, headers=headers, media_type=_OCTET)
-        return StreamingResponse(
-            service.open(blob, start, end), status_code=206, headers=headers, media_type=_OCTET
-        )
+        stream = await service.open(blob, start, end)
+        return StreamingResponse(stream, status_code=206, headers=headers, media_type=_OCTET)
     headers["Content-Length"] = str(blob.size)
     if request.method == "HEAD":
         return Response(headers=headers, media_type=_OCTET)
@@ -46,8 +45,9 @@ async def get_blob(request: Request) -> Response:
         return RedirectResponse(redirect, status_code=307, headers=_headers(blob))
     if blob.path is not None and "range" not in request.headers:
         # FileResponse would act on a Range header itself; an ignored one takes the path below.
+        await service.ensure_stored(blob)  # FileResponse would find a missing file too late
         return FileResponse(blob.path, headers=headers, media_type=_OCTET)
-    return StreamingResponse(service.open(blob), headers=headers, media_type=_OCTET)
+    return StreamingResponse(await service.open(blob), headers=headers, media_type=_OCTET)
 
 
 async def delete_blob(request: Request) -> Response:

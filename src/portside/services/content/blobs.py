@@ -13,6 +13,7 @@ from portside.services.content.locks import lock_errors
 from portside.services.content.targets import Target
 from portside.services.errors import BlobUnknown, RangeNotSatisfiable
 from portside.storage.base import StorageDriver
+from portside.storage.errors import ObjectNotFound
 from portside.storage.layout import blob_key
 
 __all__ = ["DEFAULT_TOUCH_AFTER", "BlobInfo", "BlobService"]
@@ -71,10 +72,30 @@ class BlobService:
             return None
         return await self._driver.presigned_get(blob_key(blob.digest), self._redirect_seconds)
 
-    def open(self, blob: BlobInfo, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
-        """Stream bytes `start`..`end` (inclusive) of a blob found by `stat`."""
+    async def open(
+        self, blob: BlobInfo, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """Stream bytes `start`..`end` (inclusive) of a blob found by `stat`.
+
+        The first block is read here, so that bytes missing from storage raise ObjectNotFound
+        before an answer starts rather than cutting a 200 short.
+        """
         length = None if end is None else end - start + 1
-        return self._driver.read(blob_key(blob.digest), start, length)
+        stream = self._driver.read(blob_key(blob.digest), start, length)
+        try:
+            first = await anext(stream)
+        except StopAsyncIteration:
+            first = b""
+        except ObjectNotFound:
+            raise _bytes_missing(blob.digest) from None
+        return _prepend(first, stream)
+
+    async def ensure_stored(self, blob: BlobInfo) -> None:
+        """ObjectNotFound if the storage lacks the bytes of a blob found by `stat`."""
+        try:
+            await self._driver.stat(blob_key(blob.digest))
+        except ObjectNotFound:
+            raise _bytes_missing(blob.digest) from None
 
     @staticmethod
     def check_range(blob: BlobInfo, start: int | None, end: int | None) -> tuple[int, int]:
@@ -97,3 +118,18 @@ class BlobService:
             removed = await self._blobs.unlink(target.registry_id, target.repository, str(digest))
         if not removed:
             raise BlobUnknown("blob unknown to registry", {"digest": str(digest)})
+
+
+def _bytes_missing(digest: Digest) -> ObjectNotFound:
+    # Linked in the database, absent from storage: the operator's problem (a restored backup,
+    # a missing mount), named so that the log says which blob.
+    return ObjectNotFound(
+        f"blob {digest} is linked but its bytes are missing from storage ({blob_key(digest)})"
+    )
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first:
+        yield first
+    async for chunk in rest:
+        yield chunk
