@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from portside.api.errors import exception_handlers
 from portside.api.management import create_management_app
-from portside.api.middleware import RegistryHeaders
+from portside.api.middleware import BodyDrain, RegistryHeaders
 from portside.api.routes import routes
 from portside.config import Settings, settings_from_environment
 from portside.runtime import Runtime
@@ -49,7 +49,10 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=[*routes(), Mount("/api/v1", app=ManagementMount())],
         exception_handlers=exception_handlers(),
-        middleware=[Middleware(RegistryHeaders, access_log=settings.access_log)],
+        middleware=[
+            Middleware(RegistryHeaders, access_log=settings.access_log),
+            Middleware(BodyDrain),
+        ],
         lifespan=lifespan,
     )
 

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: the API version header on every response, and the access log.
+"""Pure ASGI middleware: the API version header on every response, the access log, and the
+draining of request bodies left unread by an answer.
 
 Logged values come from the client (the path is percent-decoded: `%0a` is a newline), so each
 is escaped by `printable` before it is written: one request, one line, fields split by spaces.
@@ -9,9 +10,16 @@ from __future__ import annotations
 import logging
 import time
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["RegistryHeaders", "printable"]
+__all__ = ["DRAIN_BYTES", "DRAIN_SECONDS", "BodyDrain", "RegistryHeaders", "printable"]
+
+DRAIN_BYTES = 8 * 1024 * 1024
+"""How much of an unread request body is read and dropped before the answer (> 4 MiB, the
+manifest limit, so a refused manifest is read whole)."""
+DRAIN_SECONDS = 5.0
+"""How long the drain may wait for those bytes."""
 
 log = logging.getLogger("portside.access")
 _VERSION = (b"docker-distribution-api-version", b"registry/2.0")
@@ -68,3 +76,63 @@ class RegistryHeaders:
                 status,
                 (time.perf_counter() - started) * 1000,
             )
+
+
+class BodyDrain:
+    """Reads and drops a request body the endpoint left unread before its answer starts.
+
+    An answer given before the body is read (a refusal by the access step or a lock, a
+    manifest over the limit, an unknown upload) would otherwise be followed by the server
+    closing a connection the client is still writing to: the client sees a broken pipe or a
+    reset instead of the answer. Draining is bounded (`DRAIN_BYTES`, `DRAIN_SECONDS`); past
+    the bound the connection closes as before.
+    """
+
+    def __init__(
+        self, app: ASGIApp, limit: int = DRAIN_BYTES, seconds: float = DRAIN_SECONDS
+    ) -> None:
+        self.app = app
+        self.limit = limit
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Track how far the body was read; drain the rest when the answer starts."""
+        if scope["type"] != "http" or not _has_body(scope):
+            await self.app(scope, receive, send)
+            return
+        finished = False
+
+        async def tracking_receive() -> Message:
+            nonlocal finished
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                finished = True
+            return message
+
+        async def draining_send(message: Message) -> None:
+            nonlocal finished
+            if message["type"] == "http.response.start" and not finished:
+                finished = True
+                await self._drain(receive)
+            await send(message)
+
+        await self.app(scope, tracking_receive, draining_send)
+
+    async def _drain(self, receive: Receive) -> None:
+        drained = 0
+        with anyio.move_on_after(self.seconds):
+            while drained <= self.limit:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                drained += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
+
+
+def _has_body(scope: Scope) -> bool:
+    """Whether the request announces a body (HTTP/1.1: a length above 0, or chunks)."""
+    for name, value in scope.get("headers", []):
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip(b" 0")):
+            return True
+    return False
