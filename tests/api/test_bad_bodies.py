@@ -292,3 +292,18 @@ def test_a_request_without_body_is_not_drained() -> None:
     parts = [{"type": "http.request", "body": b"", "more_body": False}]
     consumed, _ = drain(10_000, parts, {"content-length": "0"})
     assert consumed == 0
+
+
+def test_the_app_reads_a_refused_manifest_before_answering(strict: TestClient) -> None:
+    mib = 1024 * 1024
+    parts: list[Message] = [{"type": "http.request", "body": b" " * mib, "more_body": True}] * 4
+    parts.append({"type": "http.request", "body": b" " * mib, "more_body": False})
+    answer = deliver(
+        strict,
+        "PUT",
+        f"/v2/{REPO}/manifests/big",
+        parts,
+        {**length(5 * mib), "Content-Type": OCI_MANIFEST},
+    )
+    assert (answer.status, answer.code()) == (413, "MANIFEST_INVALID")
+    assert answer.received == len(parts)  # all of it read, so the client could send it all
