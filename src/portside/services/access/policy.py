@@ -35,6 +35,7 @@ from portside.auth.errors import Denied, Throttled, Unauthorized
 from portside.auth.identity import NULL_GUID, SECRET_KINDS, Identity, Login
 from portside.auth.permissions import (
     ALL_ACTIONS,
+    METADATA_READ,
     PULL,
     AccessGrant,
     Permission,
@@ -64,6 +65,7 @@ EVERYTHING = AccessGrant(
     permissions=(Permission(RepositoryPattern.parse("*"), ALL_ACTIONS),), catalog=True
 )
 _CATALOG = ("registry", "catalog")
+_ANONYMOUS_ACTIONS = frozenset({PULL, METADATA_READ})
 # No identity's name holds control characters; PostgreSQL even refuses NUL in a query.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -190,18 +192,40 @@ class AccessPolicy:
     async def anonymous_grant(
         self, registry: RegistryRecord, wanted: tuple[Scope, ...]
     ) -> AccessGrant:
-        """What anyone may do without credentials."""
+        """What anyone may do without credentials.
+
+        Anonymous pull also lets anyone read the metadata and list the catalog, as ACR does
+        (Microsoft's SDK lists repositories and tags anonymously); a catalog open through
+        per-repository anonymous pull shows the public repositories only.
+        """
         if registry.name == self._anonymous_registry:
             return EVERYTHING
         if registry.anonymous_pull:
             return AccessGrant(
-                permissions=(Permission(RepositoryPattern.parse("*"), frozenset({PULL})),)
+                permissions=(Permission(RepositoryPattern.parse("*"), _ANONYMOUS_ACTIONS),),
+                catalog=True,
             )
-        names = [s.name for s in wanted if s.type == "repository" and PULL in s.actions]
-        if not names:
+        if any((s.type, s.name) == _CATALOG for s in wanted):
+            public = await self._stores.registries.all_anonymous_repositories(registry.id)
+        else:
+            names = [
+                s.name
+                for s in wanted
+                if s.type == "repository" and s.actions & {PULL, METADATA_READ, "*"}
+            ]
+            public = (
+                await self._stores.registries.anonymous_repositories(registry.id, names)
+                if names
+                else set()
+            )
+        if not public:
             return AccessGrant()
-        public = await self._stores.registries.anonymous_repositories(registry.id, names)
-        return AccessGrant(exact=tuple(Scope.repository(name, PULL) for name in public))
+        return AccessGrant(
+            permissions=tuple(
+                Permission(RepositoryPattern(name), _ANONYMOUS_ACTIONS) for name in sorted(public)
+            ),
+            catalog=any((s.type, s.name) == _CATALOG for s in wanted),
+        )
 
     async def grant_for(
         self, registry: RegistryRecord, identity: Identity, wanted: tuple[Scope, ...] = ()
