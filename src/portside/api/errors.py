@@ -41,6 +41,7 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     svc.Locked: (403, "DENIED"),
     svc.QuotaExceeded: (403, "DENIED"),
     svc.TagImmutable: (409, "DENIED"),
+    svc.RestoreRefused: (409, "DENIED"),
     svc.BodyInvalid: (400, "UNSUPPORTED"),
     svc.RangeNotSatisfiable: (416, "BLOB_UNKNOWN"),
     svc.Unsupported: (405, "UNSUPPORTED"),
