@@ -17,6 +17,7 @@ from portside.oci.names import validate_name
 
 __all__ = [
     "ALL_ACTIONS",
+    "ANONYMOUS_PULL",
     "DELETE",
     "DELETED_CATALOG",
     "DELETED_READ",
@@ -48,6 +49,9 @@ DELETED_RESTORE = "deleted_restore"
 ALL_ACTIONS: frozenset[str] = frozenset(
     {PULL, PUSH, DELETE, METADATA_READ, METADATA_WRITE, DELETED_READ, DELETED_RESTORE}
 )
+ANONYMOUS_PULL: frozenset[str] = frozenset({PULL, METADATA_READ})
+"""What anonymous pull opens on a repository: pulling and reading its metadata, as in ACR
+(whose SDK lists repositories and tags anonymously)."""
 DELETED_CATALOG = "deleted_catalog"
 """The registry resource (`registry:deleted_catalog:*`) listing the deleted repositories."""
 

@@ -35,8 +35,7 @@ from portside.auth.errors import Denied, Throttled, Unauthorized
 from portside.auth.identity import NULL_GUID, SECRET_KINDS, Identity, Login
 from portside.auth.permissions import (
     ALL_ACTIONS,
-    METADATA_READ,
-    PULL,
+    ANONYMOUS_PULL,
     AccessGrant,
     Permission,
     RepositoryPattern,
@@ -65,7 +64,6 @@ EVERYTHING = AccessGrant(
     permissions=(Permission(RepositoryPattern.parse("*"), ALL_ACTIONS),), catalog=True
 )
 _CATALOG = ("registry", "catalog")
-_ANONYMOUS_ACTIONS = frozenset({PULL, METADATA_READ})
 # No identity's name holds control characters; PostgreSQL even refuses NUL in a query.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -202,30 +200,26 @@ class AccessPolicy:
             return EVERYTHING
         if registry.anonymous_pull:
             return AccessGrant(
-                permissions=(Permission(RepositoryPattern.parse("*"), _ANONYMOUS_ACTIONS),),
+                permissions=(Permission(RepositoryPattern.parse("*"), ANONYMOUS_PULL),),
                 catalog=True,
             )
-        if any((s.type, s.name) == _CATALOG for s in wanted):
-            public = await self._stores.registries.all_anonymous_repositories(registry.id)
+        store = self._stores.registries
+        catalog = any((s.type, s.name) == _CATALOG for s in wanted)
+        if catalog:
+            public = await store.all_anonymous_repositories(registry.id)
         else:
             names = [
                 s.name
                 for s in wanted
-                if s.type == "repository" and s.actions & {PULL, METADATA_READ, "*"}
+                if s.type == "repository" and s.actions & (ANONYMOUS_PULL | {"*"})
             ]
-            public = (
-                await self._stores.registries.anonymous_repositories(registry.id, names)
-                if names
-                else set()
-            )
+            public = await store.anonymous_repositories(registry.id, names) if names else set()
         if not public:
             return AccessGrant()
-        return AccessGrant(
-            permissions=tuple(
-                Permission(RepositoryPattern(name), _ANONYMOUS_ACTIONS) for name in sorted(public)
-            ),
-            catalog=any((s.type, s.name) == _CATALOG for s in wanted),
+        permissions = tuple(
+            Permission(RepositoryPattern(name), ANONYMOUS_PULL) for name in sorted(public)
         )
+        return AccessGrant(permissions=permissions, catalog=catalog)
 
     async def grant_for(
         self, registry: RegistryRecord, identity: Identity, wanted: tuple[Scope, ...] = ()
