@@ -145,6 +145,10 @@ def test_restore_errors(client: TestClient) -> None:
         )
         assert refused.status_code == 400, bad
     owner = headers(authorization=operator())
+    bad_name = client.get("/acr/v1/_deleted/Team_App/_tags", headers=owner)
+    assert bad_name.status_code == 400 and error_code(bad_name) == "NAME_INVALID"
+    bad_digest = client.post("/acr/v1/_deleted/team/app/_manifests/v1", headers=owner)
+    assert bad_digest.status_code == 400 and error_code(bad_digest) == "DIGEST_INVALID"
     assert client.delete(f"/v2/team/app/manifests/{digest}", headers=owner).status_code == 202
     client.patch("/acr/v1/team/app", json={"writeEnabled": False}, headers=owner)
     blocked = client.post(
