@@ -57,3 +57,12 @@ def denied(response: Any, message: str, status: int = 403) -> None:
     error = response.json()["errors"][0]
     assert error["code"] == "DENIED"
     assert message in error["message"], error["message"]
+
+
+def disallowed(response: Any, message: str) -> None:
+    """The response is ACR's answer to a delete a lock refuses: 405, its "disallowed" code, and
+    a message containing `message` (ACR's clients do not retry a 405, as they do a 403)."""
+    assert response.status_code == 405, response.text
+    error = response.json()["errors"][0]
+    assert error["code"] == "REGISTRY_DISALLOWED_OPERATION"
+    assert message in error["message"], error["message"]

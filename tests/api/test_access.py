@@ -185,7 +185,8 @@ def test_anonymous_pull_of_a_registry(client: TestClient, settings: Settings) ->
     assert push.status_code == 401
     assert 'scope="repository:team/app:pull,push"' in push.headers["WWW-Authenticate"]
     assert client.delete(f"/v2/team/app/manifests/{digest}", headers=headers()).status_code == 401
-    assert client.get("/v2/_catalog", headers=headers()).status_code == 401
+    # The catalog and the metadata are open too, as in ACR (test_anonymous_pull_lists_...).
+    assert client.get("/v2/_catalog", headers=headers()).json() == {"repositories": ["team/app"]}
     # Anonymous pull is per registry: fabrikam stays closed.
     assert client.get("/v2/team/app/manifests/v1", headers=headers(FABRIKAM)).status_code == 401
 
@@ -224,6 +225,66 @@ def test_anonymous_pull_of_a_repository(
     run_db(settings, close_repository)
     assert client.get(f"/v2/team/app/manifests/{digest}", headers=headers()).status_code == 401
     assert client.get(f"/v2/team/app/manifests/{digest}", headers=bearer).status_code == 401
+
+
+def _anonymous_token(client: TestClient, *scopes: str) -> dict[str, str]:
+    """Headers carrying an anonymous access token for `scopes`, got as the ACR SDK gets it
+    (POST grant_type=password with no credentials)."""
+    form = {"grant_type": "password", "service": CONTOSO, "scope": " ".join(scopes)}
+    token = client.post("/oauth2/token", data=form, headers=headers())
+    assert token.status_code == 200, token.text
+    return headers(authorization="Bearer " + token.json()["access_token"])
+
+
+def test_anonymous_pull_lists_repositories_and_tags(client: TestClient, settings: Settings) -> None:
+    # ACR grants anonymous callers of a registry with anonymous pull the catalog and
+    # metadata_read: Microsoft's SDK lists repositories and tags anonymously with them.
+    push_image(client, operator(), "team/app")
+    push_image(client, operator(), "team/web")
+
+    async def open_registry(db: Database) -> None:
+        assert await RegistryStore(db).update("contoso", {"anonymous_pull": True}) is not None
+
+    run_db(settings, open_registry)
+    catalog = client.get("/acr/v1/_catalog", headers=_anonymous_token(client, "registry:catalog:*"))
+    assert catalog.status_code == 200
+    assert catalog.json()["repositories"] == ["team/app", "team/web"]
+    reader = _anonymous_token(client, "repository:team/app:metadata_read")
+    tags = client.get("/acr/v1/team/app/_tags", headers=reader)
+    assert tags.status_code == 200 and [t["name"] for t in tags.json()["tags"]] == ["v1"]
+    assert client.get("/acr/v1/team/app", headers=reader).status_code == 200
+    # Reading is all: no metadata writes, no deletes, even with a token asking for them.
+    writer = _anonymous_token(client, "repository:team/app:metadata_write,delete")
+    patched = client.patch("/acr/v1/team/app", json={"writeEnabled": False}, headers=writer)
+    assert patched.status_code == 401
+    assert client.delete("/acr/v1/team/app/_tags/v1", headers=writer).status_code == 401
+    # Fabrikam has no anonymous pull: its catalog stays closed.
+    assert client.get("/v2/_catalog", headers=headers(FABRIKAM)).status_code == 401
+
+
+def test_anonymous_catalog_shows_only_public_repositories(
+    client: TestClient, settings: Settings, world: World
+) -> None:
+    push_image(client, operator(), "team/app")
+    push_image(client, operator(), "team/secret")
+    # No public repository: the anonymous catalog is refused, not empty.
+    assert client.get("/v2/_catalog", headers=headers()).status_code == 401
+
+    async def open_repository(db: Database) -> None:
+        assert await RegistryStore(db).set_repository_anonymous_pull(
+            world.contoso_id, "team/app", True
+        )
+
+    run_db(settings, open_repository)
+    assert client.get("/v2/_catalog", headers=headers()).json() == {"repositories": ["team/app"]}
+    bearer = _anonymous_token(client, "registry:catalog:*")
+    listed = client.get("/acr/v1/_catalog", headers=bearer)
+    assert listed.status_code == 200 and listed.json()["repositories"] == ["team/app"]
+    reader = _anonymous_token(client, "repository:team/app:metadata_read")
+    assert client.get("/acr/v1/team/app/_tags", headers=reader).status_code == 200
+    hidden = _anonymous_token(client, "repository:team/secret:metadata_read,pull")
+    assert client.get("/acr/v1/team/secret/_tags", headers=hidden).status_code == 401
+    assert client.get("/v2/team/secret/manifests/v1", headers=hidden).status_code == 401
 
 
 def test_service_principal_basic(client: TestClient) -> None:

@@ -8,7 +8,7 @@ from starlette.testclient import TestClient
 
 from portside.config import Settings
 from portside.metadata.schema import registries
-from tests.api.acr_client import denied, execute, lock
+from tests.api.acr_client import denied, disallowed, execute, lock
 from tests.registry_client import OCI_MANIFEST, digest_of, push_blob, push_image
 
 REPO = "team/locked"
@@ -25,6 +25,21 @@ def tag_names(client: TestClient, path: str = f"/v2/{REPO}/tags/list") -> list[s
     """The tag names a listing shows (/v2 tags/list or /acr/v1 _tags)."""
     body = client.get(path).json()
     return [t if isinstance(t, str) else t["name"] for t in body["tags"]]
+
+
+def test_lock_refusals_answer_as_acr_does(client: TestClient) -> None:
+    # `az acr` retries a 403 three times, five seconds apart, but reports a 405 at once: a
+    # refused delete answers ACR's 405 "disallowed"; a refused write stays 403 DENIED.
+    _, body = push_image(client, REPO, "v1")
+    lock(client, REPO, writeEnabled=False)
+    refused = client.delete(f"/acr/v1/{REPO}/_tags/v1")
+    assert refused.status_code == 405
+    assert refused.json()["errors"][0] == {
+        "code": "REGISTRY_DISALLOWED_OPERATION",
+        "message": f"repository {REPO} is write-disabled",
+        "detail": {"level": "repository", "name": REPO, "attribute": "writeEnabled"},
+    }
+    denied(put_manifest(client, "v2", body), f"repository {REPO} is write-disabled")
 
 
 # --- repository ------------------------------------------------------------------------------
@@ -53,12 +68,12 @@ def test_write_disabled_repository_takes_no_pushes_and_no_deletions(client: Test
     assert client.head(f"/v2/{REPO}/blobs/{digest_of(b'late')}").status_code == 404
     denied(put_manifest(client, "v2", body), message)
     denied(put_manifest(client, digest, body), message)
-    denied(client.delete(f"/v2/{REPO}/manifests/v1"), message)
-    denied(client.delete(f"/v2/{REPO}/manifests/{digest}"), message)
-    denied(client.delete(f"/v2/{REPO}/blobs/{digest_of(layer)}"), message)
-    denied(client.delete(f"/acr/v1/{REPO}/_tags/v1"), message)
-    denied(client.delete(f"/acr/v1/{REPO}/_manifests/{digest}"), message)
-    denied(client.delete(f"/acr/v1/{REPO}"), message)
+    disallowed(client.delete(f"/v2/{REPO}/manifests/v1"), message)
+    disallowed(client.delete(f"/v2/{REPO}/manifests/{digest}"), message)
+    disallowed(client.delete(f"/v2/{REPO}/blobs/{digest_of(layer)}"), message)
+    disallowed(client.delete(f"/acr/v1/{REPO}/_tags/v1"), message)
+    disallowed(client.delete(f"/acr/v1/{REPO}/_manifests/{digest}"), message)
+    disallowed(client.delete(f"/acr/v1/{REPO}"), message)
     # Reads still work, and the attributes can still change: that is how it is unlocked.
     assert client.get(f"/v2/{REPO}/manifests/v1").status_code == 200
     assert client.get(f"/v2/{REPO}/blobs/{digest_of(layer)}").status_code == 200
@@ -73,11 +88,11 @@ def test_delete_disabled_repository_keeps_everything_but_takes_pushes(client: Te
     lock(client, REPO, deleteEnabled=False)
     message = f"repository {REPO} is delete-disabled"
     push_image(client, REPO, "v2")
-    denied(client.delete(f"/v2/{REPO}/manifests/v1"), message)
-    denied(client.delete(f"/v2/{REPO}/manifests/{digest}"), message)
-    denied(client.delete(f"/v2/{REPO}/blobs/{digest_of(b'layer of team/locked:v1')}"), message)
-    denied(client.delete(f"/acr/v1/{REPO}/_tags/v2"), message)
-    denied(client.delete(f"/acr/v1/{REPO}"), message)
+    disallowed(client.delete(f"/v2/{REPO}/manifests/v1"), message)
+    disallowed(client.delete(f"/v2/{REPO}/manifests/{digest}"), message)
+    disallowed(client.delete(f"/v2/{REPO}/blobs/{digest_of(b'layer of team/locked:v1')}"), message)
+    disallowed(client.delete(f"/acr/v1/{REPO}/_tags/v2"), message)
+    disallowed(client.delete(f"/acr/v1/{REPO}"), message)
     assert tag_names(client) == ["v1", "v2"]
     lock(client, REPO, deleteEnabled=True)
     assert client.delete(f"/acr/v1/{REPO}").status_code == 202
@@ -128,11 +143,11 @@ def test_write_disabled_tag_neither_moves_nor_goes(client: TestClient) -> None:
     message = "tag v1 is write-disabled"
     denied(put_manifest(client, "v1", other), message)
     assert put_manifest(client, "v1", body).status_code == 201  # the same manifest: no change
-    denied(client.delete(f"/v2/{REPO}/manifests/v1"), message)
-    denied(client.delete(f"/acr/v1/{REPO}/_tags/v1"), message)
+    disallowed(client.delete(f"/v2/{REPO}/manifests/v1"), message)
+    disallowed(client.delete(f"/acr/v1/{REPO}/_tags/v1"), message)
     # Deleting its manifest would delete the tag too.
-    denied(client.delete(f"/v2/{REPO}/manifests/{digest}"), message)
-    denied(client.delete(f"/acr/v1/{REPO}"), message)
+    disallowed(client.delete(f"/v2/{REPO}/manifests/{digest}"), message)
+    disallowed(client.delete(f"/acr/v1/{REPO}"), message)
     assert put_manifest(client, "other", body).status_code == 201  # other tags move freely
     assert client.get(f"/acr/v1/{REPO}/_tags/v1").json()["tag"]["digest"] == digest
     lock(client, f"{REPO}/_tags/v1", writeEnabled=True)
@@ -145,9 +160,9 @@ def test_delete_disabled_tag_moves_but_stays(client: TestClient) -> None:
     lock(client, f"{REPO}/_tags/v1", deleteEnabled=False)
     message = "tag v1 is delete-disabled"
     assert put_manifest(client, "v1", other).status_code == 201
-    denied(client.delete(f"/v2/{REPO}/manifests/v1"), message)
-    denied(client.delete(f"/acr/v1/{REPO}/_tags/v1"), message)
-    denied(client.delete(f"/v2/{REPO}/manifests/{digest_of(other)}"), message)
+    disallowed(client.delete(f"/v2/{REPO}/manifests/v1"), message)
+    disallowed(client.delete(f"/acr/v1/{REPO}/_tags/v1"), message)
+    disallowed(client.delete(f"/v2/{REPO}/manifests/{digest_of(other)}"), message)
     assert client.delete(f"/v2/{REPO}/manifests/{digest}").status_code == 202
     assert tag_names(client) == ["other", "v1"]
 
@@ -190,9 +205,9 @@ def test_write_disabled_manifest_cannot_be_deleted(client: TestClient) -> None:
     _, other = push_image(client, REPO, "v2")
     lock(client, f"{REPO}/_manifests/{digest}", writeEnabled=False)
     message = f"manifest {digest} is write-disabled"
-    denied(client.delete(f"/v2/{REPO}/manifests/{digest}"), message)
-    denied(client.delete(f"/acr/v1/{REPO}/_manifests/{digest}"), message)
-    denied(client.delete(f"/acr/v1/{REPO}"), message)
+    disallowed(client.delete(f"/v2/{REPO}/manifests/{digest}"), message)
+    disallowed(client.delete(f"/acr/v1/{REPO}/_manifests/{digest}"), message)
+    disallowed(client.delete(f"/acr/v1/{REPO}"), message)
     # Its tags are locked separately: this one may move, and new ones may name it.
     assert put_manifest(client, "v1", other).status_code == 201
     assert put_manifest(client, "again", body).status_code == 201
@@ -204,8 +219,8 @@ def test_delete_disabled_manifest_cannot_be_deleted(client: TestClient) -> None:
     digest, _ = push_image(client, REPO, "v1")
     lock(client, f"{REPO}/_manifests/{digest}", deleteEnabled=False)
     message = f"manifest {digest} is delete-disabled"
-    denied(client.delete(f"/v2/{REPO}/manifests/{digest}"), message)
-    denied(client.delete(f"/acr/v1/{REPO}/_manifests/{digest}"), message)
+    disallowed(client.delete(f"/v2/{REPO}/manifests/{digest}"), message)
+    disallowed(client.delete(f"/acr/v1/{REPO}/_manifests/{digest}"), message)
     assert client.delete(f"/v2/{REPO}/manifests/v1").status_code == 202  # the tag may go
     lock(client, f"{REPO}/_manifests/{digest}", deleteEnabled=True)
     assert client.delete(f"/acr/v1/{REPO}/_manifests/{digest}").status_code == 202

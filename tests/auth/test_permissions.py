@@ -98,7 +98,8 @@ def test_roles() -> None:
     assert role_actions("AcrDelete") == {"delete"}
     assert role_actions("Reader") == {"pull", "metadata_read"}
     assert role_actions("Contributor") == ALL_ACTIONS == role_actions("Owner")
-    assert len(ALL_ACTIONS) == 5
+    # Contributor and Owner alone read and restore the recycle bin, as in ACR.
+    assert {"deleted_read", "deleted_restore"} < ALL_ACTIONS and len(ALL_ACTIONS) == 7
     assert set(ROLES) >= MANAGE_ROLES
     with pytest.raises(UnknownRole):
         role_actions("Administrator")
@@ -249,3 +250,28 @@ def test_access_claim_without_catalog_star() -> None:
 def test_malformed_access_claims(claim: object) -> None:
     with pytest.raises(ValueError):
         AccessGrant.from_access_claim(claim)
+
+
+def test_the_deleted_catalog_takes_deleted_read_on_every_repository() -> None:
+    everywhere = AccessGrant(
+        permissions=(Permission(RepositoryPattern.parse("*"), role_actions("Contributor")),)
+    )
+    team = AccessGrant(
+        permissions=(Permission(RepositoryPattern.parse("team/*"), role_actions("Owner")),)
+    )
+    deleter = AccessGrant(
+        permissions=(Permission(RepositoryPattern.parse("*"), role_actions("AcrDelete")),)
+    )
+    wanted = (Scope("registry", "deleted_catalog", frozenset({"*"})),)
+    assert everywhere.allows("registry", "deleted_catalog", "*")
+    assert everywhere.intersect(wanted) == wanted
+    assert not team.allows("registry", "deleted_catalog", "*") and team.intersect(wanted) == ()
+    assert team.allows("repository", "team/app", "deleted_restore")
+    assert deleter.intersect(wanted) == ()
+    assert not deleter.allows("repository", "app", "deleted_read")
+    # A token carries it in its access claim, and reads it back.
+    token = AccessGrant(exact=everywhere.intersect(wanted))
+    claim = token.to_access_claim()
+    assert claim == [{"type": "registry", "name": "deleted_catalog", "actions": ["*"]}]
+    assert AccessGrant.from_access_claim(claim).allows("registry", "deleted_catalog", "*")
+    assert not AccessGrant.from_access_claim(claim).allows("registry", "catalog", "*")

@@ -246,8 +246,15 @@ def test_sdk_anonymous_pull(sdk_server: dict[str, Any]) -> None:
         digest = _push_image(pusher, "shared/base", "latest")
     with _client(sdk_server, "public", None) as anonymous:
         assert anonymous.get_manifest("shared/base", "latest").digest == digest
+        # Anonymous pull lets the SDK list and read metadata too, as ACR's does.
+        assert "shared/base" in list(anonymous.list_repository_names())
+        tags = list(anonymous.list_tag_properties("shared/base"))
+        assert [(t.name, t.digest) for t in tags] == [("latest", digest)]
+        assert anonymous.get_repository_properties("shared/base").tag_count == 1
         with pytest.raises(HttpResponseError):
             _push_image(anonymous, "shared/base", "mine")
+        with pytest.raises(HttpResponseError):
+            anonymous.update_manifest_properties("shared/base", digest, can_delete=False)
     # Another registry's content is not reachable anonymously.
     with _client(sdk_server, "contoso", None) as anonymous, pytest.raises(HttpResponseError):
         anonymous.get_manifest("warrantydept/web", "v1")

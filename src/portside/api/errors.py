@@ -19,7 +19,7 @@ from portside.oci import errors as oci
 from portside.services import errors as svc
 from portside.storage.errors import StorageError
 
-__all__ = ["ERROR_TABLE", "error_response", "exception_handlers"]
+__all__ = ["ERROR_TABLE", "LOCKED_DELETE", "error_response", "exception_handlers"]
 
 log = logging.getLogger("portside.api")
 
@@ -41,6 +41,7 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     svc.Locked: (403, "DENIED"),
     svc.QuotaExceeded: (403, "DENIED"),
     svc.TagImmutable: (409, "DENIED"),
+    svc.RestoreRefused: (409, "DENIED"),
     svc.BodyInvalid: (400, "UNSUPPORTED"),
     svc.RangeNotSatisfiable: (416, "BLOB_UNKNOWN"),
     svc.Unsupported: (405, "UNSUPPORTED"),
@@ -49,6 +50,10 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     Denied: (403, "DENIED"),
     Throttled: (429, "TOOMANYREQUESTS"),
 }
+# A lock refusing a DELETE answers as ACR does (Azure/acr-cli#70 records its body): 405 with
+# ACR's "disallowed" code. ACR's clients give up at once on a 405, while `az acr` retries a 403
+# three times, five seconds apart. Refused writes stay 403 `DENIED`, which OCI clients report.
+LOCKED_DELETE: tuple[int, str] = (405, "REGISTRY_DISALLOWED_OPERATION")
 # Statuses Starlette raises itself (routing, method matching) and what they mean to a client.
 _HTTP_CODES = {404: "NOT_FOUND", 405: "UNSUPPORTED", 413: "SIZE_INVALID", 429: "TOOMANYREQUESTS"}
 
@@ -70,6 +75,8 @@ def _lookup(exc: Exception) -> tuple[int, str]:
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     status, code = _lookup(exc)
+    if isinstance(exc, svc.Locked) and request.method == "DELETE":
+        status, code = LOCKED_DELETE
     message = getattr(exc, "message", None) or str(exc)
     detail = getattr(exc, "detail", None)
     headers = _headers(exc)

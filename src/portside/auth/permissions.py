@@ -17,7 +17,11 @@ from portside.oci.names import validate_name
 
 __all__ = [
     "ALL_ACTIONS",
+    "ANONYMOUS_PULL",
     "DELETE",
+    "DELETED_CATALOG",
+    "DELETED_READ",
+    "DELETED_RESTORE",
     "MANAGE_ROLES",
     "METADATA_READ",
     "METADATA_WRITE",
@@ -39,9 +43,20 @@ PUSH = "push"
 DELETE = "delete"
 METADATA_READ = "metadata_read"
 METADATA_WRITE = "metadata_write"
-ALL_ACTIONS: frozenset[str] = frozenset({PULL, PUSH, DELETE, METADATA_READ, METADATA_WRITE})
+# ACR's recycle bin (soft delete): list a repository's deleted manifests and tags, restore them.
+DELETED_READ = "deleted_read"
+DELETED_RESTORE = "deleted_restore"
+ALL_ACTIONS: frozenset[str] = frozenset(
+    {PULL, PUSH, DELETE, METADATA_READ, METADATA_WRITE, DELETED_READ, DELETED_RESTORE}
+)
+ANONYMOUS_PULL: frozenset[str] = frozenset({PULL, METADATA_READ})
+"""What anonymous pull opens on a repository: pulling and reading its metadata, as in ACR
+(whose SDK lists repositories and tags anonymously)."""
+DELETED_CATALOG = "deleted_catalog"
+"""The registry resource (`registry:deleted_catalog:*`) listing the deleted repositories."""
 
 # Read-only views: these tables decide access, so nothing may change them at run time.
+# ACR's scope maps have no recycle-bin actions: tokens never list or restore deleted content.
 SCOPE_MAP_ACTIONS: Mapping[str, str] = MappingProxyType(
     {
         "content/read": PULL,
@@ -52,6 +67,8 @@ SCOPE_MAP_ACTIONS: Mapping[str, str] = MappingProxyType(
     }
 )
 
+# The recycle bin follows ACR's roles: only Contributor and Owner hold `registries/deleted/read`
+# and `deleted/restore/action` (AcrDelete holds `artifacts/delete` alone).
 ROLES: Mapping[str, frozenset[str]] = MappingProxyType(
     {
         "AcrPull": frozenset({PULL}),
@@ -68,6 +85,7 @@ MANAGE_ROLES = frozenset({"Contributor", "Owner"})
 
 _MAX_ACTION_TEXT = 1024
 _CATALOG = ("registry", "catalog")
+_DELETED_CATALOG = ("registry", DELETED_CATALOG)
 
 
 class PatternError(ValueError):
@@ -164,9 +182,18 @@ class AccessGrant:
     def _catalog_allowed(self) -> bool:
         return self.catalog or any((s.type, s.name) == _CATALOG for s in self.exact)
 
+    def _deleted_catalog_allowed(self) -> bool:
+        # The deleted catalog names every deleted repository of the registry, so it takes
+        # deleted_read on all of them (pattern `*`), or a token that carries it.
+        return any(
+            p.pattern.text == "*" and DELETED_READ in p.actions for p in self.permissions
+        ) or any((s.type, s.name) == _DELETED_CATALOG for s in self.exact)
+
     def allows(self, scope_type: str, name: str, action: str) -> bool:
         """True if `action` on the resource `scope_type:name` is granted (the Grant protocol)."""
         if scope_type == "registry":
+            if name == DELETED_CATALOG:
+                return self._deleted_catalog_allowed()
             return name == "catalog" and self._catalog_allowed()
         if scope_type != "repository":
             return False
@@ -195,7 +222,8 @@ class AccessGrant:
         """The granted part of each requested scope: what an access token may carry.
 
         A requested `*` on a repository stands for every action granted on it; the catalog is
-        granted as `registry:catalog:*`. Scopes with nothing granted are left out.
+        granted as `registry:catalog:*`, the recycle bin's as `registry:deleted_catalog:*`.
+        Scopes with nothing granted are left out.
         """
         granted: list[Scope] = []
         for scope in _merge(requested):
@@ -210,6 +238,12 @@ class AccessGrant:
                 and self._catalog_allowed()
             ):
                 granted.append(Scope("registry", "catalog", frozenset({"*"})))
+            elif (
+                (scope.type, scope.name) == _DELETED_CATALOG
+                and "*" in scope.actions
+                and self._deleted_catalog_allowed()
+            ):
+                granted.append(Scope("registry", DELETED_CATALOG, frozenset({"*"})))
         return tuple(granted)
 
     def union(self, other: AccessGrant) -> AccessGrant:
@@ -237,7 +271,9 @@ class AccessGrant:
             scope = _parse_access_entry(entry)
             if (scope.type, scope.name) == _CATALOG:
                 catalog = catalog or "*" in scope.actions
-            elif scope.type == "repository" and scope.actions:
+            elif (scope.type == "repository" and scope.actions) or (
+                (scope.type, scope.name) == _DELETED_CATALOG and "*" in scope.actions
+            ):
                 scopes.append(scope)
         return cls(catalog=catalog, exact=_merge(scopes))
 

@@ -98,6 +98,15 @@ class RegistryStore:
         async with self._db.read() as conn:
             return set((await conn.scalars(query)).all())
 
+    async def all_anonymous_repositories(self, registry_id: int) -> set[str]:
+        """Every repository of the registry open to anonymous pull (what an anonymous catalog
+        shows)."""
+        query = select(repositories.c.name).where(
+            repositories.c.registry_id == registry_id, repositories.c.anonymous_pull.is_(True)
+        )
+        async with self._db.read() as conn:
+            return set((await conn.scalars(query)).all())
+
     @retry_on_conflict
     async def set_repository_anonymous_pull(
         self, registry_id: int, name: str, enabled: bool

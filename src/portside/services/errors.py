@@ -12,6 +12,7 @@ RegistryError
 ├── TagUnknown              no such tag (ACR's metadata API)
 ├── Locked                  a lock flag (writeEnabled, deleteEnabled, readEnabled) forbids it
 ├── TagImmutable            the registry's tags are immutable and the push would move one
+├── RestoreRefused          a recycle-bin restore that cannot be done now (409)
 ├── BodyInvalid             a request body Portside cannot use
 ├── RangeNotSatisfiable     a blob Range outside the blob (416)
 ├── Unsupported             a valid request for something Portside does not do
@@ -38,6 +39,7 @@ __all__ = [
     "QuotaExceeded",
     "RangeNotSatisfiable",
     "RegistryError",
+    "RestoreRefused",
     "SizeInvalid",
     "TagImmutable",
     "TagUnknown",
@@ -118,6 +120,11 @@ class TagImmutable(RegistryError):
             f"tag {tag} already names another manifest and tags are immutable in this registry",
             {"tag": tag},
         )
+
+
+class RestoreRefused(RegistryError):
+    """A recycle-bin restore refused: the repository is write-disabled, something the entry
+    needs is gone, or the storage quota would be exceeded."""
 
 
 class BodyInvalid(RegistryError):

@@ -35,7 +35,7 @@ from portside.auth.errors import Denied, Throttled, Unauthorized
 from portside.auth.identity import NULL_GUID, SECRET_KINDS, Identity, Login
 from portside.auth.permissions import (
     ALL_ACTIONS,
-    PULL,
+    ANONYMOUS_PULL,
     AccessGrant,
     Permission,
     RepositoryPattern,
@@ -190,18 +190,36 @@ class AccessPolicy:
     async def anonymous_grant(
         self, registry: RegistryRecord, wanted: tuple[Scope, ...]
     ) -> AccessGrant:
-        """What anyone may do without credentials."""
+        """What anyone may do without credentials.
+
+        Anonymous pull also lets anyone read the metadata and list the catalog, as ACR does
+        (Microsoft's SDK lists repositories and tags anonymously); a catalog open through
+        per-repository anonymous pull shows the public repositories only.
+        """
         if registry.name == self._anonymous_registry:
             return EVERYTHING
         if registry.anonymous_pull:
             return AccessGrant(
-                permissions=(Permission(RepositoryPattern.parse("*"), frozenset({PULL})),)
+                permissions=(Permission(RepositoryPattern.parse("*"), ANONYMOUS_PULL),),
+                catalog=True,
             )
-        names = [s.name for s in wanted if s.type == "repository" and PULL in s.actions]
-        if not names:
+        store = self._stores.registries
+        catalog = any((s.type, s.name) == _CATALOG for s in wanted)
+        if catalog:
+            public = await store.all_anonymous_repositories(registry.id)
+        else:
+            names = [
+                s.name
+                for s in wanted
+                if s.type == "repository" and s.actions & (ANONYMOUS_PULL | {"*"})
+            ]
+            public = await store.anonymous_repositories(registry.id, names) if names else set()
+        if not public:
             return AccessGrant()
-        public = await self._stores.registries.anonymous_repositories(registry.id, names)
-        return AccessGrant(exact=tuple(Scope.repository(name, PULL) for name in public))
+        permissions = tuple(
+            Permission(RepositoryPattern(name), ANONYMOUS_PULL) for name in sorted(public)
+        )
+        return AccessGrant(permissions=permissions, catalog=catalog)
 
     async def grant_for(
         self, registry: RegistryRecord, identity: Identity, wanted: tuple[Scope, ...] = ()
