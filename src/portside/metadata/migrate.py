@@ -66,7 +66,7 @@ def current_revision(url: str) -> str | None:
 
 
 async def _current_revision(url: str) -> str | None:
-    engine = create_async_engine(async_url(url))
+    engine = create_async_engine(async_url(url), hide_parameters=True)
     try:
         async with engine.connect() as conn:
             return await conn.run_sync(_revision_of)
