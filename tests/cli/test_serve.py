@@ -1,8 +1,11 @@
-"""`portside serve` refuses an address another server already listens on."""
+"""`portside serve` refuses an address another server already listens on, and hands its workers
+their settings without a secret in their environment."""
 
 from __future__ import annotations
 
+import os
 import socket
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -12,13 +15,14 @@ import pytest
 from click.testing import CliRunner
 
 from portside.cli.main import cli
+from portside.config import Settings, settings_from_environment
 
 ENV: dict[str, str | None] = {
     "PORTSIDE_CONFIG": None,
     "PORTSIDE_DATABASE_URL": None,
     "PORTSIDE_STORAGE_DRIVER": None,
     "PORTSIDE_STORAGE_PATH": None,
-    "PORTSIDE_RESOLVED_SETTINGS": None,
+    "PORTSIDE_SETTINGS_FILE": None,
 }
 
 
@@ -40,9 +44,15 @@ def fake_granian(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any
     """`granian.Granian` replaced; the list of servers started."""
     FakeGranian.served = []
     monkeypatch.setattr(granian, "Granian", FakeGranian)
-    # `portside serve` exports its settings for the workers: keep them out of this process.
-    monkeypatch.delenv("PORTSIDE_RESOLVED_SETTINGS", raising=False)
     yield FakeGranian.served
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on (now)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def serve(data_dir: Path, port: int) -> Any:
@@ -79,3 +89,67 @@ def test_serve_starts_on_a_free_address(tmp_path: Path, fake_granian: list[dict[
     result = serve(tmp_path / "data", port)
     assert result.exit_code == 0, result.output
     assert [server["port"] for server in fake_granian] == [port]
+
+
+class WorkerView(FakeGranian):
+    """Records, when asked to serve, what a worker started then would see."""
+
+    environ: ClassVar[dict[str, str]] = {}
+    settings: ClassVar[Settings | None] = None
+
+    def serve(self) -> None:
+        """Take the environment workers inherit and the settings they build from it."""
+        WorkerView.environ = dict(os.environ)
+        WorkerView.settings = settings_from_environment()
+        super().serve()
+
+
+def test_workers_get_their_settings_with_no_secret_in_their_environment(
+    tmp_path: Path, fake_granian: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(granian, "Granian", WorkerView)
+    config = tmp_path / "portside.toml"
+    config.write_text(
+        '[portside]\nadmin_password = "admin-secret-from-file"\n'
+        's3_secret_access_key = "s3-secret-from-file"\n'
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    arguments = ["serve", "--port", str(port), "--data-dir", str(tmp_path / "data")]
+    environment = {**ENV, "PORTSIDE_AZURE_ACCOUNT_KEY": "azure-secret-from-env"}
+    result = CliRunner().invoke(cli, [*arguments, "--config", str(config)], env=environment)
+    assert result.exit_code == 0, result.output
+
+    secrets = ("admin-secret-from-file", "s3-secret-from-file", "azure-secret-from-env")
+    leaked = [
+        name for name, value in WorkerView.environ.items() if any(s in value for s in secrets)
+    ]
+    assert leaked == []
+    settings = WorkerView.settings
+    assert settings is not None and settings.port == port
+    assert settings.admin_password == "admin-secret-from-file"
+    assert settings.s3_secret_access_key == "s3-secret-from-file"
+    assert settings.azure_account_key == "azure-secret-from-env"
+    # The settings travel in a file only the server's user can read, gone once it stops.
+    path = Path(WorkerView.environ["PORTSIDE_SETTINGS_FILE"])
+    assert not path.exists() and not path.parent.exists()
+    assert "azure-secret-from-env" not in result.output
+
+
+def test_the_settings_file_is_private_while_the_server_runs(
+    tmp_path: Path, fake_granian: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    modes: list[tuple[int, int]] = []
+
+    def look(self: FakeGranian) -> None:
+        path = Path(os.environ["PORTSIDE_SETTINGS_FILE"])
+        modes.append((stat.S_IMODE(path.stat().st_mode), stat.S_IMODE(path.parent.stat().st_mode)))
+
+    monkeypatch.setattr(FakeGranian, "serve", look)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = serve(tmp_path / "data", port)
+    assert result.exit_code == 0, result.output
+    assert modes == [(0o600, 0o700)]

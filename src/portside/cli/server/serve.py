@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from portside.cli.server.admin import first_start
-from portside.config import export_for_workers, load_settings
+from portside.config import load_settings, settings_for_workers
 
 __all__ = ["serve"]
 
@@ -80,21 +80,21 @@ def serve(
     log.info("storage: %s %s", settings.storage_driver, settings.resolved_storage_path())
     scheme = "https" if settings.tls_cert else "http"
     log.info("listening on %s://%s:%d", scheme, settings.host, settings.port)
-    export_for_workers(settings)
-    Granian(
-        # A string: workers import the HTTP layer themselves; the CLI never imports it.
-        "portside.api.app:app_from_environment",
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        workers=settings.workers,
-        factory=True,
-        log_level=settings.log_level,  # type: ignore[arg-type]
-        ssl_cert=settings.tls_cert,
-        ssl_key=settings.tls_key,
-        # TLS 1.2 and up: older Docker engines and corporate proxies still negotiate 1.2.
-        ssl_protocol_min=SSLProtocols.tls12,
-    ).serve()
+    with settings_for_workers(settings):
+        Granian(
+            # A string: workers import the HTTP layer themselves; the CLI never imports it.
+            "portside.api.app:app_from_environment",
+            address=settings.host,
+            port=settings.port,
+            interface=Interfaces.ASGI,
+            workers=settings.workers,
+            factory=True,
+            log_level=settings.log_level,  # type: ignore[arg-type]
+            ssl_cert=settings.tls_cert,
+            ssl_key=settings.tls_key,
+            # TLS 1.2 and up: older Docker engines and corporate proxies still negotiate 1.2.
+            ssl_protocol_min=SSLProtocols.tls12,
+        ).serve()
 
 
 def _refuse_taken_address(host: str, port: int) -> None:
