@@ -1,8 +1,10 @@
-"""`portside serve` refuses an address another server already listens on, and hands its workers
-their settings without a secret in their environment."""
+"""`portside serve` refuses an address another server already listens on, hands its workers
+their settings without a secret in their environment, and configures logging (no SDK chatter, no
+password)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import stat
@@ -16,6 +18,7 @@ from click.testing import CliRunner
 
 from portside.cli.main import cli
 from portside.config import Settings, settings_from_environment
+from tests.backends.postgres import empty_database
 
 ENV: dict[str, str | None] = {
     "PORTSIDE_CONFIG": None,
@@ -45,6 +48,18 @@ def fake_granian(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any
     FakeGranian.served = []
     monkeypatch.setattr(granian, "Granian", FakeGranian)
     yield FakeGranian.served
+
+
+NOISY = ("azure", "botocore", "aiobotocore", "urllib3", "aiosqlite")
+
+
+@pytest.fixture(autouse=True)
+def logger_levels() -> Iterator[None]:
+    """The levels `portside serve` sets on library loggers, put back after each test."""
+    saved = {name: logging.getLogger(name).level for name in NOISY}
+    yield
+    for name, level in saved.items():
+        logging.getLogger(name).setLevel(level)
 
 
 def free_port() -> int:
@@ -153,3 +168,52 @@ def test_the_settings_file_is_private_while_the_server_runs(
     result = serve(tmp_path / "data", port)
     assert result.exit_code == 0, result.output
     assert modes == [(0o600, 0o700)]
+
+
+def _azure_request_logged(caplog: pytest.LogCaptureFixture) -> bool:
+    caplog.clear()
+    # What azure-core's HttpLoggingPolicy writes, at INFO, for every request and response.
+    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").info(
+        "Request URL: 'https://account.blob.core.windows.net/c/b'"
+    )
+    return any("Request URL" in r.getMessage() for r in caplog.records)
+
+
+def test_sdk_request_logs_are_quiet_unless_debugging(
+    tmp_path: Path, fake_granian: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    info = CliRunner().invoke(
+        cli, ["serve", "--port", str(free_port()), "--data-dir", str(tmp_path / "data")], env=ENV
+    )
+    assert info.exit_code == 0, info.output
+    assert not _azure_request_logged(caplog)
+    assert not logging.getLogger("botocore.endpoint").isEnabledFor(logging.INFO)
+
+    debugging = {**ENV, "PORTSIDE_LOG_LEVEL": "debug"}
+    arguments = ["serve", "--port", str(free_port()), "--data-dir", str(tmp_path / "data")]
+    debug = CliRunner().invoke(cli, arguments, env=debugging)
+    assert debug.exit_code == 0, debug.output
+    assert _azure_request_logged(caplog)
+    # aiosqlite's debug lines carry every statement's parameters (password hashes): never.
+    assert not logging.getLogger("aiosqlite").isEnabledFor(logging.DEBUG)
+
+
+def test_the_database_password_is_never_logged(
+    tmp_path: Path,
+    fake_granian: list[dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.chdir(tmp_path)
+    with empty_database("postgresql", request.config, tmp_path) as url:
+        # The test cluster trusts local connections: the password is carried, never checked.
+        assert "postgres@" in url
+        with_password = url.replace("postgres@", "postgres:pg-secret-password@")
+        environment = {**ENV, "PORTSIDE_DATABASE_URL": with_password}
+        result = CliRunner().invoke(cli, ["serve", "--port", str(free_port())], env=environment)
+    assert result.exit_code == 0, result.output
+    assert "pg-secret-password" not in caplog.text + result.output
+    assert "postgres:***@" in caplog.text
