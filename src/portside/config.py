@@ -16,6 +16,7 @@ import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -199,6 +200,41 @@ class Settings(BaseSettings):
     def resolved_storage_path(self) -> Path:
         """The filesystem driver's root."""
         return (self.storage_path or self.data_dir / "blobs").resolve()
+
+    def storage_description(self) -> str:
+        """Where blobs live, for the start line: a path, `s3://bucket`, `azure://account/container`.
+
+        Never a secret: no key, no connection string, no query string of an endpoint (a SAS).
+        """
+        if self.storage_driver == "filesystem":
+            return f"filesystem {self.resolved_storage_path()}"
+        if self.storage_driver == "memory":
+            return "memory (lost when the process ends)"
+        if self.storage_driver == "s3":
+            where = f"s3://{self.s3_bucket}/{self.s3_prefix}".rstrip("/")
+            endpoint = self.s3_endpoint_url
+            return f"{where} at {_shown_endpoint(endpoint)}" if endpoint else f"{where} (AWS)"
+        fields = _connection_string_fields(self.azure_connection_string or "")
+        endpoint = self.azure_endpoint or fields.get("blobendpoint")
+        account = self.azure_account_name or fields.get("accountname")
+        if not account and endpoint:
+            account = urlsplit(endpoint).hostname
+        where = f"azure://{account or '?'}/{self.azure_container}/{self.azure_prefix}".rstrip("/")
+        return f"{where} at {_shown_endpoint(endpoint)}" if endpoint else where
+
+
+def _shown_endpoint(url: str) -> str:
+    """`url` without user, password, query or fragment (which may hold credentials)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}".rstrip("/")
+
+
+def _connection_string_fields(text: str) -> dict[str, str]:
+    """An Azure connection string's `Name=value` fields, names in lower case."""
+    fields = (part.partition("=") for part in text.split(";"))
+    return {name.strip().lower(): value.strip() for name, _, value in fields if value}
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

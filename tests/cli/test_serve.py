@@ -1,6 +1,6 @@
 """`portside serve` refuses an address another server already listens on, hands its workers
-their settings without a secret in their environment, and configures logging (no SDK chatter, no
-password)."""
+their settings without a secret in their environment, configures logging (no SDK chatter, no
+password), makes a data directory only when something lives there, and names its storage."""
 
 from __future__ import annotations
 
@@ -217,3 +217,77 @@ def test_the_database_password_is_never_logged(
     assert result.exit_code == 0, result.output
     assert "pg-secret-password" not in caplog.text + result.output
     assert "postgres:***@" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("storage", "shown"),
+    [
+        (
+            {
+                "PORTSIDE_STORAGE_DRIVER": "s3",
+                "PORTSIDE_S3_BUCKET": "blobs",
+                "PORTSIDE_S3_ENDPOINT_URL": "http://seaweed.internal:8333",
+                "PORTSIDE_S3_SECRET_ACCESS_KEY": "s3-secret",
+            },
+            "storage: s3://blobs at http://seaweed.internal:8333",
+        ),
+        (
+            {
+                "PORTSIDE_STORAGE_DRIVER": "azure",
+                "PORTSIDE_AZURE_CONTAINER": "portside",
+                "PORTSIDE_AZURE_CONNECTION_STRING": (
+                    "DefaultEndpointsProtocol=https;AccountName=contoso;AccountKey=a2V5;"
+                    "EndpointSuffix=core.windows.net"
+                ),
+            },
+            "storage: azure://contoso/portside",
+        ),
+        (
+            {
+                "PORTSIDE_STORAGE_DRIVER": "azure",
+                "PORTSIDE_AZURE_CONTAINER": "portside",
+                "PORTSIDE_AZURE_ACCOUNT_NAME": "devstoreaccount1",
+                "PORTSIDE_AZURE_ACCOUNT_KEY": "a2V5",
+                "PORTSIDE_AZURE_ENDPOINT": "http://127.0.0.1:10000/devstoreaccount1?sig=x",
+                "PORTSIDE_AZURE_PREFIX": "eu",
+            },
+            "storage: azure://devstoreaccount1/portside/eu at http://127.0.0.1:10000/devstoreaccount1",
+        ),
+    ],
+    ids=["s3", "azure-connection-string", "azure-endpoint"],
+)
+def test_a_node_with_remote_storage_makes_no_data_directory_and_names_its_storage(
+    tmp_path: Path,
+    fake_granian: list[dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    storage: dict[str, str],
+    shown: str,
+) -> None:
+    caplog.set_level(logging.INFO)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    database = f"sqlite+aiosqlite:///{tmp_path / 'metadata' / 'portside.db'}"
+    environment = {**ENV, **storage, "PORTSIDE_DATABASE_URL": database}
+    result = CliRunner().invoke(cli, ["serve", "--port", str(free_port())], env=environment)
+    assert result.exit_code == 0, result.output
+    assert list(work.iterdir()) == []  # no ./data: nothing lives there
+    assert shown in caplog.text
+    assert (
+        "a2V5" not in caplog.text and "s3-secret" not in caplog.text and "sig=" not in caplog.text
+    )
+
+
+def test_a_node_on_the_filesystem_makes_its_data_directory_and_names_the_path(
+    tmp_path: Path,
+    fake_granian: list[dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    caplog.set_level(logging.INFO)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["serve", "--port", str(free_port())], env=ENV)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "data" / "portside.db").is_file()
+    assert f"storage: filesystem {tmp_path / 'data' / 'blobs'}" in caplog.text

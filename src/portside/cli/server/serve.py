@@ -71,10 +71,14 @@ def serve(
     _refuse_taken_address(settings.host, settings.port)
     _configure_logging(settings.log_level)
     log = logging.getLogger("portside")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # No `mkdir(data_dir)`: a node on PostgreSQL and object storage keeps nothing there, and
+    # must not leave an empty ./data behind. The migration makes the SQLite file's directory;
+    # the filesystem root is made here, so that a directory we may not write fails the start.
+    if settings.storage_driver == "filesystem":
+        settings.resolved_storage_path().mkdir(parents=True, exist_ok=True)
     migrate(settings)  # logs "metadata: URL", its password masked
     first_start(settings)
-    log.info("storage: %s %s", settings.storage_driver, settings.resolved_storage_path())
+    log.info("storage: %s", settings.storage_description())
     scheme = "https" if settings.tls_cert else "http"
     log.info("listening on %s://%s:%d", scheme, settings.host, settings.port)
     with settings_for_workers(settings):
