@@ -7,19 +7,30 @@ documented in docs/configuration.md.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
+import shutil
+import tempfile
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "TrustedIssuerSettings", "load_settings", "settings_from_environment"]
+__all__ = [
+    "Settings",
+    "TrustedIssuerSettings",
+    "load_settings",
+    "settings_for_workers",
+    "settings_from_environment",
+]
 
-# Set by `portside serve` so that every worker process builds the same settings.
-_RESOLVED = "PORTSIDE_RESOLVED_SETTINGS"
+# Set by `portside serve`: the file its worker processes read their settings from.
+_SETTINGS_FILE = "PORTSIDE_SETTINGS_FILE"
 
 
 class TrustedIssuerSettings(BaseModel):
@@ -45,7 +56,9 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1, le=64, description="Server worker processes.")
     data_dir: Path = Field(Path("data"), description="Where embedded metadata and blobs live.")
     database_url: str | None = Field(
-        None, description="SQLAlchemy async URL; default SQLite at <data_dir>/portside.db."
+        None,
+        repr=False,  # it may carry the database password
+        description="SQLAlchemy async URL; default SQLite at <data_dir>/portside.db.",
     )
     database_pool_size: int = Field(5, ge=1, description="PostgreSQL connections kept per process.")
     database_max_overflow: int = Field(
@@ -188,6 +201,41 @@ class Settings(BaseSettings):
         """The filesystem driver's root."""
         return (self.storage_path or self.data_dir / "blobs").resolve()
 
+    def storage_description(self) -> str:
+        """Where blobs live, for the start line: a path, `s3://bucket`, `azure://account/container`.
+
+        Never a secret: no key, no connection string, no query string of an endpoint (a SAS).
+        """
+        if self.storage_driver == "filesystem":
+            return f"filesystem {self.resolved_storage_path()}"
+        if self.storage_driver == "memory":
+            return "memory (lost when the process ends)"
+        if self.storage_driver == "s3":
+            where = f"s3://{self.s3_bucket}/{self.s3_prefix}".rstrip("/")
+            endpoint = self.s3_endpoint_url
+            return f"{where} at {_shown_endpoint(endpoint)}" if endpoint else f"{where} (AWS)"
+        fields = _connection_string_fields(self.azure_connection_string or "")
+        endpoint = self.azure_endpoint or fields.get("blobendpoint")
+        account = self.azure_account_name or fields.get("accountname")
+        if not account and endpoint:
+            account = urlsplit(endpoint).hostname
+        where = f"azure://{account or '?'}/{self.azure_container}/{self.azure_prefix}".rstrip("/")
+        return f"{where} at {_shown_endpoint(endpoint)}" if endpoint else where
+
+
+def _shown_endpoint(url: str) -> str:
+    """`url` without user, password, query or fragment (which may hold credentials)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}".rstrip("/")
+
+
+def _connection_string_fields(text: str) -> dict[str, str]:
+    """An Azure connection string's `Name=value` fields, names in lower case."""
+    fields = (part.partition("=") for part in text.split(";"))
+    return {name.strip().lower(): value.strip() for name, _, value in fields if value}
+
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build settings from a TOML file, the environment, and explicit overrides."""
@@ -203,14 +251,47 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     return Settings.model_validate({**from_file, **from_env, **given})
 
 
-def export_for_workers(settings: Settings) -> None:
-    """Put resolved settings in the environment for worker processes to pick up."""
-    os.environ[_RESOLVED] = settings.model_dump_json()
+@contextlib.contextmanager
+def settings_for_workers(settings: Settings) -> Iterator[None]:
+    """Inside: worker processes started now build `settings`, and inherit no secret.
+
+    Workers are separate processes that must build exactly the settings `portside serve`
+    resolved (command-line options included). They once got them as JSON in an environment
+    variable, secrets included, readable in /proc/PID/environ and inherited by every child
+    process. Now the JSON goes to a file only this user can read (0600, in a 0700 directory of
+    its own), the environment carries its path, and the PORTSIDE_* variables of secret settings
+    are taken out of the environment the workers inherit. On exit the file is removed and the
+    environment restored. (A server killed with SIGKILL leaves the private directory behind.)
+    """
+    directory = Path(tempfile.mkdtemp(prefix="portside-settings-"))
+    try:
+        path = directory / "settings.json"
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(settings.model_dump_json())
+        hidden = {name: os.environ.pop(name) for name in list(os.environ) if _is_secret(name)}
+        os.environ[_SETTINGS_FILE] = str(path)
+        try:
+            yield
+        finally:
+            os.environ.pop(_SETTINGS_FILE, None)
+            os.environ.update(hidden)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _is_secret(variable: str) -> bool:
+    """Whether an environment variable sets a secret setting (those with repr=False)."""
+    name = variable.upper()
+    if not name.startswith("PORTSIDE_"):
+        return False
+    field = Settings.model_fields.get(name.removeprefix("PORTSIDE_").lower())
+    return field is not None and field.repr is False
 
 
 def settings_from_environment() -> Settings:
-    """Settings in a worker: those exported by `portside serve`, else from the environment."""
-    resolved = os.environ.get(_RESOLVED)
-    if resolved:
-        return Settings.model_validate_json(resolved)
+    """Settings in a worker: those `portside serve` left in its file, else load them."""
+    path = os.environ.get(_SETTINGS_FILE)
+    if path:
+        return Settings.model_validate_json(Path(path).read_text(encoding="utf-8"))
     return load_settings()

@@ -85,6 +85,16 @@ def test_retention_rules_crud(server: TestClient) -> None:
     assert server.get(rules, headers=ADMIN).json() == []
 
 
+def test_expressions_re2_does_not_support_are_400_with_a_reason(server: TestClient) -> None:
+    """Rules and purge filters are RE2, as acr purge's Go expressions: no lookarounds."""
+    rule = {"repositories": "*", "tagFilter": "^v(?!1)", "keepLast": 1}
+    refused = server.post(f"{API}/retention-rules", headers=ADMIN, json=rule)
+    assert refused.status_code == 400 and "lookaround" in refused.text, refused.text
+    body = {"filters": ["app:(v)\\1"], "ago": "0"}
+    refused = server.post(f"{API}/purge", headers=ADMIN, json=body)
+    assert refused.status_code == 400 and "backreference" in refused.text, refused.text
+
+
 def test_soft_delete_list_restore_and_pull_byte_identical(server: TestClient) -> None:
     _policies(server, softDeleteDays=7)
     layers = [b"layer one " * 100, b"layer two"]

@@ -1,8 +1,13 @@
-"""`portside serve` refuses an address another server already listens on."""
+"""`portside serve` refuses an address another server already listens on, hands its workers
+their settings without a secret in their environment, configures logging (no SDK chatter, no
+password), makes a data directory only when something lives there, and names its storage."""
 
 from __future__ import annotations
 
+import logging
+import os
 import socket
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -12,13 +17,15 @@ import pytest
 from click.testing import CliRunner
 
 from portside.cli.main import cli
+from portside.config import Settings, settings_from_environment
+from tests.backends.postgres import empty_database
 
 ENV: dict[str, str | None] = {
     "PORTSIDE_CONFIG": None,
     "PORTSIDE_DATABASE_URL": None,
     "PORTSIDE_STORAGE_DRIVER": None,
     "PORTSIDE_STORAGE_PATH": None,
-    "PORTSIDE_RESOLVED_SETTINGS": None,
+    "PORTSIDE_SETTINGS_FILE": None,
 }
 
 
@@ -40,9 +47,27 @@ def fake_granian(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any
     """`granian.Granian` replaced; the list of servers started."""
     FakeGranian.served = []
     monkeypatch.setattr(granian, "Granian", FakeGranian)
-    # `portside serve` exports its settings for the workers: keep them out of this process.
-    monkeypatch.delenv("PORTSIDE_RESOLVED_SETTINGS", raising=False)
     yield FakeGranian.served
+
+
+NOISY = ("azure", "botocore", "aiobotocore", "urllib3", "aiosqlite")
+
+
+@pytest.fixture(autouse=True)
+def logger_levels() -> Iterator[None]:
+    """The levels `portside serve` sets on library loggers, put back after each test."""
+    saved = {name: logging.getLogger(name).level for name in NOISY}
+    yield
+    for name, level in saved.items():
+        logging.getLogger(name).setLevel(level)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on (now)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def serve(data_dir: Path, port: int) -> Any:
@@ -79,3 +104,190 @@ def test_serve_starts_on_a_free_address(tmp_path: Path, fake_granian: list[dict[
     result = serve(tmp_path / "data", port)
     assert result.exit_code == 0, result.output
     assert [server["port"] for server in fake_granian] == [port]
+
+
+class WorkerView(FakeGranian):
+    """Records, when asked to serve, what a worker started then would see."""
+
+    environ: ClassVar[dict[str, str]] = {}
+    settings: ClassVar[Settings | None] = None
+
+    def serve(self) -> None:
+        """Take the environment workers inherit and the settings they build from it."""
+        WorkerView.environ = dict(os.environ)
+        WorkerView.settings = settings_from_environment()
+        super().serve()
+
+
+def test_workers_get_their_settings_with_no_secret_in_their_environment(
+    tmp_path: Path, fake_granian: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(granian, "Granian", WorkerView)
+    config = tmp_path / "portside.toml"
+    config.write_text(
+        '[portside]\nadmin_password = "admin-secret-from-file"\n'
+        's3_secret_access_key = "s3-secret-from-file"\n'
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    arguments = ["serve", "--port", str(port), "--data-dir", str(tmp_path / "data")]
+    environment = {**ENV, "PORTSIDE_AZURE_ACCOUNT_KEY": "azure-secret-from-env"}
+    result = CliRunner().invoke(cli, [*arguments, "--config", str(config)], env=environment)
+    assert result.exit_code == 0, result.output
+
+    secrets = ("admin-secret-from-file", "s3-secret-from-file", "azure-secret-from-env")
+    leaked = [
+        name for name, value in WorkerView.environ.items() if any(s in value for s in secrets)
+    ]
+    assert leaked == []
+    settings = WorkerView.settings
+    assert settings is not None and settings.port == port
+    assert settings.admin_password == "admin-secret-from-file"
+    assert settings.s3_secret_access_key == "s3-secret-from-file"
+    assert settings.azure_account_key == "azure-secret-from-env"
+    # The settings travel in a file only the server's user can read, gone once it stops.
+    path = Path(WorkerView.environ["PORTSIDE_SETTINGS_FILE"])
+    assert not path.exists() and not path.parent.exists()
+    assert "azure-secret-from-env" not in result.output
+
+
+def test_the_settings_file_is_private_while_the_server_runs(
+    tmp_path: Path, fake_granian: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    modes: list[tuple[int, int]] = []
+
+    def look(self: FakeGranian) -> None:
+        path = Path(os.environ["PORTSIDE_SETTINGS_FILE"])
+        modes.append((stat.S_IMODE(path.stat().st_mode), stat.S_IMODE(path.parent.stat().st_mode)))
+
+    monkeypatch.setattr(FakeGranian, "serve", look)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = serve(tmp_path / "data", port)
+    assert result.exit_code == 0, result.output
+    assert modes == [(0o600, 0o700)]
+
+
+def _azure_request_logged(caplog: pytest.LogCaptureFixture) -> bool:
+    caplog.clear()
+    # What azure-core's HttpLoggingPolicy writes, at INFO, for every request and response.
+    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").info(
+        "Request URL: 'https://account.blob.core.windows.net/c/b'"
+    )
+    return any("Request URL" in r.getMessage() for r in caplog.records)
+
+
+def test_sdk_request_logs_are_quiet_unless_debugging(
+    tmp_path: Path, fake_granian: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    info = CliRunner().invoke(
+        cli, ["serve", "--port", str(free_port()), "--data-dir", str(tmp_path / "data")], env=ENV
+    )
+    assert info.exit_code == 0, info.output
+    assert not _azure_request_logged(caplog)
+    assert not logging.getLogger("botocore.endpoint").isEnabledFor(logging.INFO)
+
+    debugging = {**ENV, "PORTSIDE_LOG_LEVEL": "debug"}
+    arguments = ["serve", "--port", str(free_port()), "--data-dir", str(tmp_path / "data")]
+    debug = CliRunner().invoke(cli, arguments, env=debugging)
+    assert debug.exit_code == 0, debug.output
+    assert _azure_request_logged(caplog)
+    # aiosqlite's debug lines carry every statement's parameters (password hashes): never.
+    assert not logging.getLogger("aiosqlite").isEnabledFor(logging.DEBUG)
+
+
+def test_the_database_password_is_never_logged(
+    tmp_path: Path,
+    fake_granian: list[dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.chdir(tmp_path)
+    with empty_database("postgresql", request.config, tmp_path) as url:
+        # The test cluster trusts local connections: the password is carried, never checked.
+        assert "postgres@" in url
+        with_password = url.replace("postgres@", "postgres:pg-secret-password@")
+        environment = {**ENV, "PORTSIDE_DATABASE_URL": with_password}
+        result = CliRunner().invoke(cli, ["serve", "--port", str(free_port())], env=environment)
+    assert result.exit_code == 0, result.output
+    assert "pg-secret-password" not in caplog.text + result.output
+    assert "postgres:***@" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("storage", "shown"),
+    [
+        (
+            {
+                "PORTSIDE_STORAGE_DRIVER": "s3",
+                "PORTSIDE_S3_BUCKET": "blobs",
+                "PORTSIDE_S3_ENDPOINT_URL": "http://seaweed.internal:8333",
+                "PORTSIDE_S3_SECRET_ACCESS_KEY": "s3-secret",
+            },
+            "storage: s3://blobs at http://seaweed.internal:8333",
+        ),
+        (
+            {
+                "PORTSIDE_STORAGE_DRIVER": "azure",
+                "PORTSIDE_AZURE_CONTAINER": "portside",
+                "PORTSIDE_AZURE_CONNECTION_STRING": (
+                    "DefaultEndpointsProtocol=https;AccountName=contoso;AccountKey=a2V5;"
+                    "EndpointSuffix=core.windows.net"
+                ),
+            },
+            "storage: azure://contoso/portside",
+        ),
+        (
+            {
+                "PORTSIDE_STORAGE_DRIVER": "azure",
+                "PORTSIDE_AZURE_CONTAINER": "portside",
+                "PORTSIDE_AZURE_ACCOUNT_NAME": "devstoreaccount1",
+                "PORTSIDE_AZURE_ACCOUNT_KEY": "a2V5",
+                "PORTSIDE_AZURE_ENDPOINT": "http://127.0.0.1:10000/devstoreaccount1?sig=x",
+                "PORTSIDE_AZURE_PREFIX": "eu",
+            },
+            "storage: azure://devstoreaccount1/portside/eu at http://127.0.0.1:10000/devstoreaccount1",
+        ),
+    ],
+    ids=["s3", "azure-connection-string", "azure-endpoint"],
+)
+def test_a_node_with_remote_storage_makes_no_data_directory_and_names_its_storage(
+    tmp_path: Path,
+    fake_granian: list[dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    storage: dict[str, str],
+    shown: str,
+) -> None:
+    caplog.set_level(logging.INFO)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    database = f"sqlite+aiosqlite:///{tmp_path / 'metadata' / 'portside.db'}"
+    environment = {**ENV, **storage, "PORTSIDE_DATABASE_URL": database}
+    result = CliRunner().invoke(cli, ["serve", "--port", str(free_port())], env=environment)
+    assert result.exit_code == 0, result.output
+    assert list(work.iterdir()) == []  # no ./data: nothing lives there
+    assert shown in caplog.text
+    assert (
+        "a2V5" not in caplog.text and "s3-secret" not in caplog.text and "sig=" not in caplog.text
+    )
+
+
+def test_a_node_on_the_filesystem_makes_its_data_directory_and_names_the_path(
+    tmp_path: Path,
+    fake_granian: list[dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    caplog.set_level(logging.INFO)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["serve", "--port", str(free_port())], env=ENV)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "data" / "portside.db").is_file()
+    assert f"storage: filesystem {tmp_path / 'data' / 'blobs'}" in caplog.text

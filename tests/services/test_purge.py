@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import anyio
 import pytest
 from sqlalchemy import update
 
@@ -14,7 +15,12 @@ from portside.metadata.clock import utcnow
 from portside.metadata.database import Database
 from portside.metadata.schema import tags
 from portside.runtime import Runtime
-from portside.services.lifecycle.purge import PurgeRequest, parse_ago, parse_filter
+from portside.services.lifecycle.purge import (
+    PurgeRequest,
+    compile_expression,
+    parse_ago,
+    parse_filter,
+)
 from portside.services.lifecycle.service import LifecycleService
 from portside.services.management.errors import Invalid
 from tests.metadata.lifecycle_data import Registry, image, index, registry
@@ -53,6 +59,32 @@ def test_filters_split_at_the_first_colon() -> None:
     for bad in ("app", ":v1", "app:", "app:(", "[:x"):
         with pytest.raises(Invalid):
             parse_filter(bad)
+
+
+# Exponential for a backtracking engine (Python's re takes ~2**n steps on n letters a): a
+# user's filter must not stall the event loop. The timeout turns such a stall into a failure.
+CATASTROPHIC = "(a|a)*b"
+
+
+@pytest.mark.timeout(30)
+def test_expressions_match_in_time_linear_in_the_text() -> None:
+    expression = compile_expression(CATASTROPHIC, "tag expression")
+    assert not expression.search("a" * 64)
+    assert not expression.fullmatch("a" * 64)
+    assert expression.search("a" * 64 + "b")
+    assert compile_expression("^v1\\.", "tag expression").search("v1.2")
+    assert not compile_expression("^v1\\.", "tag expression").search("v12")
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [("(a)\\1", "backreference"), ("v(?=1)", "lookaround"), ("(?<!x)y", "lookaround")],
+)
+def test_what_re2_does_not_support_is_refused_with_a_clear_message(text: str, named: str) -> None:
+    with pytest.raises(Invalid) as refused:
+        compile_expression(text, "tag expression")
+    message = str(refused.value)
+    assert "RE2" in message and named in message
 
 
 async def _aged(reg: Registry, ages: dict[str, timedelta]) -> None:
@@ -213,3 +245,17 @@ async def test_bad_requests_are_refused(db: Database) -> None:
     ):
         with pytest.raises(Invalid):
             await service.purge("default", request)
+
+
+@pytest.mark.timeout(60)
+async def test_a_catastrophic_filter_does_not_stall_the_purge(db: Database) -> None:
+    reg = await registry(db)
+    name = "a" * 40
+    await reg.link(name)
+    await reg.push(image(1), name, repository=name)
+    service = lifecycle_service(db)
+    with anyio.fail_after(2):
+        by_repository = await service.purge("default", _request(f"{CATASTROPHIC}:.*", ago="0"))
+        by_tag = await service.purge("default", _request(f"{name}:{CATASTROPHIC}", ago="0"))
+    assert by_repository.items == () and by_tag.items == ()
+    assert await reg.tags(name) == {name: image(1).digest}

@@ -198,3 +198,21 @@ async def test_periodic_job_runs_under_the_lease_and_survives_failures(
         tasks.start_soon(run_lifecycle_periodically, broken, 0.01)
         assert await eventually(lambda: _retried(caplog, 2))
         tasks.cancel_scope.cancel()
+
+
+@pytest.mark.timeout(60)
+async def test_a_catastrophic_rule_does_not_stall_the_lifecycle_run(db: Database) -> None:
+    reg = await registry(db)
+    service = lifecycle_service(db)
+    name = "a" * 40
+    await reg.push(image(1), name)
+    await reg.push(image(2), "other")
+    # Matches no tag: every tag stays, however long the name.
+    await service.add_rule("default", "*", "(a|a)*b", 1)
+    with anyio.fail_after(2):
+        summary = await service.run_once()
+    assert summary.tags_deleted == 0
+    assert set(await reg.tags()) == {name, "other"}
+    for unsupported in ("(v)\\1", "^v(?!1)"):
+        with pytest.raises(Invalid, match="RE2"):
+            await service.add_rule("default", "*", unsupported, 1)

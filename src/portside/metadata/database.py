@@ -18,6 +18,10 @@ default: each statement sees what concurrent transactions committed before it, w
 an `INSERT ... ON CONFLICT DO NOTHING` that lost a race select the winner's row (see conflicts.py).
 Reads run as READ ONLY, REPEATABLE READ transactions, so a read of several statements sees one
 snapshot, as it does on SQLite.
+
+Every engine hides statement parameters (`hide_parameters`): they carry argon2 hashes, secrets
+and refresh-token ids, and SQLAlchemy would otherwise write them in its echo and debug logs and
+in the text of every database error, which ends up in the server's log.
 """
 
 from __future__ import annotations
@@ -79,10 +83,12 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self._loop_reads: Engine | None = None
         if self.is_sqlite:
-            self._write = create_async_engine(parsed, echo=echo)
+            self._write = create_async_engine(parsed, echo=echo, hide_parameters=True)
             _configure_sqlite(self._write.sync_engine, immediate=True)
             self._read = self._write
-            self._loop_reads = create_engine(parsed.set(drivername="sqlite"), echo=echo)
+            self._loop_reads = create_engine(
+                parsed.set(drivername="sqlite"), echo=echo, hide_parameters=True
+            )
             _configure_sqlite(self._loop_reads, immediate=False)
             return
         # Each process holds at most pool_size + max_overflow connections: size them so that
@@ -97,6 +103,7 @@ class Database:
             pool_pre_ping=True,
             isolation_level="READ COMMITTED",
             echo=echo,
+            hide_parameters=True,
             connect_args=_connect_args(parsed),
         )
         # Same pool; connections checked out through this view begin READ ONLY transactions.

@@ -8,6 +8,7 @@ CLI, from synchronous test fixtures.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from portside.metadata.database import async_url
 
 __all__ = ["alembic_config", "current_revision", "downgrade", "head_revision", "upgrade"]
 
+log = logging.getLogger(__name__)
+
 _SCRIPTS = Path(__file__).with_name("migrations")
 
 
@@ -34,8 +37,15 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+def _shown_url(url: str) -> str:
+    """`url` as it may be logged or printed: its password, if any, replaced by `***`."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def upgrade(url: str, revision: str = "head") -> None:
     """Run migrations up to `revision`. Safe to call on an up-to-date database."""
+    # The start line of `portside serve` names the database: never with its password.
+    log.info("metadata: %s", _shown_url(url))
     database = make_url(url).database if make_url(url).get_backend_name() == "sqlite" else None
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -66,7 +76,7 @@ def current_revision(url: str) -> str | None:
 
 
 async def _current_revision(url: str) -> str | None:
-    engine = create_async_engine(async_url(url))
+    engine = create_async_engine(async_url(url), hide_parameters=True)
     try:
         async with engine.connect() as conn:
             return await conn.run_sync(_revision_of)

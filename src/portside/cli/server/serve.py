@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from portside.cli.server.admin import first_start
-from portside.config import export_for_workers, load_settings
+from portside.config import load_settings, settings_for_workers
 
 __all__ = ["serve"]
 
@@ -69,32 +69,55 @@ def serve(
         raise click.UsageError("--tls-cert and --tls-key go together")
     # Before the database is touched: a second server on the same address must change nothing.
     _refuse_taken_address(settings.host, settings.port)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    _configure_logging(settings.log_level)
     log = logging.getLogger("portside")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    migrate(settings)
+    # No `mkdir(data_dir)`: a node on PostgreSQL and object storage keeps nothing there, and
+    # must not leave an empty ./data behind. The migration makes the SQLite file's directory;
+    # the filesystem root is made here, so that a directory we may not write fails the start.
+    if settings.storage_driver == "filesystem":
+        settings.resolved_storage_path().mkdir(parents=True, exist_ok=True)
+    migrate(settings)  # logs "metadata: URL", its password masked
     first_start(settings)
-    log.info("metadata: %s", settings.resolved_database_url())
-    log.info("storage: %s %s", settings.storage_driver, settings.resolved_storage_path())
+    log.info("storage: %s", settings.storage_description())
     scheme = "https" if settings.tls_cert else "http"
     log.info("listening on %s://%s:%d", scheme, settings.host, settings.port)
-    export_for_workers(settings)
-    Granian(
-        # A string: workers import the HTTP layer themselves; the CLI never imports it.
-        "portside.api.app:app_from_environment",
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        workers=settings.workers,
-        factory=True,
-        log_level=settings.log_level,  # type: ignore[arg-type]
-        ssl_cert=settings.tls_cert,
-        ssl_key=settings.tls_key,
-        # TLS 1.2 and up: older Docker engines and corporate proxies still negotiate 1.2.
-        ssl_protocol_min=SSLProtocols.tls12,
-    ).serve()
+    with settings_for_workers(settings):
+        Granian(
+            # A string: workers import the HTTP layer themselves; the CLI never imports it.
+            "portside.api.app:app_from_environment",
+            address=settings.host,
+            port=settings.port,
+            interface=Interfaces.ASGI,
+            workers=settings.workers,
+            factory=True,
+            log_level=settings.log_level,  # type: ignore[arg-type]
+            ssl_cert=settings.tls_cert,
+            ssl_key=settings.tls_key,
+            # TLS 1.2 and up: older Docker engines and corporate proxies still negotiate 1.2.
+            ssl_protocol_min=SSLProtocols.tls12,
+        ).serve()
+
+
+# Libraries that log every request (the Azure SDK: each request and response with its headers
+# at INFO, 1,428 lines for one push) or every statement with its parameters (aiosqlite, at
+# DEBUG: password hashes).
+_CHATTY = ("azure", "botocore", "aiobotocore", "urllib3")
+_NEVER_DEBUG = ("aiosqlite",)
+
+
+def _configure_logging(level: str) -> None:
+    """Configure logging for the server and its workers (which inherit it): the one place.
+
+    The object-store SDKs speak at WARNING and above unless the operator asked for debug.
+    """
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    debugging = level == "debug"
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(logging.NOTSET if debugging else logging.WARNING)
+    for name in _NEVER_DEBUG:
+        logging.getLogger(name).setLevel(logging.INFO)
 
 
 def _refuse_taken_address(host: str, port: int) -> None:

@@ -3,8 +3,10 @@ keeping the newest N of them per repository, and optionally the untagged manifes
 
 - A filter is `repo-regex:tag-regex` (split at the first `:`). As in acr purge, the repository
   expression must match the whole name and the tag expression only has to occur in the tag
-  (anchor it with `^...$`); Python's `re` syntax, which agrees with Go's RE2 for the usual
-  patterns.
+  (anchor it with `^...$`). Expressions are RE2's, as acr purge's (Go's regexp is RE2):
+  matching takes time linear in the name, so no expression a user writes can stall the event
+  loop, as a backtracking engine does on `(a|a)*b`. RE2 has no backreferences or lookarounds:
+  such an expression is refused with a message saying so.
 - `ago` is a duration such as `2d3h15m` (units d, h, m, s; decimals allowed): only tags last
   updated before now minus that go; `0` means every matching tag.
 - All the filters whose repository expression matches a repository act there as one
@@ -24,8 +26,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
+
+import re2
 
 from portside.metadata.clock import utcnow
 from portside.metadata.deletion import Removal
@@ -34,6 +39,7 @@ from portside.services.management.errors import Invalid
 
 __all__ = [
     "MAX_FILTERS",
+    "Expression",
     "PurgeFilter",
     "PurgeRequest",
     "PurgeResult",
@@ -50,8 +56,33 @@ _MAX_EXPRESSION = 300
 _BATCH = 1000
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)([dhms]))+")
 _PART = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
+# What RE2 leaves out on purpose (it would need backtracking), told apart by RE2's message.
+_UNSUPPORTED = (
+    (re.compile(r"invalid perl operator: \(\?<?[=!]"), "lookaround"),
+    (
+        re.compile(r"invalid escape sequence: \\[1-9k]|invalid perl operator: \(\?P$"),
+        "backreference",
+    ),
+)
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _MAX_AGO = timedelta(days=36500)
+
+
+@dataclass(frozen=True, slots=True)
+class Expression:
+    """A user's regular expression, compiled by RE2: matching is linear in the text."""
+
+    pattern: str
+    # re2 ships no type information; this class is its typed face.
+    _compiled: Any = field(repr=False, compare=False)
+
+    def search(self, text: str) -> bool:
+        """Whether the expression occurs somewhere in `text`."""
+        return self._compiled.search(text) is not None
+
+    def fullmatch(self, text: str) -> bool:
+        """Whether the expression matches the whole of `text`."""
+        return self._compiled.fullmatch(text) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +90,8 @@ class PurgeFilter:
     """A parsed `repo-regex:tag-regex` filter."""
 
     text: str
-    repository: re.Pattern[str]
-    tag: re.Pattern[str]
+    repository: Expression
+    tag: Expression
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,14 +113,30 @@ class PurgeResult:
     items: tuple[Removal, ...]
 
 
-def compile_expression(text: str, what: str) -> re.Pattern[str]:
-    """A regular expression from user input; Invalid if too long or malformed."""
+def compile_expression(text: str, what: str) -> Expression:
+    """A regular expression (RE2 syntax) from user input; Invalid if too long or malformed."""
     if len(text) > _MAX_EXPRESSION:
         raise Invalid(f"{what} is longer than {_MAX_EXPRESSION} characters")
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print every refused expression on stderr
     try:
-        return re.compile(text)
-    except re.error as error:
-        raise Invalid(f"{what} {text[:60]!r} is not a valid regular expression: {error}") from None
+        return Expression(text, re2.compile(text, options))
+    except re2.error as error:
+        raise Invalid(_refusal(text, what, error)) from None
+
+
+def _refusal(text: str, what: str, error: Exception) -> str:
+    reason = error.args[0] if error.args else error
+    if isinstance(reason, bytes):
+        reason = reason.decode(errors="replace")
+    message = f"{what} {text[:60]!r} is not a valid RE2 regular expression: {reason}"
+    unsupported = [name for marker, name in _UNSUPPORTED if marker.search(str(reason))]
+    if unsupported:
+        message += (
+            f" (RE2, as acr purge uses, has no {unsupported[0]}s: they need backtracking, "
+            "whose time can grow exponentially with the name)"
+        )
+    return message
 
 
 def parse_filter(text: str) -> PurgeFilter:

@@ -4,16 +4,15 @@
   than that many days are deleted; 0 deletes them at the next run. Children of an index,
   referrers of a manifest and locked manifests stay (metadata/pruning.py).
 - Keep-last-N rules: in each repository matching the rule's pattern (`*`, a name or
-  `prefix/*`), the tags matching its expression (which only has to occur in the tag name, as
-  purge's) are ordered by last update, newest first; those after the first `keep_last` are
-  deleted, except locked ones. Their manifests stay, untagged, for untagged retention.
+  `prefix/*`), the tags matching its expression (RE2 syntax, as purge's; it only has to occur
+  in the tag name) are ordered by last update, newest first; those after the first `keep_last`
+  are deleted, except locked ones. Their manifests stay, untagged, for untagged retention.
 - Soft delete (`soft_delete_days`, 1-90): deletions, these included, go to the recycle bin.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -102,8 +101,8 @@ async def apply_rules(
     for rule in rules:
         try:
             pattern = RepositoryPattern.parse(rule.repositories)
-            expression = re.compile(rule.tag_filter)
-        except (PatternError, re.error):
+            expression = compile_expression(rule.tag_filter, "tag filter")
+        except (PatternError, Invalid):
             log.warning(
                 "retention rule %d of registry %d is unusable; skipped", rule.id, registry_id
             )
