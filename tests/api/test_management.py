@@ -9,6 +9,7 @@ from pathlib import Path
 import jwt
 import pytest
 
+from portside.auth.tokens import InvalidToken
 from portside.config import Settings
 from portside.metadata.registries import RegistryStore
 from tests.management_harness import API, Harness, basic, management_harness
@@ -234,6 +235,30 @@ def test_signing_key_rotation_keeps_old_tokens_valid(mgmt: Harness) -> None:
     assert bad.status_code == 400
 
 
+def test_retiring_a_signing_key_ends_its_tokens(mgmt: Harness) -> None:
+    old = mgmt.client.post(f"{API}/registries/default/login", headers=mgmt.admin).json()
+    old_kid = jwt.get_unverified_header(old["refreshToken"])["kid"]
+    signing = mgmt.client.delete(f"{API}/signing-keys/{old_kid}", headers=mgmt.admin)
+    assert signing.status_code == 400  # the key that signs: rotate first
+    new_kid = mgmt.client.post(f"{API}/signing-keys/rotate", headers=mgmt.admin, json={})
+    assert new_kid.status_code == 200
+    unknown = mgmt.client.delete(f"{API}/signing-keys/no-such-key", headers=mgmt.admin)
+    assert unknown.status_code == 404
+    retired = mgmt.client.delete(f"{API}/signing-keys/{old_kid}", headers=mgmt.admin)
+    assert retired.status_code == 204
+
+    async def refused() -> bool:
+        try:
+            await mgmt.keys.verify(old["refreshToken"], kind="refresh_token")
+        except InvalidToken:
+            return True
+        return False
+
+    assert mgmt.run(refused)
+    again = mgmt.client.delete(f"{API}/signing-keys/{old_kid}", headers=mgmt.admin)
+    assert again.status_code == 404
+
+
 def test_openapi_document_lists_every_route(mgmt: Harness) -> None:
     document = mgmt.client.get(f"{API}/openapi.json")
     assert document.status_code == 200
@@ -258,6 +283,7 @@ def test_openapi_document_lists_every_route(mgmt: Harness) -> None:
         "/registries/{name}/role-assignments/{assignment_id}",
         "/registries/{name}/repositories/{repository}",
         "/signing-keys/rotate",
+        "/signing-keys/{kid}",
         "/registries/{name}/login",
         "/registries/{name}/usage",
         "/registries/{name}/policies",

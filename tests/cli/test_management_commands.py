@@ -237,6 +237,19 @@ def test_signing_key_rotation(portside: CliHarness) -> None:
     assert isinstance(rotated, dict) and rotated["kid"]
 
 
+def test_signing_key_retirement(portside: CliHarness) -> None:
+    first = as_json(portside, "signing-key", "rotate")
+    assert isinstance(first, dict)
+    refused = portside("signing-key", "retire", "--kid", first["kid"])
+    assert refused.exit_code == 1 and "rotate first" in refused.stderr
+    as_json(portside, "signing-key", "rotate")
+    retired = portside("signing-key", "retire", "--kid", first["kid"])
+    assert retired.exit_code == 0, retired.stderr
+    assert f"Retired signing key {first['kid']}" in retired.stderr
+    unknown = portside("signing-key", "retire", "--kid", first["kid"])
+    assert unknown.exit_code == 1
+
+
 def test_credentials_are_required_and_bad_ones_reported(portside: CliHarness) -> None:
     missing = portside("registry", "list", env={"PORTSIDE_ADMIN_PASSWORD": None})
     assert missing.exit_code == 1

@@ -11,7 +11,7 @@ from typing import TypeVar
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -84,3 +84,37 @@ def test_processes_starting_at_once_migrate_once(empty_db_url: str) -> None:
     assert [start.returncode for start in starts] == [0] * len(starts), outputs
     assert current_revision(empty_db_url) == head_revision()
     assert inspected(empty_db_url, schema_diff) == []
+
+
+def test_registry_uids_are_backfilled_with_distinct_random_values(empty_db_url: str) -> None:
+    # Revision 0005 gives existing registries a uid each and keeps everything that hangs on
+    # them (SQLite rebuilds the table to make the column NOT NULL).
+    upgrade(empty_db_url, "0003")
+
+    def fill(conn: Connection) -> None:
+        for registry_id, name in ((1, "contoso"), (2, "fabrikam")):
+            conn.execute(
+                text(
+                    "INSERT INTO registries (id, name, created_at) "
+                    "VALUES (:id, :name, CURRENT_TIMESTAMP)"
+                ),
+                {"id": registry_id, "name": name},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO repositories (registry_id, name, created_at, updated_at) "
+                "VALUES (1, 'team/app', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.commit()
+
+    inspected(empty_db_url, fill)
+    upgrade(empty_db_url)
+
+    def read(conn: Connection) -> tuple[list[str], int]:
+        uids = list(conn.execute(text("SELECT uid FROM registries")).scalars())
+        return uids, conn.execute(text("SELECT count(*) FROM repositories")).scalar_one()
+
+    uids, repositories = inspected(empty_db_url, read)
+    assert len(set(uids)) == 2 and all(len(uid) == 32 for uid in uids)
+    assert repositories == 1

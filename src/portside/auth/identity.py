@@ -14,8 +14,8 @@ NULL_GUID = "00000000-0000-0000-0000-000000000000"
 # deployment: the deployment administrator (every registry, every action).
 KINDS = frozenset({"anonymous", "admin", "token", "sp", "federated", "deployment"})
 
-SECRET_KINDS = frozenset({"admin", "token", "sp"})
-"""Identity kinds that log in with a stored secret; their tokens are bound to that secret."""
+SECRET_KINDS = frozenset({"admin", "token", "sp", "deployment"})
+"""Identity kinds that log in with a secret; their tokens are bound to that secret."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,7 @@ ANONYMOUS = Identity("anonymous", "")
 class Login:
     """An authenticated identity and the fingerprint of the stored secret it proved.
 
-    `secret` is None for identities without one (anonymous, federated, deployment).
+    `secret` is None for identities without one (anonymous, federated).
     """
 
     identity: Identity

@@ -34,6 +34,7 @@ from portside.metadata.records import (
     TagAttributes,
 )
 from portside.metadata.recycle_bin import recycle_repository
+from portside.metadata.registries import bump_auth_version
 from portside.metadata.repositories import bump_tags_version, repository_id
 from portside.metadata.schema import (
     blobs,
@@ -308,6 +309,10 @@ class ArtifactStore:
             # ON DELETE CASCADE.
             await unlink_repository(conn, registry_id, repo_id)
             await conn.execute(delete(repositories).where(repositories.c.id == repo_id))
+            # Grants may name the repository (its anonymous pull, a token's exact scope): tokens
+            # issued before must be re-evaluated, or they would reach whatever is pushed next
+            # under the same name.
+            await bump_auth_version(conn, registry_id)
             return deleted
 
 

@@ -56,6 +56,8 @@ class RegistryRecord:
     created_at: datetime | None = None
     storage_bytes: int = 0
     quotas: RegistryQuotas = RegistryQuotas()
+    # Random and never reused (`id` may be): what tokens name the registry by.
+    uid: str = ""
 
 
 @dataclass(frozen=True, slots=True)

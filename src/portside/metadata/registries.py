@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import secrets
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -16,7 +17,7 @@ from portside.metadata.database import Database
 from portside.metadata.records import RegistryQuotas, RegistryRecord
 from portside.metadata.schema import credentials, registries, repositories, tokens
 
-__all__ = ["QUOTA_COLUMNS", "SETTABLE", "RegistryStore", "bump_auth_version"]
+__all__ = ["QUOTA_COLUMNS", "SETTABLE", "RegistryStore", "bump_auth_version", "new_uid"]
 
 # Quota overrides (None: the SKU's default), by quota name (metadata/usage.py).
 QUOTA_COLUMNS: Mapping[str, str] = MappingProxyType(
@@ -37,6 +38,7 @@ SETTABLE = frozenset(
 _COLUMNS = (
     registries.c.id,
     registries.c.name,
+    registries.c.uid,
     registries.c.sku,
     registries.c.admin_enabled,
     registries.c.anonymous_pull,
@@ -64,6 +66,7 @@ def _record(row: Any) -> RegistryRecord:
         quotas=RegistryQuotas(
             **{quota: getattr(row, column) for quota, column in QUOTA_COLUMNS.items()}
         ),
+        uid=row.uid,
     )
 
 
@@ -129,7 +132,7 @@ class RegistryStore:
         async with self._db.write() as conn:
             new_id = await conn.scalar(
                 insert_or_ignore(conn, registries, ("name",))
-                .values(name=name, created_at=utcnow(), **settings)
+                .values(name=name, uid=new_uid(), created_at=utcnow(), **settings)
                 .returning(registries.c.id)
             )
             if new_id is None:
@@ -171,6 +174,15 @@ class RegistryStore:
         return _record(row)
 
     @retry_on_conflict
+    async def bump_auth_versions(self) -> None:
+        """Move every registry's auth version: a deployment-wide identity (the deployment
+        administrator) changed, so every access token is re-evaluated."""
+        async with self._db.write() as conn:
+            await conn.execute(
+                update(registries).values(auth_version=registries.c.auth_version + 1)
+            )
+
+    @retry_on_conflict
     async def delete(self, name: str) -> bool:
         """Remove a registry with everything in it; False if there was none.
 
@@ -200,6 +212,11 @@ class RegistryStore:
             await conn.execute(delete(tokens).where(tokens.c.registry_id == registry_id))
             await conn.execute(delete(registries).where(registries.c.id == registry_id))
         return True
+
+
+def new_uid() -> str:
+    """A registry's uid: 16 random bytes, hex (a collision is as likely as guessing a key)."""
+    return secrets.token_hex(16)
 
 
 async def bump_auth_version(conn: AsyncConnection, registry_id: int) -> None:

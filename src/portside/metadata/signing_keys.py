@@ -10,9 +10,12 @@ from portside.metadata.clock import utcnow
 from portside.metadata.conflicts import insert_or_ignore, retry_on_conflict
 from portside.metadata.database import Database
 from portside.metadata.records import SigningKeyRecord
-from portside.metadata.schema import signing_keys
+from portside.metadata.schema import registries, signing_keys
 
-__all__ = ["SigningKeyStore"]
+__all__ = ["RETIRED", "SIGNING", "UNKNOWN", "SigningKeyStore"]
+
+# What `retire` found.
+RETIRED, SIGNING, UNKNOWN = "retired", "signing", "unknown"
 
 
 class SigningKeyStore:
@@ -74,3 +77,43 @@ class SigningKeyStore:
         async with self._db.write() as conn:
             result = await conn.execute(delete(signing_keys).where(condition))
         return int(result.rowcount)
+
+    async def signing_kid(self) -> str | None:
+        """The kid of the key that signs (the newest unretired one), if any."""
+        query = (
+            select(signing_keys.c.kid)
+            .where(signing_keys.c.retired_at.is_(None))
+            .order_by(signing_keys.c.created_at.desc())
+            .limit(1)
+        )
+        async with self._db.read() as conn:
+            kid: str | None = await conn.scalar(query)
+        return kid
+
+    async def has(self, kid: str) -> bool:
+        """True if the key `kid` is still stored (neither retired nor removed)."""
+        async with self._db.read() as conn:
+            found = await conn.scalar(select(signing_keys.c.kid).where(signing_keys.c.kid == kid))
+        return found is not None
+
+    @retry_on_conflict
+    async def retire(self, kid: str) -> str:
+        """Remove the key `kid` unless it is the signing key: RETIRED, SIGNING or UNKNOWN.
+
+        In the same transaction every registry's auth version moves, so that every node checks
+        the key of any token issued before (the keys it holds in memory may still have it).
+        """
+        async with self._db.write() as conn:
+            retired_at = await conn.execute(
+                select(signing_keys.c.retired_at).where(signing_keys.c.kid == kid)
+            )
+            row = retired_at.first()
+            if row is None:
+                return UNKNOWN
+            if row.retired_at is None:
+                return SIGNING
+            await conn.execute(delete(signing_keys).where(signing_keys.c.kid == kid))
+            await conn.execute(
+                update(registries).values(auth_version=registries.c.auth_version + 1)
+            )
+        return RETIRED

@@ -180,6 +180,7 @@ class Runtime:
             keys=self.keys,
             anonymous_registry=_anonymous_registry(self.settings),
             registry_of_host=self.directory.name_for_host,
+            deployment_secret=self.admin.fingerprint,
         )
 
     @cached_property
@@ -222,7 +223,7 @@ class Runtime:
     @cached_property
     def admin(self) -> DeploymentAdmin:
         """The deployment administrator's password."""
-        return DeploymentAdmin(self.stores.credentials, self.hasher)
+        return DeploymentAdmin(self.stores.credentials, self.hasher, self.stores.registries)
 
     @cached_property
     def management(self) -> ManagementService:

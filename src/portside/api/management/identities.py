@@ -1,4 +1,4 @@
-"""Routes: service principals, role assignments, signing-key rotation."""
+"""Routes: service principals, role assignments, signing-key rotation and retirement."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ router = ManagementRouter(tag="identities")
 
 AssignmentId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 Assignee = Annotated[str | None, Query(max_length=255)]
+Kid = Annotated[str, PathParam(min_length=1, max_length=64)]
 
 
 @router.get("/service-principals", summary="List service principals")
@@ -126,3 +127,11 @@ async def rotate_signing_key(
     """Sign tokens with a new key from now on; tokens signed before keep verifying."""
     kid = await service_of(request).rotate_signing_key(body.algorithm if body else None)
     return SigningKey(kid=kid)
+
+
+@router.delete("/signing-keys/{kid}", status_code=204, summary="Retire a signing key")
+async def retire_signing_key(request: Request, kid: Kid, caller: AdminCaller) -> Response:
+    """Remove a key that no longer signs (rotate first): tokens it signed stop working on every
+    node at once."""
+    await service_of(request).retire_signing_key(kid)
+    return Response(status_code=204)

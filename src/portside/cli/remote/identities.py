@@ -1,4 +1,4 @@
-"""`portside sp ...`, `portside role assignment ...` and `portside signing-key rotate`.
+"""`portside sp ...`, `portside role assignment ...` and `portside signing-key rotate|retire`.
 
 Service principals are application identities (their id is the user name, a secret the
 password), deployment-wide; role assignments give them (or federated subjects and groups) a
@@ -10,6 +10,7 @@ principal with Contributor on a whole registry may manage it with this CLI (`--u
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import click
 
@@ -211,3 +212,15 @@ def rotate(ctx: click.Context, algorithm: str | None) -> None:
     body = {"algorithm": algorithm} if algorithm else {}
     data = management_client(ctx).call("POST", "/signing-keys/rotate", body)
     emit_record(ctx, data, (("Key id", "kid"),))
+
+
+@signing_key.command("retire")
+@click.option(
+    "--kid", required=True, help="The key's id (a token's `kid`; /oauth2/keys lists them)."
+)
+@connection_options
+@click.pass_context
+def retire(ctx: click.Context, kid: str) -> None:
+    """Remove a key that no longer signs (rotate first): tokens it signed stop working at once."""
+    management_client(ctx).call("DELETE", f"/signing-keys/{quote(kid, safe='')}")
+    click.echo(f"Retired signing key {kid}.", err=True)

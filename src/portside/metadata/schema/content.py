@@ -40,6 +40,9 @@ registries = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(64), nullable=False, unique=True),
+    # Random, set at creation, never reused (row ids may be, and names are): tokens carry it, so
+    # a registry deleted and created again under the same name accepts none of the old tokens.
+    Column("uid", String(32), nullable=False, unique=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("sku", String(16), nullable=False, server_default="Standard"),
     Column("admin_enabled", Boolean, nullable=False, server_default=sql_false()),

@@ -5,9 +5,11 @@ POST with `grant_type=password` or `refresh_token`) and `exchange` (a trusted is
 a refresh token). Both find the registry from the Host the request came to.
 
 Access tokens carry `access` (the intersection of what was asked and what is granted), the
-registry id (`reg`) and its auth version (`ver`); refresh tokens carry the identity only and
-are re-evaluated on every use. Both carry the fingerprint of the stored secret their identity
-proved (`sec`), if it logged in with one. Both are JWTs signed with the deployment's current key.
+registry id (`reg`), its never-reused uid (`rid`) and its auth version (`ver`), and live no
+longer than the secret their identity proved (whose expiry they carry as `sexp`); refresh
+tokens carry the identity only and are re-evaluated on every use. Both carry the fingerprint of
+the stored secret their identity proved (`sec`), if it logged in with one. Both are JWTs
+signed with the deployment's current key.
 """
 
 from __future__ import annotations
@@ -151,21 +153,32 @@ class OAuthService:
         if grant is None:
             raise Unauthorized("credentials are no longer valid")
         access = grant.intersect(scopes)
+        lifetime = self._access
+        # A token lives no longer than the secret it was obtained with (`sexp`: its expiry).
+        expires_at = await self._policy.secret_expiry(registry, identity, secret)
+        limit: dict[str, object] = {}
+        if expires_at is not None:
+            lifetime = min(lifetime, expires_at - datetime.now(UTC))
+            if lifetime < timedelta(seconds=1):
+                raise Unauthorized("credentials are no longer valid")
+            limit["sexp"] = int(expires_at.timestamp())
         claims: dict[str, object] = {
             "grant_type": "access_token",
             "reg": registry.id,
+            "rid": registry.uid,
             "ver": registry.auth_version,
             "access": AccessGrant(exact=access).to_access_claim(),
             **identity_claims(identity),
             **secret_claim(secret),
+            **limit,
         }
-        service_ = await self._keys.service()
+        service_ = await self._keys.signer()
         token = service_.issue(
-            subject=identity.subject, audience=service, lifetime=self._access, claims=claims
+            subject=identity.subject, audience=service, lifetime=lifetime, claims=claims
         )
         return IssuedToken(
             token=token,
-            expires_in=int(self._access.total_seconds()),
+            expires_in=int(lifetime.total_seconds()),
             issued_at=datetime.now(UTC),
             access=access,
         )

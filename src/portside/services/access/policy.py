@@ -13,10 +13,15 @@ Every /v2/ and /acr/v1/ request passes `AccessPolicy.authorize` before its handl
   re-evaluated and intersected with the claim, so revocations apply at once;
 - an Authorization header that could not be read (`Malformed`): Unauthorized.
 
-Tokens of identities that log in with a stored secret (admin, token, service principal) carry
-the fingerprint of that secret (`sec`): when the secret is renewed, removed or expires, the
-tokens it obtained stop working (refresh tokens at once, access tokens at the next change of
-the auth version, which renewing or removing a secret is).
+Tokens name their registry by its id (`reg`) and its random uid (`rid`, never reused), so a
+registry deleted and created again under the same name accepts none of the old one's tokens.
+
+Tokens of identities that log in with a secret (admin, token, service principal, the
+deployment administrator) carry the fingerprint of that secret (`sec`): when the secret is
+renewed, removed or reset, the tokens it obtained stop working at once (refresh tokens are
+checked on every use; access tokens at the change of the auth version that renewing or
+removing a secret is). Access tokens of a secret with an expiry carry it (`sexp`) and live no
+longer: they are refused from that instant, without clock leeway.
 
 A caller lacking a scope gets Unauthorized (401, with a challenge to fetch a token) when it
 came without credentials or with a bearer token, and Denied (403) when its credentials are
@@ -26,8 +31,9 @@ good but not enough.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from portside.auth.claims import identity_of, secret_fingerprint
 from portside.auth.credentials import Basic, Credentials, Malformed
@@ -48,7 +54,7 @@ from portside.auth.throttle import LoginThrottle
 from portside.metadata.clock import utcnow
 from portside.metadata.credentials import CredentialStore
 from portside.metadata.principals import RoleAssignmentStore, ServicePrincipalStore
-from portside.metadata.records import RegistryRecord
+from portside.metadata.records import CredentialRecord, RegistryRecord
 from portside.metadata.registries import RegistryStore
 from portside.metadata.scope_maps import ScopeMapStore, TokenStore
 from portside.services.access.logins import matching_secret
@@ -92,9 +98,13 @@ class AccessPolicy:
         keys: KeyRing,
         anonymous_registry: str | None,
         registry_of_host: Callable[[str], str] | None = None,
+        deployment_secret: Callable[[], Awaitable[str | None]] | None = None,
     ) -> None:
         """`anonymous_registry` names the registry open to anonymous push and pull, if any;
-        `registry_of_host` names the registry a token's audience (a login server) addresses."""
+        `registry_of_host` names the registry a token's audience (a login server) addresses;
+        `deployment_secret` tells the fingerprint of the deployment administrator's current
+        password (its tokens are refused without one)."""
+        self._deployment_secret = deployment_secret
         self._registry_of_host = registry_of_host
         self._stores = stores
         self._hasher = hasher
@@ -182,7 +192,9 @@ class AccessPolicy:
         """The identity a refresh token of this registry names, with the stored secret it is bound
         to (still current)."""
         claims = await self._keys.verify(refresh_token, kind="refresh_token")
-        if claims.get("reg") != registry.id:
+        # Used seldom and long-lived: make sure its key was not retired since this node loaded.
+        await self._keys.confirm(refresh_token)
+        if not _names(claims, registry):
             raise Unauthorized("refresh token was issued for another registry")
         identity = identity_of(claims)
         return Login(identity, await self._bound_secret(registry, identity, claims))
@@ -299,16 +311,45 @@ class AccessPolicy:
         if identity.kind not in SECRET_KINDS:
             return None
         fingerprint = claims.get("sec")
-        owner = await self._owner_of(registry, identity)
-        if not isinstance(fingerprint, str) or owner is None:
+        if not isinstance(fingerprint, str):
             raise Unauthorized("credentials are no longer valid")
+        await self.secret_expiry(registry, identity, fingerprint)
+        return fingerprint
+
+    async def secret_expiry(
+        self, registry: RegistryRecord, identity: Identity, fingerprint: str | None
+    ) -> datetime | None:
+        """When the secret `identity` proved (fingerprint `fingerprint`) expires (None: never).
+
+        Raises Unauthorized if it is not a current secret of the identity any more (renewed,
+        removed, expired, reset), or if an identity that logs in with a secret names none."""
+        if identity.kind not in SECRET_KINDS:
+            return None
+        if fingerprint is None:
+            raise Unauthorized("credentials are no longer valid")
+        if identity.kind == "deployment":
+            if self._deployment_secret is None or fingerprint != await self._deployment_secret():
+                raise Unauthorized("credentials are no longer valid")
+            return None
+        credential = await self._current_secret(registry, identity, fingerprint)
+        if credential is None:
+            raise Unauthorized("credentials are no longer valid")
+        return credential.expires_at
+
+    async def _current_secret(
+        self, registry: RegistryRecord, identity: Identity, fingerprint: str
+    ) -> CredentialRecord | None:
+        """The identity's unexpired stored secret with this fingerprint, if any."""
+        owner = await self._owner_of(registry, identity)
+        if owner is None:
+            return None
         now = utcnow()
         for credential in await self._stores.credentials.of(*owner):
             if credential.expires_at is not None and credential.expires_at <= now:
                 continue
             if secret_fingerprint(credential.hash) == fingerprint:
-                return fingerprint
-        raise Unauthorized("credentials are no longer valid")
+                return credential
+        return None
 
     async def _owner_of(
         self, registry: RegistryRecord, identity: Identity
@@ -327,8 +368,13 @@ class AccessPolicy:
         self, registry: RegistryRecord, token: str, required: tuple[Scope, ...]
     ) -> AccessGrant:
         claims = await self._keys.verify(token, kind="access_token")
-        if claims.get("reg") != registry.id:
+        if not _names(claims, registry):
             raise Unauthorized("token was issued for another registry")
+        secret_expiry = claims.get("sexp")
+        if secret_expiry is not None and (
+            not isinstance(secret_expiry, int) or secret_expiry <= utcnow().timestamp()
+        ):
+            raise Unauthorized("credentials are no longer valid")
         audience = claims.get("aud")
         if self._registry_of_host is not None and (
             not isinstance(audience, str) or self._registry_of_host(audience) != registry.name
@@ -343,6 +389,8 @@ class AccessPolicy:
         if claims.get("ver") == registry.auth_version:
             result = granted
         else:
+            # Something changed since: also make sure no retired key signed the token.
+            await self._keys.confirm(token)
             current = await self.grant_for(registry, identity, required)
             if current is None:
                 raise Unauthorized("credentials are no longer valid")
@@ -370,6 +418,11 @@ class AccessPolicy:
     ) -> None:
         if not all(_covered(grant, scope) for scope in required):
             raise error(message, required)
+
+
+def _names(claims: dict[str, object], registry: RegistryRecord) -> bool:
+    """True if a token's claims name `registry`: its id and its uid, which is never reused."""
+    return claims.get("reg") == registry.id and claims.get("rid") == registry.uid
 
 
 def _covered(grant: AccessGrant, scope: Scope) -> bool:

@@ -1,4 +1,5 @@
-"""The signing keys of a deployment: created at first start, shared by every node, rotatable.
+"""The signing keys of a deployment: created at first start, shared by every node, rotatable
+and retirable.
 
 Keys live in the database (`SigningKeyStore`). Each process keeps a `TokenService` over them
 and reloads it now and then, and when it meets a token signed by a key it does not know yet
@@ -6,6 +7,16 @@ and reloads it now and then, and when it meets a token signed by a key it does n
 most one per `miss_reload_seconds`, shared by every request that missed meanwhile, so a flood of
 tokens naming unknown keys costs one query per interval. A key rotated elsewhere is accepted
 here at once, or at most `miss_reload_seconds` later while such a flood goes on.
+
+Retiring a key (`retire`) removes it from the database and moves every registry's auth
+version in the same transaction. A node that still holds the key in memory refuses its tokens
+all the same: a token issued at an older auth version, and every refresh token, has its key
+checked against the database (`confirm`). Only a token forged after the retirement with the
+leaked key and the current auth version could pass, on a node that has not reloaded its keys
+yet: at most `reload_seconds` (60 s by default) after the retirement.
+
+Tokens are issued through `signer`, which checks (one small query) that this process's signing
+key is still the deployment's, so that no node signs with a rotated-out or retired key.
 
 Every refresh token is minted by `KeyRing.refresh_token`, whether the token endpoint or the
 management API (`portside login`) asks for it.
@@ -20,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import cast
 
 import anyio
+import jwt
 
 from portside.auth.algorithms import Algorithm
 from portside.auth.claims import refresh_claims
@@ -27,7 +39,7 @@ from portside.auth.errors import Denied, Unauthorized
 from portside.auth.identity import Identity
 from portside.auth.tokens import InvalidToken, SigningKey, TokenService
 from portside.metadata.records import RegistryRecord, SigningKeyRecord
-from portside.metadata.signing_keys import SigningKeyStore
+from portside.metadata.signing_keys import SIGNING, UNKNOWN, SigningKeyStore
 
 __all__ = ["KeyRing"]
 
@@ -67,6 +79,7 @@ class KeyRing:
         self._miss_reload_seconds = miss_reload_seconds
         self._monotonic = monotonic
         self._service: TokenService | None = None
+        self._signing_kid = ""
         self._loaded_at = 0.0
         self._missed_at = -math.inf
         self._reloading: anyio.Lock | None = None
@@ -113,7 +126,20 @@ class KeyRing:
             )
             records = await self._store.list()
         self._service = TokenService(issuer=self._issuer, keys=[_key(r) for r in records])
+        self._signing_kid = records[0].kid
         self._loaded_at = self._monotonic()
+
+    async def signer(self) -> TokenService:
+        """The token service to issue with: reloaded first if another node rotated (or retired)
+        since this one loaded, so that no node signs with a key that is not the signing key."""
+        service = await self.service()
+        if await self._store.signing_kid() not in (None, self._signing_kid):
+            async with self._lock():
+                if self._service is service:
+                    await self._load()
+            assert self._service is not None
+            return self._service
+        return service
 
     async def verify(self, token: str, *, kind: str) -> dict[str, object]:
         """Verify a token; on an unknown key, reload (another node may have rotated), at most
@@ -141,8 +167,9 @@ class KeyRing:
         """
         if identity.kind == "anonymous":
             raise Unauthorized("anonymous callers get no refresh token")
-        service = await self.service()
-        claims = refresh_claims(registry.id, identity, secret)
+        service = await self.signer()
+        # `rid`: the registry's uid, which (unlike its id) a registry created again never gets.
+        claims = {**refresh_claims(registry.id, identity, secret), "rid": registry.uid}
         try:
             return service.issue(
                 subject=identity.subject, audience=audience, lifetime=lifetime, claims=claims
@@ -150,6 +177,28 @@ class KeyRing:
         except ValueError:
             # A federated subject or group holding characters ACR's SDK cannot decode.
             raise Denied("this identity's names cannot be carried in a token") from None
+
+    async def confirm(self, token: str) -> None:
+        """Unauthorized unless the key that signed `token` (already verified) is still stored.
+
+        This process may hold a retired key for up to `reload_seconds`; the access policy asks
+        this whenever a registry's auth version moved since a token was issued (retiring a key
+        moves all of them) and on every use of a refresh token.
+        """
+        kid = jwt.get_unverified_header(token).get("kid")
+        if not isinstance(kid, str) or not await self._store.has(kid):
+            raise InvalidToken("token was signed by a retired key")
+
+    async def retire(self, kid: str) -> None:
+        """Remove the key `kid` (not the signing key: rotate first), so that tokens it signed
+        stop verifying on every node at once (see `confirm`). LookupError if there is no such
+        key, ValueError if it is the signing key."""
+        outcome = await self._store.retire(kid)
+        if outcome == UNKNOWN:
+            raise LookupError(kid)
+        if outcome == SIGNING:
+            raise ValueError("the signing key cannot be retired; rotate first")
+        await self.reload()
 
     async def rotate(self, algorithm: Algorithm | None = None) -> str:
         """Sign with a new key from now on; older keys keep verifying. Returns the new kid."""

@@ -9,16 +9,19 @@ the caller once, to print. `portside admin reset-password` replaces a lost one.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import anyio
 
+from portside.auth.claims import secret_fingerprint
 from portside.auth.errors import Denied, Throttled, Unauthorized
 from portside.auth.permissions import MANAGE_ROLES
 from portside.auth.secrets import SecretHasher, constant_time_equals, new_secret
 from portside.auth.throttle import LoginThrottle
 from portside.metadata.credentials import CredentialStore
 from portside.metadata.records import RegistryRecord
+from portside.metadata.registries import RegistryStore
 from portside.services.management.identities import PrincipalManagement
 
 __all__ = ["ADMIN_USER", "Caller", "DeploymentAdmin", "ManagementAuth"]
@@ -28,16 +31,28 @@ ADMIN_USER = "admin"
 
 _OWNER = ("deployment", "admin")
 _PASSWORD = "password"
+# What a configured password is stretched with before its fingerprint goes into tokens, so
+# that a token does not make a weak configured password cheap to guess offline.
+_CONFIGURED_SALT = b"portside deployment administrator"
+_CONFIGURED_ROUNDS = 200_000
 
 
 class DeploymentAdmin:
     """The deployment administrator's password: configured, or generated and stored hashed."""
 
-    def __init__(self, credentials: CredentialStore, hasher: SecretHasher) -> None:
-        """Keep the hash in `credentials` under ("deployment", "admin", "password")."""
+    def __init__(
+        self,
+        credentials: CredentialStore,
+        hasher: SecretHasher,
+        registries: RegistryStore | None = None,
+    ) -> None:
+        """Keep the hash in `credentials` under ("deployment", "admin", "password"); a reset
+        moves the auth version of every registry in `registries` (its access tokens end)."""
         self._credentials = credentials
         self._hasher = hasher
+        self._registries = registries
         self._configured: str | None = None
+        self._configured_fingerprint: str | None = None
 
     async def ensure(self, configured_password: str | None) -> str | None:
         """Make sure the administrator has a password; a newly generated one is returned once.
@@ -49,8 +64,16 @@ class DeploymentAdmin:
         """
         if configured_password:
             self._configured = configured_password
+            stretched = await anyio.to_thread.run_sync(
+                hashlib.pbkdf2_hmac,
+                "sha256",
+                configured_password.encode("utf-8"),
+                _CONFIGURED_SALT,
+                _CONFIGURED_ROUNDS,
+            )
+            self._configured_fingerprint = secret_fingerprint("configured:" + stretched.hex())
             return None
-        self._configured = None
+        self._configured = self._configured_fingerprint = None
         if await self._credentials.of(*_OWNER):
             return None
         value = new_secret()
@@ -71,14 +94,28 @@ class DeploymentAdmin:
                 return True
         return False
 
+    async def fingerprint(self) -> str | None:
+        """The fingerprint of the current password, which the administrator's tokens carry
+        (`sec`): a reset, or a change of the configured one, ends them. None without one."""
+        if self._configured_fingerprint is not None:
+            return self._configured_fingerprint
+        for credential in await self._credentials.of(*_OWNER):
+            if credential.name == _PASSWORD:
+                return secret_fingerprint(credential.hash)
+        return None
+
     async def reset(self) -> str:
         """Generate a new stored password (the old one stops working); its value, once.
 
+        The administrator's refresh tokens end at once (they carry the old password's
+        fingerprint), and so do its access tokens: every registry's auth version moves.
         Has no effect on sign-in while `admin_password` is configured: that one wins.
         """
         value = new_secret()
         encoded = await anyio.to_thread.run_sync(self._hasher.hash, value)
         await self._credentials.put(*_OWNER, _PASSWORD, encoded)
+        if self._registries is not None:
+            await self._registries.bump_auth_versions()
         return value
 
 
@@ -88,8 +125,9 @@ class Caller:
 
     kind: str
     id: str
-    # Fingerprint of the secret a service principal signed in with: refresh tokens issued
-    # to it are bound to that secret, as the token endpoint's are.
+    # Fingerprint of the secret (the administrator's password, a service principal's secret)
+    # the caller signed in with: refresh tokens issued to it are bound to that secret, as the
+    # token endpoint's are.
     secret: str | None = None
 
     @property
@@ -137,7 +175,9 @@ class ManagementAuth:
 
     async def _verify(self, username: str, password: str) -> Caller | None:
         if username == ADMIN_USER:
-            return Caller("admin", ADMIN_USER) if await self._admin.verify(password) else None
+            if not await self._admin.verify(password):
+                return None
+            return Caller("admin", ADMIN_USER, await self._admin.fingerprint())
         fingerprint = await self._principals.verify_secret(username, password)
         return None if fingerprint is None else Caller("sp", username.lower(), fingerprint)
 

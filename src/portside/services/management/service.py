@@ -10,8 +10,8 @@
   (identities.py);
 - `auth`        ManagementAuth: who may call what; `admin` DeploymentAdmin (admin.py);
 
-plus signing-key rotation and the refresh tokens `portside login` writes into Docker's
-configuration. Methods are async and raise `Invalid`, `NotFound` or `Conflict`
+plus signing-key rotation and retirement, and the refresh tokens `portside login` writes into
+Docker's configuration. Methods are async and raise `Invalid`, `NotFound` or `Conflict`
 (errors.py), or the auth errors for callers.
 """
 
@@ -30,7 +30,7 @@ from portside.services.access.signing import KeyRing
 from portside.services.lifecycle.usage import UsageService
 from portside.services.management.admin import Caller, DeploymentAdmin, ManagementAuth
 from portside.services.management.context import ManagementContext
-from portside.services.management.errors import Invalid
+from portside.services.management.errors import Invalid, NotFound
 from portside.services.management.identities import PrincipalManagement
 from portside.services.management.registries import RegistryManagement
 from portside.services.management.scope_maps import ScopeMapManagement
@@ -110,3 +110,15 @@ class ManagementService:
         if algorithm is not None and algorithm not in ALGORITHMS:
             raise Invalid(f"algorithm must be one of {', '.join(ALGORITHMS)}")
         return await self._keys.rotate(algorithm)
+
+    async def retire_signing_key(self, kid: str) -> None:
+        """Remove a signing key that no longer signs: tokens it signed stop verifying on every
+        node at once. Invalid for the signing key (rotate first), NotFound for an unknown one."""
+        if not kid or len(kid) > 64:
+            raise NotFound("no such signing key")
+        try:
+            await self._keys.retire(kid)
+        except LookupError:
+            raise NotFound(f"no signing key {kid!r}") from None
+        except ValueError as error:
+            raise Invalid(str(error)) from None
