@@ -25,17 +25,27 @@ __all__ = ["alembic_config", "current_revision", "downgrade", "head_revision", "
 _SCRIPTS = Path(__file__).with_name("migrations")
 
 
-def alembic_config(url: str) -> Config:
-    """An Alembic configuration for `url`, built in code (no alembic.ini to find)."""
+def alembic_config(url: str, trusted_issuers: tuple[str, ...] | None = None) -> Config:
+    """An Alembic configuration for `url`, built in code (no alembic.ini to find).
+
+    `trusted_issuers`, when known, are the deployment's trusted OIDC issuers: revision 0004
+    binds existing federated role assignments to the issuer when there is exactly one.
+    """
     config = Config()
+    if trusted_issuers is not None:
+        config.attributes["trusted_issuers"] = trusted_issuers
     config.set_main_option("script_location", str(_SCRIPTS))
     full = async_url(url).render_as_string(hide_password=False)
     config.set_main_option("sqlalchemy.url", full.replace("%", "%%"))
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Run migrations up to `revision`. Safe to call on an up-to-date database."""
+def upgrade(
+    url: str, revision: str = "head", *, trusted_issuers: tuple[str, ...] | None = None
+) -> None:
+    """Run migrations up to `revision`. Safe to call on an up-to-date database.
+
+    `trusted_issuers`: see `alembic_config`."""
     database = make_url(url).database if make_url(url).get_backend_name() == "sqlite" else None
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -45,7 +55,7 @@ def upgrade(url: str, revision: str = "head") -> None:
         with sqlite3.connect(database, timeout=30) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
         conn.close()
-    command.upgrade(alembic_config(url), revision)
+    command.upgrade(alembic_config(url, trusted_issuers), revision)
 
 
 def downgrade(url: str, revision: str) -> None:

@@ -18,6 +18,10 @@ the fingerprint of that secret (`sec`): when the secret is renewed, removed or e
 tokens it obtained stop working (refresh tokens at once, access tokens at the next change of
 the auth version, which renewing or removing a secret is).
 
+Federated identities (subjects and groups of a trusted issuer) are granted what the role
+assignments naming their issuer and their subject or groups give: names alone never match, as
+two issuers may use the same ones. Their refresh tokens carry the end of their session.
+
 A caller lacking a scope gets Unauthorized (401, with a challenge to fetch a token) when it
 came without credentials or with a bearer token, and Denied (403) when its credentials are
 good but not enough.
@@ -29,7 +33,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from portside.auth.claims import identity_of, secret_fingerprint
+from portside.auth.claims import identity_of, secret_fingerprint, session_end_of
 from portside.auth.credentials import Basic, Credentials, Malformed
 from portside.auth.errors import Denied, Throttled, Unauthorized
 from portside.auth.identity import NULL_GUID, SECRET_KINDS, Identity, Login
@@ -185,7 +189,10 @@ class AccessPolicy:
         if claims.get("reg") != registry.id:
             raise Unauthorized("refresh token was issued for another registry")
         identity = identity_of(claims)
-        return Login(identity, await self._bound_secret(registry, identity, claims))
+        ends = session_end_of(claims)
+        if ends is not None and ends <= utcnow():
+            raise Unauthorized("the session has ended: sign in at the identity provider again")
+        return Login(identity, await self._bound_secret(registry, identity, claims), ends)
 
     async def anonymous_grant(
         self, registry: RegistryRecord, wanted: tuple[Scope, ...]
@@ -224,7 +231,11 @@ class AccessPolicy:
         else:
             principals = [("subject", identity.subject)]
             principals += [("group", group) for group in identity.groups]
-        assignments = await self._stores.roles.of_principals(registry.id, principals)
+        # Subject and group names are only unique per issuer: match (issuer, name), never the
+        # name alone (service principals have no issuer; `Identity` has one for federated).
+        assignments = await self._stores.roles.of_principals(
+            registry.id, principals, issuer=identity.issuer
+        )
         permissions = tuple(
             Permission(RepositoryPattern.parse(a.repositories), role_actions(a.role))
             for a in assignments
