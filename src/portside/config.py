@@ -134,6 +134,14 @@ class Settings(BaseSettings):
     refresh_token_seconds: int = Field(
         3 * 3600, ge=300, le=90 * 24 * 3600, description="Lifetime of refresh tokens (ACR: 3 h)."
     )
+    federated_session_max_seconds: int = Field(
+        8 * 3600,
+        ge=300,
+        le=90 * 24 * 3600,
+        description="Longest a federated sign-in lasts: refresh tokens obtained at "
+        "/oauth2/exchange, and every one renewed from them, end by then (or earlier, when the "
+        "issuer's token expires earlier); then the caller must sign in at its issuer again.",
+    )
     login_max_failures: int = Field(
         10,
         ge=1,

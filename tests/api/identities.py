@@ -125,7 +125,9 @@ async def seed_database(db: Database) -> World:
         await ServicePrincipalStore(db).create(principal, f"sp-{role.lower()}")
         await credentials.put("sp", principal, "password1", HASHER.hash(secret_of(principal)))
         await roles.create(contoso, "sp", principal, role, repositories)
-    group = await roles.create(contoso, "group", RELEASE_GROUP, "AcrPush", "teamx/*")
+    group = await roles.create(
+        contoso, "group", RELEASE_GROUP, "AcrPush", "teamx/*", issuer=OIDC_ISSUER
+    )
     return World(contoso, ids["fabrikam"], token_ids, group.id)
 
 
@@ -249,10 +251,13 @@ class OidcIssuer:
         path.write_text(json.dumps({"keys": [{**jwk, "kid": "idp-1", "use": "sig"}]}))
         return path
 
-    def trusted(self, jwks_file: Path) -> TrustedIssuerSettings:
-        """The setting that trusts this issuer."""
+    def trusted(self, jwks_file: Path, tenant: str | None = None) -> TrustedIssuerSettings:
+        """The setting that trusts this issuer (bound to `tenant`, if given)."""
         return TrustedIssuerSettings(
-            issuer=OIDC_ISSUER, audience=OIDC_AUDIENCE, jwks_file=self.write_jwks(jwks_file)
+            issuer=self.issuer,
+            audience=self.audience,
+            jwks_file=self.write_jwks(jwks_file),
+            tenant=tenant,
         )
 
     def token(self, **claims: Any) -> str:

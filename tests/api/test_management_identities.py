@@ -9,14 +9,31 @@ from functools import partial
 import pytest
 
 from portside.auth.throttle import LoginThrottle
-from portside.config import Settings
+from portside.config import Settings, TrustedIssuerSettings
 from portside.metadata.credentials import CredentialStore
 from tests.management_harness import API, Harness, basic, management_harness
+
+ISSUER = "https://idp.example/v2.0"
+OTHER_ISSUER = "https://other.example/v2.0"
+
+
+def _trusting(settings: Settings, *issuers: str) -> Settings:
+    """`settings`, trusting `issuers` (their keys are never fetched here)."""
+    trusted = tuple(
+        TrustedIssuerSettings(issuer=i, audience="api://portside", jwks_url=f"{i}/keys")
+        for i in issuers
+    )
+    return settings.model_copy(update={"trusted_issuers": trusted})
 
 
 @pytest.fixture
 def mgmt(settings: Settings) -> Iterator[Harness]:
-    """The management app over a fresh database, with registries `team1` and `team2`."""
+    """The management app over a fresh database, with registries `team1` and `team2`;
+    one trusted issuer, ISSUER."""
+    yield from _harness(_trusting(settings, ISSUER))
+
+
+def _harness(settings: Settings) -> Iterator[Harness]:
     with management_harness(settings) as harness:
         for name in ("team1", "team2"):
             created = harness.client.post(
@@ -126,6 +143,47 @@ def test_bad_role_assignments(mgmt: Harness, body: dict[str, str], fragment: str
     )
     assert answer.status_code == 400, answer.text
     assert fragment in answer.json()["error"]["message"]
+
+
+@pytest.fixture
+def two_issuers(settings: Settings) -> Iterator[Harness]:
+    """The management app trusting two issuers."""
+    yield from _harness(_trusting(settings, ISSUER, OTHER_ISSUER))
+
+
+def test_federated_assignments_name_their_issuer(two_issuers: Harness) -> None:
+    client, admin = two_issuers.client, two_issuers.admin
+    path = f"{API}/registries/team1/role-assignments"
+    federated = {"role": "AcrPull", "assignee": "devs", "assigneeType": "group"}
+
+    def post(**extra: str) -> tuple[int, dict[str, object]]:
+        answer = client.post(path, headers=admin, json=federated | extra)
+        return answer.status_code, answer.json()
+
+    # Two issuers trusted: which one a name belongs to cannot be guessed.
+    status, body = post()
+    assert status == 400 and "issuer" in str(body)
+    status, body = post(issuer="https://unknown.example")
+    assert status == 400 and "not trusted" in str(body)
+    status, body = post(issuer=OTHER_ISSUER)
+    assert status == 201 and body["issuer"] == OTHER_ISSUER
+    status, again = post(issuer=ISSUER)
+    assert status == 201 and again["issuer"] == ISSUER and again["id"] != body["id"]
+    principal, _ = two_issuers.create_principal()
+    sp = {"role": "AcrPull", "assignee": principal, "issuer": ISSUER}
+    assert client.post(path, headers=admin, json=sp).status_code == 400
+    del sp["issuer"]
+    listed = client.post(path, headers=admin, json=sp).json()
+    assert listed["assigneeType"] == "sp" and listed.get("issuer") is None
+
+
+def test_the_only_trusted_issuer_is_the_default(mgmt: Harness) -> None:
+    created = mgmt.client.post(
+        f"{API}/registries/team1/role-assignments",
+        headers=mgmt.admin,
+        json={"role": "AcrPull", "assignee": "alice", "assigneeType": "subject"},
+    )
+    assert created.status_code == 201 and created.json()["issuer"] == ISSUER
 
 
 def test_contributor_manages_its_registry_only(mgmt: Harness) -> None:

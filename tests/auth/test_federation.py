@@ -57,6 +57,7 @@ class Issuer:
             "nbf": int(NOW.timestamp()),
             "exp": int((NOW + timedelta(hours=1)).timestamp()),
             "groups": ["builders", "readers"],
+            "tid": "t1",
         }
         payload.update(claims)
         payload = {k: v for k, v in payload.items() if v is not None}
@@ -107,7 +108,8 @@ def verifier(jwks_file: Path, clock: Clock) -> Iterator[FederatedVerifier]:
 @pytest.mark.anyio
 async def test_valid_token(verifier: FederatedVerifier, idp: Issuer) -> None:
     identity = await verifier.verify(idp.token(), tenant="t1")
-    assert identity == FederatedIdentity(ISSUER, "ci-job", ("builders", "readers"), "t1")
+    expires = NOW + timedelta(hours=1)
+    assert identity == FederatedIdentity(ISSUER, "ci-job", ("builders", "readers"), "t1", expires)
     await verifier.aclose()
 
 
@@ -174,6 +176,17 @@ async def test_tenant_mismatch(verifier: FederatedVerifier, idp: Issuer) -> None
     with pytest.raises(InvalidToken, match="tenant"):
         await verifier.verify(idp.token(), tenant="t2")
     assert (await verifier.verify(idp.token())).tenant == "t1"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("tid", ["t2", None, 1, ["t1"]])
+@pytest.mark.parametrize("tenant", [None, "t1"])
+async def test_tenant_is_the_tokens_own(
+    verifier: FederatedVerifier, idp: Issuer, tid: Any, tenant: str | None
+) -> None:
+    # Whatever the caller says, a tenant-bound issuer accepts only tokens of its tenant.
+    with pytest.raises(InvalidToken, match="tenant"):
+        await verifier.verify(idp.token(tid=tid), tenant=tenant)
 
 
 @pytest.mark.anyio

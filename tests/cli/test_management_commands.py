@@ -7,15 +7,22 @@ from collections.abc import Iterator
 
 import pytest
 
-from portside.config import Settings
+from portside.config import Settings, TrustedIssuerSettings
 from tests.cli.harness import CliHarness
 from tests.management_harness import management_harness
+
+# Two trusted issuers: role assignments of subjects and groups must say whose they are.
+ISSUERS = ("https://idp.example/v2.0", "https://other.example/v2.0")
 
 
 @pytest.fixture
 def portside(settings: Settings) -> Iterator[CliHarness]:
-    """`portside ...` against a fresh management app."""
-    with management_harness(settings) as harness:
+    """`portside ...` against a fresh management app trusting ISSUERS."""
+    trusted = tuple(
+        TrustedIssuerSettings(issuer=i, audience="api://portside", jwks_url=f"{i}/keys")
+        for i in ISSUERS
+    )
+    with management_harness(settings.model_copy(update={"trusted_issuers": trusted})) as harness:
         yield CliHarness(harness)
 
 
@@ -209,8 +216,27 @@ def test_service_principal_and_role_commands(portside: CliHarness) -> None:
         "--repositories",
         "team/*",
     )
+    # Which of the two issuers' `devs` is meant cannot be guessed.
+    assert group.exit_code == 1 and "issuer" in group.stderr
+    group = portside(
+        "role",
+        "assignment",
+        "create",
+        "-r",
+        "team1",
+        "--role",
+        "AcrPull",
+        "--assignee",
+        "devs",
+        "--assignee-type",
+        "group",
+        "--issuer",
+        ISSUERS[1],
+        "--repositories",
+        "team/*",
+    )
     assert group.exit_code == 0, group.output
-    assert "team/*" in group.stdout
+    assert "team/*" in group.stdout and ISSUERS[1] in group.stdout
 
     # The service principal signs in with its id and secret and manages team1 only.
     as_sp = {"PORTSIDE_USERNAME": principal_id, "PORTSIDE_PASSWORD": secret}

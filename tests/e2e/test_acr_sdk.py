@@ -100,10 +100,14 @@ async def _seed(url: str) -> None:
         registries = RegistryStore(db)
         contoso = await registries.create("contoso")
         assert contoso is not None
-        await RoleAssignmentStore(db).create(contoso.id, "group", GROUP, "Owner", "*")
+        await RoleAssignmentStore(db).create(
+            contoso.id, "group", GROUP, "Owner", "*", issuer=ISSUER
+        )
         public = await registries.create("public", anonymous_pull=True)
         assert public is not None
-        await RoleAssignmentStore(db).create(public.id, "subject", SUBJECT, "AcrPush", "*")
+        await RoleAssignmentStore(db).create(
+            public.id, "subject", SUBJECT, "AcrPush", "*", issuer=ISSUER
+        )
     finally:
         await db.close()
 

@@ -118,3 +118,46 @@ def test_registry_uids_are_backfilled_with_distinct_random_values(empty_db_url: 
     uids, repositories = inspected(empty_db_url, read)
     assert len(set(uids)) == 2 and all(len(uid) == 32 for uid in uids)
     assert repositories == 1
+
+
+def _seed_unbound_assignments(conn: Connection) -> None:
+    """Role assignments as revision 0003 stored them: subjects and groups without an issuer."""
+    conn.execute(text("INSERT INTO registries (name, created_at) VALUES ('r', CURRENT_TIMESTAMP)"))
+    for kind, name in (("sp", "00000000-0000-0000-0000-0000000000aa"), ("group", "devs")):
+        conn.execute(
+            text(
+                "INSERT INTO role_assignments (registry_id, principal_type, principal, role, "
+                "repositories, created_at) SELECT id, :kind, :name, 'AcrPull', '*', "
+                "CURRENT_TIMESTAMP FROM registries WHERE name = 'r'"
+            ),
+            {"kind": kind, "name": name},
+        )
+    conn.commit()
+
+
+def _issuers(conn: Connection) -> dict[str, str]:
+    rows = conn.execute(text("SELECT principal_type, issuer FROM role_assignments")).all()
+    return {row.principal_type: row.issuer for row in rows}
+
+
+@pytest.mark.parametrize(
+    ("trusted", "bound"),
+    [
+        (("https://only.example",), "https://only.example"),
+        (("https://a", "https://b"), ""),
+        (None, ""),
+    ],
+    ids=["one-issuer", "several-issuers", "issuers-unknown"],
+)
+def test_federated_assignments_are_bound_to_the_only_trusted_issuer(
+    empty_db_url: str, trusted: tuple[str, ...] | None, bound: str
+) -> None:
+    upgrade(empty_db_url, "0003")
+    inspected(empty_db_url, _seed_unbound_assignments)
+    upgrade(empty_db_url, trusted_issuers=trusted)
+    # With several issuers (or none known), guessing could hand one issuer's grants to
+    # another's names: the assignment is kept but matches nobody until it is re-created.
+    assert inspected(empty_db_url, _issuers) == {"sp": "", "group": bound}
+    downgrade(empty_db_url, "0003")
+    upgrade(empty_db_url)
+    assert inspected(empty_db_url, schema_diff) == []

@@ -88,7 +88,33 @@ async def test_no_refresh_token_for_anonymous_or_unsayable_names(db: Database) -
         await ring.refresh_token(_REGISTRY, ANONYMOUS, audience="contoso.localhost", lifetime=hour)
     with pytest.raises(Denied):
         await ring.refresh_token(
-            _REGISTRY, Identity("federated", "a?b"), audience="contoso.localhost", lifetime=hour
+            _REGISTRY,
+            Identity("federated", "a?b", issuer="https://idp.example"),
+            audience="contoso.localhost",
+            lifetime=hour,
+            session_end=datetime.now(UTC) + hour,
+        )
+
+
+async def test_federated_refresh_tokens_end_with_their_session(db: Database) -> None:
+    ring = KeyRing(SigningKeyStore(db), issuer="portside")
+    identity = Identity("federated", "alice", issuer="https://idp.example")
+    hour = timedelta(hours=1)
+    ends = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=10)
+    token = await ring.refresh_token(
+        _REGISTRY, identity, audience="contoso.localhost", lifetime=hour, session_end=ends
+    )
+    claims = await ring.verify(token, kind="refresh_token")
+    assert claims["sxp"] == int(ends.timestamp()) and claims["exp"] <= ends.timestamp()
+    with pytest.raises(ValueError, match="session"):
+        await ring.refresh_token(_REGISTRY, identity, audience="contoso.localhost", lifetime=hour)
+    with pytest.raises(Unauthorized, match="session has ended"):
+        await ring.refresh_token(
+            _REGISTRY,
+            identity,
+            audience="contoso.localhost",
+            lifetime=hour,
+            session_end=datetime.now(UTC),
         )
 
 

@@ -35,7 +35,7 @@ class TrustedIssuer:
     """An external issuer whose tokens are accepted, and where its keys are published.
 
     Exactly one of `jwks_file` and `jwks_url` must be set. `tenant`, when set, limits the
-    issuer to that tenant.
+    issuer to that tenant: its tokens must carry it as their `tid` claim.
     """
 
     issuer: str
@@ -58,12 +58,14 @@ class TrustedIssuer:
 
 @dataclass(frozen=True)
 class FederatedIdentity:
-    """Who a verified external token names; `tenant` is the issuer's tenant, if bound to one."""
+    """Who a verified external token names; `tenant` is the issuer's tenant, if bound to one,
+    and `expires_at` when the token expires (a session it opens must end by then)."""
 
     issuer: str
     subject: str
     groups: tuple[str, ...]
     tenant: str | None
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,8 @@ class FederatedVerifier:
     async def verify(self, token: str, tenant: str | None = None) -> FederatedIdentity:
         """The identity a valid token names; InvalidToken otherwise.
 
-        `tenant`, when given, must be the issuer's tenant (unless the issuer is not bound to one).
+        An issuer bound to a tenant accepts only tokens whose `tid` claim is that tenant;
+        `tenant` (what the caller says), when given, must be it too.
         """
         if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
             raise InvalidToken("malformed token")
@@ -185,11 +188,15 @@ class FederatedVerifier:
         subject = payload.get("sub")
         if not isinstance(subject, str) or not subject:
             raise InvalidToken("token lacks a subject")
+        # What the caller says proves nothing: the tenant is the signed token's.
+        if trusted.tenant is not None and payload.get("tid") != trusted.tenant:
+            raise InvalidToken("token issuer is not trusted for this tenant")
         return FederatedIdentity(
             issuer=trusted.issuer,
             subject=subject,
             groups=_groups(payload.get(trusted.groups_claim)),
             tenant=trusted.tenant,
+            expires_at=_expiry(payload["exp"]),
         )
 
     def _decode(
@@ -260,6 +267,16 @@ class FederatedVerifier:
         if self._owns_http and self._http is not None:
             await self._http.aclose()
             self._http = None
+
+
+def _expiry(value: object) -> datetime:
+    """The time an `exp` claim names (whole seconds); InvalidToken if it names none."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise InvalidToken("malformed expiry")
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (OverflowError, OSError, ValueError):
+        raise InvalidToken("malformed expiry") from None
 
 
 def _find(key_set: _KeySet, kid: str | None) -> _Key | None:

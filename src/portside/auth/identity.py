@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 __all__ = ["ANONYMOUS", "KINDS", "NULL_GUID", "SECRET_KINDS", "Identity", "Login"]
 
@@ -20,15 +21,22 @@ SECRET_KINDS = frozenset({"admin", "token", "sp", "deployment"})
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """An authenticated caller of one registry."""
+    """An authenticated caller of one registry.
+
+    A federated identity names the trusted issuer (`iss`) its subject and groups belong to:
+    names are only unique per issuer, so every federated identity has one and no other has.
+    """
 
     kind: str
     subject: str
     groups: tuple[str, ...] = ()
+    issuer: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown identity kind {self.kind!r}")
+        if (self.kind == "federated") != bool(self.issuer):
+            raise ValueError("federated identities, and they only, name their issuer")
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.subject}"
@@ -41,8 +49,11 @@ ANONYMOUS = Identity("anonymous", "")
 class Login:
     """An authenticated identity and the fingerprint of the stored secret it proved.
 
-    `secret` is None for identities without one (anonymous, federated).
+    `secret` is None for identities without one (anonymous, federated, deployment).
+    `session_end`, for a federated identity, is when its session ends: no token minted for
+    it may outlive that, however often it is renewed.
     """
 
     identity: Identity
     secret: str | None = None
+    session_end: datetime | None = None

@@ -28,9 +28,15 @@ log = logging.getLogger(__name__)
 _SCRIPTS = Path(__file__).with_name("migrations")
 
 
-def alembic_config(url: str) -> Config:
-    """An Alembic configuration for `url`, built in code (no alembic.ini to find)."""
+def alembic_config(url: str, trusted_issuers: tuple[str, ...] | None = None) -> Config:
+    """An Alembic configuration for `url`, built in code (no alembic.ini to find).
+
+    `trusted_issuers`, when known, are the deployment's trusted OIDC issuers: revision 0004
+    binds existing federated role assignments to the issuer when there is exactly one.
+    """
     config = Config()
+    if trusted_issuers is not None:
+        config.attributes["trusted_issuers"] = trusted_issuers
     config.set_main_option("script_location", str(_SCRIPTS))
     full = async_url(url).render_as_string(hide_password=False)
     config.set_main_option("sqlalchemy.url", full.replace("%", "%%"))
@@ -42,8 +48,12 @@ def _shown_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Run migrations up to `revision`. Safe to call on an up-to-date database."""
+def upgrade(
+    url: str, revision: str = "head", *, trusted_issuers: tuple[str, ...] | None = None
+) -> None:
+    """Run migrations up to `revision`. Safe to call on an up-to-date database.
+
+    `trusted_issuers`: see `alembic_config`."""
     # The start line of `portside serve` names the database: never with its password.
     log.info("metadata: %s", _shown_url(url))
     database = make_url(url).database if make_url(url).get_backend_name() == "sqlite" else None
@@ -55,7 +65,7 @@ def upgrade(url: str, revision: str = "head") -> None:
         with sqlite3.connect(database, timeout=30) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
         conn.close()
-    command.upgrade(alembic_config(url), revision)
+    command.upgrade(alembic_config(url, trusted_issuers), revision)
 
 
 def downgrade(url: str, revision: str) -> None:

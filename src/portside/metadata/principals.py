@@ -31,6 +31,7 @@ def _assignment(row: Row[Any]) -> RoleAssignmentRecord:
         role=row.role,
         repositories=row.repositories,
         created_at=row.created_at,
+        issuer=row.issuer,
     )
 
 
@@ -125,9 +126,10 @@ class RoleAssignmentStore:
         return [_assignment(row) for row in rows]
 
     async def of_principals(
-        self, registry_id: int, principals: Iterable[tuple[str, str]]
+        self, registry_id: int, principals: Iterable[tuple[str, str]], *, issuer: str = ""
     ) -> builtins.list[RoleAssignmentRecord]:
-        """The assignments in a registry naming any of (principal type, principal)."""
+        """The assignments in a registry naming any of (principal type, principal) of `issuer`
+        (a federated identity's trusted issuer; "" for service principals)."""
         wanted = [
             and_(role_assignments.c.principal_type == kind, role_assignments.c.principal == name)
             for kind, name in principals
@@ -135,7 +137,11 @@ class RoleAssignmentStore:
         if not wanted:
             return []
         query = select(role_assignments).where(
-            and_(role_assignments.c.registry_id == registry_id, or_(*wanted))
+            and_(
+                role_assignments.c.registry_id == registry_id,
+                role_assignments.c.issuer == issuer,
+                or_(*wanted),
+            )
         )
         async with self._db.read() as conn:
             rows = (await conn.execute(query)).all()
@@ -143,13 +149,20 @@ class RoleAssignmentStore:
 
     @retry_on_conflict
     async def create(
-        self, registry_id: int, principal_type: str, principal: str, role: str, repositories: str
+        self,
+        registry_id: int,
+        principal_type: str,
+        principal: str,
+        role: str,
+        repositories: str,
+        *,
+        issuer: str = "",
     ) -> RoleAssignmentRecord:
-        """Assign a role (idempotent: the same assignment twice is one assignment)."""
-        keys = ("registry_id", "principal_type", "principal", "role", "repositories")
-        values = dict(
-            zip(keys, (registry_id, principal_type, principal, role, repositories), strict=True)
-        )
+        """Assign a role (idempotent: the same assignment twice is one assignment); `issuer`
+        is the trusted issuer of a federated subject or group."""
+        keys = ("registry_id", "principal_type", "issuer", "principal", "role", "repositories")
+        row_values = (registry_id, principal_type, issuer, principal, role, repositories)
+        values = dict(zip(keys, row_values, strict=True))
         async with self._db.write() as conn:
             await conn.execute(
                 insert_or_ignore(conn, role_assignments, keys).values(**values, created_at=utcnow())

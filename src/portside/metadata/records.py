@@ -118,7 +118,11 @@ class ServicePrincipalRecord:
 
 @dataclass(frozen=True, slots=True)
 class RoleAssignmentRecord:
-    """A role given to a principal in one registry, optionally narrowed to repositories."""
+    """A role given to a principal in one registry, optionally narrowed to repositories.
+
+    `issuer` is the trusted issuer a federated subject or group belongs to ("" for a service
+    principal, and for an old federated assignment never bound to one: it matches nobody).
+    """
 
     id: int
     registry_id: int
@@ -127,6 +131,7 @@ class RoleAssignmentRecord:
     role: str
     repositories: str
     created_at: datetime
+    issuer: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,4 +28,5 @@ __all__ = ["Runtime", "Stores", "migrate"]
 
 def migrate(settings: Settings) -> None:
     """Bring the configured database to the newest schema (call it where no loop runs)."""
-    upgrade(settings.resolved_database_url())
+    issuers = tuple(trusted.issuer for trusted in settings.trusted_issuers)
+    upgrade(settings.resolved_database_url(), trusted_issuers=issuers)

@@ -212,6 +212,7 @@ class Runtime:
             federation=self.federation,
             access_seconds=self.settings.access_token_seconds,
             refresh_seconds=self.settings.refresh_token_seconds,
+            federated_session_seconds=self.settings.federated_session_max_seconds,
         )
 
     @cached_property
@@ -240,6 +241,7 @@ class Runtime:
             port=s.port,
             default_registry=s.default_registry,
             refresh_token_seconds=s.refresh_token_seconds,
+            trusted_issuers=tuple(trusted.issuer for trusted in s.trusted_issuers),
         )
 
     # Lifecycle.

@@ -100,9 +100,10 @@ async def create_assignment(
     request: Request, name: str, body: RoleAssignmentCreate, caller: OwnerCaller
 ) -> RoleAssignment:
     """Give a service principal, federated subject or group a role (AcrPull, AcrPush,
-    AcrDelete, Reader, Contributor, Owner) over `*`, a repository or `prefix/*`."""
+    AcrDelete, Reader, Contributor, Owner) over `*`, a repository or `prefix/*`. A subject or
+    group names its trusted `issuer` (default: the only trusted issuer, if one is)."""
     view = await service_of(request).principals.assign(
-        name, body.role, body.assignee, body.assignee_type, body.repositories
+        name, body.role, body.assignee, body.assignee_type, body.repositories, body.issuer
     )
     return RoleAssignment.of(view)
 

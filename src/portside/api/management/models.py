@@ -333,22 +333,24 @@ class ServicePrincipal(ApiModel):
 
 
 class RoleAssignmentCreate(ApiModel):
-    """POST /registries/{name}/role-assignments."""
+    """POST /registries/{name}/role-assignments (`issuer`: of a subject or group)."""
 
     role: str = Field(max_length=32)
     assignee: str = Field(min_length=1, max_length=255)
     assignee_type: Literal["sp", "subject", "group"] = "sp"
     repositories: str = RepositoryPattern
+    issuer: str | None = Field(None, min_length=1, max_length=255)
 
 
 class RoleAssignment(ApiModel):
-    """A role held by an assignee in a registry, over `*`, a repository or `prefix/*`."""
+    """A role held by an assignee (of `issuer`, if federated) over `*`, `repo` or `prefix/*`."""
 
     id: int
     registry: str
     role: str
     assignee: str
     assignee_type: str
+    issuer: str | None
     repositories: str
     creation_date: datetime
 
@@ -362,6 +364,7 @@ class RoleAssignment(ApiModel):
             role=record.role,
             assignee=record.principal,
             assignee_type=record.principal_type,
+            issuer=record.issuer or None,
             repositories=record.repositories,
             creation_date=record.created_at,
         )

@@ -40,6 +40,7 @@ _ASSIGNMENT_FIELDS = (
     ("Role", "role"),
     ("Assignee", "assignee"),
     ("Type", "assigneeType"),
+    ("Issuer", "issuer"),
     ("Repositories", "repositories"),
 )
 _PRINCIPAL_FIELDS = (("Id (user name)", "id"), ("Name", "name"), ("Created", "creationDate"))
@@ -151,6 +152,10 @@ def assignment() -> None:
     help="What --assignee names.",
 )
 @click.option(
+    "--issuer",
+    help="Trusted issuer (`iss`) of a subject or group (default: the only trusted issuer).",
+)
+@click.option(
     "--repositories", default="*", show_default=True, help="`*`, a repository or `prefix/*`."
 )
 @connection_options
@@ -161,15 +166,18 @@ def create_assignment(
     role_name: str,
     assignee: str,
     assignee_type: str,
+    issuer: str | None,
     repositories: str,
 ) -> None:
-    """Assign a role in a registry."""
+    """Assign a role in a registry (a subject or group of a federated issuer: with --issuer)."""
     body = {
         "role": role_name,
         "assignee": assignee,
         "assigneeType": assignee_type,
         "repositories": repositories,
     }
+    if issuer is not None:
+        body["issuer"] = issuer
     path = f"/registries/{registry_name}/role-assignments"
     data = management_client(ctx).call("POST", path, body)
     emit_record(ctx, data, _ASSIGNMENT_FIELDS)

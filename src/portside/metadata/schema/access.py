@@ -45,12 +45,18 @@ role_assignments = Table(
     Column("registry_id", ForeignKey("registries.id", ondelete="CASCADE"), nullable=False),
     # "sp" (a service principal id), "subject" or "group" (claims of a federated token).
     Column("principal_type", String(16), nullable=False),
+    # The trusted issuer (`iss`) a subject or group belongs to: their names are only unique
+    # per issuer. "" for service principals, and for federated assignments that predate
+    # issuers and could not be bound to one (they match nobody: see docs/access-control.md).
+    Column("issuer", String(255), nullable=False, server_default=""),
     Column("principal", String(255), nullable=False),
     Column("role", String(32), nullable=False),
     # "*" for the whole registry, else a repository name or `prefix/*`.
     Column("repositories", String(300), nullable=False, server_default="*"),
     Column("created_at", UTCDateTime, nullable=False),
-    UniqueConstraint("registry_id", "principal_type", "principal", "role", "repositories"),
+    UniqueConstraint(
+        "registry_id", "principal_type", "issuer", "principal", "role", "repositories"
+    ),
     Index("ix_role_assignments_principal", "principal_type", "principal"),
 )
 

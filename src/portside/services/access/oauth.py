@@ -10,6 +10,11 @@ longer than the secret their identity proved (whose expiry they carry as `sexp`)
 tokens carry the identity only and are re-evaluated on every use. Both carry the fingerprint of
 the stored secret their identity proved (`sec`), if it logged in with one. Both are JWTs
 signed with the deployment's current key.
+
+A federated sign-in is a session that ends when the issuer's token expires, or after
+`federated_session_max_seconds`, whichever comes first: the refresh token carries that end
+(`sxp`) and neither it nor any token renewed from it outlives it, so the caller returns to its
+issuer (where a removed group or a disabled account then takes effect).
 """
 
 from __future__ import annotations
@@ -90,6 +95,7 @@ class OAuthService:
         federation: FederatedVerifier | None,
         access_seconds: int,
         refresh_seconds: int,
+        federated_session_seconds: int = 8 * 3600,
     ) -> None:
         """Authenticate with `policy`, sign with `keys`, find registries with `directory`."""
         self._policy = policy
@@ -98,6 +104,7 @@ class OAuthService:
         self._federation = federation
         self._access = timedelta(seconds=access_seconds)
         self._refresh = timedelta(seconds=refresh_seconds)
+        self._session = timedelta(seconds=federated_session_seconds)
 
     async def token(
         self, host: str, credentials: Credentials, request: TokenRequest, *, client: str
@@ -108,11 +115,16 @@ class OAuthService:
         registry, service = await self._directory.resolve_service(host, request.service)
         scopes = _scopes(request.scopes)
         login = await self._login(registry, credentials, request, client)
-        identity, secret = login.identity, login.secret
-        issued = await self.access_token(registry, identity, scopes, service, secret=secret)
+        identity, secret, ends = login.identity, login.secret, login.session_end
+        issued = await self.access_token(
+            registry, identity, scopes, service, secret=secret, session_end=ends
+        )
         if not request.offline or identity.kind == "anonymous":
             return TokenAnswer(issued)
-        refresh = await self.refresh_token(registry, identity, service, secret=secret)
+        # Renewal keeps the session's end: a refresh token never extends its own session.
+        refresh = await self.refresh_token(
+            registry, identity, service, secret=secret, session_end=ends
+        )
         return TokenAnswer(issued, refresh)
 
     async def exchange(self, host: str, request: ExchangeRequest) -> str:
@@ -127,10 +139,14 @@ class OAuthService:
             raise Denied("no identity provider is trusted by this deployment")
         federated = await self._federation.verify(request.access_token, request.tenant)
         try:
-            identity = Identity("federated", federated.subject, federated.groups)
+            identity = Identity(
+                "federated", federated.subject, federated.groups, issuer=federated.issuer
+            )
         except ValueError:
             raise Unauthorized("token does not name a subject") from None
-        return await self.refresh_token(registry, identity, service)
+        now = datetime.now(UTC).replace(microsecond=0)
+        ends = min(federated.expires_at, now + self._session)
+        return await self.refresh_token(registry, identity, service, session_end=ends)
 
     async def jwks(self) -> dict[str, object]:
         """The public keys that verify this deployment's tokens, as a JWK set."""
@@ -144,11 +160,18 @@ class OAuthService:
         service: str,
         *,
         secret: str | None = None,
+        session_end: datetime | None = None,
     ) -> IssuedToken:
         """An access token for what `identity` may do of `scopes` (possibly nothing).
 
-        `secret` is the fingerprint of the stored secret the identity proved (`Login.secret`).
+        `secret` is the fingerprint of the stored secret the identity proved (`Login.secret`);
+        the token ends with the session, at `session_end` (`Login.session_end`), if earlier.
         """
+        lifetime = self._access
+        if session_end is not None:
+            lifetime = min(lifetime, session_end - datetime.now(UTC))
+            if lifetime.total_seconds() < 1:
+                raise Unauthorized("the session has ended: sign in at the identity provider again")
         grant = await self._policy.grant_for(registry, identity, scopes)
         if grant is None:
             raise Unauthorized("credentials are no longer valid")
@@ -190,10 +213,17 @@ class OAuthService:
         service: str,
         *,
         secret: str | None = None,
+        session_end: datetime | None = None,
     ) -> str:
-        """A refresh token naming `identity` in `registry` (anonymous callers get none)."""
+        """A refresh token naming `identity` in `registry` (anonymous callers get none), ending
+        with its session at `session_end`, if earlier."""
         return await self._keys.refresh_token(
-            registry, identity, audience=service, lifetime=self._refresh, secret=secret
+            registry,
+            identity,
+            audience=service,
+            lifetime=self._refresh,
+            secret=secret,
+            session_end=session_end,
         )
 
     async def _login(

@@ -23,6 +23,10 @@ checked on every use; access tokens at the change of the auth version that renew
 removing a secret is). Access tokens of a secret with an expiry carry it (`sexp`) and live no
 longer: they are refused from that instant, without clock leeway.
 
+Federated identities (subjects and groups of a trusted issuer) are granted what the role
+assignments naming their issuer and their subject or groups give: names alone never match, as
+two issuers may use the same ones. Their refresh tokens carry the end of their session.
+
 A caller lacking a scope gets Unauthorized (401, with a challenge to fetch a token) when it
 came without credentials or with a bearer token, and Denied (403) when its credentials are
 good but not enough.
@@ -35,7 +39,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from portside.auth.claims import identity_of, secret_fingerprint
+from portside.auth.claims import identity_of, secret_fingerprint, session_end_of
 from portside.auth.credentials import Basic, Credentials, Malformed
 from portside.auth.errors import Denied, Throttled, Unauthorized
 from portside.auth.identity import NULL_GUID, SECRET_KINDS, Identity, Login
@@ -197,7 +201,10 @@ class AccessPolicy:
         if not _names(claims, registry):
             raise Unauthorized("refresh token was issued for another registry")
         identity = identity_of(claims)
-        return Login(identity, await self._bound_secret(registry, identity, claims))
+        ends = session_end_of(claims)
+        if ends is not None and ends <= utcnow():
+            raise Unauthorized("the session has ended: sign in at the identity provider again")
+        return Login(identity, await self._bound_secret(registry, identity, claims), ends)
 
     async def anonymous_grant(
         self, registry: RegistryRecord, wanted: tuple[Scope, ...]
@@ -254,7 +261,11 @@ class AccessPolicy:
         else:
             principals = [("subject", identity.subject)]
             principals += [("group", group) for group in identity.groups]
-        assignments = await self._stores.roles.of_principals(registry.id, principals)
+        # Subject and group names are only unique per issuer: match (issuer, name), never the
+        # name alone (service principals have no issuer; `Identity` has one for federated).
+        assignments = await self._stores.roles.of_principals(
+            registry.id, principals, issuer=identity.issuer
+        )
         permissions = tuple(
             Permission(RepositoryPattern.parse(a.repositories), role_actions(a.role))
             for a in assignments

@@ -161,15 +161,28 @@ class KeyRing:
         audience: str,
         lifetime: timedelta,
         secret: str | None = None,
+        session_end: datetime | None = None,
     ) -> str:
         """A refresh token naming `identity` in `registry`, for the login server `audience`,
         bound to the stored secret with fingerprint `secret` if any (anonymous callers get none).
+
+        A federated identity's token never outlives its session, which ends at `session_end`
+        (required for it): the token carries that end, and tokens renewed from it keep it.
         """
         if identity.kind == "anonymous":
             raise Unauthorized("anonymous callers get no refresh token")
+        if session_end is None and identity.kind == "federated":
+            raise ValueError("a federated identity's refresh token needs its session's end")
+        if session_end is not None:
+            lifetime = min(lifetime, session_end - datetime.now(UTC))
+            if lifetime.total_seconds() < 1:
+                raise Unauthorized("the session has ended: sign in at the identity provider again")
         service = await self.signer()
         # `rid`: the registry's uid, which (unlike its id) a registry created again never gets.
-        claims = {**refresh_claims(registry.id, identity, secret), "rid": registry.uid}
+        claims = {
+            **refresh_claims(registry.id, identity, secret, session_end),
+            "rid": registry.uid,
+        }
         try:
             return service.issue(
                 subject=identity.subject, audience=audience, lifetime=lifetime, claims=claims

@@ -3,7 +3,9 @@
 A service principal is an application identity: its id (a UUID) is its user name and its
 secrets are stored as hashes only; `create` and `add_secret` return a secret's value once.
 A role assignment gives a principal (a service principal, a federated subject or group) one
-of the built-in roles in a registry, over every repository (`*`), one, or a `prefix/*`.
+of the built-in roles in a registry, over every repository (`*`), one, or a `prefix/*`. A
+federated subject or group is named with its trusted issuer (names are only unique per
+issuer); with exactly one issuer trusted, that one is the default.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from portside.services.management.errors import Invalid, NotFound
 
 __all__ = [
     "ASSIGNEE_TYPES",
+    "FEDERATED_TYPES",
     "MAX_SECRETS",
     "PrincipalManagement",
     "RoleAssignmentView",
@@ -32,6 +35,9 @@ __all__ = [
 
 ASSIGNEE_TYPES = ("sp", "subject", "group")
 """Who a role may be assigned to: a service principal id, a federated subject or group."""
+
+FEDERATED_TYPES = frozenset({"subject", "group"})
+"""Assignee types that belong to a trusted issuer."""
 
 MAX_SECRETS = 10
 """Most secrets one service principal may hold at a time."""
@@ -64,10 +70,12 @@ def _principal_id(principal_id: str) -> str:
 class PrincipalManagement:
     """Service principals, their secrets, and role assignments."""
 
-    def __init__(self, context: ManagementContext) -> None:
-        """Build over the shared management context."""
+    def __init__(self, context: ManagementContext, trusted_issuers: tuple[str, ...] = ()) -> None:
+        """Build over the shared management context; `trusted_issuers` are the `iss` of the
+        deployment's trusted OIDC issuers (federated assignees must name one of them)."""
         self._context = context
         self._stores = context.stores
+        self._trusted_issuers = trusted_issuers
 
     async def create(
         self, name: str, secret_expiry_days: int | None = None
@@ -133,8 +141,10 @@ class PrincipalManagement:
         assignee: str,
         assignee_type: str = "sp",
         repositories: str = "*",
+        issuer: str | None = None,
     ) -> RoleAssignmentView:
-        """Give `assignee` a role in `registry` over `repositories` (idempotent)."""
+        """Give `assignee` a role in `registry` over `repositories` (idempotent); a federated
+        subject or group belongs to `issuer` (default: the only trusted issuer)."""
         record = await self._context.registry(registry)
         if role not in ROLES:
             raise Invalid(f"unknown role {role[:40]!r}: use one of {', '.join(ROLES)}")
@@ -149,10 +159,29 @@ class PrincipalManagement:
             RepositoryPattern.parse(repositories)
         except PatternError as error:
             raise Invalid(f"repositories: {error}") from None
+        bound = self._issuer_of(assignee_type, issuer)
         created = await self._stores.roles.create(
-            record.id, assignee_type, assignee, role, repositories
+            record.id, assignee_type, assignee, role, repositories, issuer=bound
         )
         return RoleAssignmentView(created, record.name)
+
+    def _issuer_of(self, assignee_type: str, issuer: str | None) -> str:
+        """The issuer an assignee of `assignee_type` is bound to ("" for service principals)."""
+        if assignee_type not in FEDERATED_TYPES:
+            if issuer:
+                raise Invalid("only federated subjects and groups belong to an issuer")
+            return ""
+        if not issuer:
+            if len(self._trusted_issuers) != 1:
+                raise Invalid(
+                    "name the issuer of the subject or group: the deployment trusts "
+                    f"{len(self._trusted_issuers)} issuers"
+                )
+            return self._trusted_issuers[0]
+        check_text(issuer, "issuer", 255, allow_empty=False)
+        if issuer not in self._trusted_issuers:
+            raise Invalid(f"issuer {issuer[:80]!r} is not trusted by this deployment")
+        return issuer
 
     async def assignments(
         self, registry: str | None = None, assignee: str | None = None

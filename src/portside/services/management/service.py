@@ -71,12 +71,14 @@ class ManagementService:
         port: int,
         default_registry: str,
         refresh_token_seconds: int,
+        trusted_issuers: tuple[str, ...] = (),
     ) -> None:
         """Assemble the parts over the stores and `usage` (see the module docstring).
 
         `domain` and `port` make login servers (`NAME.<domain>[:port]`); `default_registry`
         answers at the server's own address; `refresh_token_seconds` is the lifetime of the
-        refresh tokens `login` issues.
+        refresh tokens `login` issues; `trusted_issuers` the `iss` of the trusted OIDC issuers
+        that federated role assignments name.
         """
         context = ManagementContext(stores, hasher, UsageService(usage))
         self.registries = RegistryManagement(
@@ -84,7 +86,7 @@ class ManagementService:
         )
         self.scope_maps = ScopeMapManagement(context)
         self.tokens = TokenManagement(context)
-        self.principals = PrincipalManagement(context)
+        self.principals = PrincipalManagement(context, trusted_issuers)
         self.admin = admin
         self.auth = ManagementAuth(admin, self.principals, throttle)
         self._context = context

@@ -1,7 +1,7 @@
 """registries: a random uid that tokens carry, never reused
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-06 02:30:00.000000
 
 Row ids of deleted registries may be reused (SQLite takes the largest id plus one), so a
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
