@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,3 +80,38 @@ def test_serve_starts_on_a_free_address(tmp_path: Path, fake_granian: list[dict[
     result = serve(tmp_path / "data", port)
     assert result.exit_code == 0, result.output
     assert [server["port"] for server in fake_granian] == [port]
+
+
+def _login_server_processes() -> list[int]:
+    """Children of this process running the loopback login servers' forwarder."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == os.getpid() and b"portside.cli.server.login_servers" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_serve_runs_the_login_servers_beside_the_http_server_and_stops_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_granian: list[dict[str, Any]]
+) -> None:
+    running: list[list[int]] = []
+    monkeypatch.setattr(
+        FakeGranian, "serve", lambda self: running.append(_login_server_processes())
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = serve(tmp_path / "data", port)
+    assert result.exit_code == 0, result.output
+    assert len(running) == 1 and len(running[0]) == 1
+    assert _login_server_processes() == []
+    # Off loopback there are none.
+    running.clear()
+    arguments = ["serve", "--host", "0.0.0.0", "--port", str(port), "--data-dir", str(tmp_path)]
+    assert CliRunner().invoke(cli, arguments, env=ENV).exit_code == 0
+    assert running == [[]]

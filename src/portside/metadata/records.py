@@ -44,7 +44,8 @@ class RegistryQuotas:
 
 @dataclass(frozen=True, slots=True)
 class RegistryRecord:
-    """A registry (tenant); `storage_bytes` counts each distinct blob it links once."""
+    """A registry (tenant); `storage_bytes` counts each distinct blob it links once;
+    `login_slot` places its loopback login server (services/access/hosts.py)."""
 
     id: int
     name: str
@@ -56,6 +57,7 @@ class RegistryRecord:
     created_at: datetime | None = None
     storage_bytes: int = 0
     quotas: RegistryQuotas = RegistryQuotas()
+    login_slot: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

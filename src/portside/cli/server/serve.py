@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from portside.cli.server.admin import first_start
+from portside.cli.server.login_servers import start_login_servers, stop_login_servers
 from portside.config import export_for_workers, load_settings
 
 __all__ = ["serve"]
@@ -81,6 +82,7 @@ def serve(
     scheme = "https" if settings.tls_cert else "http"
     log.info("listening on %s://%s:%d", scheme, settings.host, settings.port)
     export_for_workers(settings)
+    login_servers = start_login_servers(settings)
     Granian(
         # A string: workers import the HTTP layer themselves; the CLI never imports it.
         "portside.api.app:app_from_environment",
@@ -95,6 +97,7 @@ def serve(
         # TLS 1.2 and up: older Docker engines and corporate proxies still negotiate 1.2.
         ssl_protocol_min=SSLProtocols.tls12,
     ).serve()
+    stop_login_servers(login_servers)
 
 
 def _refuse_taken_address(host: str, port: int) -> None:
