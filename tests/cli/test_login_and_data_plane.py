@@ -43,7 +43,8 @@ def test_login_writes_dockers_config_and_keeps_other_entries(
     )
     result = portside("login", "-n", "team1", env={"DOCKER_CONFIG": str(config)})
     assert result.exit_code == 0, result.output
-    assert "Login Succeeded" in result.stdout
+    assert "Login Succeeded: 127.0.0.1:5001 " in result.stdout
+    assert "docker push 127.0.0.1:5001/REPOSITORY:TAG" in result.stderr
     written = json.loads((config / "config.json").read_text())
     assert written["detachKeys"] == "ctrl-x"
     assert written["auths"]["ghcr.io"] == {"auth": "eA=="}
