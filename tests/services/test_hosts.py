@@ -110,6 +110,12 @@ async def test_a_loopback_login_server_resolves_to_the_registry_holding_its_slot
     assert directory.name_for_host("127.0.0.1:5001") == "contoso"
     assert (await directory.resolve_or_raise("127.0.0.1:5000")).name == "default"
     assert (await directory.resolve_or_raise("contoso.localhost:5000")).name == "contoso"
+    # Resolved by its name, a registry's slot is known too: a token for its loopback login
+    # server names it wherever it is presented.
+    fresh = _directory(store)
+    assert fresh.name_for_host("127.0.0.1:5001") == ""
+    await fresh.resolve_or_raise("contoso.localhost:5000")
+    assert fresh.name_for_host("127.0.0.1:5001") == "contoso"
     # A free slot reaches nothing, never the default registry.
     assert await directory.resolve("127.0.0.1:5002") is None
     assert directory.name_for_host("127.0.0.1:5002") == ""

@@ -113,7 +113,9 @@ class RegistryDirectory:
         self._local = local
         # Slot -> registry name, as `resolve` last read it from the database. `name_for_host`
         # is synchronous (it checks a token's audience), and every request resolves its own
-        # Host first, so the entry for the slot at hand is always fresh; the database decides.
+        # Host first, so the entry of the registry at hand is always fresh; the database
+        # decides. (A stale entry can only name a deleted registry, whose tokens carry an id
+        # no registry has.)
         self._slots: dict[int, str] = {}
 
     @property
@@ -144,7 +146,11 @@ class RegistryDirectory:
         name = self.name_for_host(host)
         if not name:
             return None
-        return await self._store.get(name)
+        record = await self._store.get(name)
+        if record is not None and record.login_slot is not None:
+            # So that a token for its loopback login server is known as its own here too.
+            self._slots[record.login_slot] = record.name
+        return record
 
     async def resolve_or_raise(self, host: str) -> RegistryRecord:
         """The registry `host` addresses; NameUnknown if no such registry exists."""
