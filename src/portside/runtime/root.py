@@ -261,7 +261,7 @@ class Runtime:
             self.stores.registries,
             self.local_logins,
             bind=bind,
-            target=(bind, s.port),
+            target=(s.host, s.port),
             default_registry=s.default_registry,
         )
 
