@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
@@ -118,6 +118,21 @@ class Settings(BaseSettings):
         description="While listening on loopback only, the default registry accepts anonymous "
         "push and pull (a local development registry). Elsewhere credentials are required.",
     )
+    local_login_ports: int = Field(
+        100,
+        ge=0,
+        le=1000,
+        description="While listening on loopback only, each registry but the default gets a "
+        "login server of its own on a loopback port (`127.0.0.1:5001`), which Docker reaches "
+        "over plain HTTP without DNS or TLS: this many ports, from `local_login_first_port` "
+        "(0 switches them off; registries beyond them keep NAME.<domain> only).",
+    )
+    local_login_first_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="The first port of the loopback login servers; 0: the port after `port`.",
+    )
     admin_password: str | None = Field(
         None,
         repr=False,
@@ -204,6 +219,26 @@ class Settings(BaseSettings):
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
+
+    def local_login_port_range(self) -> range | None:
+        """The ports of the loopback login servers (slot N on the N-th), or None when there
+        are none: off loopback, switched off, or with no main port to count from."""
+        if not self.listens_on_loopback() or self.local_login_ports == 0:
+            return None
+        first = self.local_login_first_port or (self.port + 1 if self.port else 0)
+        if not first:
+            return None
+        return range(first, min(first + self.local_login_ports, 65536)) or None
+
+    @model_validator(mode="after")
+    def _main_port_outside_login_ports(self) -> Settings:
+        first, count = self.local_login_first_port, self.local_login_ports
+        if first and count and first <= self.port < first + count:
+            raise ValueError(
+                f"port {self.port} lies among the loopback login servers' ports "
+                f"({first}-{first + count - 1}): move local_login_first_port"
+            )
+        return self
 
     def resolved_storage_path(self) -> Path:
         """The filesystem driver's root."""

@@ -47,7 +47,7 @@ def test_create_show_update_delete_registry(mgmt: Harness) -> None:
     )
     assert created.status_code == 201
     body = created.json()
-    assert body["loginServer"] == "team1.localhost:5000"
+    assert body["loginServer"] == "127.0.0.1:5001"
     assert body["sku"] == "Premium"
     assert body["default"] is False
     assert "passwords" not in body
@@ -195,14 +195,14 @@ def test_login_issues_a_refresh_token_for_the_login_server(mgmt: Harness) -> Non
     answer = mgmt.client.post(f"{API}/registries/team1/login", headers=mgmt.admin)
     assert answer.status_code == 200
     body = answer.json()
-    assert body["loginServer"] == "team1.localhost:5000"
+    assert body["loginServer"] == "127.0.0.1:5001"
 
     async def claims() -> dict[str, object]:
         return await mgmt.keys.verify(body["refreshToken"], kind="refresh_token")
 
     verified = mgmt.run(claims)
     registry_id = mgmt.run(mgmt.service.registries.show, "team1").record.id
-    assert verified["aud"] == "team1.localhost:5000"
+    assert verified["aud"] == "127.0.0.1:5001"
     assert verified["sub"] == "admin"
     assert verified["kind"] == "deployment"
     assert verified["reg"] == registry_id
@@ -384,3 +384,16 @@ def test_control_characters_never_reach_the_database(db_url: str, tmp_path: Path
             client.get(f"{API}/service-principals/a%00", headers=admin),
         ]
         assert [a.status_code for a in answers] == [404, 404, 404, 404, 404, 400, 400, 400, 404]
+
+
+@pytest.mark.parametrize(
+    "change", [{"host": "0.0.0.0"}, {"local_login_ports": 0}], ids=["off-loopback", "switched-off"]
+)
+def test_without_loopback_login_servers_a_registry_answers_at_its_name(
+    settings: Settings, change: dict[str, object]
+) -> None:
+    with management_harness(settings.model_copy(update=change)) as mgmt:
+        created = mgmt.client.post(f"{API}/registries", headers=mgmt.admin, json={"name": "team1"})
+        assert created.json()["loginServer"] == "team1.localhost:5000"
+        login = mgmt.client.post(f"{API}/registries/team1/login", headers=mgmt.admin)
+        assert login.json()["loginServer"] == "team1.localhost:5000"

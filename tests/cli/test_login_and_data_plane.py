@@ -43,15 +43,16 @@ def test_login_writes_dockers_config_and_keeps_other_entries(
     )
     result = portside("login", "-n", "team1", env={"DOCKER_CONFIG": str(config)})
     assert result.exit_code == 0, result.output
-    assert "Login Succeeded" in result.stdout
+    assert "Login Succeeded: 127.0.0.1:5001 " in result.stdout
+    assert "docker push 127.0.0.1:5001/REPOSITORY:TAG" in result.stderr
     written = json.loads((config / "config.json").read_text())
     assert written["detachKeys"] == "ctrl-x"
     assert written["auths"]["ghcr.io"] == {"auth": "eA=="}
-    entry = written["auths"]["team1.localhost:5000"]
+    entry = written["auths"]["127.0.0.1:5001"]
     user, _, token = base64.b64decode(entry["auth"]).decode().partition(":")
     assert user == NULL_GUID
     claims = portside.harness.run(lambda: portside.harness.keys.verify(token, kind="refresh_token"))
-    assert claims["aud"] == "team1.localhost:5000"
+    assert claims["aud"] == "127.0.0.1:5001"
     assert (config / "config.json").stat().st_mode & 0o777 == 0o600
 
 
@@ -98,13 +99,13 @@ class FakeRegistry:
         self.seen.append(request)
         path = request.url.path
         if path == "/api/v1/registries/team1/login":
-            body = {"loginServer": "team1.localhost:5000", "refreshToken": "refresh-1"}
+            body = {"loginServer": "127.0.0.1:5001", "refreshToken": "refresh-1"}
             return httpx.Response(200, json=body)
-        assert request.headers["host"] == "team1.localhost:5000"
+        assert request.headers["host"] == "127.0.0.1:5001"
         if path == "/oauth2/token":
             form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
             assert form["grant_type"] == "refresh_token"
-            assert form["service"] == "team1.localhost:5000"
+            assert form["service"] == "127.0.0.1:5001"
             assert form["refresh_token"] == "refresh-1"
             return httpx.Response(200, json={"access_token": f"access {form['scope']}"})
         scope = request.headers["authorization"].removeprefix("Bearer access ")

@@ -36,7 +36,7 @@ def as_json(portside: CliHarness, *args: str) -> object:
 def test_registry_commands(portside: CliHarness) -> None:
     created = as_json(portside, "registry", "create", "team1", "--sku", "Premium")
     assert isinstance(created, dict)
-    assert created["loginServer"] == "team1.localhost:5000"
+    assert created["loginServer"] == "127.0.0.1:5001"
     assert created["sku"] == "Premium"
     listed = as_json(portside, "registry", "list")
     assert isinstance(listed, list)
@@ -44,7 +44,7 @@ def test_registry_commands(portside: CliHarness) -> None:
 
     table = portside("registry", "list")
     assert table.exit_code == 0
-    assert "team1.localhost:5000" in table.stdout
+    assert "127.0.0.1:5001" in table.stdout
     assert "Login server" in table.stdout
 
     shown = portside("registry", "show", "team1")

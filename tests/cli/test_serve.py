@@ -291,3 +291,38 @@ def test_a_node_on_the_filesystem_makes_its_data_directory_and_names_the_path(
     assert result.exit_code == 0, result.output
     assert (tmp_path / "data" / "portside.db").is_file()
     assert f"storage: filesystem {tmp_path / 'data' / 'blobs'}" in caplog.text
+
+
+def _login_server_processes() -> list[int]:
+    """Children of this process running the loopback login servers' forwarder."""
+    found = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat_file.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat_file.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == os.getpid() and b"portside.cli.server.login_servers" in cmdline:
+            found.append(int(stat_file.parent.name))
+    return found
+
+
+def test_serve_runs_the_login_servers_beside_the_http_server_and_stops_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_granian: list[dict[str, Any]]
+) -> None:
+    running: list[list[int]] = []
+    monkeypatch.setattr(
+        FakeGranian, "serve", lambda self: running.append(_login_server_processes())
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = serve(tmp_path / "data", port)
+    assert result.exit_code == 0, result.output
+    assert len(running) == 1 and len(running[0]) == 1
+    assert _login_server_processes() == []
+    # Off loopback there are none.
+    running.clear()
+    arguments = ["serve", "--host", "0.0.0.0", "--port", str(port), "--data-dir", str(tmp_path)]
+    assert CliRunner().invoke(cli, arguments, env=ENV).exit_code == 0
+    assert running == [[]]

@@ -104,13 +104,14 @@ def app_v1(
 
 
 def test_registry_create_list_show_update_delete(server: CliServer) -> None:
-    port = server.registry.host.rsplit(":", 1)[1]
+    port = int(server.registry.host.rsplit(":", 1)[1])
     created = server.run("registry", "create", "contoso", "--sku", "Premium")
-    assert f"contoso.localhost:{port}" in created.stdout
+    # A server on loopback gives each registry a loopback login server (test_registries.py).
+    assert f"127.0.0.1:{port + 1}" in created.stdout
     table = server.run("registry", "list").stdout
     assert "contoso" in table and server.registry.host in table
     listed = {r["name"]: r for r in server.json("registry", "list")}
-    assert listed["contoso"]["loginServer"] == f"contoso.localhost:{port}"
+    assert listed["contoso"]["loginServer"] == f"127.0.0.1:{port + 1}"
     assert listed["contoso"]["sku"] == "Premium" and listed["contoso"]["default"] is False
     # The default registry is the server's own address: the Host the CLI used.
     assert listed["default"]["loginServer"] == server.registry.host

@@ -11,6 +11,7 @@ from portside.metadata.blobs import BlobStore
 from portside.metadata.database import Database
 from portside.metadata.manifests import ManifestStore, NewManifest
 from portside.metadata.migrate import upgrade
+from portside.metadata.registries import RegistryStore
 from portside.metadata.repositories import RepositoryStore, repository_id
 from portside.metadata.tags import TagStore
 from tests.backends.postgres import postgres_cluster
@@ -44,6 +45,28 @@ async def test_registry_is_created_once(db: Database) -> None:
     other = await store.ensure_registry("fabrikam")
     assert first == again
     assert other.id != first.id
+
+
+async def test_registries_get_the_lowest_free_login_slots_even_when_made_at_once(
+    db: Database,
+) -> None:
+    store = RegistryStore(db)
+    default, _ = await store.ensure("default")
+    assert default.login_slot is None
+    made = await asyncio.gather(*(store.create(f"r{i}", login_slot=True) for i in range(6)))
+    assert sorted(r.login_slot for r in made if r is not None) == [1, 2, 3, 4, 5, 6]
+    holder = await store.by_login_slot(3)
+    assert holder is not None and holder.login_slot == 3
+    assert await store.by_login_slot(7) is None
+    assert await store.delete(holder.name)
+    # A registry without a slot (made before slots existed) gets the lowest free one, once.
+    assigned = await store.assign_login_slot("default")
+    assert assigned is not None and assigned.login_slot == 3
+    again = await store.assign_login_slot("default")
+    assert again is not None and again.login_slot == 3
+    assert await store.assign_login_slot("missing") is None
+    later = await store.create("later", login_slot=True)
+    assert later is not None and later.login_slot == 7
 
 
 async def test_blob_links_are_per_repository(db: Database) -> None:

@@ -8,9 +8,11 @@ from portside.auth.secrets import SecretHasher
 from portside.metadata.credentials import CredentialStore
 from portside.metadata.database import Database
 from portside.metadata.principals import RoleAssignmentStore, ServicePrincipalStore
+from portside.metadata.records import RegistryRecord
 from portside.metadata.registries import RegistryStore
 from portside.metadata.scope_maps import ScopeMapStore, TokenStore
 from portside.metadata.usage_reads import UsageStore
+from portside.services.access.hosts import LocalLoginServers
 from portside.services.access.policy import AccessStores
 from portside.services.lifecycle.usage import UsageService
 from portside.services.management.admin import DeploymentAdmin
@@ -58,7 +60,12 @@ async def test_reset_replaces_the_password(db: Database) -> None:
     assert not await admin.verify(old)
 
 
-def _registries(db: Database, domain: str = "example.com", port: int = 443) -> RegistryManagement:
+def _registries(
+    db: Database,
+    domain: str = "example.com",
+    port: int = 443,
+    local: LocalLoginServers | None = None,
+) -> RegistryManagement:
     stores = AccessStores(
         registries=RegistryStore(db),
         credentials=CredentialStore(db),
@@ -68,7 +75,9 @@ def _registries(db: Database, domain: str = "example.com", port: int = 443) -> R
         roles=RoleAssignmentStore(db),
     )
     context = ManagementContext(stores, HASHER, UsageService(UsageStore(db)))
-    return RegistryManagement(context, domain=domain, port=port, default_registry="default")
+    return RegistryManagement(
+        context, domain=domain, port=port, default_registry="default", local=local
+    )
 
 
 async def test_ensure_registry_is_idempotent_and_restores_system_maps(db: Database) -> None:
@@ -88,8 +97,27 @@ async def test_ensure_registry_is_idempotent_and_restores_system_maps(db: Databa
 
 async def test_login_servers_leave_out_port_443(db: Database) -> None:
     registries = _registries(db)
-    assert registries.login_server("team1") == "team1.example.com"
-    assert registries.login_server("default") == "example.com"
-    assert registries.login_server("default", "registry.example.com") == "registry.example.com"
+    team1, default = RegistryRecord(2, "team1"), RegistryRecord(1, "default")
+    assert registries.login_server(team1) == "team1.example.com"
+    assert registries.login_server(default) == "example.com"
+    assert registries.login_server(default, "registry.example.com") == "registry.example.com"
     other = _registries(db, "localhost", 5000)
-    assert other.login_server("team1") == "team1.localhost:5000"
+    assert other.login_server(team1) == "team1.localhost:5000"
+
+
+async def test_on_loopback_registries_answer_at_their_loopback_login_server(db: Database) -> None:
+    local = LocalLoginServers("127.0.0.1", range(5001, 5004))
+    registries = _registries(db, "localhost", 5000, local)
+    contoso = await registries.create("contoso")
+    fabrikam = await registries.create("fabrikam")
+    assert (contoso.login_server, fabrikam.login_server) == ("127.0.0.1:5001", "127.0.0.1:5002")
+    assert (await registries.show("contoso")).login_server == "127.0.0.1:5001"
+    # The default registry stays at the address the caller used; a registry whose slot has no
+    # port (more registries than ports) keeps its name under the domain.
+    default = await registries.ensure_registry("default")
+    assert registries.login_server(default, "127.0.0.1:5000") == "127.0.0.1:5000"
+    assert registries.login_server(RegistryRecord(9, "late", login_slot=4)) == "late.localhost:5000"
+    # A deleted registry's slot goes to the next one made, so the ports stay few.
+    await registries.delete("contoso")
+    assert (await registries.create("northwind")).login_server == "127.0.0.1:5001"
+    assert (await registries.create("tailspin")).login_server == "127.0.0.1:5003"

@@ -44,7 +44,8 @@ class RegistryQuotas:
 
 @dataclass(frozen=True, slots=True)
 class RegistryRecord:
-    """A registry (tenant); `storage_bytes` counts each distinct blob it links once."""
+    """A registry (tenant); `storage_bytes` counts each distinct blob it links once;
+    `login_slot` places its loopback login server (services/access/hosts.py)."""
 
     id: int
     name: str
@@ -58,6 +59,7 @@ class RegistryRecord:
     quotas: RegistryQuotas = RegistryQuotas()
     # Random and never reused (`id` may be): what tokens name the registry by.
     uid: str = ""
+    login_slot: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,10 +46,17 @@ _COLUMNS = (
     registries.c.auth_version,
     registries.c.created_at,
     registries.c.storage_bytes,
+    registries.c.login_slot,
     *(registries.c[column] for column in QUOTA_COLUMNS.values()),
 )
 # Run on every request (the access step resolves the registry by its host): built once.
 _BY_NAME = select(*_COLUMNS).where(registries.c.name == bindparam("name"))
+_BY_SLOT = select(*_COLUMNS).where(registries.c.login_slot == bindparam("slot"))
+_SLOTS_TAKEN = (
+    select(registries.c.login_slot)
+    .where(registries.c.login_slot.is_not(None))
+    .order_by(registries.c.login_slot)
+)
 
 
 def _record(row: Any) -> RegistryRecord:
@@ -63,6 +70,7 @@ def _record(row: Any) -> RegistryRecord:
         auth_version=int(row.auth_version),
         created_at=row.created_at,
         storage_bytes=int(row.storage_bytes),
+        login_slot=row.login_slot,
         quotas=RegistryQuotas(
             **{quota: getattr(row, column) for quota, column in QUOTA_COLUMNS.items()}
         ),
@@ -80,6 +88,12 @@ class RegistryStore:
         """The registry called `name`, or None."""
         async with self._db.read() as conn:
             row = (await conn.execute(_BY_NAME, {"name": name})).first()
+        return None if row is None else _record(row)
+
+    async def by_login_slot(self, slot: int) -> RegistryRecord | None:
+        """The registry holding login slot `slot`, or None."""
+        async with self._db.read() as conn:
+            row = (await conn.execute(_BY_SLOT, {"slot": slot})).first()
         return None if row is None else _record(row)
 
     async def list(self) -> builtins.list[RegistryRecord]:
@@ -126,13 +140,19 @@ class RegistryStore:
         return result.rowcount > 0
 
     @retry_on_conflict
-    async def create(self, name: str, **settings: object) -> RegistryRecord | None:
-        """Create a registry; None if one with that name exists already."""
+    async def create(
+        self, name: str, *, login_slot: bool = False, **settings: object
+    ) -> RegistryRecord | None:
+        """Create a registry, with the lowest free login slot if `login_slot`; None if one
+        with that name exists already."""
         _check(settings)
         async with self._db.write() as conn:
+            # Two creators may pick the same slot; the loser fails on its unique key and the
+            # retry picks again.
+            slot = await _free_slot(conn) if login_slot else None
             new_id = await conn.scalar(
                 insert_or_ignore(conn, registries, ("name",))
-                .values(name=name, uid=new_uid(), created_at=utcnow(), **settings)
+                .values(name=name, uid=new_uid(), created_at=utcnow(), login_slot=slot, **settings)
                 .returning(registries.c.id)
             )
             if new_id is None:
@@ -153,6 +173,20 @@ class RegistryStore:
         found = await self.get(name)
         assert found is not None
         return found, False
+
+    @retry_on_conflict
+    async def assign_login_slot(self, name: str) -> RegistryRecord | None:
+        """Give registry `name` the lowest free login slot unless it has one; None if there
+        is no such registry."""
+        async with self._db.write() as conn:
+            slot = await _free_slot(conn)
+            await conn.execute(
+                update(registries)
+                .where(registries.c.name == name, registries.c.login_slot.is_(None))
+                .values(login_slot=slot)
+            )
+            row = (await conn.execute(_BY_NAME, {"name": name})).first()
+        return None if row is None else _record(row)
 
     @retry_on_conflict
     async def update(self, name: str, settings: Mapping[str, object]) -> RegistryRecord | None:
@@ -226,6 +260,17 @@ async def bump_auth_version(conn: AsyncConnection, registry_id: int) -> None:
         .where(registries.c.id == registry_id)
         .values(auth_version=registries.c.auth_version + 1)
     )
+
+
+async def _free_slot(conn: AsyncConnection) -> int:
+    """The lowest login slot no registry holds (slots of deleted registries are reused, so
+    the ports stay few and next to the main one)."""
+    slot = 1
+    for taken in (await conn.scalars(_SLOTS_TAKEN)).all():
+        if taken > slot:
+            break
+        slot = taken + 1
+    return slot
 
 
 def _check(settings: Mapping[str, object]) -> None:

@@ -13,9 +13,10 @@ from portside.auth.secrets import SecretHasher
 from portside.auth.throttle import LoginThrottle
 from portside.config import Settings
 from portside.metadata.database import Database
+from portside.runtime.forwarder import LoginServerForwarder
 from portside.runtime.jobs import sweep_uploads_periodically
 from portside.runtime.stores import Stores
-from portside.services.access.hosts import RegistryDirectory
+from portside.services.access.hosts import LocalLoginServers, RegistryDirectory
 from portside.services.access.oauth import OAuthService
 from portside.services.access.policy import AccessPolicy, AccessStores
 from portside.services.access.signing import KeyRing
@@ -163,11 +164,19 @@ class Runtime:
         )
 
     @cached_property
+    def local_logins(self) -> LocalLoginServers | None:
+        """The loopback login servers, when the server listens on loopback only."""
+        return _local_logins(self.settings)
+
+    @cached_property
     def directory(self) -> RegistryDirectory:
         """Host → registry."""
         s = self.settings
         return RegistryDirectory(
-            self.stores.registries, domain=s.domain, default=s.default_registry
+            self.stores.registries,
+            domain=s.domain,
+            default=s.default_registry,
+            local=self.local_logins,
         )
 
     @cached_property
@@ -242,6 +251,21 @@ class Runtime:
             default_registry=s.default_registry,
             refresh_token_seconds=s.refresh_token_seconds,
             trusted_issuers=tuple(trusted.issuer for trusted in s.trusted_issuers),
+            local_logins=self.local_logins,
+        )
+
+    def login_server_forwarder(self) -> LoginServerForwarder | None:
+        """The forwarder of the loopback login servers to the main port; None off loopback."""
+        if self.local_logins is None:
+            return None
+        s = self.settings
+        bind = "127.0.0.1" if s.host == "localhost" else s.host
+        return LoginServerForwarder(
+            self.stores.registries,
+            self.local_logins,
+            bind=bind,
+            target=(s.host, s.port),
+            default_registry=s.default_registry,
         )
 
     # Lifecycle.
@@ -301,6 +325,15 @@ class Runtime:
             await self.driver.close()
         if self._database is None and "database" in built:
             await self.database.close()
+
+
+def _local_logins(settings: Settings) -> LocalLoginServers | None:
+    """Loopback login servers on the address the server listens on (as a Host names it)."""
+    ports = settings.local_login_port_range()
+    if ports is None:
+        return None
+    host = "127.0.0.1" if settings.host == "localhost" else settings.host
+    return LocalLoginServers(f"[{host}]" if ":" in host else host, ports)
 
 
 def _anonymous_registry(settings: Settings) -> str | None:

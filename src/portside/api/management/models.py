@@ -140,7 +140,11 @@ class Registry(ApiModel):
     """A registry. `passwords` only when admin passwords were just generated."""
 
     name: str
-    login_server: str
+    login_server: str = Field(
+        description="Where clients reach it: `NAME.<domain>[:port]`, or `127.0.0.1:<port>` "
+        "(its loopback login server) while the server listens on loopback only; the default "
+        "registry is the server's own address."
+    )
     sku: str
     admin_user_enabled: bool
     anonymous_pull_enabled: bool

@@ -95,3 +95,6 @@ def login(
         click.echo(json.dumps({"loginServer": server, "dockerConfig": str(path)}, indent=2))
     else:
         click.echo(f"Login Succeeded: {server} (in {path})")
+        # The login server is the image reference's first part; say so, as it may be an
+        # address (127.0.0.1:5001) rather than a name.
+        click.echo(f"Push with: docker push {server}/REPOSITORY:TAG", err=True)

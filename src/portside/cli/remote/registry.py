@@ -69,7 +69,8 @@ def registry() -> None:
 @connection_options
 @click.pass_context
 def create_registry(ctx: click.Context, name: str, sku: str, admin_enabled: bool) -> None:
-    """Create registry NAME (its login server is NAME.<domain>)."""
+    """Create registry NAME; it prints its login server (127.0.0.1:PORT from a server on
+    loopback, else NAME.<domain>), the address to push to and pull from."""
     body = {"name": name, "sku": sku, "adminUserEnabled": admin_enabled}
     _show_registry(ctx, management_client(ctx).call("POST", "/registries", body))
 

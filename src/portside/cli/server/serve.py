@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from portside.cli.server.admin import first_start
+from portside.cli.server.login_servers import start_login_servers, stop_login_servers
 from portside.config import load_settings, settings_for_workers
 
 __all__ = ["serve"]
@@ -82,20 +83,25 @@ def serve(
     scheme = "https" if settings.tls_cert else "http"
     log.info("listening on %s://%s:%d", scheme, settings.host, settings.port)
     with settings_for_workers(settings):
-        Granian(
-            # A string: workers import the HTTP layer themselves; the CLI never imports it.
-            "portside.api.app:app_from_environment",
-            address=settings.host,
-            port=settings.port,
-            interface=Interfaces.ASGI,
-            workers=settings.workers,
-            factory=True,
-            log_level=settings.log_level,  # type: ignore[arg-type]
-            ssl_cert=settings.tls_cert,
-            ssl_key=settings.tls_key,
-            # TLS 1.2 and up: older Docker engines and corporate proxies still negotiate 1.2.
-            ssl_protocol_min=SSLProtocols.tls12,
-        ).serve()
+        # Inside: the forwarder process reads the workers' settings, as they do.
+        login_servers = start_login_servers(settings)
+        try:
+            Granian(
+                # A string: workers import the HTTP layer themselves; the CLI never imports it.
+                "portside.api.app:app_from_environment",
+                address=settings.host,
+                port=settings.port,
+                interface=Interfaces.ASGI,
+                workers=settings.workers,
+                factory=True,
+                log_level=settings.log_level,  # type: ignore[arg-type]
+                ssl_cert=settings.tls_cert,
+                ssl_key=settings.tls_key,
+                # TLS 1.2 and up: older Docker engines and corporate proxies still negotiate 1.2.
+                ssl_protocol_min=SSLProtocols.tls12,
+            ).serve()
+        finally:
+            stop_login_servers(login_servers)
 
 
 # Libraries that log every request (the Azure SDK: each request and response with its headers

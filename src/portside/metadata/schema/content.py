@@ -67,6 +67,10 @@ registries = Table(
     # Bytes of distinct blobs linked anywhere in the registry (registry_blobs), kept exact
     # in the transactions that link and unlink.
     Column("storage_bytes", BigInteger, nullable=False, server_default="0"),
+    # The registry's place among the loopback login servers of a server listening on loopback
+    # only: slot N answers on the N-th port after the main one (docs/operations.md). Unique, so
+    # two registries never share a port; None for the default registry, which needs none.
+    Column("login_slot", Integer, unique=True),
 )
 
 repositories = Table(

@@ -1,14 +1,17 @@
-"""Which registry a request addresses, from its Host: `NAME.<domain>` or the default registry."""
+"""Which registry a request addresses, from its Host: `NAME.<domain>`, a loopback login server
+(`127.0.0.1:PORT`, while the server listens on loopback only), or the default registry."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from dataclasses import dataclass
 
 from portside.metadata.records import RegistryRecord
 from portside.metadata.registries import RegistryStore
 from portside.services.errors import NameUnknown, ParameterInvalid
 
-__all__ = ["RegistryDirectory", "hostname_of", "well_formed_host"]
+__all__ = ["LocalLoginServers", "RegistryDirectory", "hostname_of", "port_of", "well_formed_host"]
 
 # What a Host header may hold: a DNS name or IPv4 address (ASCII letters, digits, dots and
 # hyphens, as every client's reference grammar allows), or a bracketed IPv6 address, each
@@ -32,19 +35,88 @@ def hostname_of(host: str) -> str:
     return host
 
 
+def port_of(host: str) -> int | None:
+    """The port of a Host header value, or None if it names none (`[::1]:5001` → 5001)."""
+    host = host.strip()
+    tail = host.rpartition("]")[2] if host.startswith("[") else host
+    if tail.count(":") != 1:
+        return None
+    port = tail.rpartition(":")[2]
+    return int(port) if port.isdigit() else None
+
+
+def _is_loopback(hostname: str) -> bool:
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class LocalLoginServers:
+    """Login servers on loopback ports, for a server that listens on loopback only.
+
+    `*.localhost` does not resolve everywhere, and Docker speaks plain HTTP only to registries
+    on 127.0.0.0/8 (TLS for any other name). So each registry but the default gets a login
+    server of its own on a loopback port: the registry with login slot N answers at
+    `address:ports[N-1]`, where `portside serve` forwards that port to the main one. The Host
+    the client sends there (`127.0.0.1:5001`) names the registry.
+    """
+
+    address: str
+    """The loopback address as a Host names it: `127.0.0.1`, or `[::1]`."""
+    ports: range
+    """The ports of slots 1, 2, ...; a slot beyond them has no loopback login server."""
+
+    def port(self, slot: int | None) -> int | None:
+        """The port of login slot `slot`; None if it has none."""
+        if slot is None or not 1 <= slot <= len(self.ports):
+            return None
+        return self.ports[slot - 1]
+
+    def login_server(self, slot: int | None) -> str | None:
+        """The login server of login slot `slot` (`127.0.0.1:5001`); None if it has none."""
+        port = self.port(slot)
+        return None if port is None else f"{self.address}:{port}"
+
+    def slot_for_host(self, host: str) -> int | None:
+        """The login slot a Host header value addresses; None if it is no loopback login server."""
+        port = port_of(host)
+        if port is None or port not in self.ports or not _is_loopback(hostname_of(host)):
+            return None
+        return self.ports.index(port) + 1
+
+
 class RegistryDirectory:
     """Maps hosts to registries.
 
-    `contoso.<domain>` is registry `contoso`'s login server; any other host (an address, the
-    bare domain, a proxy's name) reaches the default registry, so the embedded default works
-    with zero setup. A login-server name of a registry that does not exist reaches nothing:
-    falling back to the default registry there would leak it under another registry's name.
+    `contoso.<domain>` is registry `contoso`'s login server; so is its loopback login server
+    (`127.0.0.1:5001`) when `local` is given; any other host (an address, the bare domain, a
+    proxy's name) reaches the default registry, so the embedded default works with zero setup.
+    A login server of a registry that does not exist reaches nothing: falling back to the
+    default registry there would leak it under another registry's name.
     """
 
-    def __init__(self, store: RegistryStore, *, domain: str, default: str) -> None:
+    def __init__(
+        self,
+        store: RegistryStore,
+        *,
+        domain: str,
+        default: str,
+        local: LocalLoginServers | None = None,
+    ) -> None:
         self._store = store
         self._suffix = "." + domain.strip(".").lower()
         self._default = default
+        self._local = local
+        # Slot -> registry name, as `resolve` last read it from the database. `name_for_host`
+        # is synchronous (it checks a token's audience), and every request resolves its own
+        # Host first, so the entry of the registry at hand is always fresh; the database
+        # decides. (A stale entry can only name a deleted registry, whose tokens carry an id
+        # no registry has.)
+        self._slots: dict[int, str] = {}
 
     @property
     def default(self) -> str:
@@ -55,6 +127,9 @@ class RegistryDirectory:
         """The name of the registry `host` addresses (which may not exist); "" for none."""
         if not well_formed_host(host.strip()):
             return ""
+        slot = self._slot_for_host(host)
+        if slot is not None:
+            return self._slots.get(slot, "")
         hostname = hostname_of(host)
         if hostname.endswith(self._suffix):
             label = hostname[: -len(self._suffix)]
@@ -65,10 +140,17 @@ class RegistryDirectory:
 
     async def resolve(self, host: str) -> RegistryRecord | None:
         """The registry `host` addresses; None if no such registry exists."""
+        slot = self._slot_for_host(host)
+        if slot is not None:
+            return await self._resolve_slot(slot)
         name = self.name_for_host(host)
         if not name:
             return None
-        return await self._store.get(name)
+        record = await self._store.get(name)
+        if record is not None and record.login_slot is not None:
+            # So that a token for its loopback login server is known as its own here too.
+            self._slots[record.login_slot] = record.name
+        return record
 
     async def resolve_or_raise(self, host: str) -> RegistryRecord:
         """The registry `host` addresses; NameUnknown if no such registry exists."""
@@ -82,6 +164,25 @@ class RegistryDirectory:
         the client asked for one); ParameterInvalid if that service is another registry."""
         registry = await self.resolve_or_raise(host)
         service = service or host
-        if self.name_for_host(service) != registry.name:
+        slot = self._slot_for_host(service) if service != host else None
+        if slot is not None:
+            named = await self._resolve_slot(slot)
+            same = named is not None and named.id == registry.id
+        else:
+            same = self.name_for_host(service) == registry.name
+        if not same:
             raise ParameterInvalid(f"service {service!r} is not this registry")
         return registry, service
+
+    def _slot_for_host(self, host: str) -> int | None:
+        if self._local is None or not well_formed_host(host.strip()):
+            return None
+        return self._local.slot_for_host(host)
+
+    async def _resolve_slot(self, slot: int) -> RegistryRecord | None:
+        record = await self._store.by_login_slot(slot)
+        if record is None:
+            self._slots.pop(slot, None)
+        else:
+            self._slots[slot] = record.name
+        return record

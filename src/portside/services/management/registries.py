@@ -21,6 +21,7 @@ from portside.metadata.records import RegistryRecord
 from portside.metadata.registries import QUOTA_COLUMNS
 from portside.oci.errors import NameInvalid
 from portside.oci.names import validate_name
+from portside.services.access.hosts import LocalLoginServers
 from portside.services.lifecycle.usage import QUOTAS, UsageReport
 from portside.services.management.admin import Caller
 from portside.services.management.context import ManagementContext, SecretInfo
@@ -107,25 +108,37 @@ class RegistryManagement:
     """Registries of the deployment and their admin users."""
 
     def __init__(
-        self, context: ManagementContext, *, domain: str, port: int, default_registry: str
+        self,
+        context: ManagementContext,
+        *,
+        domain: str,
+        port: int,
+        default_registry: str,
+        local: LocalLoginServers | None = None,
     ) -> None:
-        """Login servers are `NAME.<domain>[:port]`; `default_registry` is the server's own."""
+        """Login servers are `NAME.<domain>[:port]`, or the registry's loopback login server
+        when `local` is given (the server listens on loopback only); `default_registry` is the
+        server's own."""
         self._context = context
         self._stores = context.stores
         self._domain = domain
         self._port = port
+        self._local = local
         self.default_registry = default_registry
 
-    def login_server(self, name: str, host: str | None = None) -> str:
-        """The login server of a registry: `NAME.<domain>`, plus `:port` unless it is 443.
+    def login_server(self, record: RegistryRecord, host: str | None = None) -> str:
+        """The login server of a registry.
 
         The default registry answers at the server's own address: `host` (the Host the caller
-        used) when given, else `<domain>[:port]`.
+        used) when given, else `<domain>[:port]`. Another registry answers at its loopback
+        login server (`127.0.0.1:5001`) while the server listens on loopback only and the
+        registry's login slot has a port, else at `NAME.<domain>`, plus `:port` unless 443.
         """
         suffix = "" if self._port == 443 else f":{self._port}"
-        if name == self.default_registry:
+        if record.name == self.default_registry:
             return host or f"{self._domain}{suffix}"
-        return f"{name}.{self._domain}{suffix}"
+        local = self._local.login_server(record.login_slot) if self._local else None
+        return local or f"{record.name}.{self._domain}{suffix}"
 
     def view(
         self,
@@ -135,7 +148,7 @@ class RegistryManagement:
     ) -> RegistryView:
         """A registry record as the API shows it."""
         default = record.name == self.default_registry
-        return RegistryView(record, self.login_server(record.name, host), default, passwords)
+        return RegistryView(record, self.login_server(record, host), default, passwords)
 
     async def create(
         self,
@@ -155,6 +168,9 @@ class RegistryManagement:
         _check_sku(sku)
         record = await self._stores.registries.create(
             name,
+            # Every registry made here gets one, also off loopback: moved onto loopback (a
+            # copy of the data on a laptop), the registry has its port at once.
+            login_slot=True,
             sku=sku,
             admin_enabled=admin_enabled,
             anonymous_pull=anonymous_pull,

@@ -25,6 +25,7 @@ from portside.auth.identity import Identity
 from portside.auth.secrets import SecretHasher
 from portside.auth.throttle import LoginThrottle
 from portside.metadata.usage_reads import UsageStore
+from portside.services.access.hosts import LocalLoginServers
 from portside.services.access.policy import AccessStores
 from portside.services.access.signing import KeyRing
 from portside.services.lifecycle.usage import UsageService
@@ -72,17 +73,23 @@ class ManagementService:
         default_registry: str,
         refresh_token_seconds: int,
         trusted_issuers: tuple[str, ...] = (),
+        local_logins: LocalLoginServers | None = None,
     ) -> None:
         """Assemble the parts over the stores and `usage` (see the module docstring).
 
-        `domain` and `port` make login servers (`NAME.<domain>[:port]`); `default_registry`
+        `domain` and `port` make login servers (`NAME.<domain>[:port]`), `local_logins` the
+        loopback ones (services/access/hosts.py); `default_registry`
         answers at the server's own address; `refresh_token_seconds` is the lifetime of the
         refresh tokens `login` issues; `trusted_issuers` the `iss` of the trusted OIDC issuers
         that federated role assignments name.
         """
         context = ManagementContext(stores, hasher, UsageService(usage))
         self.registries = RegistryManagement(
-            context, domain=domain, port=port, default_registry=default_registry
+            context,
+            domain=domain,
+            port=port,
+            default_registry=default_registry,
+            local=local_logins,
         )
         self.scope_maps = ScopeMapManagement(context)
         self.tokens = TokenManagement(context)
@@ -97,7 +104,7 @@ class ManagementService:
         """A refresh token for `caller` in `registry`, minted as the /oauth2/token endpoint
         mints them (`KeyRing.refresh_token`), for the registry's login server."""
         record = await self._context.registry(registry)
-        login_server = self.registries.login_server(record.name, host)
+        login_server = self.registries.login_server(record, host)
         token = await self._keys.refresh_token(
             record,
             caller_identity(caller),

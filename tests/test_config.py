@@ -1,0 +1,30 @@
+"""Settings that derive values: the loopback login servers' ports (config.py)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from portside.config import Settings
+
+
+def test_loopback_login_ports_follow_the_main_port_on_loopback_only() -> None:
+    assert Settings().local_login_port_range() == range(5001, 5101)
+    assert Settings(host="localhost", port=8000).local_login_port_range() == range(8001, 8101)
+    assert Settings(host="::1", local_login_ports=2).local_login_port_range() == range(5001, 5003)
+    assert Settings(local_login_first_port=6000).local_login_port_range() == range(6000, 6100)
+    # The last ports of the range end at 65535.
+    assert Settings(port=65500).local_login_port_range() == range(65501, 65536)
+    for off in (
+        Settings(host="0.0.0.0"),
+        Settings(host="registry.example.com"),
+        Settings(local_login_ports=0),
+        Settings(port=0),
+        Settings(port=65535),
+    ):
+        assert off.local_login_port_range() is None
+
+
+def test_the_main_port_cannot_be_among_the_login_ports() -> None:
+    with pytest.raises(ValidationError, match="local_login_first_port"):
+        Settings(port=5050, local_login_first_port=5001)
