@@ -23,8 +23,8 @@ __all__ = ["OPERATIONS_DOC", "documented_config", "start_nginx"]
 OPERATIONS_DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 
 _FENCE = re.compile(r"^```nginx\n(.*?)^```$", re.MULTILINE | re.DOTALL)
-_UPSTREAM = re.compile(r"^upstream portside \{\n(.*?)^\}", re.MULTILINE | re.DOTALL)
-_NODE = re.compile(r"^(\s*server\s+)\S+:\d+(\s*[^;]*;)", re.MULTILINE)
+_UPSTREAM = re.compile(r"\bupstream\s+portside\s*\{([^}]*)\}")
+_NODE = re.compile(r"(\bserver\s+)[^\s;]+:\d+")
 
 
 def documented_config(doc: str = "") -> str:
@@ -50,16 +50,22 @@ def for_test(block: str, port: int, upstreams: Sequence[int], certificates: Cert
         f"documented {len(nodes)} nodes, the test runs {len(upstreams)}"
     )
     ports = iter(upstreams)
-    servers = _NODE.sub(
-        lambda m: f"{m.group(1)}127.0.0.1:{next(ports)}{m.group(2)}", upstream.group(1)
-    )
+    servers = _NODE.sub(lambda m: f"{m.group(1)}127.0.0.1:{next(ports)}", upstream.group(1))
     block = block[: upstream.start(1)] + servers + block[upstream.end(1) :]
-    block = _replace_once(block, r"^\s*listen 443 ssl;", f"    listen 127.0.0.1:{port} ssl;")
-    block = _replace_once(
-        block, r"^\s*ssl_certificate\s.*$", f"    ssl_certificate {certificates.cert};"
+    block = _replace_once(block, r"^[ \t]*listen 443 ssl;", f"    listen 127.0.0.1:{port} ssl;")
+    # Certificate lines are pointed at the test's files where the document has them; where it
+    # has none, nginx refuses the block, as it would refuse it pasted.
+    block = re.sub(
+        r"^[ \t]*ssl_certificate\s.*$",
+        f"    ssl_certificate {certificates.cert};",
+        block,
+        flags=re.M,
     )
-    return _replace_once(
-        block, r"^\s*ssl_certificate_key\s.*$", f"    ssl_certificate_key {certificates.key};"
+    return re.sub(
+        r"^[ \t]*ssl_certificate_key\s.*$",
+        f"    ssl_certificate_key {certificates.key};",
+        block,
+        flags=re.M,
     )
 
 
