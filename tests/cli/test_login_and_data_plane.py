@@ -101,6 +101,11 @@ class FakeRegistry:
         if path == "/api/v1/registries/team1/login":
             body = {"loginServer": "127.0.0.1:5001", "refreshToken": "refresh-1"}
             return httpx.Response(200, json=body)
+        if path == "/api/v1/registries/team1/repositories/team/app":
+            assert request.method == "PATCH"
+            enabled = json.loads(request.content)["anonymousPullEnabled"]
+            body = {"registry": "team1", "name": "team/app", "anonymousPullEnabled": enabled}
+            return httpx.Response(200, json=body)
         assert request.headers["host"] == "127.0.0.1:5001"
         if path == "/oauth2/token":
             form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
@@ -127,6 +132,13 @@ class FakeRegistry:
             attributes = {"deleteEnabled": False, "writeEnabled": True}
             return httpx.Response(
                 200, json={"manifest": {"digest": DIGEST, "changeableAttributes": attributes}}
+            )
+        if path == "/acr/v1/team/app" and request.method == "PATCH":
+            assert scope == "repository:team/app:metadata_write"
+            assert json.loads(request.content) == {"listEnabled": False}
+            attributes = {"deleteEnabled": True, "listEnabled": False}
+            return httpx.Response(
+                200, json={"imageName": "team/app", "changeableAttributes": attributes}
             )
         if path == f"/v2/team/app/referrers/{DIGEST}":
             assert scope == "repository:team/app:pull"
@@ -175,6 +187,32 @@ def test_manifest_commands_resolve_tags_and_use_narrow_scopes() -> None:
     code, out, _ = run(fake, "manifest", "list-referrers", "-r", "team1", "-n", "team/app:v1")
     assert code == 0
     assert "application/sbom" in out
+
+
+def test_repository_update_sets_anonymous_pull_and_locks_together() -> None:
+    fake = FakeRegistry()
+    app = ("repository", "update", "-n", "team1", "--repository", "team/app")
+    code, out, err = run(fake, *app, "--anonymous-pull-enabled", "true", "-o", "json")
+    assert (code, err) == (0, "")
+    assert json.loads(out) == {
+        "registry": "team1",
+        "name": "team/app",
+        "anonymousPullEnabled": True,
+    }
+    # Anonymous pull alone is a management setting: no sign-in to the data plane.
+    assert [r.url.path for r in fake.seen] == ["/api/v1/registries/team1/repositories/team/app"]
+
+    fake = FakeRegistry()
+    code, out, err = run(
+        fake, *app, "--anonymous-pull-enabled", "false", "--list-enabled", "false", "-o", "json"
+    )
+    assert (code, err) == (0, "")
+    shown = json.loads(out)
+    assert shown["anonymousPullEnabled"] is False
+    assert shown["changeableAttributes"]["listEnabled"] is False
+    code, out, _ = run(fake, *app, "--anonymous-pull-enabled", "false", "--list-enabled", "false")
+    assert code == 0
+    assert "Anonymous pull enabled" in out and "List enabled" in out
 
 
 def test_data_plane_errors_are_reported_without_traceback() -> None:

@@ -305,3 +305,41 @@ def test_generated_secrets_print_as_plain_lines_in_table_mode(portside: CliHarne
     lines = generated.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == ["password1", "password2"]
     assert all(len(line.split(": ")[1]) == 43 for line in lines)
+
+
+def test_repository_anonymous_pull(portside: CliHarness) -> None:
+    harness = portside.harness
+    harness.add_repository("default", "team/app")
+    harness.add_repository("default", "team/private")
+
+    def public() -> set[str]:
+        async def read() -> set[str]:
+            record = await harness.service.registries.show("default")
+            stores = harness.runtime.stores.registries
+            return await stores.all_anonymous_repositories(record.record.id)
+
+        return harness.run(read)
+
+    app = ("repository", "update", "-n", "default", "--repository", "team/app")
+    opened = as_json(portside, *app, "--anonymous-pull-enabled", "true")
+    assert opened == {"registry": "default", "name": "team/app", "anonymousPullEnabled": True}
+    assert public() == {"team/app"}
+    table = portside(*app, "--anonymous-pull-enabled", "false")
+    assert table.exit_code == 0, table.output
+    assert "Anonymous pull enabled" in table.stdout and "team/app" in table.stdout
+    assert public() == set()
+
+    on_image = portside(
+        "repository", "update", "-n", "default", "--image", "team/app:v1",
+        "--anonymous-pull-enabled", "true",
+    )  # fmt: skip
+    assert on_image.exit_code == 1
+    assert "give --repository" in on_image.stderr
+    missing = portside(
+        "repository", "update", "-n", "default", "--repository", "nope",
+        "--anonymous-pull-enabled", "true",
+    )  # fmt: skip
+    assert missing.exit_code == 1 and "Traceback" not in missing.output
+    nothing = portside(*app)
+    assert nothing.exit_code == 1 and "nothing to update" in nothing.stderr
+    assert public() == set()

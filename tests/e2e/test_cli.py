@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from .cli_server import (
@@ -348,6 +349,47 @@ def test_repository_and_manifest_commands(
     assert "e2e/lib" not in server.json("repository", "list", "-n", "default")
     fails("repository", "show", "-n", "default", "--repository", "e2e/lib")
     docker("logout", reg.host, check=False)
+
+
+MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    ]
+)
+
+
+def anonymous_manifest_status(registry: Registry, repository: str, tag: str) -> int:
+    """`GET /v2/REPO/manifests/TAG` as an anonymous client does it: the request, then (on a
+    Bearer challenge) a token asked for without credentials, then the request again."""
+    path = f"/v2/{repository}/manifests/{tag}"
+    headers = {"Accept": MANIFEST_TYPES}
+    with httpx.Client(base_url=registry.url, timeout=10) as client:
+        first = client.get(path, headers=headers)
+        challenge = first.headers.get("www-authenticate", "")
+        if first.status_code != 401 or not challenge.startswith("Bearer "):
+            return first.status_code
+        params = dict(part.split("=", 1) for part in challenge[7:].split(","))
+        realm = params.pop("realm").strip('"')
+        query = {key: value.strip('"') for key, value in params.items() if key != "error"}
+        token = client.get(realm, params=query)
+        if token.status_code != 200:
+            return token.status_code
+        bearer = {"Authorization": f"Bearer {token.json()['token']}"}
+        return client.get(path, headers={**headers, **bearer}).status_code
+
+
+def test_repository_anonymous_pull(server: CliServer, app_v1: PushedImage) -> None:
+    app = ("repository", "update", "-n", "default", "--repository", "e2e/app")
+    assert anonymous_manifest_status(server.registry, "e2e/app", "v1") == 401
+    opened = server.json(*app, "--anonymous-pull-enabled", "true")
+    assert opened["anonymousPullEnabled"] is True
+    assert anonymous_manifest_status(server.registry, "e2e/app", "v1") == 200
+    closed = server.run(*app, "--anonymous-pull-enabled", "false").stdout
+    assert "Anonymous pull enabled" in closed
+    assert anonymous_manifest_status(server.registry, "e2e/app", "v1") == 401
 
 
 def test_errors_exit_1_with_a_message(server: CliServer) -> None:

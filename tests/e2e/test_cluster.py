@@ -2,19 +2,24 @@
 
 Nothing an upload or a pull needs lives in one node's memory: chunks of one upload land on
 different nodes, docker pushes and pulls through the balancer, and a node stopped in the middle
-of a push costs only a retry.
+of a push costs only a retry. nginx runs the configuration docs/operations.md shows, TLS
+included (tests/backends/nginx.py reads it out of the document). Docker reaches it over TLS
+without trusting the test's CA because it treats registries on 127.0.0.0/8 as insecure: it
+still speaks TLS to them but skips verification; the tests' own clients verify.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import ssl
 import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,8 +30,11 @@ from tests.backends.seaweedfs import ACCESS_KEY, SECRET_KEY, SeaweedFS
 from tests.conftest import BUCKET
 from tests.e2e.clients import Cli, ServerProcess, free_port
 from tests.e2e.conftest import portside_executable
+from tests.e2e.tls import make_certificates
 
 pytestmark = pytest.mark.e2e
+
+ADMIN_PASSWORD = uuid.uuid4().hex
 
 
 @dataclass
@@ -35,11 +43,16 @@ class Cluster:
 
     nodes: list[ServerProcess]
     host: str
+    verify: ssl.SSLContext
 
     @property
     def url(self) -> str:
         """The balancer's base URL."""
-        return f"http://{self.host}"
+        return f"https://{self.host}"
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """An HTTPS client of the balancer that trusts the test's CA."""
+        return httpx.Client(base_url=self.url, verify=self.verify, **kwargs)
 
     def requests_seen(self, node: int, needle: str) -> int:
         """How many access-log lines of `node` mention `needle`."""
@@ -52,7 +65,14 @@ def start_node(root: Path, index: int, database_url: str, storage: dict[str, str
     workdir = root / f"node{index}"
     workdir.mkdir()
     argv = [portside_executable(), "serve", "--port", str(port), "--data-dir", str(workdir)]
-    env = {"PORTSIDE_DATABASE_URL": database_url, "PORTSIDE_ACCESS_LOG": "true", **storage}
+    env = {
+        "PORTSIDE_DATABASE_URL": database_url,
+        "PORTSIDE_ACCESS_LOG": "true",
+        # As docs/operations.md asks of nodes behind the documented nginx.
+        "PORTSIDE_TRUST_FORWARDED_PROTO": "true",
+        "PORTSIDE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        **storage,
+    }
     node = ServerProcess.start(f"node{index}", argv, workdir / "portside.log", env=env)
     node.wait_ready(lambda: httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200)
     node.port = port  # type: ignore[attr-defined]
@@ -65,6 +85,7 @@ def cluster(
 ) -> Iterator[Cluster]:
     """Two nodes over one PostgreSQL database and one S3 bucket, nginx in front."""
     root = tmp_path_factory.mktemp("cluster")
+    certificates = make_certificates(root, "localhost")
     seaweed: SeaweedFS = request.getfixturevalue("seaweedfs")
     storage = {
         "PORTSIDE_STORAGE_DRIVER": "s3",
@@ -81,8 +102,10 @@ def cluster(
         try:
             for index in range(2):
                 nodes.append(start_node(root, index, database_url, storage))
-            balancer, port = start_nginx(root / "nginx", [n.port for n in nodes])  # type: ignore[attr-defined]
-            yield Cluster(nodes, f"127.0.0.1:{port}")
+            ports = [n.port for n in nodes]  # type: ignore[attr-defined]
+            balancer, port = start_nginx(root / "nginx", ports, certificates)
+            verify = ssl.create_default_context(cafile=str(certificates.ca))
+            yield Cluster(nodes, f"127.0.0.1:{port}", verify)
         finally:
             if balancer is not None:
                 balancer.stop()
@@ -93,7 +116,7 @@ def cluster(
 def test_chunks_of_one_upload_land_on_different_nodes(cluster: Cluster) -> None:
     data = bytes(range(256)) * 4096 * 3  # 3 MiB in six chunks
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    with httpx.Client(base_url=cluster.url) as client:
+    with cluster.client() as client:
         started = client.post("/v2/cluster/chunks/blobs/uploads/")
         assert started.status_code == 202
         location = started.headers["Location"]
@@ -115,6 +138,23 @@ def test_chunks_of_one_upload_land_on_different_nodes(cluster: Cluster) -> None:
     # Round robin sent the session's requests to both nodes.
     assert cluster.requests_seen(0, upload_id) > 0
     assert cluster.requests_seen(1, upload_id) > 0
+
+
+def test_nodes_see_the_clients_scheme_and_host(cluster: Cluster) -> None:
+    # Host and X-Forwarded-Proto as the documented block sets them: the request reaches the
+    # registry its login server names, and its token challenge names that login server over
+    # HTTPS, as the client must use it (not a node's plain-HTTP address).
+    with cluster.client() as client:
+        created = client.post(
+            "/api/v1/registries", json={"name": "sealed"}, auth=("admin", ADMIN_PASSWORD)
+        )
+        assert created.status_code == 201, created.text
+        login_server = f"sealed.localhost:{cluster.host.rpartition(':')[2]}"
+        answer = client.get("/v2/app/manifests/v1", headers={"Host": login_server})
+    assert answer.status_code == 401, answer.text
+    challenge = answer.headers["www-authenticate"]
+    assert f'realm="https://{login_server}/oauth2/token"' in challenge, challenge
+    assert f'service="{login_server}"' in challenge, challenge
 
 
 def test_docker_push_and_pull_through_the_balancer(
@@ -139,7 +179,7 @@ def test_push_survives_a_node_stopped_midway(
     stop = threading.Event()
 
     def keep_pulling() -> None:
-        with httpx.Client(base_url=cluster.url, timeout=10) as client:
+        with cluster.client(timeout=10) as client:
             while not stop.is_set():
                 pulls_ok.append(client.get("/v2/cluster/web/manifests/v1").status_code == 200)
 

@@ -59,9 +59,14 @@ def _lock_options(command: Any) -> Any:
     return command
 
 
-def _changes(*values: bool | None) -> dict[str, bool]:
+def _given(*values: bool | None) -> dict[str, bool]:
     """The attributes given (in _FLAGS order) as ACR's changeableAttributes body."""
-    changes = {key: v for (_, key), v in zip(_FLAGS, values, strict=True) if v is not None}
+    return {key: v for (_, key), v in zip(_FLAGS, values, strict=True) if v is not None}
+
+
+def _changes(*values: bool | None) -> dict[str, bool]:
+    """The attributes given, at least one of them."""
+    changes = _given(*values)
     if not changes:
         raise CliError("nothing to update: give at least one --*-enabled true|false")
     return changes
@@ -111,13 +116,21 @@ def _patch_attributes(
     changes: dict[str, bool],
     name: tuple[str, str],
 ) -> None:
-    """PATCH `changes` to the repository, tag or manifest at `path`, then show its attributes
-    as the answer gives them (a tag or manifest answer wraps the object in `tag`/`manifest`)."""
+    """PATCH `changes` to the repository, tag or manifest at `path`, then show its attributes."""
+    data = _patched(session, repository, path, changes)
+    _show_attributes(ctx, data, (name,))
+
+
+def _patched(
+    session: RegistrySession, repository: str, path: str, changes: dict[str, bool]
+) -> dict[str, Any]:
+    """PATCH `changes` to the object at `path`; its attributes as the answer gives them (a tag
+    or manifest answer wraps the object in `tag`/`manifest`)."""
     answer = session.request("PATCH", path, scope(repository, "metadata_write"), json=changes)
     data = answer.json() if answer.content else {}
     for key in ("tag", "manifest"):
         data = data.get(key, data) if isinstance(data, dict) else {}
-    _show_attributes(ctx, data if isinstance(data, dict) else {}, (name,))
+    return data if isinstance(data, dict) else {}
 
 
 def _json(ctx: click.Context) -> bool:
@@ -217,6 +230,11 @@ def show_tags(
 @click.option("--repository", "repository_name", help="Repository name.")
 @click.option("--image", help="REPO:TAG or REPO@DIGEST.")
 @_lock_options
+@click.option(
+    "--anonymous-pull-enabled",
+    type=click.BOOL,
+    help="true or false: anyone may pull this repository (with --repository).",
+)
 @connection_options
 @click.pass_context
 def update_repository(
@@ -228,10 +246,23 @@ def update_repository(
     write_enabled: bool | None,
     read_enabled: bool | None,
     list_enabled: bool | None,
+    anonymous_pull_enabled: bool | None,
 ) -> None:
-    """Lock or unlock a repository, tag or manifest (delete, write, read, list)."""
+    """Lock or unlock a repository, tag or manifest (delete, write, read, list); open or close
+    a repository to anonymous pull."""
     target = _target(repository_name, image)
-    changes = _changes(delete_enabled, write_enabled, read_enabled, list_enabled)
+    changes = _given(delete_enabled, write_enabled, read_enabled, list_enabled)
+    if anonymous_pull_enabled is None and not changes:
+        raise CliError("nothing to update: give at least one --*-enabled true|false")
+    fields: tuple[tuple[str, str], ...] = ()
+    if anonymous_pull_enabled is not None:
+        if target.tag or target.digest:
+            raise CliError("--anonymous-pull-enabled applies to a repository: give --repository")
+        answer = _set_anonymous_pull(ctx, registry_name, target.repository, anonymous_pull_enabled)
+        if not changes:
+            emit_record(ctx, answer, (("Registry", "registry"), ("Name", "name"), _ANONYMOUS))
+            return
+        fields = (_ANONYMOUS,)
     session = _session(ctx, registry_name)
     base = f"/acr/v1/{target.repository}"
     if target.tag:
@@ -240,7 +271,22 @@ def update_repository(
         path, name = f"{base}/_manifests/{target.digest}", ("Digest", "digest")
     else:
         path, name = base, ("Name", "imageName")
-    _patch_attributes(ctx, session, target.repository, path, changes, name)
+    data = _patched(session, target.repository, path, changes)
+    if anonymous_pull_enabled is not None:
+        data["anonymousPullEnabled"] = anonymous_pull_enabled
+    _show_attributes(ctx, data, (name, *fields))
+
+
+_ANONYMOUS = ("Anonymous pull enabled", "anonymousPullEnabled")
+
+
+def _set_anonymous_pull(
+    ctx: click.Context, registry_name: str, repository_name: str, enabled: bool
+) -> Any:
+    """Open or close one repository to anonymous pull: a management API setting (ACR's data
+    plane has no such attribute); the answer's `{"registry", "name", "anonymousPullEnabled"}`."""
+    path = f"/registries/{registry_name}/repositories/{repository_name}"
+    return management_client(ctx).call("PATCH", path, {"anonymousPullEnabled": enabled})
 
 
 @repository.command("delete")
