@@ -8,9 +8,10 @@ from portside import __version__
 from portside.cli.remote.identities import role, signing_key, sp
 from portside.cli.remote.lifecycle import config
 from portside.cli.remote.login import login
+from portside.cli.remote.manifests import manifest
 from portside.cli.remote.purge import purge
 from portside.cli.remote.registry import credential, registry
-from portside.cli.remote.repository import manifest, repository
+from portside.cli.remote.repository import repository
 from portside.cli.remote.tokens import scope_map, token
 from portside.cli.server.admin import admin
 from portside.cli.server.gc import gc

@@ -1,6 +1,7 @@
 """The recycle bin from the command line, as `az acr repository list-deleted` and
 `az acr manifest list-deleted | list-deleted-tags | restore`. The commands are added to the
-`repository` and `manifest` groups (cli/remote/repository.py) and call the management API.
+`repository` and `manifest` groups (cli/remote/repository.py and
+manifests.py) and call the management API.
 
 The manifest commands take the registry and repository as the other manifest commands do
 (`-r REGISTRY -n REPOSITORY`), or as `-n REGISTRY --repository REPOSITORY`.
