@@ -174,3 +174,17 @@ def test_the_token_never_shows_in_the_settings_repr(settings: Settings) -> None:
     assert "metrics-s3cret" not in repr(
         settings.model_copy(update={"metrics_token": "metrics-s3cret"})
     )
+
+
+def test_throttled_answers_are_counted(settings: Settings) -> None:
+    strict = settings.model_copy(update={"login_max_failures": 1, "login_lockout_seconds": 60})
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"admin:wrong-password").decode()}
+    params = {"service": "localhost", "scope": "repository:a/b:pull"}
+    with TestClient(create_app(strict)) as client:
+        statuses = [
+            client.get("/oauth2/token", params=params, headers=wrong).status_code for _ in range(3)
+        ]
+        samples = scrape(client)
+    assert 429 in statuses
+    throttled = value(samples, "portside_throttled_requests_total", route="/oauth2/token")
+    assert throttled == statuses.count(429)

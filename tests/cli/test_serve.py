@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -291,3 +292,27 @@ def test_a_node_on_the_filesystem_makes_its_data_directory_and_names_the_path(
     assert result.exit_code == 0, result.output
     assert (tmp_path / "data" / "portside.db").is_file()
     assert f"storage: filesystem {tmp_path / 'data' / 'blobs'}" in caplog.text
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_workers_share_a_private_metrics_directory_removed_at_exit(
+    tmp_path: Path,
+    fake_granian: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    log_format: str,
+) -> None:
+    monkeypatch.setattr(granian, "Granian", WorkerView)
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # TMPDIR, once read, is cached
+    arguments = ["serve", "--port", str(free_port()), "--data-dir", str(tmp_path / "data")]
+    result = CliRunner().invoke(cli, arguments, env={**ENV, "PORTSIDE_LOG_FORMAT": log_format})
+    assert result.exit_code == 0, result.output
+    shared = Path(WorkerView.environ["PROMETHEUS_MULTIPROC_DIR"])
+    assert shared.parent == tmp_path and shared.name.startswith("portside-metrics-")
+    assert not shared.exists() and "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    # In JSON, Granian's own lines go to the root logger and its JSON formatter.
+    granian_logging = fake_granian[0]["log_dictconfig"]
+    if log_format == "text":
+        assert granian_logging is None
+    else:
+        assert granian_logging["loggers"]["_granian"]["propagate"] is True
