@@ -16,13 +16,27 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["MAX_VALUE", "REQUEST_ID", "JsonFormatter", "bounded"]
+__all__ = ["MAX_VALUE", "REQUEST_ID", "TEXT_FORMAT", "JsonFormatter", "RequestIdFilter", "bounded"]
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("portside_request_id", default=None)
 """The id of the request being served in this context, or None outside requests."""
 
 MAX_VALUE = 2048
 """Characters of one logged value kept (a message, a path); the rest is cut with a mark."""
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(request)s: %(message)s"
+"""The text log line; `%(request)s` is ` [<request id>]` inside a request, else empty."""
+
+
+class RequestIdFilter(logging.Filter):
+    """Gives each record the `request` field `TEXT_FORMAT` shows (it lets every record pass)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Set `record.request` from the request being served, if any."""
+        request_id = REQUEST_ID.get()
+        record.request = f" [{request_id}]" if request_id is not None else ""
+        return True
 
 
 def bounded(value: str, limit: int = MAX_VALUE) -> str:

@@ -21,7 +21,7 @@ from portside.api.app import create_app
 from portside.api.errors import exception_handlers
 from portside.api.middleware import RegistryHeaders
 from portside.config import Settings
-from portside.logs import JsonFormatter
+from portside.logs import REQUEST_ID, TEXT_FORMAT, JsonFormatter, RequestIdFilter
 from tests.registry_client import push_image
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
@@ -139,3 +139,22 @@ def test_values_are_bounded(client: TestClient, json_lines: io.StringIO) -> None
     logging.getLogger("portside.test").warning("%s", "y" * 100_000)
     line = parsed(json_lines)[-1]
     assert len(line["message"]) < 3000 and line["message"].endswith("[cut]")
+
+
+def test_text_lines_written_during_a_request_carry_its_id() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    handler.addFilter(RequestIdFilter())
+    logger = logging.getLogger("portside.test.text")
+    logger.addHandler(handler)
+    try:
+        token = REQUEST_ID.set("req-7")
+        logger.warning("inside")
+        REQUEST_ID.reset(token)
+        logger.warning("outside")
+    finally:
+        logger.removeHandler(handler)
+    inside, outside = stream.getvalue().splitlines()
+    assert inside.endswith("WARNING portside.test.text [req-7]: inside")
+    assert outside.endswith("WARNING portside.test.text: outside")

@@ -11,7 +11,7 @@ import click
 
 from portside.cli.server.admin import first_start
 from portside.config import load_settings, metrics_for_workers, settings_for_workers
-from portside.logs import JsonFormatter
+from portside.logs import TEXT_FORMAT, JsonFormatter, RequestIdFilter
 
 __all__ = ["serve"]
 
@@ -125,15 +125,16 @@ _NEVER_DEBUG = ("aiosqlite",)
 def _configure_logging(level: str, log_format: str = "text") -> None:
     """Configure logging for the server and its workers (which inherit it): the one place.
 
-    `log_format` "json" writes one JSON object per line (portside/logs.py), with the request
-    id of the request being served. The object-store SDKs speak at WARNING and above unless
-    the operator asked for debug.
+    `log_format` "json" writes one JSON object per line (portside/logs.py); in both formats
+    the lines written while a request is served carry its id. The object-store SDKs speak at
+    WARNING and above unless the operator asked for debug.
     """
     handler = logging.StreamHandler()
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+        handler.addFilter(RequestIdFilter())
     logging.basicConfig(level=level.upper(), handlers=[handler])
     debugging = level == "debug"
     for name in _CHATTY:
