@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import httpx
@@ -11,18 +12,19 @@ from .clients import ServerProcess, free_port, remove_tree
 from .conftest import portside_executable, short_tmpdir
 
 
-def healthz_count(url: str) -> float:
-    """The server's count of answered GET /healthz, as one scrape sees it."""
+def sample(url: str, name: str, **labels: str) -> float:
+    """One sample of one scrape of the server (0 if absent)."""
     text = httpx.get(f"{url}/metrics", timeout=5).text
     for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "portside_http_requests_total" and sample.labels == {
-                "route": "/healthz",
-                "method": "GET",
-                "status": "200",
-            }:
-                return sample.value
+        for found in family.samples:
+            if found.name == name and found.labels == labels:
+                return found.value
     return 0.0
+
+
+def healthz_count(url: str) -> float:
+    """The server's count of answered GET /healthz, as one scrape sees it."""
+    return sample(url, "portside_http_requests_total", route="/healthz", method="GET", status="200")
 
 
 def test_two_workers_one_sum_and_json_logs() -> None:
@@ -52,6 +54,15 @@ def test_two_workers_one_sum_and_json_logs() -> None:
             ids.append(answer.headers["X-Request-Id"])
         # Whichever worker answers the scrape, it counts the requests of both.
         assert {healthz_count(url) - base for _ in range(6)} == {20.0}
+        # A blob the server sends from a file itself (zero copy) is counted at its length.
+        blob = b"z" * 100_000
+        digest = f"sha256:{hashlib.sha256(blob).hexdigest()}"
+        pushed = httpx.post(f"{url}/v2/m/blobs/uploads/", params={"digest": digest}, content=blob)
+        assert pushed.status_code == 201
+        assert httpx.get(f"{url}/v2/m/blobs/{digest}").content == blob
+        route = "/v2/{name}/blobs/{digest}"
+        assert sample(url, "portside_http_response_bytes_total", route=route) == len(blob)
+        assert sample(url, "portside_uploads_in_progress") == 0
     finally:
         server.stop()
     assert list(private_tmp.glob("portside-metrics-*")) == []  # removed at exit

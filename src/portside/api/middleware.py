@@ -112,7 +112,7 @@ class RegistryHeaders:
         self.observer = observer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Wrap `receive` and `send` to count bytes and add the headers."""
+        """Serve the request with its id set, counted, and then logged and observed."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -123,48 +123,25 @@ class RegistryHeaders:
         upload = scope["method"] in _UPLOAD_METHODS and "/blobs/uploads" in scope["path"]
         if upload and self.observer is not None:
             self.observer.upload_started()
-        status, bytes_in, sent, announced, sent_by_server = 0, 0, 0, 0, False
-
-        async def counting_receive() -> Message:
-            nonlocal bytes_in
-            message = await receive()
-            bytes_in += len(message.get("body", b""))
-            return message
-
-        async def send_with_headers(message: Message) -> None:
-            nonlocal status, sent, announced, sent_by_server
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    _VERSION,
-                    (_REQUEST_ID, request_id.encode()),
-                ]
-                announced = _announced_length(message)
-            elif message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
-            else:  # a file the server sends itself (pathsend): counted as announced
-                sent_by_server = True
-            await send(message)
-
+        tally = _Tally(receive, send, request_id)
         try:
-            await self.app(scope, counting_receive, send_with_headers)
+            await self.app(scope, tally.receive, tally.send)
         except Exception:
             # Starlette's outermost error middleware would answer outside this one, without
             # the request id: answer here, and let it log (the request id still set).
-            if status == 0:
+            if tally.status == 0:
                 await error_response(500, "UNKNOWN", "internal server error")(
-                    scope, receive, send_with_headers
+                    scope, receive, tally.send
                 )
             raise
         finally:
             exchange = Exchange(
                 method=scope["method"],
                 route=route_template(scope),
-                status=status,
+                status=tally.status,
                 seconds=time.perf_counter() - started,
-                bytes_in=bytes_in,
-                bytes_out=announced if sent_by_server else sent,
+                bytes_in=tally.bytes_in,
+                bytes_out=tally.bytes_out,
                 upload=upload,
             )
             if self.observer is not None:
@@ -172,6 +149,42 @@ class RegistryHeaders:
             if self.access_log:
                 _log_access(scope, exchange)
         REQUEST_ID.reset(token)
+
+
+class _Tally:
+    """The `receive` and `send` of one request, counting its bytes and adding the headers."""
+
+    def __init__(self, receive: Receive, send: Send, request_id: str) -> None:
+        self._receive, self._send = receive, send
+        self._headers = [_VERSION, (_REQUEST_ID, request_id.encode())]
+        self.status = 0  # until the answer starts
+        self.bytes_in = 0
+        self._sent = 0
+        self._announced = 0
+        self._sent_by_server = False
+
+    @property
+    def bytes_out(self) -> int:
+        """Body bytes sent; for a file the server sends itself, its announced length."""
+        return self._announced if self._sent_by_server else self._sent
+
+    async def receive(self) -> Message:
+        """The next request message, its body bytes counted."""
+        message = await self._receive()
+        self.bytes_in += len(message.get("body", b""))
+        return message
+
+    async def send(self, message: Message) -> None:
+        """Send `message`, with the headers added to the start of the answer."""
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            message["headers"] = [*message.get("headers", []), *self._headers]
+            self._announced = _announced_length(message)
+        elif message["type"] == "http.response.body":
+            self._sent += len(message.get("body", b""))
+        else:  # a file the server sends itself (pathsend)
+            self._sent_by_server = True
+        await self._send(message)
 
 
 def _request_id(scope: Scope) -> str:
