@@ -25,12 +25,16 @@ __all__ = [
     "Settings",
     "TrustedIssuerSettings",
     "load_settings",
+    "metrics_directory",
+    "metrics_for_workers",
     "settings_for_workers",
     "settings_from_environment",
 ]
 
 # Set by `portside serve`: the file its worker processes read their settings from.
 _SETTINGS_FILE = "PORTSIDE_SETTINGS_FILE"
+# prometheus-client's own variable: where its multiprocess mode keeps each process's values.
+_METRICS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class TrustedIssuerSettings(BaseModel):
@@ -195,7 +199,16 @@ class Settings(BaseSettings):
         description="How often retention rules and the recycle bin's expiry run (0: never).",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`json`: one JSON object per log line, with the request id."
+    )
     access_log: bool = Field(False, description="Log one line per request.")
+    metrics_token: str | None = Field(
+        None,
+        repr=False,
+        description="If set, GET /metrics requires `Authorization: Bearer <token>`; if unset, "
+        "/metrics answers only while the server listens on loopback (404 otherwise).",
+    )
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite in the data directory."""
@@ -321,6 +334,34 @@ def settings_for_workers(settings: Settings) -> Iterator[None]:
             os.environ.update(hidden)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def metrics_for_workers() -> Iterator[Path]:
+    """Inside: processes started now keep their metrics in one private directory (yielded).
+
+    prometheus-client reads the variable when it is first imported, so this must be entered
+    before anything imports it (the server stack is imported after). Each worker writes its
+    values there and a scrape of any worker sums them all. On exit the directory is removed;
+    a directory inherited from the environment (an operator's choice) is used and kept.
+    """
+    given = os.environ.get(_METRICS_DIRECTORY)
+    if given:
+        yield Path(given)
+        return
+    directory = Path(tempfile.mkdtemp(prefix="portside-metrics-"))
+    os.environ[_METRICS_DIRECTORY] = str(directory)
+    try:
+        yield directory
+    finally:
+        os.environ.pop(_METRICS_DIRECTORY, None)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def metrics_directory() -> Path | None:
+    """The directory worker processes share their metrics in, or None in a single process."""
+    given = os.environ.get(_METRICS_DIRECTORY)
+    return Path(given) if given else None
 
 
 def _is_secret(variable: str) -> bool:

@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -326,3 +327,27 @@ def test_serve_runs_the_login_servers_beside_the_http_server_and_stops_them(
     arguments = ["serve", "--host", "0.0.0.0", "--port", str(port), "--data-dir", str(tmp_path)]
     assert CliRunner().invoke(cli, arguments, env=ENV).exit_code == 0
     assert running == [[]]
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_workers_share_a_private_metrics_directory_removed_at_exit(
+    tmp_path: Path,
+    fake_granian: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    log_format: str,
+) -> None:
+    monkeypatch.setattr(granian, "Granian", WorkerView)
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # TMPDIR, once read, is cached
+    arguments = ["serve", "--port", str(free_port()), "--data-dir", str(tmp_path / "data")]
+    result = CliRunner().invoke(cli, arguments, env={**ENV, "PORTSIDE_LOG_FORMAT": log_format})
+    assert result.exit_code == 0, result.output
+    shared = Path(WorkerView.environ["PROMETHEUS_MULTIPROC_DIR"])
+    assert shared.parent == tmp_path and shared.name.startswith("portside-metrics-")
+    assert not shared.exists() and "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    # In JSON, Granian's own lines go to the root logger and its JSON formatter.
+    granian_logging = fake_granian[0]["log_dictconfig"]
+    if log_format == "text":
+        assert granian_logging is None
+    else:
+        assert granian_logging["loggers"]["_granian"]["propagate"] is True

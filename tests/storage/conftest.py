@@ -19,6 +19,7 @@ from portside.storage.base import StorageDriver
 from portside.storage.filesystem import FilesystemDriver
 from portside.storage.memory import MemoryDriver
 from portside.storage.s3 import S3Driver, S3Options
+from portside.storage.timed import TimedDriver
 from tests.backends.azurite import Azurite
 from tests.backends.seaweedfs import ACCESS_KEY, SECRET_KEY, SeaweedFS
 
@@ -52,13 +53,14 @@ async def azure_options(server: Azurite, **overrides: object) -> AzureOptions:
     return AzureOptions(**settings)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["memory", "filesystem", "s3", "azure"])
+@pytest.fixture(params=["memory", "filesystem", "timed", "s3", "azure"])
 async def nodes(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[Callable[[], StorageDriver]]:
     """Makes driver instances of one kind over one store, as separate nodes would hold.
 
-    Memory has no second node: every call returns the same instance.
+    Memory has no second node: every call returns the same instance. "timed" is the timing
+    wrapper the server puts around every driver (storage/timed.py), here around a filesystem.
     """
     made: list[StorageDriver] = []
     build: Callable[[], StorageDriver]
@@ -67,6 +69,8 @@ async def nodes(
         build = lambda: memory  # noqa: E731
     elif request.param == "filesystem":
         build = lambda: FilesystemDriver(tmp_path / "store")  # noqa: E731
+    elif request.param == "timed":
+        build = lambda: TimedDriver(FilesystemDriver(tmp_path / "store"), _ignore)  # noqa: E731
     elif request.param == "s3":
         s3 = s3_options(request.getfixturevalue("seaweedfs"))
         build = lambda: S3Driver(s3)  # noqa: E731
@@ -81,6 +85,10 @@ async def nodes(
     yield node
     for instance in made:
         await instance.close()
+
+
+def _ignore(operation: str, outcome: str, seconds: float) -> None:
+    """A timing observer that drops what it hears."""
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ shutdown; then the runtime closes what it opened.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator
 
 import anyio
@@ -18,20 +19,24 @@ from starlette.types import Receive, Scope, Send
 
 from portside.api.errors import exception_handlers
 from portside.api.management import create_management_app
+from portside.api.metrics import RequestMetrics
 from portside.api.middleware import BodyDrain, RegistryHeaders
 from portside.api.routes import routes
-from portside.config import Settings, settings_from_environment
+from portside.config import Settings, metrics_directory, settings_from_environment
 from portside.runtime import Runtime
+from portside.runtime.metrics import Metrics
 
 __all__ = ["ManagementMount", "app_from_environment", "create_app"]
 
 
 def create_app(settings: Settings) -> Starlette:
     """A Portside ASGI application; its parts are built and closed in its lifespan."""
+    # Built here, not in the lifespan: the middleware that feeds it exists before the runtime.
+    metrics = Metrics(metrics_directory())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with Runtime(settings) as runtime:
+        async with Runtime(settings, metrics=metrics) as runtime:
             # The handlers' parts first: a storage driver that cannot be built (a bad
             # setting) stops the start before anything is written.
             _ = (runtime.blobs, runtime.uploads, runtime.manifests, runtime.listings)
@@ -45,12 +50,17 @@ def create_app(settings: Settings) -> Starlette:
                     yield
                 finally:
                     tasks.cancel_scope.cancel()
+                    metrics.process_exited(os.getpid())
 
     return Starlette(
         routes=[*routes(), Mount("/api/v1", app=ManagementMount())],
         exception_handlers=exception_handlers(),
         middleware=[
-            Middleware(RegistryHeaders, access_log=settings.access_log),
+            Middleware(
+                RegistryHeaders,
+                access_log=settings.access_log,
+                observer=RequestMetrics(metrics),
+            ),
             Middleware(BodyDrain),
         ],
         lifespan=lifespan,

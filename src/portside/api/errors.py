@@ -55,7 +55,13 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
 # three times, five seconds apart. Refused writes stay 403 `DENIED`, which OCI clients report.
 LOCKED_DELETE: tuple[int, str] = (405, "REGISTRY_DISALLOWED_OPERATION")
 # Statuses Starlette raises itself (routing, method matching) and what they mean to a client.
-_HTTP_CODES = {404: "NOT_FOUND", 405: "UNSUPPORTED", 413: "SIZE_INVALID", 429: "TOOMANYREQUESTS"}
+_HTTP_CODES = {
+    401: "UNAUTHORIZED",
+    404: "NOT_FOUND",
+    405: "UNSUPPORTED",
+    413: "SIZE_INVALID",
+    429: "TOOMANYREQUESTS",
+}
 
 
 def error_response(

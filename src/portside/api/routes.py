@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from portside.api import health, oauth
+from portside.api import health, metrics, oauth
 from portside.api.access import CATALOG, DELETE, NONE, PULL, PUSH, guarded
 from portside.api.acr.routes import acr_routes
 from portside.api.v2 import base, blobs, listings, manifests, referrers, uploads
@@ -36,6 +36,7 @@ def routes() -> list[Route]:
     probes = [
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
+        Route("/metrics", metrics.metrics, methods=["GET"]),
         Route("/oauth2/token", oauth.token_get, methods=["GET"]),
         Route("/oauth2/token", oauth.token_post, methods=["POST"]),
         Route("/oauth2/exchange", oauth.exchange, methods=["POST"]),

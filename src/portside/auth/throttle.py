@@ -48,8 +48,10 @@ class LoginThrottle:
         lockout_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         max_keys: int = 100_000,
+        on_failure: Callable[[], None] | None = None,
     ) -> None:
-        """Lock a key for `lockout_seconds` after `max_failures` failures in `window_seconds`."""
+        """Lock a key for `lockout_seconds` after `max_failures` failures in `window_seconds`;
+        `on_failure` is called for each failure (the composition root counts them)."""
         if max_failures < 1 or max_keys < 1:
             raise ValueError("max_failures and max_keys must be at least 1")
         self._max_failures = max_failures
@@ -57,6 +59,7 @@ class LoginThrottle:
         self._lockout = lockout_seconds
         self._clock = clock
         self._max_keys = max_keys
+        self._on_failure = on_failure
         self._records: OrderedDict[str, _Record] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -107,6 +110,8 @@ class LoginThrottle:
 
     def failed(self, key: str) -> None:
         """Settle a reserved attempt of `key` as failed; lock the key once it reaches the limit."""
+        if self._on_failure is not None:
+            self._on_failure()
         now = self._clock()
         with self._lock:
             record = self._touch(key)

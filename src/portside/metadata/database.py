@@ -26,7 +26,8 @@ in the text of every database error, which ends up in the server's log.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -36,7 +37,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from portside.metadata.connections import InLoopConnection, ReadConnection
 
-__all__ = ["Database", "async_url"]
+__all__ = ["Database", "TransactionObserver", "async_url"]
+
+TransactionObserver = Callable[[str, float], None]
+"""Called after each transaction with its kind ("read" or "write") and its seconds (the wait
+for a connection included): the timing hook the composition root feeds into metrics."""
 
 # busy_timeout first: switching to WAL takes a lock, and workers that start together would
 # otherwise fail at once with "database is locked" instead of waiting their turn.
@@ -77,9 +82,11 @@ class Database:
         pool_timeout: float = 30.0,
         pool_recycle: float = 1800.0,
         echo: bool = False,
+        observe: TransactionObserver | None = None,
     ) -> None:
         parsed = async_url(url)
         self.url = url
+        self._observe = observe
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self._loop_reads: Engine | None = None
         if self.is_sqlite:
@@ -118,18 +125,28 @@ class Database:
         Store methods that write are wrapped in `conflicts.retry_on_conflict`, which runs the
         whole method (and so this transaction) again if it lost a race to a concurrent writer.
         """
-        async with self._write.begin() as conn:
-            yield conn
+        started = time.perf_counter()
+        try:
+            async with self._write.begin() as conn:
+                yield conn
+        finally:
+            if self._observe is not None:
+                self._observe("write", time.perf_counter() - started)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[ReadConnection]:
         """A connection inside a read-only transaction (a consistent snapshot)."""
-        if self._loop_reads is not None:
-            with self._loop_reads.connect() as sync_conn, sync_conn.begin():
-                yield InLoopConnection(sync_conn)
-            return
-        async with self._read.connect() as conn, conn.begin():
-            yield conn
+        started = time.perf_counter()
+        try:
+            if self._loop_reads is not None:
+                with self._loop_reads.connect() as sync_conn, sync_conn.begin():
+                    yield InLoopConnection(sync_conn)
+                return
+            async with self._read.connect() as conn, conn.begin():
+                yield conn
+        finally:
+            if self._observe is not None:
+                self._observe("read", time.perf_counter() - started)
 
     @property
     def engine(self) -> AsyncEngine:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from functools import cached_property
 from types import TracebackType
@@ -15,6 +16,7 @@ from portside.config import Settings
 from portside.metadata.database import Database
 from portside.runtime.forwarder import LoginServerForwarder
 from portside.runtime.jobs import sweep_uploads_periodically
+from portside.runtime.metrics import Metrics
 from portside.runtime.stores import Stores
 from portside.services.access.hosts import LocalLoginServers, RegistryDirectory
 from portside.services.access.oauth import OAuthService
@@ -32,6 +34,7 @@ from portside.services.management.admin import DeploymentAdmin
 from portside.services.management.service import ManagementService
 from portside.storage.base import StorageDriver
 from portside.storage.factory import create_driver
+from portside.storage.timed import TimedDriver
 
 __all__ = ["Runtime"]
 
@@ -50,10 +53,13 @@ class Runtime:
         driver: StorageDriver | None = None,
         hasher: SecretHasher | None = None,
         throttle: LoginThrottle | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         """Parts given here are used instead of built (and `database` and `driver` are then
-        the caller's to close); the tests pass a cheap hasher or a strict throttle."""
+        the caller's to close); the tests pass a cheap hasher or a strict throttle, the
+        application the metrics its middleware also feeds."""
         self.settings = settings
+        self.metrics = metrics if metrics is not None else Metrics()
         self._database = database
         self._driver = driver
         self._hasher = hasher
@@ -84,12 +90,15 @@ class Runtime:
             max_overflow=s.database_max_overflow,
             pool_timeout=s.database_pool_timeout,
             pool_recycle=s.database_pool_recycle,
+            observe=self.metrics.database_transaction,
         )
 
     @cached_property
     def driver(self) -> StorageDriver:
-        """The storage driver the settings select."""
-        return self._driver if self._driver is not None else create_driver(self.settings)
+        """The storage driver the settings select, its calls timed into the metrics."""
+        if self._driver is not None:
+            return self._driver
+        return TimedDriver(create_driver(self.settings), self.metrics.storage_call)
 
     @cached_property
     def stores(self) -> Stores:
@@ -152,7 +161,9 @@ class Runtime:
             return self._throttle
         s = self.settings
         return LoginThrottle(
-            max_failures=s.login_max_failures, lockout_seconds=s.login_lockout_seconds
+            max_failures=s.login_max_failures,
+            lockout_seconds=s.login_lockout_seconds,
+            on_failure=self.metrics.login_failed,
         )
 
     @cached_property
@@ -306,13 +317,21 @@ class Runtime:
     def start_jobs(self, tasks: TaskGroup) -> None:
         """Start the background jobs in `tasks` (cancel its scope to stop them): the upload
         sweep, and periodic garbage collection and lifecycle runs unless switched off."""
-        s = self.settings
+        s, job_ran = self.settings, self.metrics.job_ran
         tasks.start_soon(sweep_uploads_periodically, self.uploads, s.upload_sweep_seconds)
         if s.gc_interval_seconds > 0:
-            tasks.start_soon(collect_periodically, self.collector, s.gc_interval_seconds)
+            tasks.start_soon(
+                collect_periodically,
+                self.collector,
+                s.gc_interval_seconds,
+                functools.partial(job_ran, "gc"),
+            )
         if s.lifecycle_interval_seconds > 0:
             tasks.start_soon(
-                run_lifecycle_periodically, self.lifecycle, s.lifecycle_interval_seconds
+                run_lifecycle_periodically,
+                self.lifecycle,
+                s.lifecycle_interval_seconds,
+                functools.partial(job_ran, "lifecycle"),
             )
 
     async def aclose(self) -> None:

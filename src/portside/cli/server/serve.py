@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import socket
 from pathlib import Path
+from typing import Any
 
 import click
 
 from portside.cli.server.admin import first_start
 from portside.cli.server.login_servers import start_login_servers, stop_login_servers
-from portside.config import load_settings, settings_for_workers
+from portside.config import load_settings, metrics_for_workers, settings_for_workers
+from portside.logs import TEXT_FORMAT, JsonFormatter, RequestIdFilter
 
 __all__ = ["serve"]
 
@@ -51,6 +53,20 @@ def serve(
     tls_key: Path | None,
 ) -> None:
     """Run the registry server."""
+    # Before the server stack is imported: prometheus-client reads its directory then.
+    with metrics_for_workers():
+        _serve(config_file, host, port, data_dir, workers, tls_cert, tls_key)
+
+
+def _serve(
+    config_file: Path | None,
+    host: str | None,
+    port: int | None,
+    data_dir: Path | None,
+    workers: int | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+) -> None:
     # Imported here so that other commands start fast and never load the server stack.
     from granian import Granian
     from granian.constants import Interfaces, SSLProtocols
@@ -70,7 +86,7 @@ def serve(
         raise click.UsageError("--tls-cert and --tls-key go together")
     # Before the database is touched: a second server on the same address must change nothing.
     _refuse_taken_address(settings.host, settings.port)
-    _configure_logging(settings.log_level)
+    _configure_logging(settings.log_level, settings.log_format)
     log = logging.getLogger("portside")
     # No `mkdir(data_dir)`: a node on PostgreSQL and object storage keeps nothing there, and
     # must not leave an empty ./data behind. The migration makes the SQLite file's directory;
@@ -95,6 +111,7 @@ def serve(
                 workers=settings.workers,
                 factory=True,
                 log_level=settings.log_level,  # type: ignore[arg-type]
+                log_dictconfig=_granian_logging(settings.log_format),
                 ssl_cert=settings.tls_cert,
                 ssl_key=settings.tls_key,
                 # TLS 1.2 and up: older Docker engines and corporate proxies still negotiate 1.2.
@@ -111,19 +128,37 @@ _CHATTY = ("azure", "botocore", "aiobotocore", "urllib3")
 _NEVER_DEBUG = ("aiosqlite",)
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, log_format: str = "text") -> None:
     """Configure logging for the server and its workers (which inherit it): the one place.
 
-    The object-store SDKs speak at WARNING and above unless the operator asked for debug.
+    `log_format` "json" writes one JSON object per line (portside/logs.py); in both formats
+    the lines written while a request is served carry its id. The object-store SDKs speak at
+    WARNING and above unless the operator asked for debug.
     """
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+        handler.addFilter(RequestIdFilter())
+    logging.basicConfig(level=level.upper(), handlers=[handler])
     debugging = level == "debug"
     for name in _CHATTY:
         logging.getLogger(name).setLevel(logging.NOTSET if debugging else logging.WARNING)
     for name in _NEVER_DEBUG:
         logging.getLogger(name).setLevel(logging.INFO)
+
+
+def _granian_logging(log_format: str) -> dict[str, Any] | None:
+    """Granian's logging configuration: its own (text) unless the lines must be JSON, when
+    its messages go to the root logger configured above instead."""
+    if log_format != "json":
+        return None
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "loggers": {"_granian": {"handlers": [], "propagate": True}},
+    }
 
 
 def _refuse_taken_address(host: str, port: int) -> None:

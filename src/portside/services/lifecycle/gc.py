@@ -262,12 +262,18 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
         yield list(items[start : start + size])
 
 
-async def collect_periodically(collector: GarbageCollector, interval_seconds: float) -> None:
+async def collect_periodically(
+    collector: GarbageCollector,
+    interval_seconds: float,
+    on_run: Callable[[str], None] | None = None,
+) -> None:
     """Collect every `interval_seconds` (sleeping first) until cancelled; 0 means never.
 
     Every node may run this: the lease lets one collect and the others skip their turn. A
-    failure is logged and the loop goes on.
+    failure is logged and the loop goes on. `on_run` hears each run's outcome: "ran",
+    "skipped" (another node holds the lease) or "failed".
     """
+    record = on_run or (lambda outcome: None)
     if interval_seconds <= 0:
         return
     while True:
@@ -276,7 +282,10 @@ async def collect_periodically(collector: GarbageCollector, interval_seconds: fl
             report = await collector.collect()
         except CollectorBusy as exc:
             log.info("garbage collection skipped: %s", exc)
+            record("skipped")
         except Exception:
             log.exception("garbage collection failed; will retry")
+            record("failed")
         else:
             log.info("garbage collection %s", report.summary())
+            record("ran")

@@ -221,10 +221,16 @@ class LifecycleService:
         return await self.run_once(lambda: self.leases.acquire(LEASE, holder, ttl))
 
 
-async def run_lifecycle_periodically(service: LifecycleService, interval_seconds: float) -> None:
+async def run_lifecycle_periodically(
+    service: LifecycleService,
+    interval_seconds: float,
+    on_run: Callable[[str], None] | None = None,
+) -> None:
     """Run the lifecycle job every `interval_seconds` (sleeping first) under the lifecycle
     lease, logging a summary of each run; failures are logged, never raised. A run in
-    progress is finished before cancellation takes effect; the lease is released then."""
+    progress is finished before cancellation takes effect; the lease is released then.
+    `on_run` hears each run's outcome: "ran", "skipped" (another holder) or "failed"."""
+    record = on_run or (lambda outcome: None)
     holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
     ttl = max(timedelta(seconds=interval_seconds), _MIN_LEASE)
     try:
@@ -236,7 +242,9 @@ async def run_lifecycle_periodically(service: LifecycleService, interval_seconds
                     summary = await service.run_leased(holder, ttl)
             except Exception:
                 log.exception("the lifecycle job failed; will retry")
+                record("failed")
                 continue
+            record("skipped" if summary is None else "ran")
             if summary is not None:
                 log.info("lifecycle: %s", summary.describe())
     finally:

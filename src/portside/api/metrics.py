@@ -1,0 +1,68 @@
+"""`GET /metrics` (the Prometheus text format) and the observer that feeds it each exchange.
+
+Who may scrape: with the setting `metrics_token`, a caller presenting
+`Authorization: Bearer <token>` (compared in constant time; anything else is 401); without it,
+anyone, but only while the server listens on loopback, and nobody otherwise (404, as if there
+were no such page: traffic figures and route names are not for the internet).
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from portside.api.credentials import credentials_of
+from portside.api.middleware import Exchange
+from portside.api.state import app_state
+from portside.auth.credentials import Bearer
+from portside.runtime.metrics import CONTENT_TYPE, Metrics
+
+__all__ = ["RequestMetrics", "metrics"]
+
+
+class RequestMetrics:
+    """Counts each exchange the middleware reports into the process's metrics."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def upload_started(self) -> None:
+        """One more upload request in progress."""
+        self._metrics.uploads_in_progress.inc()
+
+    def finished(self, exchange: Exchange) -> None:
+        """Count the exchange by route template, method and status."""
+        m, route = self._metrics, exchange.route
+        m.requests.labels(route, exchange.method, str(exchange.status)).inc()
+        m.request_seconds.labels(route, exchange.method).observe(exchange.seconds)
+        if exchange.bytes_in:
+            m.bytes_in.labels(route).inc(exchange.bytes_in)
+        if exchange.bytes_out:
+            m.bytes_out.labels(route).inc(exchange.bytes_out)
+        if exchange.status == 429:
+            m.throttled.labels(route).inc()
+        if exchange.upload:
+            m.uploads_in_progress.dec()
+
+
+async def metrics(request: Request) -> Response:
+    """The process's (or all workers') metrics, to those allowed to scrape them."""
+    runtime = app_state(request)
+    token = runtime.settings.metrics_token
+    if token is None:
+        if not runtime.settings.listens_on_loopback():
+            raise HTTPException(404)  # answered as any unknown path is
+    elif not _presents(request, token):
+        raise HTTPException(401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+    return Response(runtime.metrics.exposition(), media_type=CONTENT_TYPE)
+
+
+def _presents(request: Request, token: str) -> bool:
+    """Whether the request carries `token` as its bearer credential."""
+    credentials = credentials_of(request.headers)
+    if not isinstance(credentials, Bearer):
+        return False
+    return hmac.compare_digest(credentials.token.encode(), token.encode())
