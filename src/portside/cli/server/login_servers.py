@@ -12,7 +12,6 @@ within a second when its parent is gone (a server killed outright runs no exit h
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import signal
 import subprocess
@@ -20,6 +19,7 @@ import sys
 
 import anyio
 
+from portside.cli.server.logging_setup import configure_logging
 from portside.config import Settings, settings_from_environment
 
 __all__ = ["start_login_servers", "stop_login_servers"]
@@ -63,9 +63,7 @@ def main() -> None:
     # Ctrl-C reaches the whole process group; the server decides when this process ends.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     settings = settings_from_environment()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     anyio.run(_forward, settings, int(sys.argv[1]))
 
 

@@ -10,9 +10,9 @@ from typing import Any
 import click
 
 from portside.cli.server.admin import first_start
+from portside.cli.server.logging_setup import configure_logging
 from portside.cli.server.login_servers import start_login_servers, stop_login_servers
 from portside.config import load_settings, metrics_for_workers, settings_for_workers
-from portside.logs import TEXT_FORMAT, JsonFormatter, RequestIdFilter
 
 __all__ = ["serve"]
 
@@ -86,7 +86,7 @@ def _serve(
         raise click.UsageError("--tls-cert and --tls-key go together")
     # Before the database is touched: a second server on the same address must change nothing.
     _refuse_taken_address(settings.host, settings.port)
-    _configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format)
     log = logging.getLogger("portside")
     # No `mkdir(data_dir)`: a node on PostgreSQL and object storage keeps nothing there, and
     # must not leave an empty ./data behind. The migration makes the SQLite file's directory;
@@ -119,34 +119,6 @@ def _serve(
             ).serve()
         finally:
             stop_login_servers(login_servers)
-
-
-# Libraries that log every request (the Azure SDK: each request and response with its headers
-# at INFO, 1,428 lines for one push) or every statement with its parameters (aiosqlite, at
-# DEBUG: password hashes).
-_CHATTY = ("azure", "botocore", "aiobotocore", "urllib3")
-_NEVER_DEBUG = ("aiosqlite",)
-
-
-def _configure_logging(level: str, log_format: str = "text") -> None:
-    """Configure logging for the server and its workers (which inherit it): the one place.
-
-    `log_format` "json" writes one JSON object per line (portside/logs.py); in both formats
-    the lines written while a request is served carry its id. The object-store SDKs speak at
-    WARNING and above unless the operator asked for debug.
-    """
-    handler = logging.StreamHandler()
-    if log_format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
-        handler.addFilter(RequestIdFilter())
-    logging.basicConfig(level=level.upper(), handlers=[handler])
-    debugging = level == "debug"
-    for name in _CHATTY:
-        logging.getLogger(name).setLevel(logging.NOTSET if debugging else logging.WARNING)
-    for name in _NEVER_DEBUG:
-        logging.getLogger(name).setLevel(logging.INFO)
 
 
 def _granian_logging(log_format: str) -> dict[str, Any] | None:
