@@ -172,6 +172,27 @@ def test_names_and_issuers_are_taken_once(
     assert client.post(ISSUERS, json=renamed, headers=ADMIN).status_code == 409
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"tenant": ""},
+        {"audience": ""},
+        {"jwks": None},
+        {"jwksUrl": "ftp://idp.example/keys"},
+        {"jwks": {"keys": []}},
+        {"issuer": "https://elsewhere.example"},  # the `iss` never changes
+        {"name": "renamed"},
+    ],
+)
+def test_bad_changes_are_refused(
+    deployment: Deployment, idp: OidcIssuer, tmp_path: Path, fields: dict[str, Any]
+) -> None:
+    trust(deployment.node, idp, tmp_path)
+    response = deployment.node.patch(f"{ISSUERS}/idp", json=fields, headers=ADMIN)
+    assert response.status_code == 400, response.text
+    assert deployment.node.patch(f"{ISSUERS}/nosuch", json={}, headers=ADMIN).status_code == 404
+
+
 def test_configured_issuers_are_read_only(deployment: Deployment) -> None:
     client = deployment.node
     patched = client.patch(f"{ISSUERS}/config-1", json={"audience": "x"}, headers=ADMIN)

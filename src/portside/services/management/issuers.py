@@ -196,7 +196,9 @@ class IssuerManagement:
             values["groups_claim"] = check_text(claim, "groupsClaim", 128, allow_empty=False)
         if "tenant" in given:
             tenant = changes.tenant
-            values["tenant"] = None if tenant is None else check_text(tenant, "tenant", 255)
+            values["tenant"] = (
+                None if tenant is None else check_text(tenant, "tenant", 255, allow_empty=False)
+            )
         if "jwks_url" in given and "jwks" in given:
             raise Invalid("give at most one of jwksUrl and jwks")
         if "jwks_url" in given:
