@@ -284,6 +284,8 @@ def test_openapi_document_lists_every_route(mgmt: Harness) -> None:
         "/registries/{name}/repositories/{repository}",
         "/signing-keys/rotate",
         "/signing-keys/{kid}",
+        "/trusted-issuers",
+        "/trusted-issuers/{name}",
         "/registries/{name}/login",
         "/registries/{name}/usage",
         "/registries/{name}/policies",

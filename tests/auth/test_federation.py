@@ -358,3 +358,39 @@ def test_issuer_configuration_is_checked(tmp_path: Path) -> None:
     issuer = TrustedIssuer(ISSUER, AUD, jwks_url=JWKS_URL)
     with pytest.raises(ValueError):
         FederatedVerifier([issuer, issuer])
+
+
+# Issuers replaced at run time, keys given inline -----------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_inline_jwks(idp: Issuer, clock: Clock) -> None:
+    inline = TrustedIssuer(ISSUER, AUD, jwks=json.dumps(idp.jwks()))
+    verifier = FederatedVerifier([inline], clock=clock)
+    assert (await verifier.verify(idp.token())).subject == "ci-job"
+    with pytest.raises(ValueError, match="exactly one"):
+        TrustedIssuer(ISSUER, AUD, jwks="{}", jwks_url=JWKS_URL)
+
+
+@pytest.mark.anyio
+async def test_replaced_issuers_apply_to_the_next_token(idp: Issuer, clock: Clock) -> None:
+    other = Issuer("https://other.example")
+    verifier = FederatedVerifier(
+        [TrustedIssuer(ISSUER, AUD, jwks=json.dumps(idp.jwks()))], clock=clock
+    )
+    await verifier.verify(idp.token())  # its keys are now cached
+    rotated = Issuer()  # the same `iss`, new keys
+    verifier.replace(
+        [
+            TrustedIssuer(ISSUER, AUD, jwks=json.dumps(rotated.jwks())),
+            TrustedIssuer(other.issuer, AUD, jwks=json.dumps(other.jwks())),
+        ]
+    )
+    assert {t.issuer for t in verifier.issuers} == {ISSUER, other.issuer}
+    with pytest.raises(InvalidToken):
+        await verifier.verify(idp.token())  # the cached old keys are gone with the old issuer
+    assert (await verifier.verify(rotated.token())).issuer == ISSUER
+    assert (await verifier.verify(other.token())).issuer == other.issuer
+    verifier.replace([])
+    with pytest.raises(InvalidToken, match="not trusted"):
+        await verifier.verify(rotated.token())

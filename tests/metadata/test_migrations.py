@@ -161,3 +161,20 @@ def test_federated_assignments_are_bound_to_the_only_trusted_issuer(
     downgrade(empty_db_url, "0003")
     upgrade(empty_db_url)
     assert inspected(empty_db_url, schema_diff) == []
+
+
+def test_trusted_issuers_revision_starts_the_version_and_goes_back(empty_db_url: str) -> None:
+    # Revision 0007 adds the stored issuers and the deployment-wide change counter, seeded at
+    # 0 so that every node reads a version from the start; going back removes both.
+    upgrade(empty_db_url, "0007")
+
+    def version(conn: Connection) -> object:
+        return conn.execute(
+            text("SELECT value FROM versions WHERE name = 'trusted_issuers'")
+        ).scalar_one()
+
+    assert inspected(empty_db_url, version) == 0
+    downgrade(empty_db_url, "0006")
+    assert not {"trusted_issuers", "versions"} & inspected(empty_db_url, table_names)
+    upgrade(empty_db_url)
+    assert inspected(empty_db_url, schema_diff) == []

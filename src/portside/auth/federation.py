@@ -22,7 +22,13 @@ import jwt
 from portside.auth.algorithms import ALGORITHMS, FEDERATED_ALGORITHMS
 from portside.auth.tokens import MAX_TOKEN_LENGTH, InvalidToken, decode_verified
 
-__all__ = ["MAX_JWKS_BYTES", "FederatedIdentity", "FederatedVerifier", "TrustedIssuer"]
+__all__ = [
+    "MAX_JWKS_BYTES",
+    "FederatedIdentity",
+    "FederatedVerifier",
+    "TrustedIssuer",
+    "usable_keys",
+]
 
 MAX_JWKS_BYTES = 1024 * 1024
 """Largest JWKS document read from a file or URL."""
@@ -34,14 +40,16 @@ _KEY_TYPES = frozenset({"RSA", "EC", "OKP"})
 class TrustedIssuer:
     """An external issuer whose tokens are accepted, and where its keys are published.
 
-    Exactly one of `jwks_file` and `jwks_url` must be set. `tenant`, when set, limits the
-    issuer to that tenant: its tokens must carry it as their `tid` claim.
+    Exactly one of `jwks_file`, `jwks_url` and `jwks` (the JWKS document itself) must be set.
+    `tenant`, when set, limits the issuer to that tenant: its tokens must carry it as their
+    `tid` claim.
     """
 
     issuer: str
     audience: str
     jwks_file: Path | None = None
     jwks_url: str | None = None
+    jwks: str | None = None
     groups_claim: str = "groups"
     tenant: str | None = None
     algorithms: tuple[str, ...] = ALGORITHMS
@@ -50,8 +58,9 @@ class TrustedIssuer:
         """Check the configuration is usable."""
         if not self.issuer or not self.audience:
             raise ValueError("a trusted issuer needs an issuer and an audience")
-        if (self.jwks_file is None) == (self.jwks_url is None):
-            raise ValueError("set exactly one of jwks_file and jwks_url")
+        sources = (self.jwks_file, self.jwks_url, self.jwks)
+        if sum(source is not None for source in sources) != 1:
+            raise ValueError("set exactly one of jwks_file, jwks_url and jwks")
         if not self.algorithms or not set(self.algorithms) <= FEDERATED_ALGORITHMS:
             raise ValueError(f"algorithms must be among {sorted(FEDERATED_ALGORITHMS)}")
 
@@ -115,6 +124,14 @@ def _parse_jwks(data: bytes) -> dict[str | None, _Key]:
     return keys
 
 
+def usable_keys(document: str) -> int:
+    """How many usable signing keys a JWKS document holds (ValueError if it is not one)."""
+    try:
+        return len(_parse_jwks(document.encode("utf-8")))
+    except RecursionError:
+        raise ValueError("not a JWK set") from None
+
+
 def _groups(value: object) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -144,17 +161,26 @@ class FederatedVerifier:
         leeway_seconds: int = 30,
     ) -> None:
         """Trust `issuers` (each issuer string at most once)."""
-        by_issuer = {trusted.issuer: trusted for trusted in issuers}
-        if len(by_issuer) != len(issuers):
-            raise ValueError("each issuer may be trusted only once")
-        self._issuers: Mapping[str, TrustedIssuer] = by_issuer
+        self._issuers: Mapping[str, TrustedIssuer] = _by_issuer(issuers)
         self._http = http
         self._owns_http = http is None
         self._clock = clock
         self._refresh = refresh_interval_seconds
         self._leeway = leeway_seconds
-        self._key_sets: dict[str, _KeySet] = {}
+        self._key_sets: dict[TrustedIssuer, _KeySet] = {}
         self._locks: dict[str, anyio.Lock] = {}
+
+    @property
+    def issuers(self) -> tuple[TrustedIssuer, ...]:
+        """The issuers trusted now."""
+        return tuple(self._issuers.values())
+
+    def replace(self, issuers: Sequence[TrustedIssuer]) -> None:
+        """Trust `issuers` from now on instead; keys of issuers that did not change are kept."""
+        by_issuer = _by_issuer(issuers)
+        kept = set(by_issuer.values())
+        self._key_sets = {t: keys for t, keys in self._key_sets.items() if t in kept}
+        self._issuers = by_issuer
 
     async def verify(self, token: str, tenant: str | None = None) -> FederatedIdentity:
         """The identity a valid token names; InvalidToken otherwise.
@@ -219,10 +245,12 @@ class FederatedVerifier:
         if lock is None:
             lock = self._locks[trusted.issuer] = anyio.Lock()
         async with lock:
-            key_set = self._key_sets.get(trusted.issuer)
+            # Keyed by the whole definition: keys loaded for one replaced since are never used.
+            key_set = self._key_sets.get(trusted)
             if key_set is None:
                 key_set = _KeySet(await self._load(trusted), self._clock().timestamp())
-                self._key_sets[trusted.issuer] = key_set
+                if self._issuers.get(trusted.issuer) == trusted:
+                    self._key_sets[trusted] = key_set
             elif (
                 trusted.jwks_url is not None
                 and _find(key_set, kid) is None
@@ -242,6 +270,8 @@ class FederatedVerifier:
                 data = await self._fetch(trusted.jwks_url)
             elif trusted.jwks_file is not None:
                 data = await anyio.to_thread.run_sync(trusted.jwks_file.read_bytes)
+            elif trusted.jwks is not None:
+                data = trusted.jwks.encode("utf-8")
             else:
                 raise ValueError("no JWKS source")
             if len(data) > MAX_JWKS_BYTES:
@@ -267,6 +297,13 @@ class FederatedVerifier:
         if self._owns_http and self._http is not None:
             await self._http.aclose()
             self._http = None
+
+
+def _by_issuer(issuers: Sequence[TrustedIssuer]) -> dict[str, TrustedIssuer]:
+    by_issuer = {trusted.issuer: trusted for trusted in issuers}
+    if len(by_issuer) != len(issuers):
+        raise ValueError("each issuer may be trusted only once")
+    return by_issuer
 
 
 def _expiry(value: object) -> datetime:

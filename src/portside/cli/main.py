@@ -6,6 +6,7 @@ import click
 
 from portside import __version__
 from portside.cli.remote.identities import role, signing_key, sp
+from portside.cli.remote.issuers import issuer
 from portside.cli.remote.lifecycle import config
 from portside.cli.remote.login import login
 from portside.cli.remote.manifests import manifest
@@ -37,6 +38,7 @@ cli.add_command(login)
 cli.add_command(repository)
 cli.add_command(manifest)
 cli.add_command(signing_key)
+cli.add_command(issuer)
 cli.add_command(admin)
 cli.add_command(gc)
 cli.add_command(config)

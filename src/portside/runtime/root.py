@@ -9,7 +9,7 @@ from types import TracebackType
 
 from anyio.abc import TaskGroup
 
-from portside.auth.federation import FederatedVerifier, TrustedIssuer
+from portside.auth.federation import TrustedIssuer
 from portside.auth.secrets import SecretHasher
 from portside.auth.throttle import LoginThrottle
 from portside.config import Settings
@@ -19,6 +19,7 @@ from portside.runtime.jobs import sweep_uploads_periodically
 from portside.runtime.metrics import Metrics
 from portside.runtime.stores import Stores
 from portside.services.access.hosts import LocalLoginServers, RegistryDirectory
+from portside.services.access.issuers import TrustedIssuers
 from portside.services.access.oauth import OAuthService
 from portside.services.access.policy import AccessPolicy, AccessStores
 from portside.services.access.signing import KeyRing
@@ -201,26 +202,24 @@ class Runtime:
             anonymous_registry=_anonymous_registry(self.settings),
             registry_of_host=self.directory.name_for_host,
             deployment_secret=self.admin.fingerprint,
+            trusts_issuer=self.issuers.trusts,
         )
 
     @cached_property
-    def federation(self) -> FederatedVerifier | None:
-        """The verifier of trusted issuers' tokens, if any issuer is trusted."""
-        if not self.settings.trusted_issuers:
-            return None
-        return FederatedVerifier(
-            [
-                TrustedIssuer(
-                    issuer=trusted.issuer,
-                    audience=trusted.audience,
-                    jwks_file=trusted.jwks_file,
-                    jwks_url=trusted.jwks_url,
-                    groups_claim=trusted.groups_claim,
-                    tenant=trusted.tenant,
-                )
-                for trusted in self.settings.trusted_issuers
-            ]
-        )
+    def issuers(self) -> TrustedIssuers:
+        """The trusted OIDC issuers (configured and stored) and the verifier of their tokens."""
+        configured = [
+            TrustedIssuer(
+                issuer=trusted.issuer,
+                audience=trusted.audience,
+                jwks_file=trusted.jwks_file,
+                jwks_url=trusted.jwks_url,
+                groups_claim=trusted.groups_claim,
+                tenant=trusted.tenant,
+            )
+            for trusted in self.settings.trusted_issuers
+        ]
+        return TrustedIssuers(self.stores.trusted_issuers, configured)
 
     @cached_property
     def oauth(self) -> OAuthService:
@@ -229,7 +228,7 @@ class Runtime:
             self.policy,
             self.keys,
             directory=self.directory,
-            federation=self.federation,
+            federation=self.issuers,
             access_seconds=self.settings.access_token_seconds,
             refresh_seconds=self.settings.refresh_token_seconds,
             federated_session_seconds=self.settings.federated_session_max_seconds,
@@ -261,7 +260,7 @@ class Runtime:
             port=s.port,
             default_registry=s.default_registry,
             refresh_token_seconds=s.refresh_token_seconds,
-            trusted_issuers=tuple(trusted.issuer for trusted in s.trusted_issuers),
+            issuers=self.issuers,
             local_logins=self.local_logins,
         )
 
@@ -337,9 +336,9 @@ class Runtime:
     async def aclose(self) -> None:
         """Close what this runtime built (not a database or driver it was given)."""
         built = self.__dict__
-        federation = built.get("federation")
-        if federation is not None:
-            await federation.aclose()
+        issuers = built.get("issuers")
+        if issuers is not None:
+            await issuers.aclose()
         if self._driver is None and "driver" in built:
             await self.driver.close()
         if self._database is None and "database" in built:

@@ -21,6 +21,7 @@ from portside.metadata.retention import RetentionStore
 from portside.metadata.scope_maps import ScopeMapStore, TokenStore
 from portside.metadata.signing_keys import SigningKeyStore
 from portside.metadata.tags import TagStore
+from portside.metadata.trusted_issuers import TrustedIssuerStore
 from portside.metadata.uploads import UploadStore
 from portside.metadata.usage_reads import UsageStore
 from portside.services.access.policy import AccessStores
@@ -54,6 +55,7 @@ class Stores:
     restore: RestoreStore
     collector: CollectorStore
     leases: LeaseStore
+    trusted_issuers: TrustedIssuerStore
 
     @classmethod
     def over(cls, db: Database) -> Stores:
@@ -79,6 +81,7 @@ class Stores:
             restore=RestoreStore(db),
             collector=CollectorStore(db),
             leases=LeaseStore(db),
+            trusted_issuers=TrustedIssuerStore(db),
         )
 
     def access(self) -> AccessStores:

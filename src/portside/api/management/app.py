@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from portside.api.management import identities, lifecycle, registries, tokens, usage
+from portside.api.management import identities, issuers, lifecycle, registries, tokens, usage
 from portside.api.management.errors import exception_handlers
 from portside.api.management.gate import RequestGate
 from portside.services.lifecycle.service import LifecycleService
@@ -19,8 +19,8 @@ from portside.services.management.service import ManagementService
 __all__ = ["create_management_app"]
 
 _DESCRIPTION = """\
-Manage registries, their admin users, tokens, scope maps, service principals and role
-assignments, as Azure Container Registry's management plane does.
+Manage registries, their admin users, tokens, scope maps, service principals, role
+assignments and trusted OIDC issuers, as Azure Container Registry's management plane does.
 
 Authenticate with HTTP Basic: `admin` and the deployment administrator's password, or a
 service principal's id and secret (it may manage registries where it holds Contributor or
@@ -45,7 +45,7 @@ def create_management_app(
     app.state.lifecycle = lifecycle_service
     for error, handler in exception_handlers().items():
         app.add_exception_handler(error, handler)
-    for module in (registries, usage, tokens, identities, lifecycle):
+    for module in (registries, usage, tokens, identities, issuers, lifecycle):
         app.include_router(module.router)
     _without_validation_answers(app)
     # Credentials before any body byte, and bodies bounded: FastAPI itself reads a route's

@@ -15,7 +15,8 @@ registries ─< repositories ─< repository_blobs >─ blobs
     ├─< retention_rules
     ├─< deleted_manifests ─< deleted_manifest_blobs   (the recycle bin, by repository name)
     └─< deleted_tags
-service_principals, signing_keys, leases              (deployment-wide)
+service_principals, signing_keys, trusted_issuers,    (deployment-wide)
+versions, leases
 
 content.py holds registries and what they contain, access.py who may do what, lifecycle.py
 retention, the recycle bin and job leases. Every table is registered on the one `metadata`
@@ -34,6 +35,8 @@ from portside.metadata.schema.access import (
     service_principals,
     signing_keys,
     tokens,
+    trusted_issuers,
+    versions,
 )
 from portside.metadata.schema.content import (
     blobs,
@@ -77,5 +80,7 @@ __all__ = [
     "signing_keys",
     "tags",
     "tokens",
+    "trusted_issuers",
     "uploads",
+    "versions",
 ]

@@ -1,5 +1,5 @@
 """Tables of access control: service principals, role assignments, scope maps, tokens,
-credentials and signing keys (see docs/access-control.md)."""
+credentials, signing keys and trusted OIDC issuers (see docs/access-control.md)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ __all__ = [
     "service_principals",
     "signing_keys",
     "tokens",
+    "trusted_issuers",
+    "versions",
 ]
 
 service_principals = Table(
@@ -115,4 +117,30 @@ signing_keys = Table(
     Column("created_at", UTCDateTime, nullable=False),
     # Set when a newer key took over signing; the key still verifies until it is removed.
     Column("retired_at", UTCDateTime),
+)
+
+trusted_issuers = Table(
+    "trusted_issuers",
+    metadata,
+    # The short, URL-safe name the management API and the CLI address it by.
+    Column("name", String(64), primary_key=True),
+    # The `iss` its tokens carry: trusted once, whether here or in the configuration file.
+    Column("issuer", String(255), nullable=False, unique=True),
+    Column("audience", String(255), nullable=False),
+    # Where its keys are published, or the JWKS document itself (exactly one is set).
+    Column("jwks_url", String(2048)),
+    Column("jwks", Text),
+    Column("groups_claim", String(128), nullable=False, server_default="groups"),
+    Column("tenant", String(255)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+versions = Table(
+    "versions",
+    metadata,
+    # Deployment-wide change counters that every node reads to know its cache is stale:
+    # "trusted_issuers" moves on every change to that table.
+    Column("name", String(32), primary_key=True),
+    Column("value", Integer, nullable=False, server_default="0"),
 )

@@ -25,12 +25,12 @@ from datetime import UTC, datetime, timedelta
 from portside.auth.claims import identity_claims, secret_claim
 from portside.auth.credentials import Basic, Credentials, Malformed
 from portside.auth.errors import Denied, Unauthorized
-from portside.auth.federation import FederatedVerifier
 from portside.auth.identity import ANONYMOUS, Identity, Login
 from portside.auth.permissions import AccessGrant
 from portside.auth.scopes import Scope, ScopeError, parse_scopes
 from portside.metadata.records import RegistryRecord
 from portside.services.access.hosts import RegistryDirectory
+from portside.services.access.issuers import TrustedIssuers
 from portside.services.access.policy import AccessPolicy
 from portside.services.access.signing import KeyRing
 from portside.services.errors import ParameterInvalid
@@ -92,12 +92,13 @@ class OAuthService:
         keys: KeyRing,
         *,
         directory: RegistryDirectory,
-        federation: FederatedVerifier | None,
+        federation: TrustedIssuers | None,
         access_seconds: int,
         refresh_seconds: int,
         federated_session_seconds: int = 8 * 3600,
     ) -> None:
-        """Authenticate with `policy`, sign with `keys`, find registries with `directory`."""
+        """Authenticate with `policy`, sign with `keys`, find registries with `directory`;
+        `federation` holds the trusted issuers whose tokens `exchange` accepts."""
         self._policy = policy
         self._directory = directory
         self._keys = keys
@@ -135,9 +136,11 @@ class OAuthService:
             raise ParameterInvalid("grant_type must be access_token")
         if not request.access_token:
             raise ParameterInvalid("access_token is required")
-        if self._federation is None:
+        # Issuers change at run time (the management API): this reads what is trusted now.
+        verifier = None if self._federation is None else await self._federation.verifier()
+        if verifier is None or not verifier.issuers:
             raise Denied("no identity provider is trusted by this deployment")
-        federated = await self._federation.verify(request.access_token, request.tenant)
+        federated = await verifier.verify(request.access_token, request.tenant)
         try:
             identity = Identity(
                 "federated", federated.subject, federated.groups, issuer=federated.issuer

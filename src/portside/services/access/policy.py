@@ -25,7 +25,9 @@ longer: they are refused from that instant, without clock leeway.
 
 Federated identities (subjects and groups of a trusted issuer) are granted what the role
 assignments naming their issuer and their subject or groups give: names alone never match, as
-two issuers may use the same ones. Their refresh tokens carry the end of their session.
+two issuers may use the same ones. Their refresh tokens carry the end of their session, and
+they are valid only while their issuer is trusted: removing an issuer ends its sessions
+(refresh tokens at their next use, access tokens at the auth-version change the removal is).
 
 A caller lacking a scope gets Unauthorized (401, with a challenge to fetch a token) when it
 came without credentials or with a bearer token, and Denied (403) when its credentials are
@@ -103,11 +105,14 @@ class AccessPolicy:
         anonymous_registry: str | None,
         registry_of_host: Callable[[str], str] | None = None,
         deployment_secret: Callable[[], Awaitable[str | None]] | None = None,
+        trusts_issuer: Callable[[str | None], Awaitable[bool]] | None = None,
     ) -> None:
         """`anonymous_registry` names the registry open to anonymous push and pull, if any;
         `registry_of_host` names the registry a token's audience (a login server) addresses;
         `deployment_secret` tells the fingerprint of the deployment administrator's current
-        password (its tokens are refused without one)."""
+        password (its tokens are refused without one); `trusts_issuer` tells whether an issuer
+        is still trusted (federated identities of one that is not are refused)."""
+        self._trusts_issuer = trusts_issuer
         self._deployment_secret = deployment_secret
         self._registry_of_host = registry_of_host
         self._stores = stores
@@ -204,6 +209,8 @@ class AccessPolicy:
         ends = session_end_of(claims)
         if ends is not None and ends <= utcnow():
             raise Unauthorized("the session has ended: sign in at the identity provider again")
+        if identity.kind == "federated" and not await self._trusted(identity):
+            raise Unauthorized("the identity provider is no longer trusted")
         return Login(identity, await self._bound_secret(registry, identity, claims), ends)
 
     async def anonymous_grant(
@@ -259,6 +266,8 @@ class AccessPolicy:
                 return None
             principals = [("sp", identity.subject)]
         else:
+            if not await self._trusted(identity):
+                return None
             principals = [("subject", identity.subject)]
             principals += [("group", group) for group in identity.groups]
         # Subject and group names are only unique per issuer: match (issuer, name), never the
@@ -271,6 +280,10 @@ class AccessPolicy:
             for a in assignments
         )
         return AccessGrant(permissions=permissions, catalog=True)
+
+    async def _trusted(self, identity: Identity) -> bool:
+        """False if `identity` belongs to an issuer that is no longer trusted."""
+        return self._trusts_issuer is None or await self._trusts_issuer(identity.issuer)
 
     async def _token_grant(self, registry: RegistryRecord, name: str) -> AccessGrant | None:
         token = await self._stores.tokens.get(registry.id, name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from portside.auth.permissions import ROLES, PatternError, RepositoryPattern
@@ -70,9 +71,13 @@ def _principal_id(principal_id: str) -> str:
 class PrincipalManagement:
     """Service principals, their secrets, and role assignments."""
 
-    def __init__(self, context: ManagementContext, trusted_issuers: tuple[str, ...] = ()) -> None:
-        """Build over the shared management context; `trusted_issuers` are the `iss` of the
-        deployment's trusted OIDC issuers (federated assignees must name one of them)."""
+    def __init__(
+        self,
+        context: ManagementContext,
+        trusted_issuers: Callable[[], Awaitable[tuple[str, ...]]] | None = None,
+    ) -> None:
+        """Build over the shared management context; `trusted_issuers` tells the `iss` of the
+        deployment's trusted OIDC issuers now (federated assignees must name one of them)."""
         self._context = context
         self._stores = context.stores
         self._trusted_issuers = trusted_issuers
@@ -159,27 +164,29 @@ class PrincipalManagement:
             RepositoryPattern.parse(repositories)
         except PatternError as error:
             raise Invalid(f"repositories: {error}") from None
-        bound = self._issuer_of(assignee_type, issuer)
+        bound = await self._issuer_of(assignee_type, issuer)
         created = await self._stores.roles.create(
             record.id, assignee_type, assignee, role, repositories, issuer=bound
         )
         return RoleAssignmentView(created, record.name)
 
-    def _issuer_of(self, assignee_type: str, issuer: str | None) -> str:
+    async def _issuer_of(self, assignee_type: str, issuer: str | None) -> str:
         """The issuer an assignee of `assignee_type` is bound to ("" for service principals)."""
         if assignee_type not in FEDERATED_TYPES:
             if issuer:
                 raise Invalid("only federated subjects and groups belong to an issuer")
             return ""
+        # Configured and stored issuers alike: the ones trusted now.
+        trusted = () if self._trusted_issuers is None else await self._trusted_issuers()
         if not issuer:
-            if len(self._trusted_issuers) != 1:
+            if len(trusted) != 1:
                 raise Invalid(
                     "name the issuer of the subject or group: the deployment trusts "
-                    f"{len(self._trusted_issuers)} issuers"
+                    f"{len(trusted)} issuers"
                 )
-            return self._trusted_issuers[0]
+            return trusted[0]
         check_text(issuer, "issuer", 255, allow_empty=False)
-        if issuer not in self._trusted_issuers:
+        if issuer not in trusted:
             raise Invalid(f"issuer {issuer[:80]!r} is not trusted by this deployment")
         return issuer
 

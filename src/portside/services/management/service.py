@@ -8,6 +8,7 @@
 - `tokens`      TokenManagement (tokens.py);
 - `principals`  PrincipalManagement: service principals and role assignments
   (identities.py);
+- `issuers`     IssuerManagement: trusted OIDC issuers (issuers.py);
 - `auth`        ManagementAuth: who may call what; `admin` DeploymentAdmin (admin.py);
 
 plus signing-key rotation and retirement, and the refresh tokens `portside login` writes into
@@ -26,6 +27,7 @@ from portside.auth.secrets import SecretHasher
 from portside.auth.throttle import LoginThrottle
 from portside.metadata.usage_reads import UsageStore
 from portside.services.access.hosts import LocalLoginServers
+from portside.services.access.issuers import TrustedIssuers
 from portside.services.access.policy import AccessStores
 from portside.services.access.signing import KeyRing
 from portside.services.lifecycle.usage import UsageService
@@ -33,6 +35,7 @@ from portside.services.management.admin import Caller, DeploymentAdmin, Manageme
 from portside.services.management.context import ManagementContext
 from portside.services.management.errors import Invalid, NotFound
 from portside.services.management.identities import PrincipalManagement
+from portside.services.management.issuers import IssuerManagement
 from portside.services.management.registries import RegistryManagement
 from portside.services.management.scope_maps import ScopeMapManagement
 from portside.services.management.tokens import TokenManagement
@@ -72,7 +75,7 @@ class ManagementService:
         port: int,
         default_registry: str,
         refresh_token_seconds: int,
-        trusted_issuers: tuple[str, ...] = (),
+        issuers: TrustedIssuers,
         local_logins: LocalLoginServers | None = None,
     ) -> None:
         """Assemble the parts over the stores and `usage` (see the module docstring).
@@ -80,8 +83,8 @@ class ManagementService:
         `domain` and `port` make login servers (`NAME.<domain>[:port]`), `local_logins` the
         loopback ones (services/access/hosts.py); `default_registry`
         answers at the server's own address; `refresh_token_seconds` is the lifetime of the
-        refresh tokens `login` issues; `trusted_issuers` the `iss` of the trusted OIDC issuers
-        that federated role assignments name.
+        refresh tokens `login` issues; `issuers` the trusted OIDC issuers (configured and
+        stored), which federated role assignments name.
         """
         context = ManagementContext(stores, hasher, UsageService(usage))
         self.registries = RegistryManagement(
@@ -93,7 +96,8 @@ class ManagementService:
         )
         self.scope_maps = ScopeMapManagement(context)
         self.tokens = TokenManagement(context)
-        self.principals = PrincipalManagement(context, trusted_issuers)
+        self.principals = PrincipalManagement(context, issuers.issuers)
+        self.issuers = IssuerManagement(issuers)
         self.admin = admin
         self.auth = ManagementAuth(admin, self.principals, throttle)
         self._context = context
