@@ -23,6 +23,8 @@ from portside.metadata.signing_keys import SigningKeyStore
 from portside.metadata.tags import TagStore
 from portside.metadata.uploads import UploadStore
 from portside.metadata.usage_reads import UsageStore
+from portside.metadata.webhook_events import WebhookEventStore
+from portside.metadata.webhooks import WebhookStore
 from portside.services.access.policy import AccessStores
 from portside.services.lifecycle.service import LifecycleStores
 
@@ -54,6 +56,8 @@ class Stores:
     restore: RestoreStore
     collector: CollectorStore
     leases: LeaseStore
+    webhooks: WebhookStore
+    webhook_events: WebhookEventStore
 
     @classmethod
     def over(cls, db: Database) -> Stores:
@@ -79,6 +83,8 @@ class Stores:
             restore=RestoreStore(db),
             collector=CollectorStore(db),
             leases=LeaseStore(db),
+            webhooks=WebhookStore(db),
+            webhook_events=WebhookEventStore(db),
         )
 
     def access(self) -> AccessStores:

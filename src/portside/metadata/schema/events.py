@@ -53,6 +53,9 @@ webhook_events = Table(
     Column("state", String(16), nullable=False, server_default="pending"),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", UTCDateTime, nullable=False),
+    # When retrying started (creation, or the last redelivery): the event fails once retries
+    # have gone on for webhook_retry_seconds from here.
+    Column("retry_from", UTCDateTime, nullable=False),
     Column("last_attempt_at", UTCDateTime),
     Column("last_status", Integer),
     Column("last_response", Text),

@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=16), server_default="pending", nullable=False),
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         _when("next_attempt_at", False),
+        _when("retry_from", False),
         _when("last_attempt_at", True),
         sa.Column("last_status", sa.Integer(), nullable=True),
         sa.Column("last_response", sa.Text(), nullable=True),
