@@ -5,6 +5,7 @@ quota and refuse private targets."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
@@ -17,8 +18,10 @@ from portside.metadata.database import Database
 from portside.metadata.registries import RegistryStore
 from portside.metadata.webhook_events import EventRecord, WebhookEventStore
 from portside.metadata.webhooks import WebhookStore
+from portside.runtime import Runtime
 from tests.management_harness import API, Harness, management_harness
 from tests.registry_client import push_image
+from tests.webhook_receiver import serving
 
 T = TypeVar("T")
 
@@ -39,17 +42,8 @@ def on_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) ->
 def test_a_push_and_a_delete_over_v2_write_their_events(settings: Settings) -> None:
     quiet = settings.model_copy(update={"webhook_poll_seconds": 0})
 
-    async def add_hook(db: Database) -> int:
-        registry = await RegistryStore(db).get(quiet.default_registry)
-        assert registry is not None
-        hook = await WebhookStore(db).create(
-            registry.id, "deploy", "http://receiver.invalid/", ("push", "delete"), "", {}, True
-        )
-        assert hook is not None
-        return hook.id
-
     with TestClient(create_app(quiet)) as client:
-        hook_id = on_database(quiet, add_hook)
+        hook_id = add_hook(quiet, "http://receiver.invalid/")
         client.headers["X-Request-Id"] = "req-42"
         digest, body = push_image(client, "app", "v1")
         assert client.delete(f"/v2/app/manifests/{digest}").status_code == 202
@@ -70,6 +64,56 @@ def test_a_push_and_a_delete_over_v2_write_their_events(settings: Settings) -> N
     }
     assert deleted.payload["request"]["method"] == "DELETE"
     assert "tag" not in deleted.payload["target"]
+
+
+def add_hook(settings: Settings, uri: str) -> int:
+    """Create an enabled push-and-delete webhook for the default registry; its id."""
+
+    async def add(db: Database) -> int:
+        registry = await RegistryStore(db).get(settings.default_registry)
+        assert registry is not None
+        hook = await WebhookStore(db).create(
+            registry.id, "deploy", uri, ("push", "delete"), "", {}, True
+        )
+        assert hook is not None
+        return hook.id
+
+    return on_database(settings, add)
+
+
+def test_the_server_delivers_in_the_background(settings: Settings) -> None:
+    fast = settings.model_copy(
+        update={"webhook_poll_seconds": 0.05, "allow_private_network_targets": True}
+    )
+    with serving() as receiver, TestClient(create_app(fast)) as client:
+        add_hook(fast, receiver.url)
+        push_image(client, "app", "v1")
+        assert client.delete("/acr/v1/app/_tags/v1").status_code == 202
+        deadline = time.monotonic() + 10
+        while len(receiver.received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    actions = [
+        (p["action"], p["target"]["tag"], p["request"]["method"]) for _, p in receiver.received
+    ]
+    assert actions == [("push", "v1", "PUT"), ("delete", "v1", "DELETE")]
+
+
+def test_events_written_before_a_stop_are_delivered_after_it(settings: Settings) -> None:
+    stopped = settings.model_copy(update={"webhook_poll_seconds": 0})
+    with serving() as receiver:
+        with TestClient(create_app(stopped)) as client:
+            hook_id = add_hook(stopped, receiver.url)
+            push_image(client, "app", "v1")
+        assert receiver.received == []  # the server stopped before any delivery
+
+        async def deliver_after_restart() -> list[EventRecord]:
+            allowed = settings.model_copy(update={"allow_private_network_targets": True})
+            async with Runtime(allowed) as runtime:
+                await runtime.deliverer.deliver_due()
+                return await runtime.stores.webhook_events.list(hook_id)
+
+        [event] = asyncio.run(deliver_after_restart())
+    assert event.state == "delivered" and receiver.ids() == [event.id]
 
 
 @pytest.fixture
