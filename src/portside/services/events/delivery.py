@@ -25,7 +25,8 @@ import httpx
 from portside.metadata.clock import utcnow
 from portside.metadata.leases import LeaseStore
 from portside.metadata.webhook_events import Attempt, DueEvent, WebhookEventStore
-from portside.services.events.targets import TargetRefused, check_address, split_target
+from portside.services.events.targets import check_address, split_target
+from portside.services.management.errors import Invalid
 
 __all__ = ["LEASE", "DeliveryPolicy", "WebhookDeliverer", "deliver_periodically"]
 
@@ -129,8 +130,8 @@ class WebhookDeliverer:
 
         try:
             host, port = split_target(event.uri)
-            await check_address(host, port, allow_private=self._policy.allow_private, strict=True)
-        except TargetRefused as refused:
+            await check_address(host, port, allow_private=self._policy.allow_private)
+        except Invalid as refused:  # TargetRefused, or a URI stored before a stricter rule
             return Attempt(False, None, None, refused.message, took()), False
         headers = {"Content-Type": "application/json", "User-Agent": "Portside-Webhooks"}
         headers.update(event.headers)

@@ -53,19 +53,17 @@ def _forbidden(address: str) -> bool:
     )
 
 
-async def check_address(host: str, port: int, *, allow_private: bool, strict: bool) -> None:
+async def check_address(host: str, port: int, *, allow_private: bool) -> None:
     """TargetRefused if `host` is, or resolves to, a forbidden address.
 
-    A name that does not resolve is refused when `strict` (at delivery) and let through
-    otherwise (at creation: the receiver may not exist yet; delivery checks again).
+    A name that does not resolve passes: at creation the receiver may not exist yet, and at
+    delivery the connection then fails as any unreachable receiver's does (and is retried).
     """
     if allow_private:
         return
     try:
         found = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError:
-        if strict:
-            raise TargetRefused(f"the webhook host {host[:100]!r} does not resolve") from None
         return
     for *_, sockaddr in found:
         if _forbidden(str(sockaddr[0])):
@@ -78,5 +76,5 @@ async def check_address(host: str, port: int, *, allow_private: bool, strict: bo
 async def check_uri(uri: str, *, allow_private: bool) -> str:
     """The URI if webhooks may target it; Invalid or TargetRefused otherwise."""
     host, port = split_target(uri)
-    await check_address(host, port, allow_private=allow_private, strict=False)
+    await check_address(host, port, allow_private=allow_private)
     return uri
