@@ -171,3 +171,18 @@ async def test_due_events_go_in_order_per_webhook_and_redeliver_keeps_the_id(
     assert again.id == head.id
     shown = await events.get(hook.id, head.id)
     assert shown is not None and shown.state == "pending" and shown.last_status == 500
+
+
+async def test_deleting_a_repository_reports_each_manifest(db: Database) -> None:
+    reg = await registry(db)
+    hooks, events = WebhookStore(db), WebhookEventStore(db)
+    hook = await hooks.create(reg.id, "gone", "http://x/", ("delete",), "app:v1", {}, True)
+    assert hook is not None
+    one, two = image(1), image(2)
+    await reg.push(one, "v1")
+    await reg.push(two, "v2")
+    assert await ArtifactStore(db).delete_repository(reg.id, "app", CONTEXT) is not None
+    # Only the manifest tagged v1 matches the scope.
+    [event] = await events.list(hook.id)
+    assert event.payload["target"]["digest"] == one.digest
+    assert event.payload["request"]["id"] == "req-1"

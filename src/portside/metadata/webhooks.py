@@ -28,7 +28,7 @@ from portside.metadata.clock import utcnow
 from portside.metadata.conflicts import insert_or_ignore, retry_on_conflict
 from portside.metadata.database import Database
 from portside.metadata.errors import QuotaViolation
-from portside.metadata.schema import manifests, registries, webhook_events, webhooks
+from portside.metadata.schema import manifests, registries, tags, webhook_events, webhooks
 from portside.metadata.usage import effective_limit
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "described_manifests",
     "enabled_webhooks",
     "enqueue",
+    "enqueue_repository_deleted",
     "event_payload",
     "scope_matches",
 ]
@@ -168,6 +169,41 @@ async def described_manifests(
         )
     )
     return {int(r.id): (r.media_type, int(r.size)) for r in rows.all()}
+
+
+async def enqueue_repository_deleted(
+    conn: AsyncConnection,
+    registry_id: int,
+    repo_id: int,
+    repository: str,
+    context: EventContext | None,
+) -> None:
+    """A delete event per manifest of a repository being deleted, for each matching webhook
+    (none: one read); call before its rows go."""
+    hooks = await enabled_webhooks(conn, registry_id)
+    if not hooks:
+        return
+    rows = (
+        await conn.execute(
+            select(manifests.c.id, manifests.c.digest, manifests.c.media_type, manifests.c.size)
+            .where(manifests.c.repository_id == repo_id)
+            .order_by(manifests.c.id)
+        )
+    ).all()
+    named: dict[int, list[str]] = {}
+    for manifest_id, tag in (
+        await conn.execute(
+            select(tags.c.manifest_id, tags.c.name).where(tags.c.repository_id == repo_id)
+        )
+    ).all():
+        named.setdefault(int(manifest_id), []).append(tag)
+    targets = [
+        EventTarget(
+            repository, r.digest, r.media_type, int(r.size), tags=tuple(named.get(r.id, ()))
+        )
+        for r in rows
+    ]
+    await enqueue(conn, hooks, "delete", targets, context)
 
 
 async def enqueue(

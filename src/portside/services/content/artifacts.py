@@ -93,10 +93,14 @@ class ArtifactService:
             raise _name_unknown(target)
         return await self.repository(target)
 
-    async def delete_repository(self, target: Target) -> RepositoryDeletion:
+    async def delete_repository(
+        self, target: Target, context: EventContext | None = None
+    ) -> RepositoryDeletion:
         """Delete the repository and everything in it; Locked if any lock forbids it."""
         with lock_errors():
-            deleted = await self._artifacts.delete_repository(target.registry_id, target.repository)
+            deleted = await self._artifacts.delete_repository(
+                target.registry_id, target.repository, context
+            )
         if deleted is None:
             raise _name_unknown(target)
         for upload_id in deleted.uploads:
