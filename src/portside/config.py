@@ -193,6 +193,24 @@ class Settings(BaseSettings):
         description="Blob links and blobs younger than this (or used this recently) are never "
         "collected: the time a push has between uploading a layer and pushing its manifest.",
     )
+    webhook_poll_seconds: float = Field(
+        1.0, ge=0, description="How often due webhook events are looked for (0: never deliver)."
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="How long one webhook delivery may take."
+    )
+    webhook_retry_seconds: float = Field(
+        86400.0,
+        ge=0,
+        description="How long a webhook event is retried before it is marked failed.",
+    )
+    webhook_retry_first_seconds: float = Field(
+        5.0, gt=0, description="The first retry delay of a webhook event (it doubles each time)."
+    )
+    allow_private_network_targets: bool = Field(
+        False,
+        description="Let webhooks target loopback, link-local and private addresses.",
+    )
     lifecycle_interval_seconds: float = Field(
         3600.0,
         ge=0,

@@ -296,6 +296,12 @@ def test_openapi_document_lists_every_route(mgmt: Harness) -> None:
         "/registries/{name}/deleted-tags",
         "/registries/{name}/deleted-manifests/restore",
         "/registries/{name}/purge",
+        "/registries/{name}/webhooks",
+        "/registries/{name}/webhooks/{webhook}",
+        "/registries/{name}/webhooks/{webhook}/config",
+        "/registries/{name}/webhooks/{webhook}/ping",
+        "/registries/{name}/webhooks/{webhook}/events",
+        "/registries/{name}/webhooks/{webhook}/events/{event}/redeliver",
     }
     assert schema["components"]["securitySchemes"]["basic"]["scheme"] == "basic"
     operations = [op for path in schema["paths"].values() for op in path.values()]

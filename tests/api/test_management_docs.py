@@ -7,7 +7,15 @@ from pathlib import Path
 
 from fastapi.routing import APIRoute
 
-from portside.api.management import identities, issuers, lifecycle, registries, tokens, usage
+from portside.api.management import (
+    identities,
+    issuers,
+    lifecycle,
+    registries,
+    tokens,
+    usage,
+    webhooks,
+)
 from portside.api.management.models import Registry, RegistryUpdate
 
 DOC = (Path(__file__).parents[2] / "docs" / "management.md").read_text()
@@ -16,7 +24,7 @@ _PARAM = re.compile(r"\{[^}]*\}")
 
 def _routes() -> list[tuple[str, str]]:
     found = []
-    for module in (registries, usage, tokens, identities, issuers, lifecycle):
+    for module in (registries, usage, tokens, identities, issuers, lifecycle, webhooks):
         for route in module.router.routes:
             assert isinstance(route, APIRoute)
             found += [(method, route.path) for method in sorted(route.methods)]

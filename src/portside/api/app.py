@@ -43,7 +43,9 @@ def create_app(settings: Settings) -> Starlette:
             _ = (runtime.artifacts, runtime.oauth)
             app.state.portside = runtime
             await runtime.prepare()
-            app.state.management_api = create_management_app(runtime.management, runtime.lifecycle)
+            app.state.management_api = create_management_app(
+                runtime.management, runtime.lifecycle, runtime.webhooks
+            )
             async with anyio.create_task_group() as tasks:
                 runtime.start_jobs(tasks)
                 try:

@@ -14,6 +14,7 @@ from portside.cli.remote.purge import purge
 from portside.cli.remote.registry import credential, registry
 from portside.cli.remote.repository import repository
 from portside.cli.remote.tokens import scope_map, token
+from portside.cli.remote.webhooks import webhook
 from portside.cli.server.admin import admin
 from portside.cli.server.gc import gc
 from portside.cli.server.serve import serve
@@ -43,6 +44,7 @@ cli.add_command(admin)
 cli.add_command(gc)
 cli.add_command(config)
 cli.add_command(purge)
+cli.add_command(webhook)
 
 
 def main() -> None:

@@ -45,6 +45,7 @@ from portside.metadata.schema import (
     uploads,
 )
 from portside.metadata.usage import unlink_repository
+from portside.metadata.webhooks import EventContext, enqueue_repository_deleted
 
 __all__ = [
     "BY_NAME",
@@ -265,7 +266,9 @@ class ArtifactStore:
             return True
 
     @retry_on_conflict
-    async def delete_repository(self, registry_id: int, name: str) -> RepositoryDeletion | None:
+    async def delete_repository(
+        self, registry_id: int, name: str, context: EventContext | None = None
+    ) -> RepositoryDeletion | None:
         """Delete a repository with its manifests, tags, blob links and uploads.
 
         Raises LockViolation unless the repository and everything in it may be written and
@@ -303,6 +306,7 @@ class ArtifactStore:
                 tuple(row[0] for row in tag_rows),
                 tuple(upload_ids.all()),
             )
+            await enqueue_repository_deleted(conn, registry_id, repo_id, name, context)
             # Under soft delete its manifests (with their tags) go to the recycle bin first.
             await recycle_repository(conn, registry_id, repo_id, name)
             # Links go through usage (the counters); manifests, tags and upload rows go by

@@ -17,6 +17,9 @@ retention job, purge) goes through `delete_manifests`, holding the repository's 
   which the garbage collector keeps) before its row goes; a deleted tag alone is recorded in
   `deleted_tags`.
 
+Deletions write a `delete` event for each matching webhook in the same transaction
+(metadata/webhooks.py); `context` is the request behind them (None for policies).
+
 `manifests.untagged_at` is when a manifest last lost its last tag (or was pushed without one):
 `mark_untagged` and `mark_tagged` keep it in the transactions that change tags.
 """
@@ -43,6 +46,13 @@ from portside.metadata.schema import (
     manifests,
     repositories,
     tags,
+)
+from portside.metadata.webhooks import (
+    EventContext,
+    EventTarget,
+    described_manifests,
+    enabled_webhooks,
+    enqueue,
 )
 
 __all__ = [
@@ -150,6 +160,7 @@ async def delete_tag(
     reason: str = "requested",
     expect_digest: str | None = None,
     now: datetime | None = None,
+    context: EventContext | None = None,
 ) -> Removal | None:
     """Delete one tag (its manifest stays, and starts its untagged clock if that was its last
     tag); recorded in `deleted_tags` under soft delete.
@@ -183,6 +194,11 @@ async def delete_tag(
         await record_deleted_tag(
             conn, repo.registry_id, repo.name, tag, row.digest, now, policy.soft_delete_days
         )
+    hooks = await enabled_webhooks(conn, repo.registry_id)
+    if hooks:
+        described = (await described_manifests(conn, [row.manifest_id]))[row.manifest_id]
+        target = EventTarget(repo.name, row.digest, *described, tag=tag)
+        await enqueue(conn, hooks, "delete", [target], context, now)
     return Removal(repo.name, "tag", row.digest, (tag,), reason)
 
 
@@ -194,6 +210,7 @@ async def delete_manifests(
     strict: bool,
     reason: str = "requested",
     now: datetime | None = None,
+    context: EventContext | None = None,
 ) -> list[Removal]:
     """Delete the manifests `roots` (ids in `repo`) with their tags and cascades.
 
@@ -205,12 +222,32 @@ async def delete_manifests(
     doomed, report = await _plan(conn, repo, roots, policy, strict, reason, ())
     if doomed:
         ids = [c.id for c in doomed]
+        await _enqueue_deleted(conn, repo, doomed, context, now)
         if policy.soft_delete_days:
             await recycle(conn, repo.registry_id, repo.name, ids, now, policy.soft_delete_days)
         await conn.execute(delete(manifests).where(manifests.c.id.in_(ids)))
         if any(c.tags for c in doomed):
             await bump_tags_version(conn, repo.id)  # the tags went by ON DELETE CASCADE
     return report
+
+
+async def _enqueue_deleted(
+    conn: AsyncConnection,
+    repo: RepositoryRef,
+    doomed: Sequence[_Candidate],
+    context: EventContext | None,
+    now: datetime,
+) -> None:
+    """A delete event per doomed manifest for each matching webhook (none: one read)."""
+    hooks = await enabled_webhooks(conn, repo.registry_id)
+    if not hooks:
+        return
+    described = await described_manifests(conn, [c.id for c in doomed])
+    targets = [
+        EventTarget(repo.name, c.digest, *described[c.id], tags=tuple(n for n, _ in c.tags))
+        for c in doomed
+    ]
+    await enqueue(conn, hooks, "delete", targets, context, now)
 
 
 async def preview_deletion(

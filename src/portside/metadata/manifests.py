@@ -2,7 +2,8 @@
 
 Pulls check the read flags of the repository, the tag (when pulled by tag) and the manifest in
 the same query; pushes and deletions check the other flags inside their transaction
-(metadata/locks.py).
+(metadata/locks.py). A push and a deletion write their webhook events in their own
+transaction (metadata/webhooks.py).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from portside.metadata.schema import (
     repository_blobs,
     tags,
 )
+from portside.metadata.webhooks import EventContext, EventTarget, enabled_webhooks, enqueue
 
 __all__ = ["ManifestStore", "NewManifest"]
 
@@ -120,7 +122,12 @@ class ManifestStore:
 
     @retry_on_conflict
     async def put(
-        self, registry_id: int, repository: str, new: NewManifest, tag: str | None
+        self,
+        registry_id: int,
+        repository: str,
+        new: NewManifest,
+        tag: str | None,
+        context: EventContext | None = None,
     ) -> list[str]:
         """Store a manifest (and move `tag` to it) in one transaction.
 
@@ -141,10 +148,20 @@ class ManifestStore:
                 manifest_id = await _insert_manifest(conn, repo_id, new, tagged=tag is not None)
             if tag is not None:
                 await _move_tag(conn, registry_id, repo_id, tag, manifest_id)
+            hooks = await enabled_webhooks(conn, registry_id)
+            if hooks:
+                target = EventTarget(repository, new.digest, new.media_type, len(new.body), tag)
+                await enqueue(conn, hooks, "push", [target], context)
             return []
 
     @retry_on_conflict
-    async def delete(self, registry_id: int, repository: str, digest: str) -> bool:
+    async def delete(
+        self,
+        registry_id: int,
+        repository: str,
+        digest: str,
+        context: EventContext | None = None,
+    ) -> bool:
         """Delete a manifest by digest (its tags go with it); False if it was not there.
 
         Its referrers and the children only it kept go too, into the recycle bin under soft
@@ -158,7 +175,7 @@ class ManifestStore:
             manifest_id = await _manifest_id(conn, repo.id, digest)
             if manifest_id is None:
                 return False
-            await delete_manifests(conn, repo, [manifest_id], strict=True)
+            await delete_manifests(conn, repo, [manifest_id], strict=True, context=context)
             return True
 
     async def referrers(

@@ -12,6 +12,7 @@ from portside.metadata.conflicts import retry_on_conflict
 from portside.metadata.database import Database
 from portside.metadata.deletion import delete_tag, repository_ref
 from portside.metadata.schema import repositories, tags
+from portside.metadata.webhooks import EventContext
 
 __all__ = ["TagStore"]
 
@@ -65,7 +66,9 @@ class TagStore:
             return version, list((await conn.scalars(_PAGE, params)).all())
 
     @retry_on_conflict
-    async def delete(self, registry_id: int, repository: str, tag: str) -> bool:
+    async def delete(
+        self, registry_id: int, repository: str, tag: str, context: EventContext | None = None
+    ) -> bool:
         """Remove one tag, leaving its manifest; False if there was no such tag.
 
         The manifest starts its untagged clock if that was its last tag; under soft delete
@@ -76,4 +79,5 @@ class TagStore:
             repo = await repository_ref(conn, registry_id, repository)
             if repo is None:
                 return False
-            return await delete_tag(conn, repo, tag, strict=True) is not None
+            removal = await delete_tag(conn, repo, tag, strict=True, context=context)
+            return removal is not None

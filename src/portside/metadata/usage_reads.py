@@ -3,8 +3,8 @@ storage counters exact).
 
 The reads are cheap: storage comes from the counters (`registries.storage_bytes`,
 `repositories.storage_bytes`), and the counts are `COUNT(*)` over the registry's rows through
-the `(registry_id, name)` unique indexes of repositories, tokens and scope maps. System scope
-maps (`_repositories_*`, which every registry has) do not count.
+the `(registry_id, name)` unique indexes of repositories, tokens, scope maps and webhooks.
+System scope maps (`_repositories_*`, which every registry has) do not count.
 
 `counters` and `recount` serve audits: the first reads the counters as stored, the second
 recomputes the same figures from the link tables (a scan: not for the request path).
@@ -26,12 +26,13 @@ from portside.metadata.schema import (
     repository_blobs,
     scope_maps,
     tokens,
+    webhooks,
 )
 
 __all__ = ["COUNTED", "RegistryUsage", "RepositoryUsage", "StorageTally", "UsageStore"]
 
-COUNTED = ("repositories", "tokens", "scope_maps")
-"""Quotas whose usage is a count of rows (storage is a counter; webhooks do not exist yet)."""
+COUNTED = ("repositories", "tokens", "scope_maps", "webhooks")
+"""Quotas whose usage is a count of rows (storage is a counter)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +189,8 @@ async def _count(conn: ReadConnection, registry_id: int, quota: str) -> int:
         query = select(func.count()).where(
             scope_maps.c.registry_id == registry_id, scope_maps.c.system.is_(False)
         )
+    elif quota == "webhooks":
+        query = select(func.count()).where(webhooks.c.registry_id == registry_id)
     else:
         raise ValueError(f"not a counted quota: {quota}")
     return int(await conn.scalar(query) or 0)

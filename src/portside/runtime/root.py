@@ -29,6 +29,12 @@ from portside.services.content.listings import ListingService
 from portside.services.content.manifests import ManifestService
 from portside.services.content.platforms import PlatformReader
 from portside.services.content.uploads import UploadService
+from portside.services.events.delivery import (
+    DeliveryPolicy,
+    WebhookDeliverer,
+    deliver_periodically,
+)
+from portside.services.events.webhooks import WebhookService
 from portside.services.lifecycle.gc import GarbageCollector, collect_periodically
 from portside.services.lifecycle.service import LifecycleService, run_lifecycle_periodically
 from portside.services.management.admin import DeploymentAdmin
@@ -301,6 +307,31 @@ class Runtime:
             self.stores.collector, self.stores.leases, self.driver, grace=grace, pause=pause
         )
 
+    # Events.
+
+    @cached_property
+    def webhooks(self) -> WebhookService:
+        """Registries' webhooks and their events."""
+        s = self.stores
+        return WebhookService(
+            s.registries,
+            s.webhooks,
+            s.webhook_events,
+            allow_private=self.settings.allow_private_network_targets,
+        )
+
+    @cached_property
+    def deliverer(self) -> WebhookDeliverer:
+        """The sender of the webhook outbox."""
+        s = self.settings
+        policy = DeliveryPolicy(
+            timeout=s.webhook_timeout_seconds,
+            retry_window=timedelta(seconds=s.webhook_retry_seconds),
+            first_delay=s.webhook_retry_first_seconds,
+            allow_private=s.allow_private_network_targets,
+        )
+        return WebhookDeliverer(self.stores.webhook_events, self.stores.leases, policy)
+
     # Starting and stopping.
 
     async def prepare(self) -> str | None:
@@ -315,7 +346,8 @@ class Runtime:
 
     def start_jobs(self, tasks: TaskGroup) -> None:
         """Start the background jobs in `tasks` (cancel its scope to stop them): the upload
-        sweep, and periodic garbage collection and lifecycle runs unless switched off."""
+        sweep, and periodic garbage collection, lifecycle runs and webhook deliveries unless
+        switched off."""
         s, job_ran = self.settings, self.metrics.job_ran
         tasks.start_soon(sweep_uploads_periodically, self.uploads, s.upload_sweep_seconds)
         if s.gc_interval_seconds > 0:
@@ -332,6 +364,8 @@ class Runtime:
                 s.lifecycle_interval_seconds,
                 functools.partial(job_ran, "lifecycle"),
             )
+        if s.webhook_poll_seconds > 0:
+            tasks.start_soon(deliver_periodically, self.deliverer, s.webhook_poll_seconds)
 
     async def aclose(self) -> None:
         """Close what this runtime built (not a database or driver it was given)."""

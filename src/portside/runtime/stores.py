@@ -24,6 +24,8 @@ from portside.metadata.tags import TagStore
 from portside.metadata.trusted_issuers import TrustedIssuerStore
 from portside.metadata.uploads import UploadStore
 from portside.metadata.usage_reads import UsageStore
+from portside.metadata.webhook_events import WebhookEventStore
+from portside.metadata.webhooks import WebhookStore
 from portside.services.access.policy import AccessStores
 from portside.services.lifecycle.service import LifecycleStores
 
@@ -56,6 +58,8 @@ class Stores:
     collector: CollectorStore
     leases: LeaseStore
     trusted_issuers: TrustedIssuerStore
+    webhooks: WebhookStore
+    webhook_events: WebhookEventStore
 
     @classmethod
     def over(cls, db: Database) -> Stores:
@@ -82,6 +86,8 @@ class Stores:
             collector=CollectorStore(db),
             leases=LeaseStore(db),
             trusted_issuers=TrustedIssuerStore(db),
+            webhooks=WebhookStore(db),
+            webhook_events=WebhookEventStore(db),
         )
 
     def access(self) -> AccessStores:

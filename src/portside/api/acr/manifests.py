@@ -16,6 +16,7 @@ from portside.api.acr.params import (
     page_response,
     read_flag_changes,
 )
+from portside.api.events import event_context
 from portside.api.params import digest_param, target_of
 from portside.api.state import app_state
 from portside.services.content.artifacts import ManifestProperties
@@ -90,5 +91,5 @@ async def delete_manifest(request: Request) -> Response:
     """Delete a manifest and its tags."""
     target = target_of(request)
     digest = digest_param(request.path_params["digest"])
-    await app_state(request).artifacts.delete_manifest(target, digest)
+    await app_state(request).artifacts.delete_manifest(target, digest, event_context(request))
     return Response(status_code=202, headers={"Content-Length": "0"})

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from portside.api.acr.params import acr_time, flags_json, login_server, read_flag_changes
+from portside.api.events import event_context
 from portside.api.params import target_of
 from portside.api.state import app_state
 from portside.metadata.records import RepositoryAttributes
@@ -46,6 +47,8 @@ async def update_repository(request: Request) -> Response:
 
 async def delete_repository(request: Request) -> Response:
     """Delete the repository with all its manifests and tags (202, what was deleted)."""
-    deleted = await app_state(request).artifacts.delete_repository(target_of(request))
+    deleted = await app_state(request).artifacts.delete_repository(
+        target_of(request), event_context(request)
+    )
     body = {"manifestsDeleted": list(deleted.manifests), "tagsDeleted": list(deleted.tags)}
     return JSONResponse(body, status_code=202)

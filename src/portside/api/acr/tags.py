@@ -16,6 +16,7 @@ from portside.api.acr.params import (
     page_response,
     read_flag_changes,
 )
+from portside.api.events import event_context
 from portside.api.params import target_of
 from portside.api.state import app_state
 from portside.metadata.records import TagAttributes
@@ -76,5 +77,5 @@ async def delete_tag(request: Request) -> Response:
     """Delete a tag (its manifest stays)."""
     target = target_of(request)
     tag = validate_tag(request.path_params["reference"])
-    await app_state(request).artifacts.delete_tag(target, tag)
+    await app_state(request).artifacts.delete_tag(target, tag, event_context(request))
     return Response(status_code=202, headers={"Content-Length": "0"})

@@ -10,9 +10,18 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from portside.api.management import identities, issuers, lifecycle, registries, tokens, usage
+from portside.api.management import (
+    identities,
+    issuers,
+    lifecycle,
+    registries,
+    tokens,
+    usage,
+    webhooks,
+)
 from portside.api.management.errors import exception_handlers
 from portside.api.management.gate import RequestGate
+from portside.services.events.webhooks import WebhookService
 from portside.services.lifecycle.service import LifecycleService
 from portside.services.management.service import ManagementService
 
@@ -29,10 +38,12 @@ Owner). Secret values appear only in the answers of the calls that generate them
 
 
 def create_management_app(
-    service: ManagementService, lifecycle_service: LifecycleService
+    service: ManagementService,
+    lifecycle_service: LifecycleService,
+    webhooks_service: WebhookService,
 ) -> FastAPI:
-    """The management API over `service` and `lifecycle_service`, both from the composition
-    root (portside/runtime), built and closed by the caller."""
+    """The management API over `service`, `lifecycle_service` and `webhooks_service`, all
+    from the composition root (portside/runtime), built and closed by the caller."""
     app = FastAPI(
         title="Portside management API",
         version="1",
@@ -43,9 +54,10 @@ def create_management_app(
     )
     app.state.management = service
     app.state.lifecycle = lifecycle_service
+    app.state.webhooks = webhooks_service
     for error, handler in exception_handlers().items():
         app.add_exception_handler(error, handler)
-    for module in (registries, usage, tokens, identities, issuers, lifecycle):
+    for module in (registries, usage, tokens, identities, issuers, lifecycle, webhooks):
         app.include_router(module.router)
     _without_validation_answers(app)
     # Credentials before any body byte, and bodies bounded: FastAPI itself reads a route's

@@ -76,8 +76,7 @@ class RegistryUsage(ApiModel):
 async def show_usage(request: Request, name: str, caller: ContributorCaller) -> JSONResponse:
     """Storage (bytes of distinct blobs: a layer shared by repositories counts once),
     repositories, tokens, user scope maps and webhooks, each with its limit (the registry's
-    override, else its SKU's default; `null` is unlimited). Webhooks are not implemented:
-    always 0 used, and nothing enforces their limit yet."""
+    override, else its SKU's default; `null` is unlimited)."""
     report = await service_of(request).registries.usage(name)
     body = RegistryUsage.of(report).model_dump(mode="json", by_alias=True)
     return JSONResponse(body)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from portside.api.events import event_context
 from portside.api.params import read_manifest_body, target_of
 from portside.api.state import app_state
 from portside.oci import media_types as mt
@@ -68,7 +69,7 @@ async def put_manifest(request: Request) -> Response:
     reference = Reference.parse(request.path_params["reference"])
     body = await read_manifest_body(request)
     pushed = await app_state(request).manifests.put(
-        target, reference, body, request.headers.get("content-type")
+        target, reference, body, request.headers.get("content-type"), event_context(request)
     )
     headers = {
         "Location": f"/v2/{target.repository}/manifests/{pushed.digest}",
@@ -83,5 +84,5 @@ async def put_manifest(request: Request) -> Response:
 async def delete_manifest(request: Request) -> Response:
     """Delete a manifest by digest, or a tag by name."""
     reference = _existing_reference(request)
-    await app_state(request).manifests.delete(target_of(request), reference)
+    await app_state(request).manifests.delete(target_of(request), reference, event_context(request))
     return Response(status_code=202, headers={"Content-Length": "0"})

@@ -14,15 +14,16 @@ registries ─< repositories ─< repository_blobs >─ blobs
     │                                  secrets and the deployment administrator have no registry)
     ├─< retention_rules
     ├─< deleted_manifests ─< deleted_manifest_blobs   (the recycle bin, by repository name)
-    └─< deleted_tags
+    ├─< deleted_tags
+    └─< webhooks ─< webhook_events    (the outbox of deliveries)
 service_principals, signing_keys, trusted_issuers,    (deployment-wide)
 versions, leases
 
 content.py holds registries and what they contain, access.py who may do what, lifecycle.py
-retention, the recycle bin and job leases. Every table is registered on the one `metadata`
-(metadata/columns.py) when its module is imported, and this package imports all three: that
-`metadata` is complete once `schema` is imported is what Alembic's env.py and the migration
-tests rely on.
+retention, the recycle bin and job leases, events.py webhooks and their outbox. Every table
+is registered on the one `metadata` (metadata/columns.py) when its module is imported, and
+this package imports them all: that `metadata` is complete once `schema` is imported is what
+Alembic's env.py and the migration tests rely on.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from portside.metadata.schema.content import (
     tags,
     uploads,
 )
+from portside.metadata.schema.events import webhook_events, webhooks
 from portside.metadata.schema.lifecycle import (
     deleted_manifest_blobs,
     deleted_manifests,
@@ -83,4 +85,6 @@ __all__ = [
     "trusted_issuers",
     "uploads",
     "versions",
+    "webhook_events",
+    "webhooks",
 ]

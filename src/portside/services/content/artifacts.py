@@ -24,6 +24,7 @@ from portside.metadata.records import (
     TagAttributes,
 )
 from portside.metadata.tags import TagStore
+from portside.metadata.webhooks import EventContext
 from portside.oci.digests import Digest
 from portside.services.content.listings import page_limit
 from portside.services.content.locks import lock_errors
@@ -92,10 +93,14 @@ class ArtifactService:
             raise _name_unknown(target)
         return await self.repository(target)
 
-    async def delete_repository(self, target: Target) -> RepositoryDeletion:
+    async def delete_repository(
+        self, target: Target, context: EventContext | None = None
+    ) -> RepositoryDeletion:
         """Delete the repository and everything in it; Locked if any lock forbids it."""
         with lock_errors():
-            deleted = await self._artifacts.delete_repository(target.registry_id, target.repository)
+            deleted = await self._artifacts.delete_repository(
+                target.registry_id, target.repository, context
+            )
         if deleted is None:
             raise _name_unknown(target)
         for upload_id in deleted.uploads:
@@ -144,10 +149,12 @@ class ArtifactService:
             raise await self._tag_unknown(target, tag)
         return await self.tag(target, tag)
 
-    async def delete_tag(self, target: Target, tag: str) -> None:
+    async def delete_tag(
+        self, target: Target, tag: str, context: EventContext | None = None
+    ) -> None:
         """Delete a tag (its manifest stays); Locked if a lock forbids it."""
         with lock_errors():
-            deleted = await self._tags.delete(target.registry_id, target.repository, tag)
+            deleted = await self._tags.delete(target.registry_id, target.repository, tag, context)
         if not deleted:
             raise await self._tag_unknown(target, tag)
 
@@ -187,11 +194,13 @@ class ArtifactService:
             raise await self._manifest_unknown(target, digest)
         return await self.manifest(target, digest)
 
-    async def delete_manifest(self, target: Target, digest: Digest) -> None:
+    async def delete_manifest(
+        self, target: Target, digest: Digest, context: EventContext | None = None
+    ) -> None:
         """Delete a manifest with its tags; Locked if a lock forbids it."""
         with lock_errors():
             deleted = await self._manifests.delete(
-                target.registry_id, target.repository, str(digest)
+                target.registry_id, target.repository, str(digest), context
             )
         if not deleted:
             raise await self._manifest_unknown(target, digest)

@@ -8,6 +8,7 @@ from portside.metadata.manifests import ManifestStore, NewManifest
 from portside.metadata.records import ManifestRecord, ReferrerRecord
 from portside.metadata.repositories import RepositoryStore
 from portside.metadata.tags import TagStore
+from portside.metadata.webhooks import EventContext
 from portside.oci.digests import Digest
 from portside.oci.errors import DigestInvalid
 from portside.oci.manifests import parse_manifest
@@ -70,9 +71,15 @@ class ManifestService:
         return record
 
     async def put(
-        self, target: Target, reference: Reference, body: bytes, content_type: str | None
+        self,
+        target: Target,
+        reference: Reference,
+        body: bytes,
+        content_type: str | None,
+        context: EventContext | None = None,
     ) -> PushedManifest:
-        """Verify and store a manifest; a tag reference moves that tag to it.
+        """Verify and store a manifest; a tag reference moves that tag to it. Webhook events
+        record `context` as their request and actor.
 
         Locked if the repository (or the tag, were it to move) is write-disabled; TagImmutable
         if the registry's tags are immutable and the tag would move.
@@ -94,7 +101,7 @@ class ManifestService:
         )
         with lock_errors():
             missing = await self._manifests.put(
-                target.registry_id, target.repository, new, reference.tag
+                target.registry_id, target.repository, new, reference.tag, context
             )
         if missing:
             raise ManifestBlobUnknown(
@@ -103,17 +110,19 @@ class ManifestService:
             )
         return PushedManifest(digest, None if parsed.subject is None else parsed.subject.digest)
 
-    async def delete(self, target: Target, reference: Reference) -> None:
+    async def delete(
+        self, target: Target, reference: Reference, context: EventContext | None = None
+    ) -> None:
         """Delete by digest (with its tags) or by tag (the tag only); Locked if locks forbid."""
         with lock_errors():
             if reference.digest is not None:
                 deleted = await self._manifests.delete(
-                    target.registry_id, target.repository, str(reference.digest)
+                    target.registry_id, target.repository, str(reference.digest), context
                 )
             else:
                 assert reference.tag is not None
                 deleted = await self._tags.delete(
-                    target.registry_id, target.repository, reference.tag
+                    target.registry_id, target.repository, reference.tag, context
                 )
         if not deleted:
             await self._require_repository(target)

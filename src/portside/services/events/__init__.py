@@ -1,4 +1,11 @@
-"""Events: webhooks with ACR's payloads, delivered from a transactional outbox, and the audit log.
+"""Events: webhooks with ACR's payloads, delivered from a transactional outbox.
 
-Not built yet (the events issue); this package is where it goes, between `api/` and `metadata/`.
+`EventContext` (the request behind a change) is defined beside the outbox writes in
+metadata/webhooks.py and named here for the HTTP layer. The audit log is still to come.
 """
+
+from __future__ import annotations
+
+from portside.metadata.webhooks import EventContext
+
+__all__ = ["EventContext"]

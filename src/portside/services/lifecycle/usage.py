@@ -5,7 +5,7 @@ A limit is the registry's override (`registries.quota_*`) or else its SKU's defa
 (`metadata.usage.SKU_LIMITS`); None is unlimited. Storage and repositories are enforced by the
 stores in the transactions that add them (metadata/usage.py, metadata/repositories.py);
 tokens and scope maps by `UsageService.require_room` (services/management/tokens.py,
-scope_maps.py); webhooks do not exist yet, so their limit is only shown.
+scope_maps.py); webhooks by their store, under the registry's row lock (metadata/webhooks.py).
 """
 
 from __future__ import annotations

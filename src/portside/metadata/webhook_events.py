@@ -1,0 +1,180 @@
+"""The outbox of webhook deliveries, as the delivery job and `list-events` see it.
+
+A webhook's events go out one at a time in the order they were written (`seq`): only the
+oldest pending event of each webhook is due, so a receiver that is down holds the later ones
+back until the head is delivered or fails. Rows are written by metadata/webhooks.py.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from portside.metadata.clock import utcnow
+from portside.metadata.conflicts import retry_on_conflict
+from portside.metadata.database import Database
+from portside.metadata.schema import webhook_events, webhooks
+
+__all__ = ["Attempt", "DueEvent", "EventRecord", "WebhookEventStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class DueEvent:
+    """An event to deliver now, with where and how to send it."""
+
+    seq: int
+    id: str
+    uri: str
+    headers: dict[str, str]
+    payload: str
+    attempts: int
+    retry_from: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """The outcome of one delivery attempt."""
+
+    delivered: bool
+    status: int | None
+    response: str | None
+    error: str | None
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """An event with its delivery state, for `list-events`."""
+
+    id: str
+    action: str
+    payload: dict[str, Any]
+    state: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    last_attempt_at: datetime | None
+    last_status: int | None
+    last_response: str | None
+    last_error: str | None
+    last_duration_ms: int | None
+
+
+def _record(row: Any) -> EventRecord:
+    return EventRecord(
+        id=row.id,
+        action=row.action,
+        payload=json.loads(row.payload),
+        state=row.state,
+        attempts=int(row.attempts),
+        created_at=row.created_at,
+        next_attempt_at=row.next_attempt_at,
+        last_attempt_at=row.last_attempt_at,
+        last_status=row.last_status,
+        last_response=row.last_response,
+        last_error=row.last_error,
+        last_duration_ms=row.last_duration_ms,
+    )
+
+
+class WebhookEventStore:
+    """Due events, delivery outcomes, the delivery log and redelivery."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def due(self, limit: int, now: datetime | None = None) -> builtins.list[DueEvent]:
+        """The head (oldest pending event) of each webhook whose next attempt is due."""
+        now = now or utcnow()
+        heads = (
+            select(func.min(webhook_events.c.seq))
+            .where(webhook_events.c.state == "pending")
+            .group_by(webhook_events.c.webhook_id)
+        )
+        query = (
+            select(
+                webhook_events.c.seq,
+                webhook_events.c.id,
+                webhooks.c.uri,
+                webhooks.c.headers,
+                webhook_events.c.payload,
+                webhook_events.c.attempts,
+                webhook_events.c.retry_from,
+            )
+            .join(webhooks, webhooks.c.id == webhook_events.c.webhook_id)
+            .where(webhook_events.c.seq.in_(heads), webhook_events.c.next_attempt_at <= now)
+            .order_by(webhook_events.c.seq)
+            .limit(limit)
+        )
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            DueEvent(
+                int(r.seq),
+                r.id,
+                r.uri,
+                dict(json.loads(r.headers or "{}")),
+                r.payload,
+                int(r.attempts),
+                r.retry_from,
+            )
+            for r in rows
+        ]
+
+    @retry_on_conflict
+    async def record(self, seq: int, attempt: Attempt, retry_at: datetime | None) -> None:
+        """Record an attempt: delivered, or pending again at `retry_at`, or (None) failed."""
+        now = utcnow()
+        state = "delivered" if attempt.delivered else "pending" if retry_at else "failed"
+        async with self._db.write() as conn:
+            await conn.execute(
+                update(webhook_events)
+                .where(webhook_events.c.seq == seq, webhook_events.c.state == "pending")
+                .values(
+                    state=state,
+                    attempts=webhook_events.c.attempts + 1,
+                    next_attempt_at=retry_at or now,
+                    last_attempt_at=now,
+                    last_status=attempt.status,
+                    last_response=attempt.response,
+                    last_error=attempt.error,
+                    last_duration_ms=attempt.duration_ms,
+                )
+            )
+
+    async def list(self, hook_id: int, limit: int = 100) -> builtins.list[EventRecord]:
+        """The webhook's events, newest first."""
+        query = (
+            select(webhook_events)
+            .where(webhook_events.c.webhook_id == hook_id)
+            .order_by(webhook_events.c.seq.desc())
+            .limit(limit)
+        )
+        async with self._db.read() as conn:
+            return [_record(row) for row in (await conn.execute(query)).all()]
+
+    async def get(self, hook_id: int, event_id: str) -> EventRecord | None:
+        """One event of the webhook."""
+        query = select(webhook_events).where(
+            webhook_events.c.webhook_id == hook_id, webhook_events.c.id == event_id
+        )
+        async with self._db.read() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else _record(row)
+
+    @retry_on_conflict
+    async def redeliver(self, hook_id: int, event_id: str) -> bool:
+        """Deliver the event again (same id and payload), retrying afresh; False if unknown."""
+        now = utcnow()
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                update(webhook_events)
+                .where(webhook_events.c.webhook_id == hook_id, webhook_events.c.id == event_id)
+                .values(state="pending", next_attempt_at=now, retry_from=now)
+            )
+        return result.rowcount > 0

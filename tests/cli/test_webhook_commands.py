@@ -1,0 +1,65 @@
+"""`portside webhook ...` against the management API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from portside.config import Settings
+from tests.cli.harness import CliHarness
+from tests.management_harness import management_harness
+
+
+@pytest.fixture
+def portside(settings: Settings) -> Iterator[CliHarness]:
+    """`portside ...` against a management app whose webhooks may target loopback."""
+    allowed = settings.model_copy(update={"allow_private_network_targets": True})
+    with management_harness(allowed) as harness:
+        yield CliHarness(harness)
+
+
+def as_json(portside: CliHarness, *args: str) -> object:
+    """Run a command with `-o json` and decode its output."""
+    result = portside(*args, "-o", "json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_webhook_commands(portside: CliHarness) -> None:
+    created = as_json(
+        portside,
+        "webhook", "create", "deploy01", "-r", "default",
+        "--uri", "http://127.0.0.1:9/hook",
+        "--actions", "push", "--actions", "delete",
+        "--scope", "app:*",
+        "--headers", "Authorization=Bearer s3cret",
+    )  # fmt: skip
+    assert isinstance(created, dict) and created["actions"] == ["push", "delete"]
+    config = as_json(portside, "webhook", "get-config", "deploy01", "-r", "default")
+    assert config == {
+        "serviceUri": "http://127.0.0.1:9/hook",
+        "customHeaders": {"Authorization": "*****"},
+    }
+    table = portside("webhook", "list", "-r", "default")
+    assert table.exit_code == 0 and "deploy01" in table.stdout
+    updated = as_json(
+        portside, "webhook", "update", "deploy01", "-r", "default", "--status", "disabled"
+    )
+    assert isinstance(updated, dict) and updated["status"] == "disabled"
+
+    ping = as_json(portside, "webhook", "ping", "deploy01", "-r", "default")
+    assert isinstance(ping, dict)
+    events = as_json(portside, "webhook", "list-events", "deploy01", "-r", "default")
+    assert isinstance(events, list) and events[0]["id"] == ping["id"]
+    again = as_json(
+        portside, "webhook", "redeliver", "deploy01", "-r", "default", "--event", ping["id"]
+    )
+    assert isinstance(again, dict) and again["id"] == ping["id"]
+    shown = portside("webhook", "list-events", "deploy01", "-r", "default")
+    assert shown.exit_code == 0 and "ping" in shown.stdout
+
+    deleted = portside("webhook", "delete", "deploy01", "-r", "default", "--yes")
+    assert deleted.exit_code == 0, deleted.output
+    assert portside("webhook", "show", "deploy01", "-r", "default").exit_code == 1
