@@ -7,9 +7,8 @@ from typing import Annotated
 from fastapi import Path as PathParam
 from fastapi import Query, Request, Response
 
-from portside.api.management.models import (
+from portside.api.management.identity_models import (
     KeyRotate,
-    Password,
     RoleAssignment,
     RoleAssignmentCreate,
     SecretAdd,
@@ -17,6 +16,7 @@ from portside.api.management.models import (
     ServicePrincipalCreate,
     SigningKey,
 )
+from portside.api.management.models import Password
 from portside.api.management.routing import ManagementRouter
 from portside.api.management.security import AdminCaller, OwnerCaller, service_of
 

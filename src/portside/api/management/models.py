@@ -14,16 +14,12 @@ from pydantic.alias_generators import to_camel
 from portside.api.management.fields import (
     Count,
     Days,
-    Name,
-    RepositoryPattern,
     ResourceName,
     ScopeMapName,
     TokenStatus,
 )
-from portside.auth.algorithms import Algorithm
 from portside.metadata.records import ScopeMapRecord
 from portside.services.management.context import SecretInfo
-from portside.services.management.identities import RoleAssignmentView, ServicePrincipalView
 from portside.services.management.registries import AdminCredentials, RegistryView
 from portside.services.management.scope_maps import MAX_ACTIONS
 from portside.services.management.tokens import TokenView
@@ -31,7 +27,6 @@ from portside.services.management.tokens import TokenView
 __all__ = [
     "ApiModel",
     "ErrorBody",
-    "KeyRotate",
     "LoginResult",
     "Password",
     "PasswordRenew",
@@ -42,15 +37,9 @@ __all__ = [
     "Repository",
     "RepositoryActions",
     "RepositoryUpdate",
-    "RoleAssignment",
-    "RoleAssignmentCreate",
     "ScopeMap",
     "ScopeMapCreate",
     "ScopeMapUpdate",
-    "SecretAdd",
-    "ServicePrincipal",
-    "ServicePrincipalCreate",
-    "SigningKey",
     "Token",
     "TokenCreate",
     "TokenCredentials",
@@ -303,77 +292,6 @@ class ScopeMap(ApiModel):
         )
 
 
-class ServicePrincipalCreate(ApiModel):
-    """POST /service-principals."""
-
-    name: str = Name
-    expiration_in_days: int | None = Days
-
-
-class SecretAdd(ApiModel):
-    """POST /service-principals/{id}/credentials: add a secret (with `reset`, replace all)."""
-
-    expiration_in_days: int | None = Days
-    reset: bool = False
-
-
-class ServicePrincipal(ApiModel):
-    """A service principal: its `id` is the user name; secret values only when created."""
-
-    id: str
-    name: str
-    creation_date: datetime
-    secrets: list[Password]
-
-    @classmethod
-    def of(cls, view: ServicePrincipalView) -> ServicePrincipal:
-        """From the service's view of a service principal."""
-        return cls(
-            id=view.record.id,
-            name=view.record.name,
-            creation_date=view.record.created_at,
-            secrets=[Password.of(s) for s in view.secrets],
-        )
-
-
-class RoleAssignmentCreate(ApiModel):
-    """POST /registries/{name}/role-assignments (`issuer`: of a subject or group)."""
-
-    role: str = Field(max_length=32)
-    assignee: str = Field(min_length=1, max_length=255)
-    assignee_type: Literal["sp", "subject", "group"] = "sp"
-    repositories: str = RepositoryPattern
-    issuer: str | None = Field(None, min_length=1, max_length=255)
-
-
-class RoleAssignment(ApiModel):
-    """A role held by an assignee (of `issuer`, if federated) over `*`, `repo` or `prefix/*`."""
-
-    id: int
-    registry: str
-    role: str
-    assignee: str
-    assignee_type: str
-    issuer: str | None
-    repositories: str
-    creation_date: datetime
-
-    @classmethod
-    def of(cls, view: RoleAssignmentView) -> RoleAssignment:
-        """From the service's view of an assignment."""
-        record = view.record
-        return cls(
-            id=record.id,
-            registry=view.registry,
-            role=record.role,
-            assignee=record.principal,
-            assignee_type=record.principal_type,
-            issuer=record.issuer or None,
-            repositories=record.repositories,
-            creation_date=record.created_at,
-        )
-
-
 class RepositoryUpdate(ApiModel):
     """PATCH /registries/{name}/repositories/{repository}."""
 
@@ -393,15 +311,3 @@ class LoginResult(ApiModel):
 
     login_server: str
     refresh_token: str
-
-
-class KeyRotate(ApiModel):
-    """POST /signing-keys/rotate."""
-
-    algorithm: Algorithm | None = None
-
-
-class SigningKey(ApiModel):
-    """The key that signs tokens from now on."""
-
-    kid: str
