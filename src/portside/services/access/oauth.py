@@ -176,7 +176,6 @@ class OAuthService:
         if grant is None:
             raise Unauthorized("credentials are no longer valid")
         access = grant.intersect(scopes)
-        lifetime = self._access
         # A token lives no longer than the secret it was obtained with (`sexp`: its expiry).
         expires_at = await self._policy.secret_expiry(registry, identity, secret)
         limit: dict[str, object] = {}
