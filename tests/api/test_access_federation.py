@@ -56,7 +56,7 @@ def other() -> OidcIssuer:
 
 def _server(settings: Settings) -> Iterator[Server]:
     world = seed(settings)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         push_image(client, operator(), "teamx/app")
         yield Server(client, settings, world.contoso_id)
 
