@@ -22,7 +22,10 @@ from portside.auth.throttle import LoginThrottle
 from portside.metadata.credentials import CredentialStore
 from portside.metadata.records import RegistryRecord
 from portside.metadata.registries import RegistryStore
-from portside.services.management.identities import PrincipalManagement
+from portside.services.management.identities import (
+    PrincipalManagement,
+    canonical_principal_id,
+)
 
 __all__ = ["ADMIN_USER", "Caller", "DeploymentAdmin", "ManagementAuth"]
 
@@ -156,7 +159,9 @@ class ManagementAuth:
 
         Attempts are counted before the slow verification, per user name and client address
         (`client`; without one, per user name alone)."""
-        key = f"management/{username.lower()[:128]}/{client}"
+        # A principal's id has many spellings (services/management/identities.py): one count.
+        name = canonical_principal_id(username) or username.lower()[:128]
+        key = f"management/{name}/{client}"
         wait = await self._throttle.reserve(key)
         if wait is not None:
             raise Throttled("too many failed sign-ins for this user; retry later", wait)
@@ -179,7 +184,9 @@ class ManagementAuth:
                 return None
             return Caller("admin", ADMIN_USER, await self._admin.fingerprint())
         fingerprint = await self._principals.verify_secret(username, password)
-        return None if fingerprint is None else Caller("sp", username.lower(), fingerprint)
+        if fingerprint is None:
+            return None
+        return Caller("sp", canonical_principal_id(username), fingerprint)
 
     def require_admin(self, caller: Caller) -> None:
         """Denied unless the caller is the deployment administrator."""
