@@ -80,7 +80,7 @@ class DeploymentAdmin:
         if await self._credentials.of(*_OWNER):
             return None
         value = new_secret()
-        encoded = await anyio.to_thread.run_sync(self._hasher.hash, value)
+        encoded = await self._hasher.hash_in_thread(value)
         await self._credentials.put(*_OWNER, _PASSWORD, encoded)
         return value
 
@@ -91,8 +91,8 @@ class DeploymentAdmin:
         if self._configured is not None:
             return constant_time_equals(password, self._configured)
         for credential in await self._credentials.of(*_OWNER):
-            if credential.name == _PASSWORD and await anyio.to_thread.run_sync(
-                self._hasher.verify, credential.hash, password
+            if credential.name == _PASSWORD and await self._hasher.verify_in_thread(
+                credential.hash, password
             ):
                 return True
         return False
@@ -115,7 +115,7 @@ class DeploymentAdmin:
         Has no effect on sign-in while `admin_password` is configured: that one wins.
         """
         value = new_secret()
-        encoded = await anyio.to_thread.run_sync(self._hasher.hash, value)
+        encoded = await self._hasher.hash_in_thread(value)
         await self._credentials.put(*_OWNER, _PASSWORD, encoded)
         if self._registries is not None:
             await self._registries.bump_auth_versions()
