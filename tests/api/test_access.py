@@ -48,7 +48,7 @@ def world(settings: Settings) -> World:
 @pytest.fixture
 def client(settings: Settings, world: World) -> Iterator[TestClient]:
     """The app, started after seeding."""
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), base_url="http://localhost") as test_client:
         yield test_client
 
 
@@ -300,8 +300,8 @@ def test_service_principal_basic(client: TestClient) -> None:
 def test_challenge_scheme_follows_a_trusted_proxy(tmp_path: Path) -> None:
     for trusted, expected in ((True, "https"), (False, "http")):
         settings = make_settings(tmp_path / str(trusted), trust_forwarded_proto=trusted)
-        with TestClient(create_app(settings)) as client:
+        with TestClient(create_app(settings), base_url="http://localhost") as client:
             answer = client.get("/v2/", headers={"X-Forwarded-Proto": "https"})
         assert answer.status_code == 401
         realm = answer.headers["www-authenticate"]
-        assert realm.startswith(f'Bearer realm="{expected}://testserver/oauth2/token"')
+        assert realm.startswith(f'Bearer realm="{expected}://localhost/oauth2/token"')

@@ -56,7 +56,7 @@ def other() -> OidcIssuer:
 
 def _server(settings: Settings) -> Iterator[Server]:
     world = seed(settings)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         push_image(client, operator(), "teamx/app")
         yield Server(client, settings, world.contoso_id)
 
@@ -199,3 +199,28 @@ def test_refresh_tokens_never_outlive_the_maximum_session(tmp_path: Path, idp: O
         assert claims_of(refresh)["exp"] <= started + 901
         renewed = _renew(server.client, refresh, "post")
         assert claims_of(renewed)["exp"] <= started + 901
+
+
+@pytest.mark.parametrize("via", ["post", "get"])
+def test_access_tokens_never_outlive_the_session(
+    one_issuer: Server, idp: OidcIssuer, via: str
+) -> None:
+    client = one_issuer.client
+    ends = int(time.time()) + 600  # sooner than an access token's 15 minutes
+    refresh = _refresh(exchange(client, idp.token(exp=ends)))
+    if via == "post":
+        form = {
+            "grant_type": "refresh_token",
+            "service": CONTOSO,
+            "refresh_token": refresh,
+            "scope": "repository:teamx/app:pull",
+        }
+        response = client.post("/oauth2/token", data=form, headers=headers())
+    else:
+        params = {"service": CONTOSO, "scope": "repository:teamx/app:pull"}
+        response = client.get(
+            "/oauth2/token", params=params, headers=headers(authorization=refresh_basic(refresh))
+        )
+    assert response.status_code == 200, response.text
+    assert claims_of(response.json()["access_token"])["exp"] <= ends
+    assert response.json()["expires_in"] <= 600

@@ -16,7 +16,10 @@ def test_a_newline_in_the_path_cannot_forge_a_log_line(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     logged = settings.model_copy(update={"access_log": True})
-    with TestClient(create_app(logged)) as client, caplog.at_level(logging.INFO, "portside.access"):
+    with (
+        TestClient(create_app(logged), base_url="http://localhost") as client,
+        caplog.at_level(logging.INFO, "portside.access"),
+    ):
         client.get("/v2/a%0aFAKE/tags/list")
         client.get("/v2/a%0d%0a127.0.0.1%20GET%20/v2/%20200/tags/list")
     lines = [

@@ -53,7 +53,9 @@ def settings(tmp_path: Path) -> Settings:
 def client(settings: Settings) -> Iterator[TestClient]:
     """The app, seeded, behind the address-setting wrapper."""
     seed(settings)
-    with TestClient(_ClientAddress(create_app(settings))) as test_client:
+    with TestClient(
+        _ClientAddress(create_app(settings)), base_url="http://localhost"
+    ) as test_client:
         yield test_client
 
 
@@ -88,7 +90,9 @@ def test_failed_refresh_tokens_lock_nobody_out(client: TestClient) -> None:
 def test_management_sign_in_locks_out_only_the_guessing_address(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, admin_password="management-secret-1")
     seed(settings)
-    with TestClient(_ClientAddress(create_app(settings))) as test_client:
+    with TestClient(
+        _ClientAddress(create_app(settings)), base_url="http://localhost"
+    ) as test_client:
 
         def registries(address: str, password: str) -> int:
             sent = headers(authorization=basic("admin", password)) | {"X-Test-Client": address}

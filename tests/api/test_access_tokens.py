@@ -64,7 +64,7 @@ def world(settings: Settings) -> World:
 @pytest.fixture
 def client(settings: Settings, world: World) -> Iterator[TestClient]:
     """The app, started after seeding, with team/app and other pushed."""
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), base_url="http://localhost") as test_client:
         push_image(test_client, operator(), "team/app")
         push_image(test_client, operator(), "other")
         yield test_client
@@ -326,7 +326,7 @@ def test_exchange_refuses_tokens_of_another_key(client: TestClient) -> None:
 def test_exchange_without_trusted_issuers_is_denied(tmp_path: Path, idp: OidcIssuer) -> None:
     settings = make_settings(tmp_path)
     seed(settings)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         response = exchange(client, idp.token())
     assert response.status_code == 403
     assert error_code(response) == "DENIED"

@@ -56,7 +56,7 @@ def world(settings: Settings) -> World:
 @pytest.fixture
 def client(settings: Settings, world: World) -> Iterator[TestClient]:
     """The app, started after seeding."""
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), base_url="http://localhost") as test_client:
         yield test_client
 
 

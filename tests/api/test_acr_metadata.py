@@ -82,7 +82,7 @@ def test_repository_properties(client: TestClient) -> None:
         "storageBytes",
     }
     assert body["storageBytes"] > 0  # exact figures: tests/api/test_quotas.py
-    assert body["registry"] == "testserver"
+    assert body["registry"] == "localhost"
     assert body["imageName"] == REPO
     assert (body["manifestCount"], body["tagCount"]) == (2, 3)
     assert body["changeableAttributes"] == FLAGS_ON
@@ -166,7 +166,7 @@ def test_tag_list_by_name_pages_with_link(client: TestClient) -> None:
     assert first["digest"] == digest and first["signed"] is False
     assert first["changeableAttributes"] == FLAGS_ON
     body = client.get(f"/acr/v1/{REPO}/_tags").json()
-    assert body["registry"] == "testserver" and body["imageName"] == REPO
+    assert body["registry"] == "localhost" and body["imageName"] == REPO
     assert [t["name"] for t in body["tags"]] == ["a", "b", "c", "d", "e"]
 
 
@@ -211,7 +211,7 @@ def test_get_patch_delete_tag(client: TestClient) -> None:
     response = client.get(f"/acr/v1/{REPO}/_tags/v1")
     assert response.status_code == 200
     body = response.json()
-    assert body["registry"] == "testserver" and body["imageName"] == REPO
+    assert body["registry"] == "localhost" and body["imageName"] == REPO
     assert body["tag"]["name"] == "v1" and body["tag"]["digest"] == digest
     assert ACR_TIME.match(body["tag"]["createdTime"])
     patched = lock(client, f"{REPO}/_tags/v1", deleteEnabled=False, readEnabled=False)
@@ -261,7 +261,7 @@ def test_manifest_attributes_of_an_image(client: TestClient) -> None:
     response = client.get(f"/acr/v1/{REPO}/_manifests/{digest}")
     assert response.status_code == 200
     got = response.json()
-    assert got["registry"] == "testserver" and got["imageName"] == REPO
+    assert got["registry"] == "localhost" and got["imageName"] == REPO
     manifest = got["manifest"]
     config = json.loads(body)["config"]
     assert manifest["digest"] == digest
@@ -304,7 +304,7 @@ def test_manifest_list_pages_in_every_order(client: TestClient) -> None:
             pages, _ = follow(client, url, "manifests")
             assert names(pages, "digest") == expected, (order, n)
     listed = client.get(f"/acr/v1/{REPO}/_manifests").json()
-    assert listed["registry"] == "testserver" and listed["imageName"] == REPO
+    assert listed["registry"] == "localhost" and listed["imageName"] == REPO
     by_digest = {m["digest"]: m for m in listed["manifests"]}
     assert by_digest[children[0]]["tags"] == ["img-amd64"]
     # An image's platform comes from its config (push_image writes amd64), an index's

@@ -56,7 +56,7 @@ def test_repository_properties_deserialize(client: TestClient) -> None:
     assert recent(properties.created_on) and recent(properties.last_updated_on)
     assert properties.can_delete is False
     assert (properties.can_write, properties.can_read, properties.can_list) == (True,) * 3
-    assert model.registry_login_server == "testserver"
+    assert model.registry_login_server == "localhost"
     patched = client.patch(f"/acr/v1/{REPO}", json={"deleteEnabled": True})
     model = parse("ContainerRepositoryProperties", patched.json())
     assert model.changeable_attributes.can_delete is True
@@ -68,7 +68,7 @@ def test_tags_deserialize(client: TestClient) -> None:
     lock(client, f"{REPO}/_tags/b", writeEnabled=False)
     response = get(client, f"{REPO}/_tags?n=1")
     page = parse("TagList", response.json())
-    assert page.repository == REPO and page.registry_login_server == "testserver"
+    assert page.repository == REPO and page.registry_login_server == "localhost"
     (first,) = page.tag_attribute_bases
     tag = ArtifactTagProperties._from_generated(first, repository_name=REPO)
     assert (tag.name, tag.digest) == ("a", digest)
@@ -97,7 +97,7 @@ def test_manifests_deserialize(client: TestClient) -> None:
     assert page.repository == REPO
     by_digest = {m.digest: m for m in page.manifests}
     image = ArtifactManifestProperties._from_generated(
-        by_digest[digest], repository_name=REPO, registry="https://testserver"
+        by_digest[digest], repository_name=REPO, registry="https://localhost"
     )
     config_size = json.loads(body)["config"]["size"]
     assert image.size_in_bytes == len(body) + config_size + len(b"twelve bytes")

@@ -69,7 +69,7 @@ def target(
             trusted_issuers=(OidcIssuer().trusted(tmp / "jwks.json"),),
         )
         seed(settings)
-        with TestClient(create_app(settings)) as client:
+        with TestClient(create_app(settings), base_url="http://localhost") as client:
             digest, manifest = push_image(client, operator(), "team/app")
             yield Target(client, digest, manifest)
 

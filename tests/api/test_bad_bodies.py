@@ -76,10 +76,10 @@ def deliver(
         "raw_path": path.encode(),
         "root_path": "",
         "query_string": query.encode(),
-        "headers": [(b"host", b"testserver")]
+        "headers": [(b"host", b"localhost")]
         + [(k.lower().encode(), v.encode()) for k, v in headers.items()],
         "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
+        "server": ("localhost", 80),
         "state": {},
     }
 
@@ -109,7 +109,7 @@ def length(n: int) -> dict[str, str]:
 @pytest.fixture
 def strict(settings: Settings) -> Iterator[TestClient]:
     """A client whose app re-raises any server exception (a 500 fails the test loudly)."""
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         yield client
 
 

@@ -91,12 +91,12 @@ def send_raw(
             "root_path": "",
             "query_string": b"",
             "headers": [
-                (b"host", b"testserver"),
+                (b"host", b"localhost"),
                 (b"content-length", str(len(body)).encode()),
                 *((k.lower().encode(), v.encode()) for k, v in headers.items()),
             ],
             "client": ("testclient", 50000),
-            "server": ("testserver", 80),
+            "server": ("localhost", 80),
             "state": {},
         }
         with contextlib.suppress(Exception):  # the app re-raises after answering 500
@@ -444,7 +444,9 @@ CASES = [
 @pytest.fixture
 def lenient(settings: Settings) -> Iterator[TestClient]:
     """A client over a recorded app that answers server exceptions with 500, as a server would."""
-    with TestClient(Recorder(create_app(settings)), raise_server_exceptions=False) as client:
+    with TestClient(
+        Recorder(create_app(settings)), raise_server_exceptions=False, base_url="http://localhost"
+    ) as client:
         yield client
 
 

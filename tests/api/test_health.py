@@ -88,7 +88,7 @@ def _readyz(tmp_path: Path, storage: dict[str, Any]) -> tuple[httpx.Response, fl
     """GET /readyz of an app on `storage` (embedded metadata) and how long it took."""
     settings = Settings(data_dir=tmp_path / "data", **storage)
     upgrade(settings.resolved_database_url())
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         started = time.monotonic()
         response = client.get("/readyz")
         return response, time.monotonic() - started

@@ -27,7 +27,7 @@ def server(tmp_path: Path) -> Iterator[TestClient]:
     """A whole Portside app, lifecycle service included, as the server wires it."""
     settings = Settings(data_dir=tmp_path / "data", admin_password=PASSWORD)
     upgrade(settings.resolved_database_url())
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         yield client
 
 

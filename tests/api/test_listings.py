@@ -19,7 +19,9 @@ LINK = re.compile(r'^<([^>]+)>; rel="next"$')
 @pytest.fixture
 def lenient(settings: Settings) -> Iterator[TestClient]:
     """A client that turns server exceptions into the 500 responses a real client would see."""
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+    with TestClient(
+        create_app(settings), raise_server_exceptions=False, base_url="http://localhost"
+    ) as test_client:
         yield test_client
 
 

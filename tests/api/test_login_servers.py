@@ -44,7 +44,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
 
     contoso = run_db(settings, give_slot)
     assert contoso is not None and contoso.login_slot == 1
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), base_url="http://localhost") as test_client:
         push_image(test_client, operator(), "team/app")
         yield test_client
 

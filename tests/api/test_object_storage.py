@@ -62,7 +62,7 @@ def object_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 @pytest.fixture
 def object_client(object_settings: Settings) -> Iterator[TestClient]:
     """An in-process app on that storage."""
-    with TestClient(create_app(object_settings)) as client:
+    with TestClient(create_app(object_settings), base_url="http://localhost") as client:
         yield client
 
 
@@ -83,12 +83,14 @@ def test_image_round_trip(object_client: TestClient) -> None:
 def test_upload_continues_on_another_node(object_settings: Settings) -> None:
     data = b"x" * (6 << 20) + b"tail"
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    with TestClient(create_app(object_settings)) as first:
+    with TestClient(create_app(object_settings), base_url="http://localhost") as first:
         location = first.post("/v2/team/resume/blobs/uploads/").headers["Location"]
         first.patch(
             location, content=data[: 3 << 20], headers={"Content-Range": f"0-{(3 << 20) - 1}"}
         )
-    with TestClient(create_app(object_settings)) as second:  # no memory shared with `first`
+    with TestClient(
+        create_app(object_settings), base_url="http://localhost"
+    ) as second:  # no memory shared with `first`
         status = second.get(location)
         assert status.headers["Range"] == f"0-{(3 << 20) - 1}"
         done = second.put(location, params={"digest": digest}, content=data[3 << 20 :])
@@ -105,7 +107,7 @@ def test_blob_get_redirects_to_a_presigned_url(
         **backend_settings(request, "s3", tmp_path),
     )
     upgrade(settings.resolved_database_url())
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         push_image(client, "team/redirect", "v1", layers=[b"redirected bytes"])
         layer = "sha256:" + hashlib.sha256(b"redirected bytes").hexdigest()
         response = client.get(f"/v2/team/redirect/blobs/{layer}", follow_redirects=False)

@@ -233,7 +233,7 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
         tmp, trusted_issuers=(idp.trusted(tmp / "jwks.json"),), login_max_failures=1_000_000
     )
     world = seed(settings)
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         refresh = exchange(client, idp.token()).json()["refresh_token"]
 
         async def signing_key(db: Database) -> SigningKeyRecord:

@@ -365,10 +365,10 @@ def test_mount_with_invalid_from_name_is_name_invalid(client: TestClient) -> Non
 
 def test_upload_resumes_in_a_new_app_instance(settings: Settings) -> None:
     data = b"x" * 70_000 + b"y" * 50_000
-    with TestClient(create_app(settings)) as first:
+    with TestClient(create_app(settings), base_url="http://localhost") as first:
         location = start_session(first)
         patch_chunk(first, location, data[:70_000], 0)
-    with TestClient(create_app(settings)) as second:
+    with TestClient(create_app(settings), base_url="http://localhost") as second:
         assert second.get(location).headers["Range"] == "0-69999"
         patch_chunk(second, location, data[70_000:100_000], 70_000)
         response = second.put(location, params={"digest": digest_of(data)}, content=data[100_000:])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from portside.auth.errors import Throttled, Unauthorized
 from portside.auth.secrets import SecretHasher
+from portside.auth.throttle import LoginThrottle
 from portside.metadata.credentials import CredentialStore
 from portside.metadata.database import Database
 from portside.metadata.principals import RoleAssignmentStore, ServicePrincipalStore
@@ -15,9 +17,10 @@ from portside.metadata.usage_reads import UsageStore
 from portside.services.access.hosts import LocalLoginServers
 from portside.services.access.policy import AccessStores
 from portside.services.lifecycle.usage import UsageService
-from portside.services.management.admin import DeploymentAdmin
+from portside.services.management.admin import DeploymentAdmin, ManagementAuth
 from portside.services.management.context import ManagementContext
 from portside.services.management.errors import Invalid
+from portside.services.management.identities import PrincipalManagement
 from portside.services.management.registries import SYSTEM_SCOPE_MAPS, RegistryManagement
 
 pytestmark = pytest.mark.anyio
@@ -60,12 +63,7 @@ async def test_reset_replaces_the_password(db: Database) -> None:
     assert not await admin.verify(old)
 
 
-def _registries(
-    db: Database,
-    domain: str = "example.com",
-    port: int = 443,
-    local: LocalLoginServers | None = None,
-) -> RegistryManagement:
+def _context(db: Database) -> ManagementContext:
     stores = AccessStores(
         registries=RegistryStore(db),
         credentials=CredentialStore(db),
@@ -74,9 +72,17 @@ def _registries(
         principals=ServicePrincipalStore(db),
         roles=RoleAssignmentStore(db),
     )
-    context = ManagementContext(stores, HASHER, UsageService(UsageStore(db)))
+    return ManagementContext(stores, HASHER, UsageService(UsageStore(db)))
+
+
+def _registries(
+    db: Database,
+    domain: str = "example.com",
+    port: int = 443,
+    local: LocalLoginServers | None = None,
+) -> RegistryManagement:
     return RegistryManagement(
-        context, domain=domain, port=port, default_registry="default", local=local
+        _context(db), domain=domain, port=port, default_registry="default", local=local
     )
 
 
@@ -121,3 +127,33 @@ async def test_on_loopback_registries_answer_at_their_loopback_login_server(db: 
     await registries.delete("contoso")
     assert (await registries.create("northwind")).login_server == "127.0.0.1:5001"
     assert (await registries.create("tailspin")).login_server == "127.0.0.1:5003"
+
+
+def _spellings(principal_id: str) -> list[str]:
+    """Ways of writing one UUID that Python's `uuid.UUID` reads as the same id."""
+    bare = principal_id.replace("-", "")
+    return [bare, bare.upper(), "{" + bare + "}", "urn:" + bare, "-".join([bare[:4], bare[4:]])]
+
+
+async def test_sign_ins_of_a_principal_are_throttled_however_its_id_is_spelled(
+    db: Database,
+) -> None:
+    context = _context(db)
+    principals = PrincipalManagement(context)
+    created = await principals.create("ci")
+    principal_id, secret = created.record.id, created.secrets[0].value
+    assert secret is not None
+    spellings = _spellings(principal_id)
+    auth = ManagementAuth(
+        DeploymentAdmin(context.stores.credentials, HASHER),
+        principals,
+        LoginThrottle(max_failures=len(spellings)),
+    )
+    for spelling in spellings:
+        with pytest.raises(Unauthorized):
+            await auth.authenticate(spelling, "wrong", client="192.0.2.1")
+    with pytest.raises(Throttled):
+        await auth.authenticate(principal_id, secret, client="192.0.2.1")
+    # Another address is not locked out, and a caller is known by the id's one spelling.
+    caller = await auth.authenticate(spellings[0], secret, client="192.0.2.2")
+    assert caller.id == principal_id

@@ -65,12 +65,17 @@ def guarded(endpoint: Endpoint, rule: Rule) -> Endpoint:
 
     async def guarded_endpoint(request: Request) -> Response:
         state = app_state(request)
-        registry = await state.directory.resolve_or_raise(request.headers.get("host", ""))
+        host = request.headers.get("host", "")
+        registry = await state.directory.resolve_or_raise(host)
         request.state.registry = registry
         required = rule(request)
         try:
             request.state.grant = await state.policy.authorize(
-                registry, credentials_of(request.headers), required, client=client_of(request)
+                registry,
+                credentials_of(request.headers),
+                required,
+                client=client_of(request),
+                host=host,
             )
         except Unauthorized as error:
             error.challenge = challenge(request, required, error.insufficient)

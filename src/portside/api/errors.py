@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
+from portside.api.middleware import printable
 from portside.auth.errors import AuthError, Denied, Throttled, Unauthorized
 from portside.oci import errors as oci
 from portside.services import errors as svc
@@ -127,12 +128,21 @@ async def _body_cut_short(request: Request, exc: Exception) -> Response:
 
 async def _storage_failure(request: Request, exc: Exception) -> Response:
     # The blob store failed (not the request): 503 tells clients and balancers to retry.
-    log.error("storage failure in %s %s: %s", request.method, request.url.path, exc)
+    # The path (and a storage key in the message) come from the client: escaped, as in the
+    # access log, so that neither forges a line nor drives a terminal.
+    log.error(
+        "storage failure in %s %s: %s",
+        printable(request.method),
+        printable(request.url.path),
+        printable(str(exc)),
+    )
     return error_response(503, "UNAVAILABLE", "blob storage is unavailable, retry later")
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error in %s %s", request.method, request.url.path)
+    log.exception(
+        "unhandled error in %s %s", printable(request.method), printable(request.url.path)
+    )
     return error_response(500, "UNKNOWN", "internal server error")
 
 

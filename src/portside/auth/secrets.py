@@ -1,20 +1,34 @@
 """Secrets: generating them, storing them as argon2id hashes, and checking them.
 
-Hashing and verifying are CPU-bound synchronous calls; callers run them in a worker thread.
+Hashing and verifying are CPU-bound synchronous calls; callers run them in a worker thread
+through `SecretHasher.verify_in_thread` and `hash_in_thread`, which take their threads from a
+limiter of their own (one per CPU): wrong passwords sent at once under many names or from many
+addresses then queue among themselves, and never hold the process's shared thread pool, which
+storage I/O needs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 import threading
 from collections import OrderedDict
 
+import anyio
+import anyio.to_thread
+from anyio.lowlevel import RunVar
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import Argon2Error
 
-__all__ = ["SECRET_BYTES", "SecretHasher", "constant_time_equals", "new_secret"]
+__all__ = [
+    "SECRET_BYTES",
+    "SecretHasher",
+    "argon2_threads",
+    "constant_time_equals",
+    "new_secret",
+]
 
 SECRET_BYTES = 32
 """Random bytes in a generated secret (256 bits)."""
@@ -22,6 +36,25 @@ SECRET_BYTES = 32
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # 62**43 > 2**256: 43 base62 digits hold any 32-byte value, so every secret has this length.
 _SECRET_LENGTH = 43
+
+
+# One limiter per event loop (a RunVar holds nothing until a loop sets it).
+_ARGON2_LIMITER: RunVar[anyio.CapacityLimiter] = RunVar("portside_argon2_limiter")
+
+
+def argon2_threads() -> int:
+    """How many argon2 computations a process runs at once: one per CPU it may use."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return max(1, len(affinity(0)) if affinity is not None else (os.cpu_count() or 1))
+
+
+def _argon2_limiter() -> anyio.CapacityLimiter:
+    try:
+        return _ARGON2_LIMITER.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(argon2_threads())
+        _ARGON2_LIMITER.set(limiter)
+        return limiter
 
 
 def new_secret() -> str:
@@ -98,6 +131,16 @@ class SecretHasher:
                 while len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         return True
+
+    async def verify_in_thread(self, encoded: str, secret: str) -> bool:
+        """`verify` in a worker thread of argon2's own limiter (see the module docstring)."""
+        return await anyio.to_thread.run_sync(
+            self.verify, encoded, secret, limiter=_argon2_limiter()
+        )
+
+    async def hash_in_thread(self, secret: str) -> str:
+        """`hash` in a worker thread of argon2's own limiter."""
+        return await anyio.to_thread.run_sync(self.hash, secret, limiter=_argon2_limiter())
 
     def cached(self) -> int:
         """How many verified pairs the cache holds (for tests and metrics)."""

@@ -11,7 +11,14 @@ from portside.metadata.records import RegistryRecord
 from portside.metadata.registries import RegistryStore
 from portside.services.errors import NameUnknown, ParameterInvalid
 
-__all__ = ["LocalLoginServers", "RegistryDirectory", "hostname_of", "port_of", "well_formed_host"]
+__all__ = [
+    "LocalLoginServers",
+    "RegistryDirectory",
+    "hostname_of",
+    "loopback_host",
+    "port_of",
+    "well_formed_host",
+]
 
 # What a Host header may hold: a DNS name or IPv4 address (ASCII letters, digits, dots and
 # hyphens, as every client's reference grammar allows), or a bracketed IPv6 address, each
@@ -52,6 +59,15 @@ def _is_loopback(hostname: str) -> bool:
         return ipaddress.ip_address(hostname).is_loopback
     except ValueError:
         return False
+
+
+def loopback_host(host: str) -> bool:
+    """True if a Host header value names this machine (`localhost`, `127.0.0.1:5000`, `[::1]`).
+
+    A browser sends the name of the page it runs (`attacker.example`, rebound to 127.0.0.1 by
+    its DNS), and a proxy on this machine its public name, so neither is a loopback name.
+    """
+    return well_formed_host(host.strip()) and _is_loopback(hostname_of(host))
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,6 @@ What tokens say about a login lives in `auth.claims`; Basic credentials are read
 
 from __future__ import annotations
 
-import anyio
-
 from portside.auth.claims import secret_fingerprint
 from portside.auth.secrets import SecretHasher
 from portside.metadata.clock import utcnow
@@ -23,13 +21,13 @@ async def matching_secret(
     secret: str,
 ) -> str | None:
     """The fingerprint of the owner's unexpired stored secret matching `secret`, if any: what
-    tokens obtained with it are bound to. argon2 runs in a worker thread."""
+    tokens obtained with it are bound to. argon2 runs in a worker thread of its own limiter."""
     if not secret:
         return None
     now = utcnow()
     for credential in await credentials.of(owner_type, owner_id):
         if credential.expires_at is not None and credential.expires_at <= now:
             continue
-        if await anyio.to_thread.run_sync(hasher.verify, credential.hash, secret):
+        if await hasher.verify_in_thread(credential.hash, secret):
             return secret_fingerprint(credential.hash)
     return None

@@ -118,7 +118,7 @@ class OAuthService:
         login = await self._login(registry, credentials, request, client)
         identity, secret, ends = login.identity, login.secret, login.session_end
         issued = await self.access_token(
-            registry, identity, scopes, service, secret=secret, session_end=ends
+            registry, identity, scopes, service, secret=secret, session_end=ends, host=host
         )
         if not request.offline or identity.kind == "anonymous":
             return TokenAnswer(issued)
@@ -164,8 +164,10 @@ class OAuthService:
         *,
         secret: str | None = None,
         session_end: datetime | None = None,
+        host: str = "",
     ) -> IssuedToken:
-        """An access token for what `identity` may do of `scopes` (possibly nothing).
+        """An access token for what `identity` may do of `scopes` (possibly nothing), asked
+        for at the Host `host`.
 
         `secret` is the fingerprint of the stored secret the identity proved (`Login.secret`);
         the token ends with the session, at `session_end` (`Login.session_end`), if earlier.
@@ -175,11 +177,10 @@ class OAuthService:
             lifetime = min(lifetime, session_end - datetime.now(UTC))
             if lifetime.total_seconds() < 1:
                 raise Unauthorized("the session has ended: sign in at the identity provider again")
-        grant = await self._policy.grant_for(registry, identity, scopes)
+        grant = await self._policy.grant_for(registry, identity, scopes, host=host)
         if grant is None:
             raise Unauthorized("credentials are no longer valid")
         access = grant.intersect(scopes)
-        lifetime = self._access
         # A token lives no longer than the secret it was obtained with (`sexp`: its expiry).
         expires_at = await self._policy.secret_expiry(registry, identity, secret)
         limit: dict[str, object] = {}

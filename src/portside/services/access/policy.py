@@ -63,6 +63,7 @@ from portside.metadata.principals import RoleAssignmentStore, ServicePrincipalSt
 from portside.metadata.records import CredentialRecord, RegistryRecord
 from portside.metadata.registries import RegistryStore
 from portside.metadata.scope_maps import ScopeMapStore, TokenStore
+from portside.services.access.hosts import loopback_host
 from portside.services.access.logins import matching_secret
 from portside.services.access.signing import KeyRing
 
@@ -128,16 +129,18 @@ class AccessPolicy:
         required: tuple[Scope, ...],
         *,
         client: str,
+        host: str = "",
     ) -> AccessGrant:
         """The caller's grant if it covers `required`; raises Unauthorized or Denied if not.
 
-        `client` is the caller's network address, which Basic logins are throttled by."""
+        `client` is the caller's network address, which Basic logins are throttled by; `host`
+        the Host it addressed (the open registry is open to loopback names only)."""
         if credentials is None:
-            if not required and registry.name != self._anonymous_registry:
+            if not required and not self.is_open(registry, host):
                 # `/v2/` answers 401 unless the registry is fully open, as ACR's does even
                 # with anonymous pull: `docker login` must be challenged to check credentials.
                 raise Unauthorized("authentication required")
-            grant = await self.anonymous_grant(registry, required)
+            grant = await self.anonymous_grant(registry, required, host=host)
             self._require(grant, required, Unauthorized, "authentication required")
             return grant
         if isinstance(credentials, Malformed):
@@ -151,7 +154,7 @@ class AccessPolicy:
                 raise Unauthorized("credentials are no longer valid")
             self._require(current, required, Denied, "requested access to the resource is denied")
             return current
-        grant = await self._bearer_grant(registry, credentials.token, required)
+        grant = await self._bearer_grant(registry, credentials.token, required, host)
         if not all(_covered(grant, scope) for scope in required):
             raise Unauthorized("insufficient scope", required, insufficient=True)
         return grant
@@ -213,16 +216,24 @@ class AccessPolicy:
             raise Unauthorized("the identity provider is no longer trusted")
         return Login(identity, await self._bound_secret(registry, identity, claims), ends)
 
+    def is_open(self, registry: RegistryRecord, host: str) -> bool:
+        """True if `registry` is the open development registry and `host` a loopback name.
+
+        The server listens on loopback, but a request may still come from elsewhere under
+        another name: a web page whose name its DNS rebound to 127.0.0.1, or a proxy on this
+        machine. Those are not the local user, so they need credentials."""
+        return registry.name == self._anonymous_registry and loopback_host(host)
+
     async def anonymous_grant(
-        self, registry: RegistryRecord, wanted: tuple[Scope, ...]
+        self, registry: RegistryRecord, wanted: tuple[Scope, ...], *, host: str = ""
     ) -> AccessGrant:
-        """What anyone may do without credentials.
+        """What anyone may do without credentials, at the Host `host`.
 
         Anonymous pull also lets anyone read the metadata and list the catalog, as ACR does
         (Microsoft's SDK lists repositories and tags anonymously); a catalog open through
         per-repository anonymous pull shows the public repositories only.
         """
-        if registry.name == self._anonymous_registry:
+        if self.is_open(registry, host):
             return EVERYTHING
         if registry.anonymous_pull:
             return AccessGrant(
@@ -248,12 +259,18 @@ class AccessPolicy:
         return AccessGrant(permissions=permissions, catalog=catalog)
 
     async def grant_for(
-        self, registry: RegistryRecord, identity: Identity, wanted: tuple[Scope, ...] = ()
+        self,
+        registry: RegistryRecord,
+        identity: Identity,
+        wanted: tuple[Scope, ...] = (),
+        *,
+        host: str = "",
     ) -> AccessGrant | None:
-        """What `identity` may do in `registry` now; None if it is no longer valid there."""
+        """What `identity` may do in `registry` now, asking at the Host `host` (which only
+        anonymous callers' grants depend on); None if it is no longer valid there."""
         kind = identity.kind
         if kind == "anonymous":
-            return await self.anonymous_grant(registry, wanted)
+            return await self.anonymous_grant(registry, wanted, host=host)
         if kind == "deployment":
             return EVERYTHING
         if kind == "admin":
@@ -389,7 +406,7 @@ class AccessPolicy:
         return None
 
     async def _bearer_grant(
-        self, registry: RegistryRecord, token: str, required: tuple[Scope, ...]
+        self, registry: RegistryRecord, token: str, required: tuple[Scope, ...], host: str
     ) -> AccessGrant:
         claims = await self._keys.verify(token, kind="access_token")
         if not _names(claims, registry):
@@ -410,12 +427,17 @@ class AccessPolicy:
             raise Unauthorized("token carries a malformed access claim") from None
         identity = identity_of(claims)
         current: AccessGrant | None = None
-        if claims.get("ver") == registry.auth_version:
+        # An anonymous token of the open registry holds what it was given at a loopback name:
+        # elsewhere, what anyone may do there is asked again.
+        elsewhere = registry.name == self._anonymous_registry and not loopback_host(host)
+        if claims.get("ver") == registry.auth_version and not (
+            identity.kind == "anonymous" and elsewhere
+        ):
             result = granted
         else:
             # Something changed since: also make sure no retired key signed the token.
             await self._keys.confirm(token)
-            current = await self.grant_for(registry, identity, required)
+            current = await self.grant_for(registry, identity, required, host=host)
             if current is None:
                 raise Unauthorized("credentials are no longer valid")
             await self._bound_secret(registry, identity, claims)
@@ -425,7 +447,7 @@ class AccessPolicy:
             # The catalog lists the repositories the identity may see, which a token asked
             # for `registry:catalog:*` alone does not name: the listing uses its current grant.
             if current is None:
-                current = await self.grant_for(registry, identity, required)
+                current = await self.grant_for(registry, identity, required, host=host)
                 if current is None:
                     raise Unauthorized("credentials are no longer valid")
             return AccessGrant(

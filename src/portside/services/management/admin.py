@@ -22,7 +22,10 @@ from portside.auth.throttle import LoginThrottle
 from portside.metadata.credentials import CredentialStore
 from portside.metadata.records import RegistryRecord
 from portside.metadata.registries import RegistryStore
-from portside.services.management.identities import PrincipalManagement
+from portside.services.management.identities import (
+    PrincipalManagement,
+    canonical_principal_id,
+)
 
 __all__ = ["ADMIN_USER", "Caller", "DeploymentAdmin", "ManagementAuth"]
 
@@ -77,7 +80,7 @@ class DeploymentAdmin:
         if await self._credentials.of(*_OWNER):
             return None
         value = new_secret()
-        encoded = await anyio.to_thread.run_sync(self._hasher.hash, value)
+        encoded = await self._hasher.hash_in_thread(value)
         await self._credentials.put(*_OWNER, _PASSWORD, encoded)
         return value
 
@@ -88,8 +91,8 @@ class DeploymentAdmin:
         if self._configured is not None:
             return constant_time_equals(password, self._configured)
         for credential in await self._credentials.of(*_OWNER):
-            if credential.name == _PASSWORD and await anyio.to_thread.run_sync(
-                self._hasher.verify, credential.hash, password
+            if credential.name == _PASSWORD and await self._hasher.verify_in_thread(
+                credential.hash, password
             ):
                 return True
         return False
@@ -112,7 +115,7 @@ class DeploymentAdmin:
         Has no effect on sign-in while `admin_password` is configured: that one wins.
         """
         value = new_secret()
-        encoded = await anyio.to_thread.run_sync(self._hasher.hash, value)
+        encoded = await self._hasher.hash_in_thread(value)
         await self._credentials.put(*_OWNER, _PASSWORD, encoded)
         if self._registries is not None:
             await self._registries.bump_auth_versions()
@@ -156,7 +159,9 @@ class ManagementAuth:
 
         Attempts are counted before the slow verification, per user name and client address
         (`client`; without one, per user name alone)."""
-        key = f"management/{username.lower()[:128]}/{client}"
+        # A principal's id has many spellings (services/management/identities.py): one count.
+        name = canonical_principal_id(username) or username.lower()[:128]
+        key = f"management/{name}/{client}"
         wait = await self._throttle.reserve(key)
         if wait is not None:
             raise Throttled("too many failed sign-ins for this user; retry later", wait)
@@ -179,7 +184,9 @@ class ManagementAuth:
                 return None
             return Caller("admin", ADMIN_USER, await self._admin.fingerprint())
         fingerprint = await self._principals.verify_secret(username, password)
-        return None if fingerprint is None else Caller("sp", username.lower(), fingerprint)
+        if fingerprint is None:
+            return None
+        return Caller("sp", canonical_principal_id(username), fingerprint)
 
     def require_admin(self, caller: Caller) -> None:
         """Denied unless the caller is the deployment administrator."""

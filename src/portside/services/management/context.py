@@ -11,8 +11,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import anyio
-
 from portside.auth.secrets import SecretHasher, new_secret
 from portside.metadata.clock import utcnow
 from portside.metadata.records import CredentialRecord, RegistryRecord
@@ -115,7 +113,7 @@ class ManagementContext:
     ) -> SecretInfo:
         """Generate a secret, store its hash (replacing any of that name), return it once."""
         value = new_secret()
-        encoded = await anyio.to_thread.run_sync(self.hasher.hash, value)
+        encoded = await self.hasher.hash_in_thread(value)
         record = await self.stores.credentials.put(
             owner_type, owner_id, name, encoded, expires_at=expires_at, registry_id=registry_id
         )

@@ -32,6 +32,7 @@ __all__ = [
     "PrincipalManagement",
     "RoleAssignmentView",
     "ServicePrincipalView",
+    "canonical_principal_id",
 ]
 
 ASSIGNEE_TYPES = ("sp", "subject", "group")
@@ -60,8 +61,11 @@ class RoleAssignmentView:
     registry: str
 
 
-def _principal_id(principal_id: str) -> str:
-    """The canonical (lowercase, hyphenated) form of a service-principal id; "" if not a UUID."""
+def canonical_principal_id(principal_id: str) -> str:
+    """The canonical (lowercase, hyphenated) form of a service-principal id; "" if not a UUID.
+
+    `uuid.UUID` reads one id in many spellings (upper case, no or moved hyphens, braces,
+    `urn:`): whatever counts or names a principal uses this one."""
     try:
         return str(uuid.UUID(principal_id)) if len(principal_id) <= 36 else ""
     except ValueError:
@@ -134,7 +138,7 @@ class PrincipalManagement:
     async def verify_secret(self, principal_id: str, secret: str) -> str | None:
         """If `principal_id` names a service principal and `secret` is one of its unexpired
         secrets (argon2id, checked in a worker thread): that secret's fingerprint."""
-        canonical = _principal_id(principal_id)
+        canonical = canonical_principal_id(principal_id)
         if not canonical or await self._stores.principals.get(canonical) is None:
             return None
         return await self._context.matching_secret("sp", canonical, secret)
@@ -157,7 +161,7 @@ class PrincipalManagement:
             raise Invalid(f"assignee type must be one of {', '.join(ASSIGNEE_TYPES)}")
         check_text(assignee, "assignee", 255, allow_empty=False)
         if assignee_type == "sp":
-            assignee = _principal_id(assignee)
+            assignee = canonical_principal_id(assignee)
             if not assignee or await self._stores.principals.get(assignee) is None:
                 raise Invalid("the assignee is not a service principal of this deployment")
         try:
@@ -217,7 +221,7 @@ class PrincipalManagement:
         return frozenset(a.role for a in found if a.repositories == "*")
 
     async def _get(self, principal_id: str) -> ServicePrincipalRecord:
-        canonical = _principal_id(principal_id)
+        canonical = canonical_principal_id(principal_id)
         record = await self._stores.principals.get(canonical) if canonical else None
         if record is None:
             raise NotFound(f"service principal {principal_id[:40]!r} does not exist")
