@@ -16,7 +16,15 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["MAX_VALUE", "REQUEST_ID", "TEXT_FORMAT", "JsonFormatter", "RequestIdFilter", "bounded"]
+__all__ = [
+    "MAX_VALUE",
+    "REQUEST_ID",
+    "TEXT_FORMAT",
+    "JsonFormatter",
+    "RequestIdFilter",
+    "bounded",
+    "printable",
+]
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("portside_request_id", default=None)
 """The id of the request being served in this context, or None outside requests."""
@@ -64,3 +72,25 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=True, default=str)
+
+
+# Printable characters escaped all the same: the space (the field separator), the
+# backslash (the escape) and the double quote (so values can be quoted by a later format).
+_ESCAPED_TOO = frozenset(' \\"')
+
+
+def printable(value: str) -> str:
+    """`value` with control, separator and other unprintable characters, spaces, backslashes
+    and double quotes written as `\\xNN`, `\\uNNNN` or `\\UNNNNNNNN` escapes."""
+    if value.isprintable() and not _ESCAPED_TOO.intersection(value):
+        return value
+    return "".join(_escape(c) for c in value)
+
+
+def _escape(char: str) -> str:
+    if char.isprintable() and char not in _ESCAPED_TOO:
+        return char
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"

@@ -7,9 +7,9 @@ import logging
 import pytest
 from starlette.testclient import TestClient
 
-from portside.api import middleware
 from portside.api.app import create_app
 from portside.config import Settings
+from portside.logs import printable
 
 
 def test_a_newline_in_the_path_cannot_forge_a_log_line(
@@ -35,7 +35,7 @@ def test_a_newline_in_the_path_cannot_forge_a_log_line(
 
 
 def test_printable_escapes_what_a_terminal_or_a_log_reader_would_interpret() -> None:
-    assert middleware.printable("/v2/team/app/manifests/latest") == "/v2/team/app/manifests/latest"
-    assert middleware.printable('a\tb\x1b[31m\\"') == "a\\x09b\\x1b[31m\\x5c\\x22"
-    assert middleware.printable("x\u2028y\x85z") == "x\\u2028y\\x85z"
-    assert middleware.printable("caf\u00e9") == "caf\u00e9"
+    assert printable("/v2/team/app/manifests/latest") == "/v2/team/app/manifests/latest"
+    assert printable('a\tb\x1b[31m\\"') == "a\\x09b\\x1b[31m\\x5c\\x22"
+    assert printable("x\u2028y\x85z") == "x\\u2028y\\x85z"
+    assert printable("caf\u00e9") == "caf\u00e9"

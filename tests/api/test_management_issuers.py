@@ -57,7 +57,10 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
     configured = OidcIssuer(CONFIGURED).trusted(tmp_path / "configured.json")
     settings = make_settings(tmp_path, admin_password=PASSWORD, trusted_issuers=(configured,))
     seed(settings)
-    with TestClient(create_app(settings)) as node, TestClient(create_app(settings)) as other:
+    with (
+        TestClient(create_app(settings), base_url="http://localhost") as node,
+        TestClient(create_app(settings), base_url="http://localhost") as other,
+    ):
         push_image(node, operator(), "teamx/app")
         yield Deployment(node, other, settings)
 

@@ -91,7 +91,7 @@ def test_management_routes_are_labelled_with_their_mount(settings: Settings) -> 
     password = "management-password-for-metrics"
     admin = settings.model_copy(update={"admin_password": password})
     basic = base64.b64encode(f"admin:{password}".encode()).decode()
-    with TestClient(create_app(admin)) as client:
+    with TestClient(create_app(admin), base_url="http://localhost") as client:
         assert (
             client.get(
                 "/api/v1/registries", headers={"Authorization": f"Basic {basic}"}
@@ -127,7 +127,7 @@ def test_background_job_runs_are_counted(settings: Settings) -> None:
     often = settings.model_copy(
         update={"gc_interval_seconds": 0.05, "lifecycle_interval_seconds": 0.05}
     )
-    with TestClient(create_app(often)) as client:
+    with TestClient(create_app(often), base_url="http://localhost") as client:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             samples = scrape(client)
@@ -154,7 +154,7 @@ def test_a_metrics_token_is_required_when_set(
 ) -> None:
     guarded = settings.model_copy(update={"metrics_token": "metrics-s3cret"})
     headers = {"Authorization": authorization} if authorization else {}
-    with TestClient(create_app(guarded)) as client:
+    with TestClient(create_app(guarded), base_url="http://localhost") as client:
         response = client.get("/metrics", headers=headers)
     assert response.status_code == status
     if status == 401:
@@ -164,9 +164,12 @@ def test_a_metrics_token_is_required_when_set(
 
 def test_without_a_token_metrics_are_not_served_beyond_loopback(settings: Settings) -> None:
     public = settings.model_copy(update={"host": "0.0.0.0"})
-    with TestClient(create_app(public)) as client:
+    with TestClient(create_app(public), base_url="http://localhost") as client:
         assert client.get("/metrics").status_code == 404
-    with TestClient(create_app(public.model_copy(update={"metrics_token": "t0ken"}))) as client:
+    with TestClient(
+        create_app(public.model_copy(update={"metrics_token": "t0ken"})),
+        base_url="http://localhost",
+    ) as client:
         assert client.get("/metrics", headers={"Authorization": "Bearer t0ken"}).status_code == 200
 
 
@@ -180,7 +183,7 @@ def test_throttled_answers_are_counted(settings: Settings) -> None:
     strict = settings.model_copy(update={"login_max_failures": 1, "login_lockout_seconds": 60})
     wrong = {"Authorization": "Basic " + base64.b64encode(b"admin:wrong-password").decode()}
     params = {"service": "localhost", "scope": "repository:a/b:pull"}
-    with TestClient(create_app(strict)) as client:
+    with TestClient(create_app(strict), base_url="http://localhost") as client:
         statuses = [
             client.get("/oauth2/token", params=params, headers=wrong).status_code for _ in range(3)
         ]

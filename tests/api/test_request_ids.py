@@ -78,7 +78,7 @@ def test_json_access_lines_parse_and_carry_the_request_id(
     settings: Settings, json_lines: io.StringIO
 ) -> None:
     logged = settings.model_copy(update={"access_log": True})
-    with TestClient(create_app(logged)) as client:
+    with TestClient(create_app(logged), base_url="http://localhost") as client:
         push_image(client, "team/app", "v1")
         pulled = client.get("/v2/team/app/manifests/v1", headers={"X-Request-Id": "pull-1"})
         forged = client.get('/v2/a%0a{"level":"error"}/tags/list')
@@ -118,7 +118,7 @@ def test_a_failing_request_answers_with_its_id_and_logs_under_it(json_lines: io.
         exception_handlers=exception_handlers(),
         middleware=[Middleware(RegistryHeaders, access_log=True)],
     )
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with TestClient(app, raise_server_exceptions=False, base_url="http://localhost") as client:
         answer = client.get("/broken", headers={"X-Request-Id": "req-500"})
     assert answer.status_code == 500
     assert answer.headers["X-Request-Id"] == "req-500"

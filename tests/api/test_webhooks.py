@@ -42,7 +42,7 @@ def on_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) ->
 def test_a_push_and_a_delete_over_v2_write_their_events(settings: Settings) -> None:
     quiet = settings.model_copy(update={"webhook_poll_seconds": 0})
 
-    with TestClient(create_app(quiet)) as client:
+    with TestClient(create_app(quiet), base_url="http://localhost") as client:
         hook_id = add_hook(quiet, "http://receiver.invalid/")
         client.headers["X-Request-Id"] = "req-42"
         digest, body = push_image(client, "app", "v1")
@@ -58,7 +58,7 @@ def test_a_push_and_a_delete_over_v2_write_their_events(settings: Settings) -> N
     assert pushed.payload["target"]["size"] == len(body)
     assert pushed.payload["request"] == {
         "id": "req-42",
-        "host": "testserver",
+        "host": "localhost",
         "method": "PUT",
         "useragent": "testclient",
     }
@@ -85,7 +85,7 @@ def test_the_server_delivers_in_the_background(settings: Settings) -> None:
     fast = settings.model_copy(
         update={"webhook_poll_seconds": 0.05, "allow_private_network_targets": True}
     )
-    with serving() as receiver, TestClient(create_app(fast)) as client:
+    with serving() as receiver, TestClient(create_app(fast), base_url="http://localhost") as client:
         add_hook(fast, receiver.url)
         push_image(client, "app", "v1")
         assert client.delete("/acr/v1/app/_tags/v1").status_code == 202
@@ -101,7 +101,7 @@ def test_the_server_delivers_in_the_background(settings: Settings) -> None:
 def test_events_written_before_a_stop_are_delivered_after_it(settings: Settings) -> None:
     stopped = settings.model_copy(update={"webhook_poll_seconds": 0})
     with serving() as receiver:
-        with TestClient(create_app(stopped)) as client:
+        with TestClient(create_app(stopped), base_url="http://localhost") as client:
             hook_id = add_hook(stopped, receiver.url)
             push_image(client, "app", "v1")
         assert receiver.received == []  # the server stopped before any delivery

@@ -14,8 +14,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from portside.api.middleware import printable
 from portside.auth.errors import AuthError, Denied, Throttled, Unauthorized
+from portside.logs import printable
 from portside.oci import errors as oci
 from portside.services import errors as svc
 from portside.storage.errors import StorageError

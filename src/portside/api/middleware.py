@@ -21,7 +21,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portside.api.errors import error_response
-from portside.logs import REQUEST_ID, bounded
+from portside.logs import REQUEST_ID, bounded, printable
 
 __all__ = [
     "DRAIN_BYTES",
@@ -30,7 +30,6 @@ __all__ = [
     "Exchange",
     "ExchangeObserver",
     "RegistryHeaders",
-    "printable",
     "route_template",
 ]
 
@@ -49,26 +48,6 @@ _WELL_FORMED_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _CONVERTER = re.compile(r":[a-z]+}")
 # Blob upload requests, counted in progress while they run (the route is known only after).
 _UPLOAD_METHODS = frozenset({"POST", "PATCH", "PUT"})
-# Printable characters escaped all the same: the space (the field separator), the
-# backslash (the escape) and the double quote (so values can be quoted by a later format).
-_ESCAPED_TOO = frozenset(' \\"')
-
-
-def printable(value: str) -> str:
-    """`value` with control, separator and other unprintable characters, spaces, backslashes
-    and double quotes written as `\\xNN`, `\\uNNNN` or `\\UNNNNNNNN` escapes."""
-    if value.isprintable() and not _ESCAPED_TOO.intersection(value):
-        return value
-    return "".join(_escape(c) for c in value)
-
-
-def _escape(char: str) -> str:
-    if char.isprintable() and char not in _ESCAPED_TOO:
-        return char
-    code = ord(char)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 @dataclass(frozen=True, slots=True)
