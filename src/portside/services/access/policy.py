@@ -36,15 +36,14 @@ good but not enough.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from portside.auth.claims import identity_of, secret_fingerprint, session_end_of
+from portside.auth.claims import identity_of, session_end_of
 from portside.auth.credentials import Basic, Credentials, Malformed
 from portside.auth.errors import Denied, Throttled, Unauthorized
-from portside.auth.identity import NULL_GUID, SECRET_KINDS, Identity, Login
+from portside.auth.identity import NULL_GUID, Identity, Login
 from portside.auth.permissions import (
     ALL_ACTIONS,
     ANONYMOUS_PULL,
@@ -60,11 +59,11 @@ from portside.auth.throttle import LoginThrottle
 from portside.metadata.clock import utcnow
 from portside.metadata.credentials import CredentialStore
 from portside.metadata.principals import RoleAssignmentStore, ServicePrincipalStore
-from portside.metadata.records import CredentialRecord, RegistryRecord
+from portside.metadata.records import RegistryRecord
 from portside.metadata.registries import RegistryStore
 from portside.metadata.scope_maps import ScopeMapStore, TokenStore
 from portside.services.access.hosts import loopback_host
-from portside.services.access.logins import matching_secret
+from portside.services.access.secrets import SecretChecks
 from portside.services.access.signing import KeyRing
 
 __all__ = [
@@ -77,8 +76,6 @@ EVERYTHING = AccessGrant(
     permissions=(Permission(RepositoryPattern.parse("*"), ALL_ACTIONS),), catalog=True
 )
 _CATALOG = ("registry", "catalog")
-# No identity's name holds control characters; PostgreSQL even refuses NUL in a query.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +111,7 @@ class AccessPolicy:
         password (its tokens are refused without one); `trusts_issuer` tells whether an issuer
         is still trusted (federated identities of one that is not are refused)."""
         self._trusts_issuer = trusts_issuer
-        self._deployment_secret = deployment_secret
+        self._secrets = SecretChecks(stores, hasher, deployment_secret)
         self._registry_of_host = registry_of_host
         self._stores = stores
         self._hasher = hasher
@@ -189,7 +186,7 @@ class AccessPolicy:
             raise Throttled(f"too many failed logins for {username!r}; retry later", wait)
         login: Login | None = None
         try:
-            login = await self._check_password(registry, username, password)
+            login = await self._secrets.check_password(registry, username, password)
         finally:
             # An attempt whose check did not finish (an error, a cancellation) counts as failed.
             if login is None:
@@ -214,7 +211,7 @@ class AccessPolicy:
             raise Unauthorized("the session has ended: sign in at the identity provider again")
         if identity.kind == "federated" and not await self._trusted(identity):
             raise Unauthorized("the identity provider is no longer trusted")
-        return Login(identity, await self._bound_secret(registry, identity, claims), ends)
+        return Login(identity, await self._secrets.bound_secret(registry, identity, claims), ends)
 
     def is_open(self, registry: RegistryRecord, host: str) -> bool:
         """True if `registry` is the open development registry and `host` a loopback name.
@@ -316,94 +313,12 @@ class AccessPolicy:
         permissions = tuple(Permission(p, frozenset(a)) for p, a in by_pattern.items())
         return AccessGrant(permissions=permissions, catalog=True)
 
-    async def _check_password(
-        self, registry: RegistryRecord, username: str, password: str
-    ) -> Login | None:
-        if not username or not password or _CONTROL.search(username):
-            return None
-        if username == registry.name:
-            if not registry.admin_enabled:
-                return None
-            owner: tuple[str, str] | None = ("admin", str(registry.id))
-            identity = Identity("admin", registry.name)
-        elif (token := await self._stores.tokens.get(registry.id, username)) is not None:
-            if not token.enabled:
-                return None
-            owner, identity = ("token", str(token.id)), Identity("token", username)
-        elif await self._stores.principals.get(username) is not None:
-            owner, identity = ("sp", username), Identity("sp", username)
-        else:
-            owner = None
-        if owner is None:
-            return None
-        fingerprint = await matching_secret(
-            self._stores.credentials, self._hasher, *owner, password
-        )
-        return None if fingerprint is None else Login(identity, fingerprint)
-
-    async def _bound_secret(
-        self, registry: RegistryRecord, identity: Identity, claims: dict[str, object]
-    ) -> str | None:
-        """The `sec` claim of a token, if the secret it names is still a current one.
-
-        Raises Unauthorized when an identity that logs in with a secret has a token without
-        one, or with one that was renewed, removed or has expired since.
-        """
-        if identity.kind not in SECRET_KINDS:
-            return None
-        fingerprint = claims.get("sec")
-        if not isinstance(fingerprint, str):
-            raise Unauthorized("credentials are no longer valid")
-        await self.secret_expiry(registry, identity, fingerprint)
-        return fingerprint
-
     async def secret_expiry(
         self, registry: RegistryRecord, identity: Identity, fingerprint: str | None
     ) -> datetime | None:
-        """When the secret `identity` proved (fingerprint `fingerprint`) expires (None: never).
-
-        Raises Unauthorized if it is not a current secret of the identity any more (renewed,
-        removed, expired, reset), or if an identity that logs in with a secret names none."""
-        if identity.kind not in SECRET_KINDS:
-            return None
-        if fingerprint is None:
-            raise Unauthorized("credentials are no longer valid")
-        if identity.kind == "deployment":
-            if self._deployment_secret is None or fingerprint != await self._deployment_secret():
-                raise Unauthorized("credentials are no longer valid")
-            return None
-        credential = await self._current_secret(registry, identity, fingerprint)
-        if credential is None:
-            raise Unauthorized("credentials are no longer valid")
-        return credential.expires_at
-
-    async def _current_secret(
-        self, registry: RegistryRecord, identity: Identity, fingerprint: str
-    ) -> CredentialRecord | None:
-        """The identity's unexpired stored secret with this fingerprint, if any."""
-        owner = await self._owner_of(registry, identity)
-        if owner is None:
-            return None
-        now = utcnow()
-        for credential in await self._stores.credentials.of(*owner):
-            if credential.expires_at is not None and credential.expires_at <= now:
-                continue
-            if secret_fingerprint(credential.hash) == fingerprint:
-                return credential
-        return None
-
-    async def _owner_of(
-        self, registry: RegistryRecord, identity: Identity
-    ) -> tuple[str, str] | None:
-        """Whose stored secrets an identity logs in with (None if it no longer exists)."""
-        if identity.kind == "admin":
-            return ("admin", str(registry.id)) if identity.subject == registry.name else None
-        if identity.kind == "token":
-            token = await self._stores.tokens.get(registry.id, identity.subject)
-            return None if token is None else ("token", str(token.id))
-        if identity.kind == "sp":
-            return ("sp", identity.subject)
-        return None
+        """When the secret `identity` proved expires (None: never); Unauthorized if it is not a
+        current secret of the identity any more (services/access/secrets.py)."""
+        return await self._secrets.secret_expiry(registry, identity, fingerprint)
 
     async def _bearer_grant(
         self, registry: RegistryRecord, token: str, required: tuple[Scope, ...], host: str
@@ -440,7 +355,7 @@ class AccessPolicy:
             current = await self.grant_for(registry, identity, required, host=host)
             if current is None:
                 raise Unauthorized("credentials are no longer valid")
-            await self._bound_secret(registry, identity, claims)
+            await self._secrets.bound_secret(registry, identity, claims)
             narrowed = current.intersect(granted.exact)
             result = AccessGrant(exact=narrowed, catalog=granted.catalog and current.catalog)
         if result.catalog and any((s.type, s.name) == _CATALOG for s in required):
