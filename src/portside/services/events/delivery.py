@@ -136,10 +136,16 @@ class WebhookDeliverer:
         headers = {"Content-Type": "application/json", "User-Agent": "Portside-Webhooks"}
         headers.update(event.headers)
         try:
-            async with client.stream(
-                "POST", event.uri, content=event.payload.encode(), headers=headers
-            ) as response:
-                excerpt = await _excerpt(response)
+            # httpx's timeout bounds each read, not the exchange: a receiver trickling its
+            # answer would otherwise hold the whole batch (every registry's webhooks) for hours.
+            with anyio.fail_after(self._policy.timeout):
+                async with client.stream(
+                    "POST", event.uri, content=event.payload.encode(), headers=headers
+                ) as response:
+                    excerpt = await _excerpt(response)
+        except TimeoutError:
+            message = f"no answer within {self._policy.timeout:g} seconds"
+            return Attempt(False, None, None, message, took()), True
         except httpx.HTTPError as error:
             message = f"{type(error).__name__}: {error}"[:EXCERPT]
             return Attempt(False, None, None, message, took()), True
