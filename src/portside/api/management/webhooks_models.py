@@ -24,7 +24,6 @@ __all__ = [
 
 Status = Literal["enabled", "disabled"]
 _Actions = Field(min_length=1, max_length=len(ACTIONS))
-_Headers = Field(max_length=MAX_HEADERS)
 
 
 class WebhookCreate(ApiModel):
