@@ -17,7 +17,14 @@ from portside.metadata.database import Database
 from portside.metadata.records import RegistryQuotas, RegistryRecord
 from portside.metadata.schema import credentials, registries, repositories, tokens
 
-__all__ = ["QUOTA_COLUMNS", "SETTABLE", "RegistryStore", "bump_auth_version", "new_uid"]
+__all__ = [
+    "QUOTA_COLUMNS",
+    "SETTABLE",
+    "RegistryStore",
+    "bump_all_auth_versions",
+    "bump_auth_version",
+    "new_uid",
+]
 
 # Quota overrides (None: the SKU's default), by quota name (metadata/usage.py).
 QUOTA_COLUMNS: Mapping[str, str] = MappingProxyType(
@@ -212,9 +219,7 @@ class RegistryStore:
         """Move every registry's auth version: a deployment-wide identity (the deployment
         administrator) changed, so every access token is re-evaluated."""
         async with self._db.write() as conn:
-            await conn.execute(
-                update(registries).values(auth_version=registries.c.auth_version + 1)
-            )
+            await bump_all_auth_versions(conn)
 
     @retry_on_conflict
     async def delete(self, name: str) -> bool:
@@ -260,6 +265,12 @@ async def bump_auth_version(conn: AsyncConnection, registry_id: int) -> None:
         .where(registries.c.id == registry_id)
         .values(auth_version=registries.c.auth_version + 1)
     )
+
+
+async def bump_all_auth_versions(conn: AsyncConnection) -> None:
+    """Record, inside the caller's write transaction, that who-may-do-what changed in every
+    registry (a deployment-wide identity, issuer or signing key went)."""
+    await conn.execute(update(registries).values(auth_version=registries.c.auth_version + 1))
 
 
 async def _free_slot(conn: AsyncConnection) -> int:

@@ -10,7 +10,8 @@ from portside.metadata.clock import utcnow
 from portside.metadata.conflicts import insert_or_ignore, retry_on_conflict
 from portside.metadata.database import Database
 from portside.metadata.records import SigningKeyRecord
-from portside.metadata.schema import registries, signing_keys
+from portside.metadata.registries import bump_all_auth_versions
+from portside.metadata.schema import signing_keys
 
 __all__ = ["RETIRED", "SIGNING", "UNKNOWN", "SigningKeyStore"]
 
@@ -113,7 +114,5 @@ class SigningKeyStore:
             if row.retired_at is None:
                 return SIGNING
             await conn.execute(delete(signing_keys).where(signing_keys.c.kid == kid))
-            await conn.execute(
-                update(registries).values(auth_version=registries.c.auth_version + 1)
-            )
+            await bump_all_auth_versions(conn)
         return RETIRED

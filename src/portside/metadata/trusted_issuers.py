@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from portside.metadata.clock import utcnow
 from portside.metadata.conflicts import insert_or_ignore, retry_on_conflict
 from portside.metadata.database import Database
-from portside.metadata.schema import registries, trusted_issuers, versions
+from portside.metadata.registries import bump_all_auth_versions
+from portside.metadata.schema import trusted_issuers, versions
 
 __all__ = ["ISSUER_SETTINGS", "TrustedIssuerRecord", "TrustedIssuerStore"]
 
@@ -161,9 +162,7 @@ class TrustedIssuerStore:
                 return None
             await conn.execute(delete(trusted_issuers).where(trusted_issuers.c.name == name))
             await _bump(conn)
-            await conn.execute(
-                update(registries).values(auth_version=registries.c.auth_version + 1)
-            )
+            await bump_all_auth_versions(conn)
         return _record(row)
 
 

@@ -288,14 +288,6 @@ class WebhookStore:
         async with self._db.read() as conn:
             return [_record(row) for row in (await conn.execute(query)).all()]
 
-    async def count(self, registry_id: int) -> int:
-        """How many webhooks the registry has."""
-        async with self._db.read() as conn:
-            found = await conn.scalar(
-                select(func.count()).where(webhooks.c.registry_id == registry_id)
-            )
-        return int(found or 0)
-
     @retry_on_conflict
     async def create(
         self,
