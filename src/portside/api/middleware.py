@@ -14,6 +14,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 import anyio
@@ -192,10 +193,17 @@ def route_template(scope: Scope) -> str:
     # Inside a mount (the management API) the mount's prefix is in root_path.
     prefix = str(scope.get("root_path", "")).removeprefix(str(scope.get("app_root_path", "")))
     if isinstance(route, Route):
-        return _CONVERTER.sub("}", prefix + route.path)
+        return _template(prefix + route.path)
     if isinstance(route, Mount):  # answered inside the mount before any of its routes matched
         return f"{prefix}/{{path}}"
     return "unmatched"
+
+
+@lru_cache(maxsize=1024)
+def _template(path: str) -> str:
+    """A route path without its converters (`{name:path}` -> `{name}`), computed once per route:
+    the paths are the application's own, so the cache holds a bounded set."""
+    return _CONVERTER.sub("}", path)
 
 
 def _log_access(scope: Scope, exchange: Exchange) -> None:
