@@ -140,13 +140,14 @@ class _Tally:
         self.status = 0  # until the answer starts
         self.bytes_in = 0
         self._sent = 0
-        self._announced = 0
+        self._start: Message = {}
         self._sent_by_server = False
 
     @property
     def bytes_out(self) -> int:
-        """Body bytes sent; for a file the server sends itself, its announced length."""
-        return self._announced if self._sent_by_server else self._sent
+        """Body bytes sent; for a file the server sends itself, its announced length (read
+        from the answer's headers only then, not on every answer)."""
+        return _announced_length(self._start) if self._sent_by_server else self._sent
 
     async def receive(self) -> Message:
         """The next request message, its body bytes counted."""
@@ -159,7 +160,7 @@ class _Tally:
         if message["type"] == "http.response.start":
             self.status = message["status"]
             message["headers"] = [*message.get("headers", []), *self._headers]
-            self._announced = _announced_length(message)
+            self._start = message
         elif message["type"] == "http.response.body":
             self._sent += len(message.get("body", b""))
         else:  # a file the server sends itself (pathsend)
