@@ -22,6 +22,10 @@ from portside.runtime.metrics import CONTENT_TYPE, Metrics
 
 __all__ = ["RequestMetrics", "metrics"]
 
+# The methods counted by name; any other (the client chooses it: HTTP allows any token) is
+# counted as "other", so a caller cannot add label values, and series, without end.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 
 class RequestMetrics:
     """Counts each exchange the middleware reports into the process's metrics."""
@@ -36,8 +40,9 @@ class RequestMetrics:
     def finished(self, exchange: Exchange) -> None:
         """Count the exchange by route template, method and status."""
         m, route = self._metrics, exchange.route
-        m.requests.labels(route, exchange.method, str(exchange.status)).inc()
-        m.request_seconds.labels(route, exchange.method).observe(exchange.seconds)
+        method = exchange.method if exchange.method in _METHODS else "other"
+        m.requests.labels(route, method, str(exchange.status)).inc()
+        m.request_seconds.labels(route, method).observe(exchange.seconds)
         if exchange.bytes_in:
             m.bytes_in.labels(route).inc(exchange.bytes_in)
         if exchange.bytes_out:
