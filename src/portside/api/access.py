@@ -69,10 +69,11 @@ def guarded(endpoint: Endpoint, rule: Rule) -> Endpoint:
         registry = await state.directory.resolve_or_raise(host)
         request.state.registry = registry
         required = rule(request)
+        credentials = request.state.credentials = credentials_of(request.headers)
         try:
             request.state.grant = await state.policy.authorize(
                 registry,
-                credentials_of(request.headers),
+                credentials,
                 required,
                 client=client_of(request),
                 host=host,

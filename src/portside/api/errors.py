@@ -15,7 +15,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from portside.auth.errors import AuthError, Denied, Throttled, Unauthorized
-from portside.logs import printable
+from portside.logs import bounded, printable
 from portside.oci import errors as oci
 from portside.services import errors as svc
 from portside.storage.errors import StorageError
@@ -132,9 +132,9 @@ async def _storage_failure(request: Request, exc: Exception) -> Response:
     # access log, so that neither forges a line nor drives a terminal.
     log.error(
         "storage failure in %s %s: %s",
-        printable(request.method),
-        printable(request.url.path),
-        printable(str(exc)),
+        bounded(printable(request.method), 32),
+        bounded(printable(request.url.path)),
+        bounded(printable(str(exc))),
     )
     return error_response(503, "UNAVAILABLE", "blob storage is unavailable, retry later")
 

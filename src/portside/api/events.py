@@ -6,7 +6,7 @@ import uuid
 
 from starlette.requests import Request
 
-from portside.api.credentials import credentials_of
+from portside.api.state import credentials_from
 from portside.auth.credentials import Basic
 from portside.services.events import EventContext
 
@@ -16,11 +16,11 @@ _MAX_FIELD = 512
 
 
 def event_context(request: Request) -> EventContext:
-    """The request id (the one the answer's `X-Request-Id` carries and the log lines name),
-    host, method, user agent and the user name of Basic credentials (tokens name no user here
-    yet)."""
+    """For a request past the access step (api/access.py): the request id (the one the
+    answer's `X-Request-Id` carries and the log lines name), host, method, user agent and the
+    user name of Basic credentials (tokens name no user here yet)."""
     headers = request.headers
-    credentials = credentials_of(headers)
+    credentials = credentials_from(request)  # parsed once, by the access step
     actor = credentials.username if isinstance(credentials, Basic) else ""
     return EventContext(
         request_id=str(request.scope.get("state", {}).get("request_id") or uuid.uuid4()),

@@ -9,7 +9,9 @@ were no such page: traffic figures and route names are not for the internet).
 from __future__ import annotations
 
 import hmac
+from typing import Any, TypeVar, cast
 
+from prometheus_client.metrics import MetricWrapperBase
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,12 +24,21 @@ from portside.runtime.metrics import CONTENT_TYPE, Metrics
 
 __all__ = ["RequestMetrics", "metrics"]
 
+_Labelled = TypeVar("_Labelled", bound=MetricWrapperBase)
+# The methods counted by name; any other (the client chooses it: HTTP allows any token) is
+# counted as "other", so a caller cannot add label values, and series, without end.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 
 class RequestMetrics:
     """Counts each exchange the middleware reports into the process's metrics."""
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
+        # Each labelled child looked up once: `labels()` takes a lock and converts its values
+        # on every call, a cost paid by every blob and manifest request. The keys are the
+        # series the metrics already hold (route templates, methods and statuses: bounded).
+        self._children: dict[tuple[object, ...], Any] = {}
 
     def upload_started(self) -> None:
         """One more upload request in progress."""
@@ -36,16 +47,25 @@ class RequestMetrics:
     def finished(self, exchange: Exchange) -> None:
         """Count the exchange by route template, method and status."""
         m, route = self._metrics, exchange.route
-        m.requests.labels(route, exchange.method, str(exchange.status)).inc()
-        m.request_seconds.labels(route, exchange.method).observe(exchange.seconds)
+        method = exchange.method if exchange.method in _METHODS else "other"
+        self._child(m.requests, route, method, str(exchange.status)).inc()
+        self._child(m.request_seconds, route, method).observe(exchange.seconds)
         if exchange.bytes_in:
-            m.bytes_in.labels(route).inc(exchange.bytes_in)
+            self._child(m.bytes_in, route).inc(exchange.bytes_in)
         if exchange.bytes_out:
-            m.bytes_out.labels(route).inc(exchange.bytes_out)
+            self._child(m.bytes_out, route).inc(exchange.bytes_out)
         if exchange.status == 429:
-            m.throttled.labels(route).inc()
+            self._child(m.throttled, route).inc()
         if exchange.upload:
             m.uploads_in_progress.dec()
+
+    def _child(self, metric: _Labelled, *values: str) -> _Labelled:
+        """`metric.labels(*values)`, from the cache after the first time."""
+        key = (id(metric), *values)  # the metrics live as long as this object
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return cast(_Labelled, child)
 
 
 async def metrics(request: Request) -> Response:

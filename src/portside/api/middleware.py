@@ -14,6 +14,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 import anyio
@@ -139,13 +140,14 @@ class _Tally:
         self.status = 0  # until the answer starts
         self.bytes_in = 0
         self._sent = 0
-        self._announced = 0
+        self._start: Message = {}
         self._sent_by_server = False
 
     @property
     def bytes_out(self) -> int:
-        """Body bytes sent; for a file the server sends itself, its announced length."""
-        return self._announced if self._sent_by_server else self._sent
+        """Body bytes sent; for a file the server sends itself, its announced length (read
+        from the answer's headers only then, not on every answer)."""
+        return _announced_length(self._start) if self._sent_by_server else self._sent
 
     async def receive(self) -> Message:
         """The next request message, its body bytes counted."""
@@ -158,7 +160,7 @@ class _Tally:
         if message["type"] == "http.response.start":
             self.status = message["status"]
             message["headers"] = [*message.get("headers", []), *self._headers]
-            self._announced = _announced_length(message)
+            self._start = message
         elif message["type"] == "http.response.body":
             self._sent += len(message.get("body", b""))
         else:  # a file the server sends itself (pathsend)
@@ -192,10 +194,17 @@ def route_template(scope: Scope) -> str:
     # Inside a mount (the management API) the mount's prefix is in root_path.
     prefix = str(scope.get("root_path", "")).removeprefix(str(scope.get("app_root_path", "")))
     if isinstance(route, Route):
-        return _CONVERTER.sub("}", prefix + route.path)
+        return _template(prefix + route.path)
     if isinstance(route, Mount):  # answered inside the mount before any of its routes matched
         return f"{prefix}/{{path}}"
     return "unmatched"
+
+
+@lru_cache(maxsize=1024)
+def _template(path: str) -> str:
+    """A route path without its converters (`{name:path}` -> `{name}`), computed once per route:
+    the paths are the application's own, so the cache holds a bounded set."""
+    return _CONVERTER.sub("}", path)
 
 
 def _log_access(scope: Scope, exchange: Exchange) -> None:

@@ -8,11 +8,12 @@ from typing import cast
 
 from starlette.requests import Request
 
+from portside.auth.credentials import Credentials
 from portside.auth.policy import Grant
 from portside.metadata.records import RegistryRecord
 from portside.runtime import Runtime
 
-__all__ = ["app_state", "grant_of", "registry_of"]
+__all__ = ["app_state", "credentials_from", "grant_of", "registry_of"]
 
 
 def app_state(request: Request) -> Runtime:
@@ -28,3 +29,8 @@ def registry_of(request: Request) -> RegistryRecord:
 def grant_of(request: Request) -> Grant:
     """What the caller was granted (set by the access step)."""
     return cast(Grant, request.state.grant)
+
+
+def credentials_from(request: Request) -> Credentials:
+    """The credentials the request presented, as the access step read them (set by it)."""
+    return cast(Credentials, request.state.credentials)
