@@ -114,7 +114,6 @@ class AccessPolicy:
         self._secrets = SecretChecks(stores, hasher, deployment_secret)
         self._registry_of_host = registry_of_host
         self._stores = stores
-        self._hasher = hasher
         self._throttle = throttle
         self._keys = keys
         self._anonymous_registry = anonymous_registry
