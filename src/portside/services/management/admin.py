@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import anyio
 
 from portside.auth.claims import secret_fingerprint
-from portside.auth.errors import Denied, Throttled, Unauthorized
+from portside.auth.errors import Denied, Unauthorized
 from portside.auth.permissions import MANAGE_ROLES
 from portside.auth.secrets import SecretHasher, constant_time_equals, new_secret
 from portside.auth.throttle import LoginThrottle
@@ -171,18 +171,11 @@ class ManagementAuth:
         # A principal's id has many spellings (services/management/identities.py): one count.
         name = canonical_principal_id(username) or username.lower()[:128]
         key = f"management/{name}/{client}"
-        wait = await self._throttle.reserve(key)
-        if wait is not None:
-            raise Throttled("too many failed sign-ins for this user; retry later", wait)
-        caller: Caller | None = None
-        try:
-            caller = await self._verify(username, password)
-        finally:
-            # An attempt whose check did not finish (an error, a cancellation) counts as failed.
-            if caller is None:
-                self._throttle.failed(key)
-            else:
-                self._throttle.succeeded(key)
+        caller = await self._throttle.attempt(
+            key,
+            lambda: self._verify(username, password),
+            locked="too many failed sign-ins for this user; retry later",
+        )
         if caller is None:
             raise Unauthorized("invalid user name or password")
         return caller
