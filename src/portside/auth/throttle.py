@@ -16,12 +16,17 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import anyio
 
+from portside.auth.errors import Throttled
+
 __all__ = ["LoginThrottle"]
+
+_T = TypeVar("_T")
 
 # How often an attempt waiting for the attempts in flight asks again, and for how long at most.
 _POLL_SECONDS = 0.02
@@ -90,6 +95,27 @@ class LoginThrottle:
             await anyio.sleep(_POLL_SECONDS)
             waited += _POLL_SECONDS
         return wait
+
+    async def attempt(
+        self, key: str, check: Callable[[], Awaitable[_T | None]], *, locked: str
+    ) -> _T | None:
+        """Run one login `check` for `key`, counted before it starts: its result, None if it
+        failed. Throttled (with the message `locked`) if the key is locked out.
+
+        An attempt whose check did not finish (an error, a cancellation) counts as failed.
+        """
+        wait = await self.reserve(key)
+        if wait is not None:
+            raise Throttled(locked, wait)
+        result: _T | None = None
+        try:
+            result = await check()
+        finally:
+            if result is None:
+                self.failed(key)
+            else:
+                self.succeeded(key)
+        return result
 
     def _try_reserve(self, key: str) -> float | None:
         """None: reserved; 0.0: all places taken by attempts in flight; else the lockout left."""

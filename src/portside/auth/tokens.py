@@ -12,7 +12,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -86,7 +86,8 @@ class SigningKey:
 
     kid: str
     algorithm: Algorithm
-    private_pem: bytes
+    # Kept out of the repr: a key logged or shown in a traceback is a key leaked.
+    private_pem: bytes = field(repr=False)
     created_at: datetime
 
     @classmethod

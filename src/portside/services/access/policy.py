@@ -42,7 +42,7 @@ from datetime import datetime
 
 from portside.auth.claims import identity_of, session_end_of
 from portside.auth.credentials import Basic, Credentials, Malformed
-from portside.auth.errors import Denied, Throttled, Unauthorized
+from portside.auth.errors import Denied, Unauthorized
 from portside.auth.identity import NULL_GUID, Identity, Login
 from portside.auth.permissions import (
     ALL_ACTIONS,
@@ -114,7 +114,6 @@ class AccessPolicy:
         self._secrets = SecretChecks(stores, hasher, deployment_secret)
         self._registry_of_host = registry_of_host
         self._stores = stores
-        self._hasher = hasher
         self._throttle = throttle
         self._keys = keys
         self._anonymous_registry = anonymous_registry
@@ -181,18 +180,11 @@ class AccessPolicy:
                 raise Unauthorized("invalid username or password") from None
         # Names are short; a long one is cut so that junk cannot bloat the throttle's keys.
         key = f"{registry.id}/{username.lower()[:256]}/{client}"
-        wait = await self._throttle.reserve(key)
-        if wait is not None:
-            raise Throttled(f"too many failed logins for {username!r}; retry later", wait)
-        login: Login | None = None
-        try:
-            login = await self._secrets.check_password(registry, username, password)
-        finally:
-            # An attempt whose check did not finish (an error, a cancellation) counts as failed.
-            if login is None:
-                self._throttle.failed(key)
-            else:
-                self._throttle.succeeded(key)
+        login = await self._throttle.attempt(
+            key,
+            lambda: self._secrets.check_password(registry, username, password),
+            locked=f"too many failed logins for {username!r}; retry later",
+        )
         if login is None:
             raise Unauthorized("invalid username or password")
         return login

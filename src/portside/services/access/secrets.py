@@ -15,9 +15,8 @@ from portside.auth.claims import secret_fingerprint
 from portside.auth.errors import Unauthorized
 from portside.auth.identity import SECRET_KINDS, Identity, Login
 from portside.auth.secrets import SecretHasher
-from portside.metadata.clock import utcnow
 from portside.metadata.records import CredentialRecord, RegistryRecord
-from portside.services.access.logins import matching_secret
+from portside.services.access.logins import current_secrets, matching_secret
 
 if TYPE_CHECKING:
     from portside.services.access.policy import AccessStores
@@ -112,10 +111,7 @@ class SecretChecks:
         owner = await self._owner_of(registry, identity)
         if owner is None:
             return None
-        now = utcnow()
-        for credential in await self._stores.credentials.of(*owner):
-            if credential.expires_at is not None and credential.expires_at <= now:
-                continue
+        for credential in await current_secrets(self._stores.credentials, *owner):
             if secret_fingerprint(credential.hash) == fingerprint:
                 return credential
         return None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import anyio
 
 from portside.auth.claims import secret_fingerprint
-from portside.auth.errors import Denied, Throttled, Unauthorized
+from portside.auth.errors import Denied, Unauthorized
 from portside.auth.permissions import MANAGE_ROLES
 from portside.auth.secrets import SecretHasher, constant_time_equals, new_secret
 from portside.auth.throttle import LoginThrottle
@@ -86,16 +86,25 @@ class DeploymentAdmin:
 
     async def verify(self, password: str) -> bool:
         """True if `password` is the administrator's password."""
+        return await self.login(password) is not None
+
+    async def login(self, password: str) -> str | None:
+        """The fingerprint of the administrator's password if `password` is it, else None.
+
+        The fingerprint is that of the password just proved, not one read again afterwards: a
+        reset landing during the slow check must not bind the caller's tokens to the new one.
+        """
         if not password:
-            return False
+            return None
         if self._configured is not None:
-            return constant_time_equals(password, self._configured)
+            matches = constant_time_equals(password, self._configured)
+            return self._configured_fingerprint if matches else None
         for credential in await self._credentials.of(*_OWNER):
             if credential.name == _PASSWORD and await self._hasher.verify_in_thread(
                 credential.hash, password
             ):
-                return True
-        return False
+                return secret_fingerprint(credential.hash)
+        return None
 
     async def fingerprint(self) -> str | None:
         """The fingerprint of the current password, which the administrator's tokens carry
@@ -162,27 +171,19 @@ class ManagementAuth:
         # A principal's id has many spellings (services/management/identities.py): one count.
         name = canonical_principal_id(username) or username.lower()[:128]
         key = f"management/{name}/{client}"
-        wait = await self._throttle.reserve(key)
-        if wait is not None:
-            raise Throttled("too many failed sign-ins for this user; retry later", wait)
-        caller: Caller | None = None
-        try:
-            caller = await self._verify(username, password)
-        finally:
-            # An attempt whose check did not finish (an error, a cancellation) counts as failed.
-            if caller is None:
-                self._throttle.failed(key)
-            else:
-                self._throttle.succeeded(key)
+        caller = await self._throttle.attempt(
+            key,
+            lambda: self._verify(username, password),
+            locked="too many failed sign-ins for this user; retry later",
+        )
         if caller is None:
             raise Unauthorized("invalid user name or password")
         return caller
 
     async def _verify(self, username: str, password: str) -> Caller | None:
         if username == ADMIN_USER:
-            if not await self._admin.verify(password):
-                return None
-            return Caller("admin", ADMIN_USER, await self._admin.fingerprint())
+            fingerprint = await self._admin.login(password)
+            return None if fingerprint is None else Caller("admin", ADMIN_USER, fingerprint)
         fingerprint = await self._principals.verify_secret(username, password)
         if fingerprint is None:
             return None

@@ -8,7 +8,7 @@ and expiry times can be shown.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from portside.auth.secrets import SecretHasher, new_secret
@@ -42,7 +42,8 @@ class SecretInfo:
     name: str
     created_at: datetime
     expires_at: datetime | None
-    value: str | None = None
+    # Kept out of the repr, as the value is shown once and stored nowhere in the clear.
+    value: str | None = field(default=None, repr=False)
 
 
 def check_text(value: str, what: str, max_length: int, *, allow_empty: bool = True) -> str:
