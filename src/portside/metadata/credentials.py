@@ -12,7 +12,7 @@ from portside.metadata.clock import utcnow
 from portside.metadata.conflicts import insert_or_update, retry_on_conflict
 from portside.metadata.database import Database
 from portside.metadata.records import CredentialRecord
-from portside.metadata.registries import bump_auth_version
+from portside.metadata.registries import bump_all_auth_versions, bump_auth_version
 from portside.metadata.schema import credentials, role_assignments
 
 __all__ = ["CredentialStore"]
@@ -130,8 +130,12 @@ async def _bump_for_owner(
     """Bump the auth versions a change of the owner's secrets concerns.
 
     A service principal is deployment-wide: its secrets matter to every registry assigning it a
-    role, so tokens obtained with a renewed or removed secret stop working there at once.
+    role, so tokens obtained with a renewed or removed secret stop working there at once. The
+    deployment administrator's password matters to every registry.
     """
+    if owner_type == "deployment":
+        await bump_all_auth_versions(conn)
+        return
     registry_ids = set() if registry_id is None else {registry_id}
     if owner_type == "sp":
         assigned = select(role_assignments.c.registry_id).where(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 __all__ = [
@@ -169,7 +169,7 @@ class SigningKeyRecord:
 
     kid: str
     algorithm: str
-    private_pem: bytes
+    private_pem: bytes = field(repr=False)
     created_at: datetime
     retired_at: datetime | None
 

@@ -215,13 +215,6 @@ class RegistryStore:
         return _record(row)
 
     @retry_on_conflict
-    async def bump_auth_versions(self) -> None:
-        """Move every registry's auth version: a deployment-wide identity (the deployment
-        administrator) changed, so every access token is re-evaluated."""
-        async with self._db.write() as conn:
-            await bump_all_auth_versions(conn)
-
-    @retry_on_conflict
     async def delete(self, name: str) -> bool:
         """Remove a registry with everything in it; False if there was none.
 

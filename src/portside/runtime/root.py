@@ -249,7 +249,7 @@ class Runtime:
     @cached_property
     def admin(self) -> DeploymentAdmin:
         """The deployment administrator's password."""
-        return DeploymentAdmin(self.stores.credentials, self.hasher, self.stores.registries)
+        return DeploymentAdmin(self.stores.credentials, self.hasher)
 
     @cached_property
     def management(self) -> ManagementService:

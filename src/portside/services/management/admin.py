@@ -21,7 +21,6 @@ from portside.auth.secrets import SecretHasher, constant_time_equals, new_secret
 from portside.auth.throttle import LoginThrottle
 from portside.metadata.credentials import CredentialStore
 from portside.metadata.records import RegistryRecord
-from portside.metadata.registries import RegistryStore
 from portside.services.management.identities import (
     PrincipalManagement,
     canonical_principal_id,
@@ -47,13 +46,12 @@ class DeploymentAdmin:
         self,
         credentials: CredentialStore,
         hasher: SecretHasher,
-        registries: RegistryStore | None = None,
     ) -> None:
-        """Keep the hash in `credentials` under ("deployment", "admin", "password"); a reset
-        moves the auth version of every registry in `registries` (its access tokens end)."""
+        """Keep the hash in `credentials` under ("deployment", "admin", "password"); storing a
+        new one moves every registry's auth version in the same transaction (its access
+        tokens end)."""
         self._credentials = credentials
         self._hasher = hasher
-        self._registries = registries
         self._configured: str | None = None
         self._configured_fingerprint: str | None = None
 
@@ -126,8 +124,6 @@ class DeploymentAdmin:
         value = new_secret()
         encoded = await self._hasher.hash_in_thread(value)
         await self._credentials.put(*_OWNER, _PASSWORD, encoded)
-        if self._registries is not None:
-            await self._registries.bump_auth_versions()
         return value
 
 
