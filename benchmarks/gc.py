@@ -39,12 +39,9 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import insert
 
-from portside.metadata.blobs import BlobStore
+from portside.config import Settings
 from portside.metadata.clock import utcnow
 from portside.metadata.database import Database
-from portside.metadata.gc import CollectorStore
-from portside.metadata.leases import LeaseStore
-from portside.metadata.manifests import ManifestStore
 from portside.metadata.migrate import upgrade
 from portside.metadata.repositories import RepositoryStore
 from portside.metadata.schema import (
@@ -57,21 +54,19 @@ from portside.metadata.schema import (
     repository_blobs,
     tags,
 )
-from portside.metadata.tags import TagStore
-from portside.metadata.uploads import UploadStore
 from portside.oci import media_types as mt
 from portside.oci.digests import Digest
-from portside.services.content.blobs import BlobService
-from portside.services.content.manifests import ManifestService, Reference
+from portside.runtime import Runtime
+from portside.services.content.manifests import Reference
 from portside.services.content.targets import Target
-from portside.services.content.uploads import UploadService
-from portside.services.lifecycle.gc import GarbageCollector
 from portside.storage.filesystem import FilesystemDriver
 from portside.storage.layout import blob_key
 
 console = Console(stderr=True)
 BATCH = 5000
 GRACE = timedelta(minutes=60)
+# What the collection and the pushes run with: the grace above, uploads that expire in an hour.
+SETTINGS = Settings(gc_grace_minutes=GRACE.total_seconds() / 60, upload_expiry_hours=1)
 AGE = timedelta(hours=2)
 
 
@@ -267,11 +262,10 @@ def _rss_mib() -> float:
 class Pusher:
     """Pushes small images, one after another, until stopped; keeps what it pushed."""
 
-    def __init__(self, db: Database, driver: FilesystemDriver, repo_count: int) -> None:
-        blob_store = BlobStore(db)
-        self.uploads = UploadService(blob_store, UploadStore(db), driver, expiry=timedelta(hours=1))
-        self.blobs = BlobService(blob_store, driver, touch_after=GRACE / 2)
-        self.manifests = ManifestService(ManifestStore(db), TagStore(db), RepositoryStore(db))
+    def __init__(self, runtime: Runtime, repo_count: int) -> None:
+        self.uploads = runtime.uploads
+        self.blobs = runtime.blobs
+        self.manifests = runtime.manifests
         self.repo_count = repo_count
         self.pushed: list[tuple[Target, str, bytes, bytes, int]] = []
         self.failures: list[str] = []
@@ -318,8 +312,9 @@ async def measure(url: str, root: Path, count: int, deleted: float) -> Result:
     try:
         registry = await RepositoryStore(db).ensure_registry("default")
         gone = sum(not kept(number, count, deleted) for number in range(count))
-        pusher = Pusher(pusher_db, driver, max(1, count // 1000))
-        collector = GarbageCollector(CollectorStore(db), LeaseStore(db), driver, grace=GRACE)
+        # The server's wiring: the pusher and the collector each on a connection pool of its own.
+        pusher = Pusher(Runtime(SETTINGS, database=pusher_db, driver=driver), max(1, count // 1000))
+        collector = Runtime(SETTINGS, database=db, driver=driver).collector
         task = asyncio.create_task(pusher.run(registry.id))
         await pusher.first.wait()
         rss_before = _rss_mib()

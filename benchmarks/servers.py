@@ -8,9 +8,7 @@ alone could leave them running.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from tests.process_groups import stop_group
 
 __all__ = ["Server", "free_port", "start_portside", "start_reference"]
 
@@ -75,27 +75,10 @@ class Server:
         raise RuntimeError(f"{self.name} did not answer within {timeout}s")
 
     def stop(self, grace: float = 20.0) -> None:
-        """Stop the server and its process group (its own session, made by `start`).
-
-        The server gets SIGTERM and `grace` seconds to stop its workers; whatever is left of
-        its group then gets SIGTERM, and SIGKILL a few seconds later. The group is signalled
-        even when the server has exited already: its workers may not have.
-        """
-        if self.process is None:
-            return
-        process, group = self.process, self.process.pid
-        if process.poll() is None:
-            process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=grace)
-        for signum in (signal.SIGTERM, signal.SIGKILL):
-            deadline = time.monotonic() + 5.0
-            while _group_alive(group) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if not _group_alive(group):
-                break
-            _signal_group(group, signum)
-        process.wait()
+        """Stop the server and its process group (its own session, made by `start`): see
+        `tests.process_groups.stop_group`, which the end-to-end tests stop servers with too."""
+        if self.process is not None:
+            stop_group(self.process, grace)
 
     def pids(self) -> list[int]:
         """The server's process and its descendants."""
@@ -125,24 +108,6 @@ class Server:
             except OSError:
                 continue
         return sizes
-
-
-def _signal_group(group: int, signum: int) -> None:
-    """Signal every process of the group; a group that is gone is not an error."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(group, signum)
-
-
-def _group_alive(group: int) -> bool:
-    """Whether any process of the group is still there (zombies aside)."""
-    for status in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = status.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == group and fields[0] != "Z":
-            return True
-    return False
 
 
 def start_portside(root: Path, workers: int) -> Server:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol, runtime_checkable
 
 import anyio
 from starlette.requests import Request
@@ -32,13 +31,6 @@ CHECK_SECONDS = 0.8
 """Deadline of each readiness check; they run concurrently, under probes' usual 1 s timeout."""
 
 
-@runtime_checkable
-class _Probed(Protocol):
-    """A driver with its own readiness probe (S3, Azure Blob): "ok" or what is wrong."""
-
-    async def readiness(self) -> str: ...
-
-
 async def healthz(request: Request) -> Response:
     """The process is up and serving."""
     return JSONResponse({"status": "ok"})
@@ -50,8 +42,12 @@ async def _database(database: Database) -> str:
 
 
 async def _storage(driver: StorageDriver) -> str:
-    if isinstance(driver, _Probed):
-        return await driver.readiness()
+    # A driver's own probe (S3, Azure Blob): "ok" or what is wrong. Looked up with getattr,
+    # not a runtime-checkable Protocol: from Python 3.12 `isinstance` against one skips
+    # `__getattr__`, through which TimedDriver passes the probe of the driver it wraps.
+    readiness: Callable[[], Awaitable[str]] | None = getattr(driver, "readiness", None)
+    if readiness is not None:
+        return await readiness()
     with contextlib.suppress(ObjectNotFound):  # "not found" is an answer: storage is up
         await driver.stat(_PROBE_KEY)
     return "ok"

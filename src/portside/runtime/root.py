@@ -275,11 +275,10 @@ class Runtime:
         if self.local_logins is None:
             return None
         s = self.settings
-        bind = "127.0.0.1" if s.host == "localhost" else s.host
         return LoginServerForwarder(
             self.stores.registries,
             self.local_logins,
-            bind=bind,
+            bind=_loopback_address(s),
             target=(s.host, s.port),
             default_registry=s.default_registry,
         )
@@ -384,8 +383,13 @@ def _local_logins(settings: Settings) -> LocalLoginServers | None:
     ports = settings.local_login_port_range()
     if ports is None:
         return None
-    host = "127.0.0.1" if settings.host == "localhost" else settings.host
+    host = _loopback_address(settings)
     return LocalLoginServers(f"[{host}]" if ":" in host else host, ports)
+
+
+def _loopback_address(settings: Settings) -> str:
+    """The address the server listens on, `localhost` spelled as the address it binds."""
+    return "127.0.0.1" if settings.host == "localhost" else settings.host
 
 
 def _anonymous_registry(settings: Settings) -> str | None:
