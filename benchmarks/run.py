@@ -239,7 +239,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", choices=["full", "tiny"], default="full")
     parser.add_argument("--rounds", type=int, default=None)
-    parser.add_argument("--workers", type=int, default=2, help="Portside worker processes")
+    # The default is `portside serve`'s: the table shows what a user who starts it gets.
+    parser.add_argument("--workers", type=int, default=1, help="Portside worker processes")
     parser.add_argument("--workdir", type=Path, default=None, help="parent of both data dirs")
     parser.add_argument("--markdown", type=Path, default=None, help="write the table here")
     args = parser.parse_args()
