@@ -207,6 +207,12 @@ class Settings(BaseSettings):
     webhook_retry_first_seconds: float = Field(
         5.0, gt=0, description="The first retry delay of a webhook event (it doubles each time)."
     )
+    webhook_event_retention_days: float = Field(
+        30.0,
+        ge=0,
+        description="Delivered and failed webhook events are deleted this long after their last "
+        "attempt (0: kept for ever).",
+    )
     allow_private_network_targets: bool = Field(
         False,
         description="Let webhooks target loopback, link-local and private addresses.",

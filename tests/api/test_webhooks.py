@@ -19,6 +19,7 @@ from portside.metadata.registries import RegistryStore
 from portside.metadata.webhook_events import EventRecord, WebhookEventStore
 from portside.metadata.webhooks import WebhookStore
 from portside.runtime import Runtime
+from tests.api.test_metrics import scrape, value
 from tests.management_harness import API, Harness, management_harness
 from tests.registry_client import push_image
 from tests.webhook_receiver import serving
@@ -184,6 +185,48 @@ def test_the_sku_quota_is_enforced(mgmt: Harness) -> None:
         )
     refused = create(mgmt, name="hook3x", serviceUri="http://x/", actions=["push"])
     assert refused.status_code == 409 and "QuotaExceeded" in refused.text
+
+
+def test_reserved_custom_headers_are_a_bad_request(mgmt: Harness) -> None:
+    refused = create(
+        mgmt,
+        name="framed1",
+        serviceUri="http://x/",
+        actions=["push"],
+        customHeaders={"Transfer-Encoding": "chunked"},
+    )
+    assert refused.status_code == 400 and "cannot be overridden" in refused.text
+    assert create(mgmt, name="framed1", serviceUri="http://x/", actions=["push"]).status_code == 201
+    patched = mgmt.client.patch(
+        f"{hooks_url()}/framed1", json={"customHeaders": {"Host": "x"}}, headers=mgmt.admin
+    )
+    assert patched.status_code == 400 and "'Host'" in patched.text
+
+
+def test_metrics_count_deliveries_and_show_the_queue(settings: Settings) -> None:
+    fast = settings.model_copy(
+        update={"webhook_poll_seconds": 0.05, "allow_private_network_targets": True}
+    )
+    with serving() as receiver, TestClient(create_app(fast), base_url="http://localhost") as client:
+        before = scrape(client)
+        receiver.statuses = [503]
+        add_hook(fast, receiver.url)
+        push_image(client, "app", "v1")
+        receiver.wait_for(1)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            after = scrape(client)
+            if value(after, "portside_webhook_deliveries_total", outcome="retry"):
+                break
+            time.sleep(0.05)
+        # Waiting for its retry (5 s away): one event in the queue.
+        assert value(after, "portside_webhook_events_pending") == 1
+    moved = {
+        outcome: value(after, "portside_webhook_deliveries_total", outcome=outcome)
+        - value(before, "portside_webhook_deliveries_total", outcome=outcome)
+        for outcome in ("delivered", "retry", "failed")
+    }
+    assert moved == {"delivered": 0, "retry": 1, "failed": 0}
 
 
 def test_private_targets_are_refused_by_default(settings: Settings) -> None:

@@ -174,3 +174,16 @@ async def test_the_service_validates_masks_and_counts(db: Database) -> None:
     assert (await hooks.redeliver("default", "second", event_id)).id == event_id
     await hooks.delete("default", "second")
     assert [h.name for h in await hooks.list("default")] == ["first"]
+
+
+@pytest.mark.parametrize(
+    "name", ["Host", "content-length", "Transfer-Encoding", "Content-Type", "x-portside-event-id"]
+)
+async def test_headers_portside_sets_cannot_be_custom(db: Database, name: str) -> None:
+    await registry(db)
+    hooks = service(db)
+    with pytest.raises(Invalid, match="cannot be overridden"):
+        await hooks.create("default", "framed", WebhookSpec("http://x/", ["push"], "", {name: "1"}))
+    await hooks.create("default", "framed", WebhookSpec("http://x/", ["push"]))
+    with pytest.raises(Invalid, match="cannot be overridden"):
+        await hooks.update("default", "framed", WebhookSpec(headers={name: "1"}))

@@ -3,6 +3,8 @@
 A webhook's events go out one at a time in the order they were written (`seq`): only the
 oldest pending event of each webhook is due, so a receiver that is down holds the later ones
 back until the head is delivered or fails. Rows are written by metadata/webhooks.py.
+Settled events (delivered or failed) are pruned after their retention, by the time of their
+last attempt (`next_attempt_at`, which settling sets to it).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from portside.metadata.clock import utcnow
 from portside.metadata.conflicts import retry_on_conflict
@@ -178,3 +180,28 @@ class WebhookEventStore:
                 .values(state="pending", next_attempt_at=now, retry_from=now)
             )
         return result.rowcount > 0
+
+    async def pending_count(self) -> int:
+        """How many events wait for delivery (counted on the `(state, next_attempt_at)`
+        index)."""
+        query = select(func.count()).where(webhook_events.c.state == "pending")
+        async with self._db.read() as conn:
+            return int(await conn.scalar(query) or 0)
+
+    @retry_on_conflict
+    async def prune(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` delivered or failed events settled before `before`; how many."""
+        oldest = (
+            select(webhook_events.c.seq)
+            .where(
+                webhook_events.c.state.in_(("delivered", "failed")),
+                webhook_events.c.next_attempt_at < before,
+            )
+            .order_by(webhook_events.c.next_attempt_at)
+            .limit(limit)
+        )
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                delete(webhook_events).where(webhook_events.c.seq.in_(oldest))
+            )
+        return result.rowcount

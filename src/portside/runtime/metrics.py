@@ -108,6 +108,21 @@ class Metrics:
             registry=r,
         )
 
+        self.webhook_deliveries = Counter(
+            "portside_webhook_deliveries",
+            "Webhook delivery attempts by outcome: delivered, retry (will be tried again) or "
+            "failed (given up).",
+            ["outcome"],
+            registry=r,
+        )
+        self.webhook_queue = Gauge(
+            "portside_webhook_events_pending",
+            "Webhook events waiting for delivery, as the delivering process last counted them "
+            "(once per poll).",
+            registry=r,
+            multiprocess_mode="livemostrecent",
+        )
+
     def database_transaction(self, kind: str, seconds: float) -> None:
         """Record one database transaction (the hook `Database` calls)."""
         self.database_seconds.labels(kind).observe(seconds)
@@ -123,6 +138,14 @@ class Metrics:
     def job_ran(self, job: str, outcome: str) -> None:
         """Count one run of a background job."""
         self.job_runs.labels(job, outcome).inc()
+
+    def webhook_attempted(self, outcome: str) -> None:
+        """Count one webhook delivery attempt (the hook the deliverer calls)."""
+        self.webhook_deliveries.labels(outcome).inc()
+
+    def webhook_pending(self, count: int) -> None:
+        """Set the webhook outbox's depth (the deliverer's count at its last poll)."""
+        self.webhook_queue.set(count)
 
     def exposition(self) -> bytes:
         """The Prometheus text exposition: of every worker when several share a directory."""

@@ -30,6 +30,7 @@ from portside.services.content.manifests import ManifestService
 from portside.services.content.platforms import PlatformReader
 from portside.services.content.uploads import UploadService
 from portside.services.events.delivery import (
+    DeliveryObserver,
     DeliveryPolicy,
     WebhookDeliverer,
     deliver_periodically,
@@ -328,8 +329,14 @@ class Runtime:
             retry_window=timedelta(seconds=s.webhook_retry_seconds),
             first_delay=s.webhook_retry_first_seconds,
             allow_private=s.allow_private_network_targets,
+            retention=timedelta(days=s.webhook_event_retention_days)
+            if s.webhook_event_retention_days > 0
+            else None,
         )
-        return WebhookDeliverer(self.stores.webhook_events, self.stores.leases, policy)
+        observer = DeliveryObserver(self.metrics.webhook_attempted, self.metrics.webhook_pending)
+        return WebhookDeliverer(
+            self.stores.webhook_events, self.stores.leases, policy, observer=observer
+        )
 
     # Starting and stopping.
 

@@ -7,6 +7,11 @@ arrive in the order of the changes. An event is marked delivered only after its 
 answered 2xx: a crash in between sends it again (at least once; receivers deduplicate by
 `id`). Errors, timeouts, 5xx and 429 are retried; any other answer (a redirect, which is not
 followed, or a 4xx) fails the event at once; it stays for `list-events` and `redeliver`.
+
+Each request goes to the address the target check approved (targets.pinned_address), with the
+name in `Host` and in TLS's SNI, so a name cannot answer the check and the connection
+differently. The holder of the lease also reports the outbox's depth once per poll (a gauge
+read for free by scrapes) and prunes settled events past their retention, a batch at a time.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import os
 import secrets
 import socket
 import time
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,16 +32,38 @@ import httpx
 from portside.metadata.clock import utcnow
 from portside.metadata.leases import LeaseStore
 from portside.metadata.webhook_events import Attempt, DueEvent, WebhookEventStore
-from portside.services.events.targets import check_address, split_target
+from portside.services.events.targets import (
+    Resolver,
+    Unresolved,
+    pinned_address,
+    resolve,
+    split_target,
+)
 from portside.services.management.errors import Invalid
 
-__all__ = ["LEASE", "DeliveryPolicy", "WebhookDeliverer", "deliver_periodically"]
+__all__ = [
+    "EVENT_HEADER",
+    "LEASE",
+    "DeliveryObserver",
+    "DeliveryPolicy",
+    "WebhookDeliverer",
+    "deliver_periodically",
+]
+
+EVENT_HEADER = "X-Portside-Event-Id"
+"""The header that carries the event's id (as the payload's `id` does)."""
 
 LEASE = "webhooks"
 """The name of the lease the delivering process holds."""
 
 EXCERPT = 1024
 """Characters of a receiver's answer kept for `list-events`."""
+
+RAW_LIMIT = 16 * 1024
+"""Bytes of a receiver's answer read at most, before any decompression."""
+
+PRUNE_BATCH = 500
+"""Settled events deleted per statement: a long backlog goes in short transactions."""
 
 log = logging.getLogger("portside.webhooks")
 
@@ -49,6 +78,17 @@ class DeliveryPolicy:
     max_delay: float = 3600.0
     allow_private: bool = False
     batch: int = 32
+    retention: timedelta | None = timedelta(days=30)
+    prune_every: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryObserver:
+    """Where the deliverer reports to (the metrics): each attempt's outcome (`delivered`,
+    `retry` or `failed`), and the outbox's pending events once per poll."""
+
+    attempted: Callable[[str], None] = lambda outcome: None
+    pending: Callable[[int], None] = lambda count: None
 
 
 def _retryable(status: int) -> bool:
@@ -65,13 +105,20 @@ class WebhookDeliverer:
         policy: DeliveryPolicy,
         *,
         holder: str | None = None,
-        lease_ttl: timedelta = timedelta(minutes=2),
+        lease_ttl: timedelta | None = None,
+        observer: DeliveryObserver | None = None,
+        resolver: Resolver = resolve,
     ) -> None:
         self._events = events
         self._leases = leases
         self._policy = policy
         self._holder = holder or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        self._ttl = lease_ttl
+        # The lease is renewed before each batch, and a batch lasts at most one timeout: a
+        # short lease lets a restarted (or another) process take over soon after a crash.
+        self._ttl = lease_ttl or timedelta(seconds=2 * policy.timeout + 10)
+        self._observer = observer or DeliveryObserver()
+        self._resolver = resolver
+        self._next_prune = 0.0
 
     async def deliver_due(self) -> int:
         """Take (or renew) the lease and send what is due, a batch at a time, until nothing
@@ -86,11 +133,36 @@ class WebhookDeliverer:
                         return made
                     due = await self._events.due(self._policy.batch)
                 if not due:
+                    await self._settle()
                     return made
                 async with anyio.create_task_group() as tasks:
                     for event in due:
                         tasks.start_soon(self._deliver, client, event)
                 made += len(due)
+
+    async def prune(self) -> int:
+        """Delete delivered and failed events older than the retention, in bounded batches;
+        how many went."""
+        retention = self._policy.retention
+        if retention is None:
+            return 0
+        before = utcnow() - retention
+        pruned = 0
+        while True:
+            went = await self._events.prune(before, PRUNE_BATCH)
+            pruned += went
+            if went < PRUNE_BATCH:
+                return pruned
+
+    async def _settle(self) -> None:
+        """The lease holder's chores once nothing is due: report the depth, prune now and
+        then."""
+        self._observer.pending(await self._events.pending_count())
+        if time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + self._policy.prune_every
+            pruned = await self.prune()
+            if pruned:
+                log.info("pruned %d settled webhook event(s) past their retention", pruned)
 
     async def release(self) -> None:
         """Give the lease up (at shutdown), so another process takes over at once."""
@@ -101,6 +173,8 @@ class WebhookDeliverer:
         retry_at = None if attempt.delivered else self._next_attempt(event, retryable)
         with anyio.CancelScope(shield=True):
             await self._events.record(event.seq, attempt, retry_at)
+        outcome = "delivered" if attempt.delivered else "retry" if retry_at else "failed"
+        self._observer.attempted(outcome)
         if not attempt.delivered:
             log.info(
                 "webhook event %s not delivered (%s); %s",
@@ -129,18 +203,28 @@ class WebhookDeliverer:
             return int((time.monotonic() - started) * 1000)
 
         try:
+            url = httpx.URL(event.uri)
             host, port = split_target(event.uri)
-            await check_address(host, port, allow_private=self._policy.allow_private)
+            address = await pinned_address(
+                host, port, allow_private=self._policy.allow_private, resolver=self._resolver
+            )
         except Invalid as refused:  # TargetRefused, or a URI stored before a stricter rule
             return Attempt(False, None, None, refused.message, took()), False
-        headers = {"Content-Type": "application/json", "User-Agent": "Portside-Webhooks"}
-        headers.update(event.headers)
+        except Unresolved as unresolved:
+            return Attempt(False, None, None, str(unresolved), took()), True
+        headers = _headers(event, url)
+        # SNI and certificate checks use the name; the connection uses the checked address.
+        extensions = {"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {}
         try:
             # httpx's timeout bounds each read, not the exchange: a receiver trickling its
             # answer would otherwise hold the whole batch (every registry's webhooks) for hours.
             with anyio.fail_after(self._policy.timeout):
                 async with client.stream(
-                    "POST", event.uri, content=event.payload.encode(), headers=headers
+                    "POST",
+                    url.copy_with(host=address),
+                    content=event.payload.encode(),
+                    headers=headers,
+                    extensions=extensions,
                 ) as response:
                     excerpt = await _excerpt(response)
         except TimeoutError:
@@ -154,14 +238,43 @@ class WebhookDeliverer:
         return Attempt(delivered, status, excerpt, None, took()), _retryable(status)
 
 
+def _headers(event: DueEvent, url: httpx.URL) -> httpx.Headers:
+    """The webhook's custom headers, then Portside's own, which no custom header overrides
+    (names the service refuses today may be stored from before)."""
+    headers = httpx.Headers(event.headers)
+    headers.setdefault("User-Agent", "Portside-Webhooks")
+    headers["Host"] = url.netloc.decode("ascii")
+    headers["Content-Type"] = "application/json"
+    # An encoded answer is only shown, never needed: ask for it plain.
+    headers["Accept-Encoding"] = "identity"
+    headers[EVENT_HEADER] = event.id
+    for framing in ("Content-Length", "Transfer-Encoding", "Connection"):
+        headers.pop(framing, None)
+    return headers
+
+
 async def _excerpt(response: httpx.Response) -> str:
-    """The start of the answer's body: a receiver's answer is not read to its end."""
-    taken = b""
-    async for chunk in response.aiter_bytes():
-        taken += chunk
-        if len(taken) >= EXCERPT:
+    """The start of the answer's body, read as sent (at most RAW_LIMIT bytes) and decompressed
+    to at most EXCERPT bytes: a small compressed answer may not inflate without bound."""
+    raw = bytearray()
+    async for chunk in response.aiter_raw():
+        raw += chunk
+        if len(raw) >= RAW_LIMIT:
             break
-    return taken[:EXCERPT].decode("utf-8", "replace")
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        body = bytes(raw[:EXCERPT])
+    elif encoding in ("gzip", "x-gzip", "deflate"):
+        # 47: a gzip or zlib header, whichever is there; deflate without one is rare and shown
+        # as undecodable.
+        try:
+            body = zlib.decompressobj(47).decompress(bytes(raw[:RAW_LIMIT]), EXCERPT)
+        except zlib.error:
+            return f"(a {encoding[:20]} answer that does not decompress)"
+    else:
+        return f"(a {encoding[:20]}-encoded answer, not shown)"
+    # PostgreSQL's text holds no NUL: an answer with one must not make the attempt unrecordable.
+    return body[:EXCERPT].decode("utf-8", "replace").replace("\0", "\ufffd")
 
 
 async def deliver_periodically(deliverer: WebhookDeliverer, interval_seconds: float) -> None:

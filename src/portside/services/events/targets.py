@@ -4,25 +4,51 @@ unless the deployment allows it (`allow_private_network_targets`).
 Without that rule a registry user could make the server call services only it can reach
 (a metadata endpoint, an admin port). Names are resolved and every address they resolve to is
 checked, at creation and again before each delivery, since a name may resolve elsewhere later.
+A delivery then connects to the very address it checked (`pinned_address`): resolving again at
+connect time would let a name answer a public address to the check and a private one to the
+connection (DNS rebinding).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 import anyio
 
 from portside.services.management.errors import Invalid
 
-__all__ = ["TargetRefused", "check_address", "check_uri", "split_target"]
+__all__ = [
+    "Resolver",
+    "TargetRefused",
+    "Unresolved",
+    "check_address",
+    "check_uri",
+    "pinned_address",
+    "resolve",
+    "split_target",
+]
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+"""Host and port → the addresses to connect to (the system resolver, or a test's)."""
 
 MAX_URI = 2048
 
 
 class TargetRefused(Invalid):
     """The target resolves to an address the deployment does not let webhooks reach."""
+
+
+class Unresolved(Exception):
+    """The target's name does not resolve now (a delivery retries it later)."""
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    """The addresses `host` resolves to, as the system resolver answers (OSError if none)."""
+    found = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(sockaddr[0]) for *_, sockaddr in found]
 
 
 def split_target(uri: str) -> tuple[str, int]:
@@ -78,10 +104,37 @@ async def check_address(host: str, port: int, *, allow_private: bool) -> None:
         return
     for *_, sockaddr in found:
         if _forbidden(str(sockaddr[0])):
-            raise TargetRefused(
-                f"the webhook host {host[:100]!r} is a loopback, link-local or private address"
-                " (allow_private_network_targets is off)"
-            )
+            raise _refused(host)
+
+
+def _refused(host: str) -> TargetRefused:
+    return TargetRefused(
+        f"the webhook host {host[:100]!r} is a loopback, link-local or private address"
+        " (allow_private_network_targets is off)"
+    )
+
+
+async def pinned_address(
+    host: str, port: int, *, allow_private: bool, resolver: Resolver = resolve
+) -> str:
+    """The one address a delivery connects to: `host` resolved once and checked.
+
+    TargetRefused if any address it resolves to is forbidden; Unresolved if it resolves to
+    none. An address literal is its own answer.
+    """
+    try:
+        ipaddress.ip_address(host.split("%")[0])
+        addresses = [host]
+    except ValueError:
+        try:
+            addresses = await resolver(host, port)
+        except OSError as error:
+            raise Unresolved(f"the webhook host {host[:100]!r} does not resolve: {error}") from None
+    if not addresses:
+        raise Unresolved(f"the webhook host {host[:100]!r} does not resolve")
+    if not allow_private and any(_forbidden(address) for address in addresses):
+        raise _refused(host)
+    return addresses[0]
 
 
 async def check_uri(uri: str, *, allow_private: bool) -> str:

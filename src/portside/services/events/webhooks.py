@@ -2,7 +2,8 @@
 quota), list, show, update, delete, get-config, ping, list-events, and redeliver.
 
 Custom headers often carry a receiver's secret: they are stored to be sent, and every answer
-after creation shows their names with masked values.
+after creation shows their names with masked values. Headers that frame or route the request,
+or that Portside sets itself, are refused (`RESERVED_HEADERS`).
 """
 
 from __future__ import annotations
@@ -17,16 +18,38 @@ from portside.metadata.errors import QuotaViolation
 from portside.metadata.registries import RegistryStore
 from portside.metadata.webhook_events import EventRecord, WebhookEventStore
 from portside.metadata.webhooks import WebhookRecord, WebhookStore
+from portside.services.events.delivery import EVENT_HEADER
 from portside.services.events.targets import check_uri
 from portside.services.management.errors import Conflict, Invalid, NotFound, QuotaReached
 
-__all__ = ["ACTIONS", "MASK", "WebhookService", "WebhookSpec"]
+__all__ = ["ACTIONS", "MASK", "RESERVED_HEADERS", "WebhookService", "WebhookSpec"]
 
 ACTIONS = ("push", "delete", "quarantine", "chart_push", "chart_delete")
 """ACR's webhook actions (Portside raises push and delete; the others are accepted)."""
 
 MASK = "*****"
 """What a header value is shown as."""
+
+RESERVED_HEADERS = frozenset(
+    name.lower()
+    for name in (
+        "Host",
+        "Content-Length",
+        "Transfer-Encoding",
+        "Content-Type",
+        "Content-Encoding",
+        "Connection",
+        "Keep-Alive",
+        "Upgrade",
+        "TE",
+        "Trailer",
+        "Expect",
+        "Accept-Encoding",
+        EVENT_HEADER,
+    )
+)
+"""Header names a webhook may not set: the request's framing and target, and what Portside
+sends itself (a receiver relies on the payload's type and the event id being Portside's)."""
 
 _NAME = re.compile(r"[A-Za-z0-9]{5,50}")
 _HEADER = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
@@ -64,6 +87,8 @@ def _headers(headers: Mapping[str, str]) -> dict[str, str]:
     for name, value in headers.items():
         if not _HEADER.fullmatch(name) or len(value) > 4096 or any(c in value for c in "\r\n"):
             raise Invalid(f"invalid custom header {name[:100]!r}")
+        if name.lower() in RESERVED_HEADERS:
+            raise Invalid(f"the custom header {name!r} is set by Portside and cannot be overridden")
     return dict(headers)
 
 
