@@ -41,8 +41,8 @@ ENV = {
     "PORTSIDE_ALLOW_PRIVATE_NETWORK_TARGETS": "true",
     "PORTSIDE_WEBHOOK_POLL_SECONDS": "0.2",
     "PORTSIDE_WEBHOOK_RETRY_FIRST_SECONDS": "0.5",
-    # Short deliveries make a short delivery lease (2 x timeout + 10 s): after a SIGKILL the
-    # restarted server takes the lease over within 14 s.
+    # Short deliveries make a short delivery lease (3 x timeout + 10 s): after a SIGKILL the
+    # restarted server takes the lease over within 16 s.
     "PORTSIDE_WEBHOOK_TIMEOUT_SECONDS": "2",
 }
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import anyio
 import pytest
 from sqlalchemy import update
 
@@ -206,3 +207,20 @@ async def test_the_deliverer_reports_outcomes_and_the_queue_depth(
     await WebhookEventStore(db).redeliver(1, (await WebhookEventStore(db).list(1))[-1].id)
     await deliverer.deliver_due()
     assert outcomes == ["retry", "failed", "delivered"] and depths == [2, 0]
+
+
+async def test_a_webhooks_events_go_in_one_run_that_stops_at_a_failure(
+    db: Database, receiver: Receiver
+) -> None:
+    reg = await hooked(db, receiver.url)
+    for n in (2, 3, 4):
+        await reg.push(image(n), f"v{n}")
+    receiver.statuses = [200, 500]
+    assert await sender(db, allow_private=True, first_delay=0.5).deliver_due() == 2
+    assert [p["target"]["tag"] for p in receiver.wait_for(2)] == ["v1", "v2"]
+    states = [e.state for e in reversed(await WebhookEventStore(db).list(1))]
+    assert states == ["delivered", "pending", "pending", "pending"]
+    # Runs are as long as `per_hook` events; the next run goes on where one ended.
+    await anyio.sleep(0.6)
+    assert await sender(db, allow_private=True, per_hook=2).deliver_due() == 3
+    assert [p["target"]["tag"] for p in receiver.wait_for(5)] == ["v1", "v2", "v2", "v3", "v4"]

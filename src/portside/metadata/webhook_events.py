@@ -1,8 +1,8 @@
 """The outbox of webhook deliveries, as the delivery job and `list-events` see it.
 
-A webhook's events go out one at a time in the order they were written (`seq`): only the
-oldest pending event of each webhook is due, so a receiver that is down holds the later ones
-back until the head is delivered or fails. Rows are written by metadata/webhooks.py.
+A webhook's events go out one at a time in the order they were written (`seq`): a webhook is
+due when its oldest pending event (its head) is, so a receiver that is down holds the later
+ones back until the head is delivered or fails. Rows are written by metadata/webhooks.py.
 Settled events (delivered or failed) are pruned after their retention, by the time of their
 last attempt (`next_attempt_at`, which settling sets to it).
 """
@@ -31,6 +31,7 @@ class DueEvent:
 
     seq: int
     id: str
+    webhook_id: int
     uri: str
     headers: dict[str, str]
     payload: str
@@ -90,28 +91,47 @@ class WebhookEventStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def due(self, limit: int, now: datetime | None = None) -> builtins.list[DueEvent]:
-        """The head (oldest pending event) of each webhook whose next attempt is due."""
+    async def due(
+        self, limit: int, per_hook: int = 1, now: datetime | None = None
+    ) -> builtins.list[DueEvent]:
+        """The pending events of up to `limit` webhooks whose head (oldest pending event) is
+        due: each webhook's first `per_hook` pending events, in order (`seq`)."""
         now = now or utcnow()
+        pending = webhook_events.c.state == "pending"
         heads = (
-            select(func.min(webhook_events.c.seq))
-            .where(webhook_events.c.state == "pending")
+            select(webhook_events.c.webhook_id, func.min(webhook_events.c.seq).label("head"))
+            .where(pending)
             .group_by(webhook_events.c.webhook_id)
+            .subquery()
         )
-        query = (
+        due_hooks = (
+            select(heads.c.webhook_id)
+            .join(webhook_events, webhook_events.c.seq == heads.c.head)
+            .where(webhook_events.c.next_attempt_at <= now)
+            .order_by(heads.c.head)
+            .limit(limit)
+        )
+        rank = func.row_number().over(
+            partition_by=webhook_events.c.webhook_id, order_by=webhook_events.c.seq
+        )
+        ranked = (
             select(
                 webhook_events.c.seq,
                 webhook_events.c.id,
-                webhooks.c.uri,
-                webhooks.c.headers,
+                webhook_events.c.webhook_id,
                 webhook_events.c.payload,
                 webhook_events.c.attempts,
                 webhook_events.c.retry_from,
+                rank.label("rank"),
             )
-            .join(webhooks, webhooks.c.id == webhook_events.c.webhook_id)
-            .where(webhook_events.c.seq.in_(heads), webhook_events.c.next_attempt_at <= now)
-            .order_by(webhook_events.c.seq)
-            .limit(limit)
+            .where(pending, webhook_events.c.webhook_id.in_(due_hooks))
+            .subquery()
+        )
+        query = (
+            select(ranked, webhooks.c.uri, webhooks.c.headers)
+            .join(webhooks, webhooks.c.id == ranked.c.webhook_id)
+            .where(ranked.c.rank <= per_hook)
+            .order_by(ranked.c.seq)
         )
         async with self._db.read() as conn:
             rows = (await conn.execute(query)).all()
@@ -119,6 +139,7 @@ class WebhookEventStore:
             DueEvent(
                 int(r.seq),
                 r.id,
+                int(r.webhook_id),
                 r.uri,
                 dict(json.loads(r.headers or "{}")),
                 r.payload,

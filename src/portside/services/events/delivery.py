@@ -1,9 +1,11 @@
 """Delivering the outbox: POST each due event to its webhook, retry with exponential backoff,
 give up after the retry window.
 
-One process of the cluster delivers at a time (the `webhooks` lease, as the collector's); the
-outbox makes each webhook's oldest pending event its only due one, so a webhook's events
-arrive in the order of the changes. An event is marked delivered only after its receiver
+One process of the cluster delivers at a time (the `webhooks` lease, as the collector's). The
+outbox hands out, for each webhook whose oldest pending event is due, its next events in
+order; they are sent one after another, and the first that is not delivered stops the
+webhook's run, so a webhook's events arrive in the order of the changes. Webhooks are served
+in parallel. An event is marked delivered only after its receiver
 answered 2xx: a crash in between sends it again (at least once; receivers deduplicate by
 `id`). Errors, timeouts, 5xx and 429 are retried; any other answer (a redirect, which is not
 followed, or a 4xx) fails the event at once; it stays for `list-events` and `redeliver`.
@@ -78,6 +80,7 @@ class DeliveryPolicy:
     max_delay: float = 3600.0
     allow_private: bool = False
     batch: int = 32
+    per_hook: int = 64
     retention: timedelta | None = timedelta(days=30)
     prune_every: float = 600.0
 
@@ -113,9 +116,10 @@ class WebhookDeliverer:
         self._leases = leases
         self._policy = policy
         self._holder = holder or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        # The lease is renewed before each batch, and a batch lasts at most one timeout: a
-        # short lease lets a restarted (or another) process take over soon after a crash.
-        self._ttl = lease_ttl or timedelta(seconds=2 * policy.timeout + 10)
+        # The lease is renewed before each batch, and a batch lasts at most two timeouts (no
+        # event starts after the first): a short lease lets a restarted (or another) process
+        # take over soon after a crash.
+        self._ttl = lease_ttl or timedelta(seconds=3 * policy.timeout + 10)
         self._observer = observer or DeliveryObserver()
         self._resolver = resolver
         self._next_prune = 0.0
@@ -131,14 +135,19 @@ class WebhookDeliverer:
                 with anyio.CancelScope(shield=True):
                     if not await self._leases.acquire(LEASE, self._holder, self._ttl):
                         return made
-                    due = await self._events.due(self._policy.batch)
+                    due = await self._events.due(self._policy.batch, self._policy.per_hook)
                 if not due:
                     await self._settle()
                     return made
+                runs: dict[int, list[DueEvent]] = {}
+                for event in due:
+                    runs.setdefault(event.webhook_id, []).append(event)
+                until = time.monotonic() + self._policy.timeout
+                sent = [0]
                 async with anyio.create_task_group() as tasks:
-                    for event in due:
-                        tasks.start_soon(self._deliver, client, event)
-                made += len(due)
+                    for run in runs.values():
+                        tasks.start_soon(self._deliver_run, client, run, until, sent)
+                made += sent[0]
 
     async def prune(self) -> int:
         """Delete delivered and failed events older than the retention, in bounded batches;
@@ -168,7 +177,20 @@ class WebhookDeliverer:
         """Give the lease up (at shutdown), so another process takes over at once."""
         await self._leases.release(LEASE, self._holder)
 
-    async def _deliver(self, client: httpx.AsyncClient, event: DueEvent) -> None:
+    async def _deliver_run(
+        self, client: httpx.AsyncClient, run: list[DueEvent], until: float, sent: list[int]
+    ) -> None:
+        """One webhook's events in order, until one is not delivered or the batch's time to
+        start events (`until`) is over; counts the attempts into `sent`."""
+        for n, event in enumerate(run):
+            if n and time.monotonic() > until:
+                return
+            sent[0] += 1
+            if not await self._deliver(client, event):
+                return
+
+    async def _deliver(self, client: httpx.AsyncClient, event: DueEvent) -> bool:
+        """Send one event and record the attempt; whether it was delivered."""
         attempt, retryable = await self._send(client, event)
         retry_at = None if attempt.delivered else self._next_attempt(event, retryable)
         with anyio.CancelScope(shield=True):
@@ -182,6 +204,7 @@ class WebhookDeliverer:
                 attempt.error or attempt.status,
                 f"retry at {retry_at.isoformat()}" if retry_at else "failed",
             )
+        return attempt.delivered
 
     def _next_attempt(self, event: DueEvent, retryable: bool) -> datetime | None:
         """When to try again, or None: the event fails."""
