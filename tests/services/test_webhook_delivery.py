@@ -180,7 +180,8 @@ async def test_settled_events_past_their_retention_are_pruned_in_batches(
     assert await sender(db, allow_private=True).prune() == 1
     monkeypatch.setattr(delivery, "PRUNE_BATCH", 2)
     assert await sender(db, allow_private=True, retention=None).prune() == 0
-    assert await sender(db, allow_private=True, retention=timedelta(0)).prune() == 3
+    assert await sender(db, allow_private=True, retention=timedelta(0)).prune(max_batches=1) == 2
+    assert await sender(db, allow_private=True, retention=timedelta(0)).prune() == 1
     [left] = await WebhookEventStore(db).list(1)
     assert left.state == "pending" and left.payload["target"]["tag"] == "v5"
 

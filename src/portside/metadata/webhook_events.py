@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -149,26 +150,31 @@ class WebhookEventStore:
             for r in rows
         ]
 
-    @retry_on_conflict
     async def record(self, seq: int, attempt: Attempt, retry_at: datetime | None) -> None:
         """Record an attempt: delivered, or pending again at `retry_at`, or (None) failed."""
+        await self.record_many([(seq, attempt, retry_at)])
+
+    @retry_on_conflict
+    async def record_many(self, outcomes: Sequence[tuple[int, Attempt, datetime | None]]) -> None:
+        """Record several attempts (event `seq`, attempt, retry time) in one transaction."""
         now = utcnow()
-        state = "delivered" if attempt.delivered else "pending" if retry_at else "failed"
         async with self._db.write() as conn:
-            await conn.execute(
-                update(webhook_events)
-                .where(webhook_events.c.seq == seq, webhook_events.c.state == "pending")
-                .values(
-                    state=state,
-                    attempts=webhook_events.c.attempts + 1,
-                    next_attempt_at=retry_at or now,
-                    last_attempt_at=now,
-                    last_status=attempt.status,
-                    last_response=attempt.response,
-                    last_error=attempt.error,
-                    last_duration_ms=attempt.duration_ms,
+            for seq, attempt, retry_at in outcomes:
+                state = "delivered" if attempt.delivered else "pending" if retry_at else "failed"
+                await conn.execute(
+                    update(webhook_events)
+                    .where(webhook_events.c.seq == seq, webhook_events.c.state == "pending")
+                    .values(
+                        state=state,
+                        attempts=webhook_events.c.attempts + 1,
+                        next_attempt_at=retry_at or now,
+                        last_attempt_at=now,
+                        last_status=attempt.status,
+                        last_response=attempt.response,
+                        last_error=attempt.error,
+                        last_duration_ms=attempt.duration_ms,
+                    )
                 )
-            )
 
     async def list(self, hook_id: int, limit: int = 100) -> builtins.list[EventRecord]:
         """The webhook's events, newest first."""

@@ -64,6 +64,9 @@ EXCERPT = 1024
 RAW_LIMIT = 16 * 1024
 """Bytes of a receiver's answer read at most, before any decompression."""
 
+RECORD_EVERY = 16
+"""Delivery outcomes of one webhook's run written per transaction."""
+
 PRUNE_BATCH = 500
 """Settled events deleted per statement: a long backlog goes in short transactions."""
 
@@ -149,27 +152,30 @@ class WebhookDeliverer:
                         tasks.start_soon(self._deliver_run, client, run, until, sent)
                 made += sent[0]
 
-    async def prune(self) -> int:
-        """Delete delivered and failed events older than the retention, in bounded batches;
-        how many went."""
+    async def prune(self, max_batches: int = 20) -> int:
+        """Delete delivered and failed events older than the retention, at most
+        `max_batches` short transactions of PRUNE_BATCH; how many went."""
         retention = self._policy.retention
         if retention is None:
             return 0
         before = utcnow() - retention
         pruned = 0
-        while True:
+        for _ in range(max_batches):
             went = await self._events.prune(before, PRUNE_BATCH)
             pruned += went
             if went < PRUNE_BATCH:
-                return pruned
+                break
+        return pruned
 
     async def _settle(self) -> None:
         """The lease holder's chores once nothing is due: report the depth, prune now and
         then."""
         self._observer.pending(await self._events.pending_count())
         if time.monotonic() >= self._next_prune:
-            self._next_prune = time.monotonic() + self._policy.prune_every
             pruned = await self.prune()
+            # A backlog left over is taken up at the next idle poll, not in ten minutes.
+            full = pruned >= 20 * PRUNE_BATCH
+            self._next_prune = time.monotonic() + (0 if full else self._policy.prune_every)
             if pruned:
                 log.info("pruned %d settled webhook event(s) past their retention", pruned)
 
@@ -181,20 +187,34 @@ class WebhookDeliverer:
         self, client: httpx.AsyncClient, run: list[DueEvent], until: float, sent: list[int]
     ) -> None:
         """One webhook's events in order, until one is not delivered or the batch's time to
-        start events (`until`) is over; counts the attempts into `sent`."""
-        for n, event in enumerate(run):
-            if n and time.monotonic() > until:
-                return
-            sent[0] += 1
-            if not await self._deliver(client, event):
-                return
+        start events (`until`) is over; counts the attempts into `sent`.
 
-    async def _deliver(self, client: httpx.AsyncClient, event: DueEvent) -> bool:
-        """Send one event and record the attempt; whether it was delivered."""
-        attempt, retryable = await self._send(client, event)
-        retry_at = None if attempt.delivered else self._next_attempt(event, retryable)
-        with anyio.CancelScope(shield=True):
-            await self._events.record(event.seq, attempt, retry_at)
+        Outcomes are recorded RECORD_EVERY at a time (a write transaction each is most of an
+        event's cost); a crash before they are loses no event, it sends them again.
+        """
+        settled: list[tuple[int, Attempt, datetime | None]] = []
+        try:
+            for n, event in enumerate(run):
+                if n and time.monotonic() > until:
+                    return
+                sent[0] += 1
+                attempt, retryable = await self._send(client, event)
+                retry_at = None if attempt.delivered else self._next_attempt(event, retryable)
+                settled.append((event.seq, attempt, retry_at))
+                self._report(event, attempt, retry_at)
+                if not attempt.delivered:
+                    return
+                if len(settled) >= RECORD_EVERY:
+                    with anyio.CancelScope(shield=True):
+                        await self._events.record_many(settled)
+                    settled = []
+        finally:
+            if settled:
+                with anyio.CancelScope(shield=True):
+                    await self._events.record_many(settled)
+
+    def _report(self, event: DueEvent, attempt: Attempt, retry_at: datetime | None) -> None:
+        """Count the attempt; log one that did not deliver."""
         outcome = "delivered" if attempt.delivered else "retry" if retry_at else "failed"
         self._observer.attempted(outcome)
         if not attempt.delivered:
@@ -204,7 +224,6 @@ class WebhookDeliverer:
                 attempt.error or attempt.status,
                 f"retry at {retry_at.isoformat()}" if retry_at else "failed",
             )
-        return attempt.delivered
 
     def _next_attempt(self, event: DueEvent, retryable: bool) -> datetime | None:
         """When to try again, or None: the event fails."""
