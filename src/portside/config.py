@@ -208,10 +208,7 @@ class Settings(BaseSettings):
         5.0, gt=0, description="The first retry delay of a webhook event (it doubles each time)."
     )
     webhook_event_retention_days: float = Field(
-        30.0,
-        ge=0,
-        description="Delivered and failed webhook events are deleted this long after their last "
-        "attempt (0: kept for ever).",
+        30.0, ge=0, description="Days settled webhook events are kept (0: for ever)."
     )
     allow_private_network_targets: bool = Field(
         False,

@@ -329,9 +329,7 @@ class Runtime:
             retry_window=timedelta(seconds=s.webhook_retry_seconds),
             first_delay=s.webhook_retry_first_seconds,
             allow_private=s.allow_private_network_targets,
-            retention=timedelta(days=s.webhook_event_retention_days)
-            if s.webhook_event_retention_days > 0
-            else None,
+            retention=timedelta(days=s.webhook_event_retention_days) or None,  # 0 days: kept
         )
         observer = DeliveryObserver(self.metrics.webhook_attempted, self.metrics.webhook_pending)
         return WebhookDeliverer(
