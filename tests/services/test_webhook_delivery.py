@@ -120,6 +120,17 @@ async def test_the_pinned_address_is_reached_with_the_name_in_host(
     assert lowered["x-token"] == "t0k" and lowered["accept-encoding"] == "identity"
 
 
+async def test_the_next_checked_address_is_tried_when_one_refuses_the_connection(
+    db: Database, receiver: Receiver
+) -> None:
+    await hooked(db, f"http://hooks.example.test:{receiver.port}/hook")
+    # Nothing listens on 127.0.0.2 (the receiver is bound to 127.0.0.1): refused at once.
+    resolve, asked = resolving(["127.0.0.2", "127.0.0.1", "127.0.0.2"])
+    await sender(db, resolve, allow_private=True).deliver_due()
+    assert (await only_event(db)).state == "delivered" and asked == ["hooks.example.test"]
+    assert len(receiver.received) == 1
+
+
 async def test_a_name_that_does_not_resolve_is_retried(db: Database) -> None:
     await hooked(db, "http://nowhere.invalid/hook")
 

@@ -10,10 +10,11 @@ answered 2xx: a crash in between sends it again (at least once; receivers dedupl
 `id`). Errors, timeouts, 5xx and 429 are retried; any other answer (a redirect, which is not
 followed, or a 4xx) fails the event at once; it stays for `list-events` and `redeliver`.
 
-Each request goes to the address the target check approved (targets.pinned_address), with the
-name in `Host` and in TLS's SNI, so a name cannot answer the check and the connection
-differently. The holder of the lease also reports the outbox's depth once per poll (a gauge
-read for free by scrapes) and prunes settled events past their retention, a batch at a time.
+Each request goes to an address the target check approved (targets.pinned_addresses: the
+next one only if connecting to the one before failed), with the name in `Host` and in TLS's
+SNI, so a name cannot answer the check and the connection differently. The holder of the
+lease also reports the outbox's depth once per poll (a gauge read for free by scrapes) and
+prunes settled events past their retention, a batch at a time.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from portside.metadata.webhook_events import Attempt, DueEvent, WebhookEventStor
 from portside.services.events.targets import (
     Resolver,
     Unresolved,
-    pinned_address,
+    pinned_addresses,
     resolve,
     split_target,
 )
@@ -247,28 +248,18 @@ class WebhookDeliverer:
         try:
             url = httpx.URL(event.uri)
             host, port = split_target(event.uri)
-            address = await pinned_address(
+            addresses = await pinned_addresses(
                 host, port, allow_private=self._policy.allow_private, resolver=self._resolver
             )
         except Invalid as refused:  # TargetRefused, or a URI stored before a stricter rule
             return Attempt(False, None, None, refused.message, took()), False
         except Unresolved as unresolved:
             return Attempt(False, None, None, str(unresolved), took()), True
-        headers = _headers(event, url)
-        # SNI and certificate checks use the name; the connection uses the checked address.
-        extensions = {"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {}
         try:
             # httpx's timeout bounds each read, not the exchange: a receiver trickling its
             # answer would otherwise hold the whole batch (every registry's webhooks) for hours.
             with anyio.fail_after(self._policy.timeout):
-                async with client.stream(
-                    "POST",
-                    url.copy_with(host=address),
-                    content=event.payload.encode(),
-                    headers=headers,
-                    extensions=extensions,
-                ) as response:
-                    excerpt = await _excerpt(response)
+                response, excerpt = await _post(client, event, url, addresses)
         except TimeoutError:
             message = f"no answer within {self._policy.timeout:g} seconds"
             return Attempt(False, None, None, message, took()), True
@@ -278,6 +269,36 @@ class WebhookDeliverer:
         status = response.status_code
         delivered = 200 <= status < 300
         return Attempt(delivered, status, excerpt, None, took()), _retryable(status)
+
+
+async def _post(
+    client: httpx.AsyncClient, event: DueEvent, url: httpx.URL, addresses: list[str]
+) -> tuple[httpx.Response, str]:
+    """POST the event to the first of `addresses` that takes the connection; the answer and
+    the start of its body. The last ConnectError if none does."""
+    headers = _headers(event, url)
+    # SNI and certificate checks use the name; the connection uses a checked address.
+    extensions = {"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {}
+    for address in addresses[:-1]:
+        try:
+            return await _post_to(client, url.copy_with(host=address), event, headers, extensions)
+        except httpx.ConnectError:
+            continue
+    return await _post_to(client, url.copy_with(host=addresses[-1]), event, headers, extensions)
+
+
+async def _post_to(
+    client: httpx.AsyncClient,
+    url: httpx.URL,
+    event: DueEvent,
+    headers: httpx.Headers,
+    extensions: dict[str, str],
+) -> tuple[httpx.Response, str]:
+    """One POST of the event to `url`; the answer and the start of its body."""
+    async with client.stream(
+        "POST", url, content=event.payload.encode(), headers=headers, extensions=extensions
+    ) as response:
+        return response, await _excerpt(response)
 
 
 def _headers(event: DueEvent, url: httpx.URL) -> httpx.Headers:

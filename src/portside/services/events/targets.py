@@ -4,7 +4,7 @@ unless the deployment allows it (`allow_private_network_targets`).
 Without that rule a registry user could make the server call services only it can reach
 (a metadata endpoint, an admin port). Names are resolved and every address they resolve to is
 checked, at creation and again before each delivery, since a name may resolve elsewhere later.
-A delivery then connects to the very address it checked (`pinned_address`): resolving again at
+A delivery then connects to the very addresses it checked (`pinned_addresses`): resolving again at
 connect time would let a name answer a public address to the check and a private one to the
 connection (DNS rebinding).
 """
@@ -26,7 +26,7 @@ __all__ = [
     "Unresolved",
     "check_address",
     "check_uri",
-    "pinned_address",
+    "pinned_addresses",
     "resolve",
     "split_target",
 ]
@@ -114,10 +114,11 @@ def _refused(host: str) -> TargetRefused:
     )
 
 
-async def pinned_address(
+async def pinned_addresses(
     host: str, port: int, *, allow_private: bool, resolver: Resolver = resolve
-) -> str:
-    """The one address a delivery connects to: `host` resolved once and checked.
+) -> list[str]:
+    """The addresses a delivery may connect to, in the resolver's order: `host` resolved
+    once and checked.
 
     TargetRefused if any address it resolves to is forbidden; Unresolved if it resolves to
     none. An address literal is its own answer.
@@ -127,14 +128,14 @@ async def pinned_address(
         addresses = [host]
     except ValueError:
         try:
-            addresses = await resolver(host, port)
+            addresses = list(dict.fromkeys(await resolver(host, port)))
         except OSError as error:
             raise Unresolved(f"the webhook host {host[:100]!r} does not resolve: {error}") from None
     if not addresses:
         raise Unresolved(f"the webhook host {host[:100]!r} does not resolve")
     if not allow_private and any(_forbidden(address) for address in addresses):
         raise _refused(host)
-    return addresses[0]
+    return addresses
 
 
 async def check_uri(uri: str, *, allow_private: bool) -> str:
