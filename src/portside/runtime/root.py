@@ -13,6 +13,7 @@ from portside.auth.federation import TrustedIssuer
 from portside.auth.secrets import SecretHasher
 from portside.auth.throttle import LoginThrottle
 from portside.config import Settings
+from portside.metadata.credential_sets import CredentialSetStore, DeploymentKeyStore
 from portside.metadata.database import Database
 from portside.runtime.forwarder import LoginServerForwarder
 from portside.runtime.jobs import sweep_uploads_periodically
@@ -35,6 +36,8 @@ from portside.services.events.delivery import (
     deliver_periodically,
 )
 from portside.services.events.webhooks import WebhookService
+from portside.services.imports.credential_sets import CredentialSetService
+from portside.services.imports.sealing import SecretBox, parse_key
 from portside.services.lifecycle.gc import GarbageCollector, collect_periodically
 from portside.services.lifecycle.service import LifecycleService, run_lifecycle_periodically
 from portside.services.management.admin import DeploymentAdmin
@@ -330,6 +333,22 @@ class Runtime:
             allow_private=s.allow_private_network_targets,
         )
         return WebhookDeliverer(self.stores.webhook_events, self.stores.leases, policy)
+
+    # Import and cache.
+
+    @cached_property
+    def secret_box(self) -> SecretBox:
+        """Seals secrets at rest (credential-set passwords) with the deployment key."""
+        configured = self.settings.secrets_key
+        key = parse_key(configured) if configured else None
+        return SecretBox(DeploymentKeyStore(self.database), key)
+
+    @cached_property
+    def credential_sets(self) -> CredentialSetService:
+        """Registries' credentials for upstream registries (`az acr credential-set`)."""
+        return CredentialSetService(
+            self.stores.registries, CredentialSetStore(self.database), self.secret_box
+        )
 
     # Starting and stopping.
 
