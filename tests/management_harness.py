@@ -161,6 +161,7 @@ def management_harness(
         runtime.lifecycle,
         runtime.webhooks,
         credential_sets_service=runtime.credential_sets,
+        imports_service=runtime.imports,
     )
     app = Starlette(routes=[Mount(API, app=management)], lifespan=lifespan)
     with TestClient(app, base_url="http://127.0.0.1:5000") as client:

@@ -48,6 +48,7 @@ def create_app(settings: Settings) -> Starlette:
                 runtime.lifecycle,
                 runtime.webhooks,
                 credential_sets_service=runtime.credential_sets,
+                imports_service=runtime.imports,
             )
             async with anyio.create_task_group() as tasks:
                 runtime.start_jobs(tasks)
