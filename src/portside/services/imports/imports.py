@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import builtins
 import logging
-import math
 import re
+from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from portside.metadata.clock import utcnow
 from portside.metadata.imports import FAILED, QUEUED, RUNNING, ImportJobRecord, ImportStore
@@ -173,9 +172,9 @@ class ImportService:
         self._credential_sets = credential_sets
         self.policy = policy
         self._concurrency = concurrency
-        self._send: MemoryObjectSendStream[_Work]
-        self._receive: MemoryObjectReceiveStream[_Work]
-        self._send, self._receive = anyio.create_memory_object_stream[_Work](math.inf)
+        # Jobs accepted by this process and not yet started; `run_jobs` waits on `_wakeup`.
+        self._queue: deque[_Work] = deque()
+        self._wakeup: anyio.Event | None = None
 
     async def start(self, registry: str, request: ImportRequest) -> ImportJobRecord:
         """Check the request and queue its job. Invalid, NotFound, Conflict (an existing tag
@@ -193,9 +192,9 @@ class ImportService:
             await self._check_upstream(source.host)
         targets = await self._targets(registry_id, source, request)
         job = await self._store.create(registry_id, request.recorded())
-        await self._send.send(
-            _Work(job.id, source, source_registry_id, targets, credentials, request)
-        )
+        self._queue.append(_Work(job.id, source, source_registry_id, targets, credentials, request))
+        if self._wakeup is not None:
+            self._wakeup.set()
         return job
 
     async def get(self, registry: str, job_id: str) -> ImportJobRecord:
@@ -214,8 +213,12 @@ class ImportService:
         """Run queued jobs as they come, a few at a time, until cancelled."""
         limiter = anyio.CapacityLimiter(self._concurrency)
         async with anyio.create_task_group() as tasks:
-            async for work in self._receive:
-                tasks.start_soon(self._run_limited, limiter, work)
+            while True:
+                while self._queue:
+                    tasks.start_soon(self._run_limited, limiter, self._queue.popleft())
+                self._wakeup = anyio.Event()
+                if not self._queue:
+                    await self._wakeup.wait()
 
     async def _run_limited(self, limiter: anyio.CapacityLimiter, work: _Work) -> None:
         async with limiter:
