@@ -362,3 +362,16 @@ def test_private_upstream_refused_by_default(
     source = f"{upstream.registry.host}/{REPO}:v1"
     refused = server.fails("import", "-r", "default", "--source", source)
     assert "allow_private_network_targets" in refused and upstream.registry.host in refused
+
+
+def test_quota_refusal_fails_the_job(importer: CliServer, upstream: Upstream) -> None:
+    importer.run("registry", "create", "tiny")
+    importer.run("registry", "update", "tiny", "--quota-storage", "10KiB")
+    refused = importer.fails("import", "-r", "tiny", "--source",
+                             f"{upstream.registry.host}/{REPO}@{upstream.amd64}")  # fmt: skip
+    assert "QuotaExceeded" in refused and "quota" in refused
+    # What the refused push path stored is within the quota (nothing past it was committed).
+    usage = importer.json("registry", "show-usage", "tiny")
+    rows = usage["value"] if isinstance(usage, dict) else usage
+    storage = next(u for u in rows if u["name"] == "Size")
+    assert storage["currentValue"] <= 10 * 1024
