@@ -32,12 +32,10 @@ Contract (stable; imports and the artifact cache build on it):
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 from urllib.parse import quote, urljoin, urlsplit
@@ -50,7 +48,7 @@ from portside.oci.digests import Digest
 from portside.oci.errors import OciValueError
 from portside.oci.manifests import MAX_MANIFEST_BYTES, Descriptor, ParsedManifest, parse_manifest
 from portside.oci.names import validate_name
-from portside.services.imports.challenges import parse_challenge, retry_after_seconds
+from portside.services.imports.challenges import retry_after_seconds
 from portside.services.imports.errors import (
     UpstreamDigestMismatch,
     UpstreamError,
@@ -60,6 +58,7 @@ from portside.services.imports.errors import (
     UpstreamUnauthorized,
     UpstreamUnreachable,
 )
+from portside.services.imports.logins import Authenticator, UpstreamCredentials, read_bounded
 from portside.services.imports.policy import UpstreamPolicy, split_upstream
 
 __all__ = [
@@ -75,20 +74,11 @@ __all__ = [
 MANIFEST_ACCEPT = ", ".join(
     (mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST_LIST, mt.DOCKER_MANIFEST)
 )
-_MAX_TOKEN_BYTES = 1 << 20
 _MAX_REDIRECTS = 5
 _MAX_REFERRER_PAGES = 20
 _CHUNK = 1 << 20
 # Docker Hub's login server is not the host that serves its registry API.
 _ALIASES = {"docker.io": "registry-1.docker.io", "index.docker.io": "registry-1.docker.io"}
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamCredentials:
-    """A user name and password (or token) for an upstream registry."""
-
-    username: str
-    password: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,15 +122,13 @@ class UpstreamClient:
         scheme = policy.scheme(host, port)
         netloc = f"[{host}]" if ":" in host else host
         self._base = f"{scheme}://{netloc}" + (f":{port}" if port else "")
-        self._credentials = credentials
         self._http = http or httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=10.0), follow_redirects=False
         )
         self._owns_http = http is None
         self._retries = retries
         self._max_retry_wait = max_retry_wait
-        self._tokens: dict[str, str] = {}
-        self._basic = False
+        self._auth = Authenticator(self.name, policy, self._http, credentials)
         self._checked: set[tuple[str, int]] = set()
 
     async def __aenter__(self) -> Self:
@@ -305,7 +293,7 @@ class UpstreamClient:
             if status == 401 and not authenticated:
                 challenge = response.headers.get("www-authenticate")
                 await response.aclose()
-                await self._authenticate(challenge, scope)
+                await self._auth.answer(challenge, scope)
                 authenticated = True
                 continue
             if status in (429, 503) and attempts < self._retries:
@@ -356,7 +344,7 @@ class UpstreamClient:
                 await self.policy.check_address(self.name, host, port)
                 self._checked.add((host, port))
             if (host, parts.port) == origin:
-                headers.update(self._authorization(scope))
+                headers.update(self._auth.header(scope))
             else:  # a presigned URL carries its own authority; ours would only be refused
                 headers.pop("Authorization", None)
             try:
@@ -371,80 +359,8 @@ class UpstreamClient:
             url = urljoin(url, location)
         raise UpstreamInvalid(self.name, f"more than {_MAX_REDIRECTS} redirects")
 
-    def _authorization(self, scope: str) -> dict[str, str]:
-        token = self._tokens.get(scope)
-        if token is not None:
-            return {"Authorization": f"Bearer {token}"}
-        if self._basic and self._credentials is not None:
-            return {"Authorization": _basic(self._credentials)}
-        return {}
-
-    async def _authenticate(self, header: str | None, scope: str) -> None:
-        challenge = parse_challenge(header)
-        if challenge is None or challenge.scheme not in ("bearer", "basic"):
-            raise UpstreamUnauthorized(self.name, "requires authentication it does not name")
-        if challenge.scheme == "basic":
-            if self._credentials is None:
-                raise UpstreamUnauthorized(self.name, "requires credentials (Basic)")
-            self._basic = True
-            return
-        realm = challenge.params.get("realm")
-        if not realm:
-            raise UpstreamUnauthorized(self.name, "a Bearer challenge without a realm")
-        self._tokens[scope] = await self._token(realm, challenge.params.get("service"), scope)
-
-    async def _token(self, realm: str, service: str | None, scope: str) -> str:
-        parts = urlsplit(realm)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise UpstreamInvalid(self.name, f"token realm {realm[:200]!r} is not a URL")
-        self.policy.check_scheme(self.name, realm)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        await self.policy.check_address(self.name, parts.hostname, port)
-        params = {"scope": scope, **({"service": service} if service else {})}
-        try:
-            request = self._http.build_request("GET", realm, params=params)
-            if self._credentials is not None:
-                request.headers["Authorization"] = _basic(self._credentials)
-            response = await self._http.send(request, stream=True)
-        except httpx.HTTPError as error:
-            raise UpstreamUnreachable(self.name, f"token realm: {error!r}") from None
-        try:
-            if response.status_code in (401, 403):
-                raise UpstreamUnauthorized(self.name, "the token realm refused the credentials")
-            if response.status_code != 200:
-                raise UpstreamUnreachable(
-                    self.name, f"the token realm answered {response.status_code}"
-                )
-            body = await self._read_bounded(response, _MAX_TOKEN_BYTES, "token")
-        finally:
-            await response.aclose()
-        try:
-            doc = json.loads(body)
-            token = doc.get("token") or doc.get("access_token")
-        except (ValueError, AttributeError):
-            token = None
-        if not isinstance(token, str) or not token:
-            raise UpstreamInvalid(self.name, "the token realm answered no token")
-        return token
-
     async def _read_bounded(self, response: httpx.Response, limit: int, what: str) -> bytes:
-        length = response.headers.get("content-length")
-        if length and length.isdigit() and int(length) > limit:
-            raise UpstreamInvalid(self.name, f"{what} larger than {limit} bytes")
-        data = bytearray()
-        try:
-            async for chunk in response.aiter_bytes():
-                data += chunk
-                if len(data) > limit:
-                    raise UpstreamInvalid(self.name, f"{what} larger than {limit} bytes")
-        except httpx.HTTPError as error:
-            raise UpstreamUnreachable(self.name, f"{what} broke off: {error!r}") from None
-        return bytes(data)
-
-
-def _basic(credentials: UpstreamCredentials) -> str:
-    pair = f"{credentials.username}:{credentials.password}".encode()
-    return "Basic " + base64.b64encode(pair).decode("ascii")
+        return await read_bounded(self.name, response, limit, what)
 
 
 def _digest_or_none(reference: str) -> Digest | None:
