@@ -4,7 +4,7 @@
 `force`, the upstream's address, the credential set) and answers a queued job; the job then
 runs in this server process (`run_jobs`, started with the other background jobs) and writes
 its state to the database (`import_jobs`), so any node answers its status. A job whose process
-stopped is reported failed once it has not moved for STALE.
+stopped is reported failed once it has not moved for STALE (STALE_QUEUED before it started).
 
 Upstream credentials given with the request live in memory only, for the job's run: the job's
 row records the request without them.
@@ -46,7 +46,9 @@ __all__ = ["ImportRequest", "ImportService", "SourceName", "parse_source"]
 log = logging.getLogger(__name__)
 
 STALE = timedelta(minutes=2)
-"""A queued or running job not updated for this long lost its process."""
+"""A running job not updated for this long lost its process (it writes every few seconds)."""
+STALE_QUEUED = timedelta(hours=1)
+"""A queued job not started for this long lost its process."""
 _HEARTBEAT = 5.0
 _FLUSH = 0.5
 _PLATFORM = re.compile(r"[a-z0-9_.-]{1,32}/[a-z0-9_.-]{1,32}(/[a-z0-9_.-]{1,32})?")
@@ -340,7 +342,9 @@ class ImportService:
 
 
 def _unstale(job: ImportJobRecord) -> ImportJobRecord:
-    if job.status in (QUEUED, RUNNING) and job.updated_at < utcnow() - STALE:
+    # A running job writes a heartbeat; a queued one may wait its turn behind others longer.
+    limit = STALE if job.status == RUNNING else STALE_QUEUED
+    if job.status in (QUEUED, RUNNING) and job.updated_at < utcnow() - limit:
         return replace(
             job,
             status=FAILED,
