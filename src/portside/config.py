@@ -212,7 +212,19 @@ class Settings(BaseSettings):
     )
     allow_private_network_targets: bool = Field(
         False,
-        description="Let webhooks target loopback, link-local and private addresses.",
+        description="Let webhooks, imports and cache rules reach loopback, link-local and private "
+        "addresses.",
+    )
+    secrets_key: str | None = Field(
+        None,
+        repr=False,
+        description="32 random bytes, base64: seals the passwords of credential sets. If unset, "
+        "a key is generated and kept in the database (a copy of the database then reveals them).",
+    )
+    insecure_upstreams: tuple[str, ...] = Field(
+        (),
+        description="Upstream registries (`host` or `host:port`) that imports and cache rules "
+        "reach over plain HTTP; every other upstream but loopback needs HTTPS.",
     )
     lifecycle_interval_seconds: float = Field(
         3600.0,

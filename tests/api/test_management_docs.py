@@ -8,7 +8,9 @@ from pathlib import Path
 from fastapi.routing import APIRoute
 
 from portside.api.management import (
+    credential_sets,
     identities,
+    imports,
     issuers,
     lifecycle,
     registries,
@@ -24,7 +26,8 @@ _PARAM = re.compile(r"\{[^}]*\}")
 
 def _routes() -> list[tuple[str, str]]:
     found = []
-    for module in (registries, usage, tokens, identities, issuers, lifecycle, webhooks):
+    modules = (registries, usage, tokens, identities, issuers, lifecycle, webhooks)
+    for module in (*modules, credential_sets, imports):
         for route in module.router.routes:
             assert isinstance(route, APIRoute)
             found += [(method, route.path) for method in sorted(route.methods)]

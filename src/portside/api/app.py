@@ -44,7 +44,11 @@ def create_app(settings: Settings) -> Starlette:
             app.state.portside = runtime
             await runtime.prepare()
             app.state.management_api = create_management_app(
-                runtime.management, runtime.lifecycle, runtime.webhooks
+                runtime.management,
+                runtime.lifecycle,
+                runtime.webhooks,
+                credential_sets_service=runtime.credential_sets,
+                imports_service=runtime.imports,
             )
             async with anyio.create_task_group() as tasks:
                 runtime.start_jobs(tasks)

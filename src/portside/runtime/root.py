@@ -13,7 +13,9 @@ from portside.auth.federation import TrustedIssuer
 from portside.auth.secrets import SecretHasher
 from portside.auth.throttle import LoginThrottle
 from portside.config import Settings
+from portside.metadata.credential_sets import CredentialSetStore, DeploymentKeyStore
 from portside.metadata.database import Database
+from portside.metadata.imports import ImportStore
 from portside.runtime.forwarder import LoginServerForwarder
 from portside.runtime.jobs import sweep_uploads_periodically
 from portside.runtime.metrics import Metrics
@@ -36,6 +38,10 @@ from portside.services.events.delivery import (
     deliver_periodically,
 )
 from portside.services.events.webhooks import WebhookService
+from portside.services.imports.credential_sets import CredentialSetService
+from portside.services.imports.imports import ImportService
+from portside.services.imports.policy import UpstreamPolicy
+from portside.services.imports.sealing import SecretBox, parse_key
 from portside.services.lifecycle.gc import GarbageCollector, collect_periodically
 from portside.services.lifecycle.service import LifecycleService, run_lifecycle_periodically
 from portside.services.management.admin import DeploymentAdmin
@@ -336,6 +342,45 @@ class Runtime:
             self.stores.webhook_events, self.stores.leases, policy, observer=observer
         )
 
+    # Import and cache.
+
+    @cached_property
+    def secret_box(self) -> SecretBox:
+        """Seals secrets at rest (credential-set passwords) with the deployment key."""
+        configured = self.settings.secrets_key
+        key = parse_key(configured) if configured else None
+        return SecretBox(DeploymentKeyStore(self.database), key)
+
+    @cached_property
+    def credential_sets(self) -> CredentialSetService:
+        """Registries' credentials for upstream registries (`az acr credential-set`)."""
+        return CredentialSetService(
+            self.stores.registries, CredentialSetStore(self.database), self.secret_box
+        )
+
+    @cached_property
+    def upstream_policy(self) -> UpstreamPolicy:
+        """Which upstream registries imports and cache rules may call, and over what."""
+        s = self.settings
+        return UpstreamPolicy(
+            allow_private=s.allow_private_network_targets,
+            insecure=frozenset(host.lower() for host in s.insecure_upstreams),
+        )
+
+    @cached_property
+    def imports(self) -> ImportService:
+        """Import jobs (`portside import`), run in this process, their state in the database."""
+        s = self.stores
+        return ImportService(
+            s.registries,
+            ImportStore(self.database),
+            s.manifests,
+            self.manifests,
+            self.uploads,
+            self.credential_sets,
+            self.upstream_policy,
+        )
+
     # Starting and stopping.
 
     async def prepare(self) -> str | None:
@@ -351,7 +396,7 @@ class Runtime:
     def start_jobs(self, tasks: TaskGroup) -> None:
         """Start the background jobs in `tasks` (cancel its scope to stop them): the upload
         sweep, and periodic garbage collection, lifecycle runs and webhook deliveries unless
-        switched off."""
+        switched off, and the runner of the import jobs this process accepts."""
         s, job_ran = self.settings, self.metrics.job_ran
         tasks.start_soon(sweep_uploads_periodically, self.uploads, s.upload_sweep_seconds)
         if s.gc_interval_seconds > 0:
@@ -370,6 +415,7 @@ class Runtime:
             )
         if s.webhook_poll_seconds > 0:
             tasks.start_soon(deliver_periodically, self.deliverer, s.webhook_poll_seconds)
+        tasks.start_soon(self.imports.run_jobs)
 
     async def aclose(self) -> None:
         """Close what this runtime built (not a database or driver it was given)."""

@@ -11,7 +11,9 @@ from typing import Any
 from fastapi import FastAPI
 
 from portside.api.management import (
+    credential_sets,
     identities,
+    imports,
     issuers,
     lifecycle,
     registries,
@@ -22,6 +24,8 @@ from portside.api.management import (
 from portside.api.management.errors import exception_handlers
 from portside.api.management.gate import RequestGate
 from portside.services.events.webhooks import WebhookService
+from portside.services.imports.credential_sets import CredentialSetService
+from portside.services.imports.imports import ImportService
 from portside.services.lifecycle.service import LifecycleService
 from portside.services.management.service import ManagementService
 
@@ -41,6 +45,9 @@ def create_management_app(
     service: ManagementService,
     lifecycle_service: LifecycleService,
     webhooks_service: WebhookService,
+    *,
+    credential_sets_service: CredentialSetService | None = None,
+    imports_service: ImportService | None = None,
 ) -> FastAPI:
     """The management API over `service`, `lifecycle_service` and `webhooks_service`, all
     from the composition root (portside/runtime), built and closed by the caller."""
@@ -55,10 +62,16 @@ def create_management_app(
     app.state.management = service
     app.state.lifecycle = lifecycle_service
     app.state.webhooks = webhooks_service
+    app.state.credential_sets = credential_sets_service
+    app.state.imports = imports_service
     for error, handler in exception_handlers().items():
         app.add_exception_handler(error, handler)
     for module in (registries, usage, tokens, identities, issuers, lifecycle, webhooks):
         app.include_router(module.router)
+    if credential_sets_service is not None:
+        app.include_router(credential_sets.router)
+    if imports_service is not None:
+        app.include_router(imports.router)
     _without_validation_answers(app)
     # Credentials before any body byte, and bodies bounded: FastAPI itself reads a route's
     # body before its dependencies (the guards) run.

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from portside.services.management.errors import Invalid
+from portside.services.networks import forbidden_address, refused_address
 
 __all__ = [
     "Resolver",
@@ -65,31 +66,6 @@ def split_target(uri: str) -> tuple[str, int]:
     return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-
-
-def _forbidden(address: str) -> bool:
-    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address):
-        # IPv6 forms that carry an IPv4 address (mapped, 6to4, NAT64) are judged by it.
-        if ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        elif ip.sixtofour is not None:
-            ip = ip.sixtofour
-        elif ip in _NAT64:
-            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    # `is_private` misses the shared range 100.64.0.0/10, where some clouds answer metadata.
-    return (
-        not ip.is_global
-        or ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_reserved
-        or ip.is_multicast
-        or ip.is_unspecified
-    )
-
-
 async def check_address(host: str, port: int, *, allow_private: bool) -> None:
     """TargetRefused if `host` is, or resolves to, a forbidden address.
 
@@ -98,13 +74,8 @@ async def check_address(host: str, port: int, *, allow_private: bool) -> None:
     """
     if allow_private:
         return
-    try:
-        found = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError:
-        return
-    for *_, sockaddr in found:
-        if _forbidden(str(sockaddr[0])):
-            raise _refused(host)
+    if await refused_address(host, port) is not None:
+        raise _refused(host)
 
 
 def _refused(host: str) -> TargetRefused:
@@ -133,7 +104,7 @@ async def pinned_addresses(
             raise Unresolved(f"the webhook host {host[:100]!r} does not resolve: {error}") from None
     if not addresses:
         raise Unresolved(f"the webhook host {host[:100]!r} does not resolve")
-    if not allow_private and any(_forbidden(address) for address in addresses):
+    if not allow_private and any(forbidden_address(address) for address in addresses):
         raise _refused(host)
     return addresses
 
