@@ -14,6 +14,7 @@ from portside.auth.secrets import SecretHasher
 from portside.auth.throttle import LoginThrottle
 from portside.config import Settings
 from portside.metadata.database import Database
+from portside.metadata.portal_sessions import PortalSessionStore
 from portside.runtime.forwarder import LoginServerForwarder
 from portside.runtime.jobs import sweep_uploads_periodically
 from portside.runtime.metrics import Metrics
@@ -282,6 +283,11 @@ class Runtime:
             target=(s.host, s.port),
             default_registry=s.default_registry,
         )
+
+    @cached_property
+    def portal_sessions(self) -> PortalSessionStore:
+        """The web portal's sign-in sessions (in the database: shared by every node)."""
+        return PortalSessionStore(self.database)
 
     # Lifecycle.
 
