@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portside.auth.errors import Denied, Throttled, Unauthorized
 from portside.auth.secrets import constant_time_equals
-from portside.oci.errors import NameInvalid
+from portside.oci.errors import OciValueError
 from portside.portal.access import RegistryAccess
 from portside.portal.signin import PortalSignIn, Viewer
 from portside.runtime import Runtime
@@ -77,7 +77,7 @@ _ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (TagUnknown, 404, "Not found"),
     (ManifestUnknown, 404, "Not found"),
     (Invalid, 400, "Cannot do that"),
-    (NameInvalid, 400, "Cannot do that"),
+    (OciValueError, 400, "Cannot do that"),
     (ParameterInvalid, 400, "Cannot do that"),
     (Conflict, 409, "Cannot do that"),
     (Locked, 409, "Locked"),

@@ -1,0 +1,163 @@
+"""Registry and content pages, and what a limited identity may not see or reach."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+from starlette.testclient import TestClient
+
+from tests.portal.conftest import Deployment
+from tests.portal.portal_client import ADMIN_PASSWORD, basic
+from tests.registry_client import push_image
+
+
+def _push(deployment: Deployment, registry: str, repo: str, tag: str) -> str:
+    """Push a small image into `registry` as the service principal; its digest."""
+    port = deployment.settings.port
+    pusher = TestClient(
+        deployment.http.app,
+        base_url=f"http://{registry}.localhost:{port}",
+        headers=basic(deployment.principal, deployment.principal_secret),
+    )
+    digest, _ = push_image(pusher, repo, tag)
+    return digest
+
+
+def _admin_push(deployment: Deployment, registry: str, repo: str, tag: str) -> str:
+    # The principal may push only where it has a role: give it one on `registry` first.
+    role = {"role": "AcrPush", "assignee": deployment.principal}
+    deployment.http.post(
+        f"/api/v1/registries/{registry}/role-assignments", json=role, headers=deployment.admin
+    )
+    return _push(deployment, registry, repo, tag)
+
+
+def test_the_overview_shows_login_server_usage_and_push_commands(deployment: Deployment) -> None:
+    _push(deployment, "team", "warrantydept/customersubmissions/web", "v1")
+    browser = deployment.browser()
+    browser.sign_in("admin", ADMIN_PASSWORD)
+    page = browser.get("/registries/team").text
+    found = re.search(r'<code class="big">([^<]+)</code>', page)
+    assert found is not None
+    server = found.group(1)
+    assert server.startswith("127.0.0.1:")  # the loopback login server of `team`
+    assert f"docker login {server}" in page
+    assert f"docker push {server}/samples/hello-world:v1" in page
+    assert "<meter" in page
+    assert "1 repositories · 1 tags" in page
+
+
+def test_repositories_show_as_a_tree_with_search(deployment: Deployment) -> None:
+    digest = _push(deployment, "team", "warrantydept/customersubmissions/web", "v1")
+    _push(deployment, "team", "warrantydept/billing", "v1")
+    browser = deployment.browser()
+    browser.sign_in("admin", ADMIN_PASSWORD)
+    tree = browser.get("/registries/team/repositories").text
+    assert "warrantydept/" in tree and "customersubmissions/" in tree and ">web<" in tree
+    found = browser.get("/registries/team/repositories", params={"q": "bill"}).text
+    assert "billing" in found and "customersubmissions" not in found
+    repo = quote("warrantydept/customersubmissions/web", safe="")
+    tags = browser.get(f"/registries/team/tags?repository={repo}").text
+    assert ">v1<" in tags and digest[:19] in tags and "linux/amd64" in tags
+    manifest = browser.get(f"/registries/team/manifest?repository={repo}&digest={digest}").text
+    assert "Layers" in manifest and "application/vnd.oci.image.layer.v1.tar" in manifest
+
+
+def test_locking_a_tag_refuses_a_push_over_it(deployment: Deployment) -> None:
+    _push(deployment, "team", "app", "v1")
+    browser = deployment.browser()
+    browser.sign_in("admin", ADMIN_PASSWORD)
+    answer = browser.post(
+        "/registries/team/lock",
+        {"repository": "app", "tag": "v1", "locked": "true"},
+        from_page="/registries/team/tags?repository=app",
+    )
+    assert answer.status_code == 303, answer.text
+    assert "locked" in browser.get("/registries/team/tags?repository=app").text
+    port = deployment.settings.port
+    pusher = TestClient(
+        deployment.http.app,
+        base_url=f"http://team.localhost:{port}",
+        headers=basic(deployment.principal, deployment.principal_secret),
+    )
+    try:
+        push_image(pusher, "app", "v1", layers=[b"another layer"])
+    except AssertionError as refused:
+        assert "405" in str(refused) or "DENIED" in str(refused) or "locked" in str(refused)
+    else:
+        raise AssertionError("a push over a locked tag was accepted")
+
+
+def test_a_token_password_is_shown_once(deployment: Deployment) -> None:
+    browser = deployment.browser()
+    browser.sign_in("admin", ADMIN_PASSWORD)
+    answer = browser.post(
+        "/registries/team/tokens",
+        {"token": "builder", "scope_map": "_repositories_push"},
+        from_page="/registries/team/tokens",
+    )
+    assert answer.status_code == 201, answer.text
+    assert "shown this once" in answer.text and "data-secret" in answer.text
+    listing = browser.get("/registries/team/tokens").text
+    assert "builder" in listing and "data-secret" not in listing
+
+
+def test_a_principal_sees_only_its_registry(deployment: Deployment) -> None:
+    browser = deployment.browser()
+    browser.sign_in(deployment.principal, deployment.principal_secret)
+    listing = browser.get("/registries").text
+    assert ">team<" in listing and ">other<" not in listing
+    assert "Create a registry" not in listing
+    assert browser.get("/registries/other").status_code == 404
+    assert browser.get("/registries/other/repositories").status_code == 404
+    assert browser.get("/registries/other/tags?repository=app").status_code == 404
+    assert browser.get("/registries/other/tokens").status_code == 404
+    refused = browser.post("/registries/other/delete", {"confirm": "other"})
+    assert refused.status_code == 403
+    create = browser.post("/registries", {"name": "mine"})
+    assert create.status_code == 403
+    # The management API refuses the same.
+    api = deployment.http.get(
+        "/api/v1/registries/other",
+        headers=basic(deployment.principal, deployment.principal_secret),
+    )
+    assert api.status_code == 403
+
+
+def test_the_admin_user_of_a_registry_reads_its_content_only(deployment: Deployment) -> None:
+    answer = deployment.http.patch(
+        "/api/v1/registries/other", json={"adminUserEnabled": True}, headers=deployment.admin
+    )
+    assert answer.status_code == 200, answer.text
+    password = answer.json()["passwords"][0]["value"]
+    _admin_push(deployment, "other", "tools/lint", "v2")
+    browser = deployment.browser()
+    assert browser.sign_in("other", password).status_code == 303
+    listing = browser.get("/registries").text
+    assert ">other<" in listing and ">team<" not in listing
+    assert "tools/" in browser.get("/registries/other/repositories").text
+    assert browser.get("/registries/team").status_code == 404
+    # Managing is not the admin user's: the tokens page is refused.
+    assert browser.get("/registries/other/tokens").status_code == 403
+
+
+def test_a_registry_is_deleted_only_when_its_name_is_typed(deployment: Deployment) -> None:
+    browser = deployment.browser()
+    browser.sign_in("admin", ADMIN_PASSWORD)
+    wrong = browser.post("/registries/other/delete", {"confirm": "othr"})
+    assert wrong.status_code == 400
+    assert browser.get("/registries/other").status_code == 200
+    right = browser.post("/registries/other/delete", {"confirm": "other"})
+    assert right.status_code == 303
+    assert browser.get("/registries/other").status_code == 404
+
+
+def test_bad_input_gets_a_clear_page_not_a_500(deployment: Deployment) -> None:
+    browser = deployment.browser()
+    browser.sign_in("admin", ADMIN_PASSWORD)
+    assert browser.get("/registries/team/tags?repository=UPPER").status_code == 400
+    assert browser.get("/registries/team/manifest?repository=app&digest=nope").status_code == 400
+    assert browser.get("/registries/team/tags?repository=missing").status_code == 404
+    created = browser.post("/registries", {"name": "Bad Name!"})
+    assert created.status_code == 400
