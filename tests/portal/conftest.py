@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from portside.api.app import create_app
 from portside.config import Settings
 from portside.metadata.migrate import upgrade
+from tests.e2e.conftest import dockerd  # noqa: F401 (docker for the browser tests)
 from tests.portal.portal_client import ADMIN_PASSWORD, PortalClient, basic
 
 

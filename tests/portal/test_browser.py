@@ -26,7 +26,6 @@ from tests.e2e.cli_server import (
     stop_and_check,
 )
 from tests.e2e.clients import Cli, require_tool
-from tests.e2e.conftest import dockerd  # noqa: F401 (the fixture)
 from tests.e2e.images import write_docker_archive
 from tests.registry_client import push_image
 
@@ -118,7 +117,7 @@ def test_a_team_lead_creates_a_registry_pushes_and_locks(
     server: CliServer,
     browser: Browser,
     dockerd: Cli,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     base, shots = server.registry.url, _shots(tmp_path)
     page = _page(browser)
