@@ -161,3 +161,36 @@ def test_bad_input_gets_a_clear_page_not_a_500(deployment: Deployment) -> None:
     assert browser.get("/registries/team/tags?repository=missing").status_code == 404
     created = browser.post("/registries", {"name": "Bad Name!"})
     assert created.status_code == 400
+
+
+def test_scope_maps_and_tokens_are_made_and_removed(deployment: Deployment) -> None:
+    browser = deployment.browser()
+    browser.sign_in(deployment.principal, deployment.principal_secret)
+    tokens = "/registries/team/tokens"
+    form = {
+        "scope_map": "readers",
+        "repository": "team/*",
+        "content/read": "on",
+        "metadata/read": "on",
+    }
+    assert browser.post("/registries/team/scope-maps", form, from_page=tokens).status_code == 303
+    page = browser.get(tokens).text
+    assert "repositories/team/*/content/read" in page
+    made = {"token": "reader", "scope_map": "readers"}
+    assert browser.post(tokens, made, from_page=tokens).status_code == 201
+    # The map is in use: refused with a page saying so, not a 500.
+    in_use = browser.post(
+        "/registries/team/scope-maps/delete", {"scope_map": "readers"}, from_page=tokens
+    )
+    assert in_use.status_code == 409
+    gone = browser.post("/registries/team/tokens/delete", {"token": "reader"}, from_page=tokens)
+    assert gone.status_code == 303
+    removed = browser.post(
+        "/registries/team/scope-maps/delete", {"scope_map": "readers"}, from_page=tokens
+    )
+    assert removed.status_code == 303
+    assert "readers" not in browser.get(tokens).text
+    no_action = {"scope_map": "emptyone", "repository": "x"}
+    assert (
+        browser.post("/registries/team/scope-maps", no_action, from_page=tokens).status_code == 400
+    )

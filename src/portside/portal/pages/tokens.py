@@ -1,12 +1,17 @@
-"""Access pages: a registry's tokens and scope maps; a new token's passwords shown once."""
+"""Access pages: a registry's tokens and scope maps, created and deleted here; a new token's
+passwords are shown once. All of it needs Contributor or Owner, as in the management API."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from portside.auth.permissions import SCOPE_MAP_ACTIONS
+from portside.portal.access import RegistryPage
+from portside.portal.signin import Viewer
 from portside.portal.web import checked_form, host_of, portal_of, runtime_of
+from portside.services.management.scope_maps import repository_actions
 
 __all__ = ["routes"]
 
@@ -23,6 +28,7 @@ async def tokens(request: Request) -> Response:
         "page": page,
         "tokens": await management.tokens.list(name),
         "scope_maps": await management.scope_maps.list(name),
+        "actions": tuple(SCOPE_MAP_ACTIONS),
     }
     return portal.render(request, "tokens.html", context, viewer=viewer)
 
@@ -44,9 +50,55 @@ async def create(request: Request) -> Response:
     return portal.render(request, "secret.html", context, viewer=viewer, status=201)
 
 
+async def delete_token(request: Request) -> Response:
+    """Delete a token and its passwords (logins with them stop at once)."""
+    name, fields = await _managed_form(request)
+    await runtime_of(request).management.tokens.delete(name, fields.get("token", ""))
+    return _back(request, name)
+
+
+async def create_scope_map(request: Request) -> Response:
+    """Create a scope map giving the checked actions on one repository (or pattern)."""
+    name, fields = await _managed_form(request)
+    actions = [a for a in SCOPE_MAP_ACTIONS if fields.get(a) == "on"]
+    await runtime_of(request).management.scope_maps.create(
+        name,
+        fields.get("scope_map", "").strip(),
+        repository_actions(fields.get("repository", "").strip(), actions),
+        fields.get("description", ""),
+    )
+    return _back(request, name)
+
+
+async def delete_scope_map(request: Request) -> Response:
+    """Delete a scope map no token uses (system maps stay)."""
+    name, fields = await _managed_form(request)
+    await runtime_of(request).management.scope_maps.delete(name, fields.get("scope_map", ""))
+    return _back(request, name)
+
+
+async def _managed_form(request: Request) -> tuple[str, dict[str, str]]:
+    """The registry's name and the posted form, once the viewer may manage the registry."""
+    portal = portal_of(request)
+    viewer: Viewer = await portal.viewer(request)
+    fields = await checked_form(request, viewer)
+    name = request.path_params["name"]
+    page: RegistryPage = await portal.access.page(viewer, name, host_of(request))
+    page.require_manage()
+    return name, fields
+
+
+def _back(request: Request, name: str) -> Response:
+    root = request.scope.get("root_path", "")
+    return RedirectResponse(f"{root}/registries/{name}/tokens", 303)
+
+
 def routes() -> list[Route]:
     """The access routes."""
     return [
         Route("/registries/{name}/tokens", tokens, methods=["GET"]),
         Route("/registries/{name}/tokens", create, methods=["POST"]),
+        Route("/registries/{name}/tokens/delete", delete_token, methods=["POST"]),
+        Route("/registries/{name}/scope-maps", create_scope_map, methods=["POST"]),
+        Route("/registries/{name}/scope-maps/delete", delete_scope_map, methods=["POST"]),
     ]
