@@ -46,6 +46,8 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
         admin_password=ADMIN_PASSWORD,
         anonymous_loopback=False,
         login_max_failures=1000,
+        # Events stay pending: nothing is ever sent to a webhook's address from these tests.
+        webhook_poll_seconds=0,
     )
     upgrade(settings.resolved_database_url())
     with TestClient(create_app(settings), base_url="http://localhost") as http:

@@ -194,3 +194,38 @@ def test_scope_maps_and_tokens_are_made_and_removed(deployment: Deployment) -> N
     assert (
         browser.post("/registries/team/scope-maps", no_action, from_page=tokens).status_code == 400
     )
+
+
+def test_policies_and_retention_rules_are_set_from_the_page(deployment: Deployment) -> None:
+    browser = deployment.browser()
+    browser.sign_in(deployment.principal, deployment.principal_secret)
+    policies = "/registries/team/policies"
+    saved = browser.post(
+        policies, {"retention_untagged_days": "7", "soft_delete_days": "3"}, from_page=policies
+    )
+    assert saved.status_code == 303, saved.text
+    api = deployment.http.get("/api/v1/registries/team/policies", headers=deployment.admin)
+    assert api.json()["retentionUntaggedDays"] == 7, api.text
+    rule = {"repositories": "team/*", "tag_filter": "^dev-", "keep_last": "5"}
+    added = browser.post("/registries/team/retention-rules", rule, from_page=policies)
+    assert added.status_code == 303, added.text
+    page = browser.get(policies).text
+    assert "^dev-" in page and "Quotas" in page
+    bad = browser.post(policies, {"retention_untagged_days": "soon"}, from_page=policies)
+    assert bad.status_code == 400
+    assert browser.get("/registries/other/policies").status_code == 404
+
+
+def test_webhooks_show_their_deliveries(deployment: Deployment) -> None:
+    browser = deployment.browser()
+    browser.sign_in("admin", ADMIN_PASSWORD)
+    hooks = "/registries/team/webhooks"
+    made = {"webhook": "notify", "uri": "https://receiver.invalid/hook", "action-push": "on"}
+    assert browser.post(hooks, made, from_page=hooks).status_code == 303
+    _push(deployment, "team", "app", "v1")
+    page = browser.get(hooks).text
+    assert "notify" in page and "push" in page and "pending" in page
+    event = re.search(r'name="event" value="([^"]+)"', page)
+    assert event is not None
+    again = {"webhook": "notify", "event": event.group(1)}
+    assert browser.post(f"{hooks}/redeliver", again, from_page=hooks).status_code == 303

@@ -44,6 +44,7 @@ __all__ = [
     "handled_errors",
     "host_of",
     "human_size",
+    "managed_form",
     "portal_of",
     "runtime_of",
 ]
@@ -180,6 +181,18 @@ async def checked_form(request: Request, viewer: Viewer | None) -> dict[str, str
     if not expected or not constant_time_equals(fields.get("csrf", ""), expected):
         raise Denied("the form has expired or did not come from this portal: reload the page")
     return fields
+
+
+async def managed_form(request: Request) -> tuple[str, dict[str, str]]:
+    """The registry `{name}` of a form's path and its checked fields, once the viewer may
+    manage that registry (Contributor or Owner; a registry it cannot see is NotFound)."""
+    portal = portal_of(request)
+    viewer = await portal.viewer(request)
+    fields = await checked_form(request, viewer)
+    name = request.path_params["name"]
+    page = await portal.access.page(viewer, name, host_of(request))
+    page.require_manage()
+    return name, fields
 
 
 class SecurityHeaders:

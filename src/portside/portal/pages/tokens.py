@@ -8,9 +8,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from portside.auth.permissions import SCOPE_MAP_ACTIONS
-from portside.portal.access import RegistryPage
-from portside.portal.signin import Viewer
-from portside.portal.web import checked_form, host_of, portal_of, runtime_of
+from portside.portal.web import checked_form, host_of, managed_form, portal_of, runtime_of
 from portside.services.management.scope_maps import repository_actions
 
 __all__ = ["routes"]
@@ -52,14 +50,14 @@ async def create(request: Request) -> Response:
 
 async def delete_token(request: Request) -> Response:
     """Delete a token and its passwords (logins with them stop at once)."""
-    name, fields = await _managed_form(request)
+    name, fields = await managed_form(request)
     await runtime_of(request).management.tokens.delete(name, fields.get("token", ""))
     return _back(request, name)
 
 
 async def create_scope_map(request: Request) -> Response:
     """Create a scope map giving the checked actions on one repository (or pattern)."""
-    name, fields = await _managed_form(request)
+    name, fields = await managed_form(request)
     actions = [a for a in SCOPE_MAP_ACTIONS if fields.get(a) == "on"]
     await runtime_of(request).management.scope_maps.create(
         name,
@@ -72,20 +70,9 @@ async def create_scope_map(request: Request) -> Response:
 
 async def delete_scope_map(request: Request) -> Response:
     """Delete a scope map no token uses (system maps stay)."""
-    name, fields = await _managed_form(request)
+    name, fields = await managed_form(request)
     await runtime_of(request).management.scope_maps.delete(name, fields.get("scope_map", ""))
     return _back(request, name)
-
-
-async def _managed_form(request: Request) -> tuple[str, dict[str, str]]:
-    """The registry's name and the posted form, once the viewer may manage the registry."""
-    portal = portal_of(request)
-    viewer: Viewer = await portal.viewer(request)
-    fields = await checked_form(request, viewer)
-    name = request.path_params["name"]
-    page: RegistryPage = await portal.access.page(viewer, name, host_of(request))
-    page.require_manage()
-    return name, fields
 
 
 def _back(request: Request, name: str) -> Response:
