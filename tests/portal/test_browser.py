@@ -145,12 +145,12 @@ def test_a_team_lead_creates_a_registry_pushes_and_locks(
     page.screenshot(path=str(shots / "portal-overview.png"), full_page=True)
 
     page.get_by_role("link", name="Repositories").click()
-    page.get_by_role("link", name="web").click()
-    assert page.get_by_role("link", name="v1").is_visible()
+    page.get_by_role("link", name="web", exact=True).click()
+    assert page.get_by_role("link", name="v1", exact=True).is_visible()
     assert "linux/amd64" in page.content()
     _accessible(page)
     page.screenshot(path=str(shots / "portal-tags.png"), full_page=True)
-    page.get_by_role("link", name="v1").click()
+    page.get_by_role("link", name="v1", exact=True).click()
     assert page.get_by_role("heading", name="Layers").is_visible()
     _accessible(page)
     page.screenshot(path=str(shots / "portal-manifest.png"), full_page=True)
@@ -161,14 +161,14 @@ def test_a_team_lead_creates_a_registry_pushes_and_locks(
     refused = _push(docker, tmp_path, reference, b"second")
     assert refused.returncode != 0
 
-    page.get_by_role("link", name="shop").first.click()
+    page.get_by_role("link", name="shop", exact=True).first.click()
     page.get_by_role("link", name="Repositories").click()
     assert page.get_by_role("link", name="warrantydept/").is_visible()
     _accessible(page)
     page.screenshot(path=str(shots / "portal-repositories.png"), full_page=True)
 
     page.goto(f"{base}/portal/registries/shop/tokens")
-    page.get_by_label("Name").fill("builder")
+    page.get_by_label("Token name").fill("builder")
     page.get_by_role("button", name="Create token").click()
     assert page.locator("pre[data-secret]").count() == 2
     page.screenshot(path=str(shots / "portal-token.png"), full_page=True)
@@ -177,6 +177,18 @@ def test_a_team_lead_creates_a_registry_pushes_and_locks(
     page.goto(f"{base}/portal/registries")
     _accessible(page)
     page.screenshot(path=str(shots / "portal-registries.png"), full_page=True)
+    page.goto(f"{base}/portal/registries/shop/policies")
+    page.get_by_role("textbox", name="Keep the newest").fill("10")
+    page.get_by_role("button", name="Add rule").click()
+    assert page.get_by_role("button", name="Delete the rule for *").is_visible()
+    _accessible(page)
+    page.screenshot(path=str(shots / "portal-policies.png"), full_page=True)
+    page.goto(f"{base}/portal/registries/shop/webhooks")
+    _accessible(page)
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.goto(f"{base}/portal/registries/shop/tags?repository=warrantydept/customersubmissions/web")
+    _accessible(page)
+    page.screenshot(path=str(shots / "portal-narrow.png"), full_page=True)
 
 
 def test_a_limited_principal_sees_only_its_registry(server: CliServer, browser: Browser) -> None:
@@ -204,14 +216,18 @@ def test_a_limited_principal_sees_only_its_registry(server: CliServer, browser: 
 
 
 def _load_ms(page: Page, url: str) -> float:
-    """Milliseconds from navigation start to the load event of `url`, as the browser timed it."""
-    answer = page.goto(url)
-    assert answer is not None and answer.status == 200, url
-    timing: float = page.evaluate(
-        "() => { const n = performance.getEntriesByType('navigation')[0];"
-        " return n.loadEventEnd - n.startTime; }"
-    )
-    return timing
+    """Milliseconds from navigation start to the load event of `url`, as the browser timed
+    it: the median of three loads (the machine is shared; one load is noisy)."""
+    timings = []
+    for _ in range(3):
+        answer = page.goto(url)
+        assert answer is not None and answer.status == 200, url
+        timing: float = page.evaluate(
+            "() => { const n = performance.getEntriesByType('navigation')[0];"
+            " return n.loadEventEnd - n.startTime; }"
+        )
+        timings.append(timing)
+    return sorted(timings)[1]
 
 
 def test_big_lists_load_fast(server: CliServer, browser: Browser, tmp_path: Path) -> None:
