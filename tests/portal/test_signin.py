@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from starlette.testclient import TestClient
+
 from tests.portal.conftest import Deployment
 from tests.portal.portal_client import ADMIN_PASSWORD, csrf_of
 
@@ -89,3 +91,14 @@ def test_a_made_up_session_cookie_opens_nothing(deployment: Deployment) -> None:
     browser = deployment.browser()
     browser.client.cookies.set("portside_session", "x" * 43)
     assert browser.get("/registries").status_code == 303
+
+
+def test_cookies_are_secure_over_https(deployment: Deployment) -> None:
+    browser = TestClient(deployment.http.app, base_url="https://localhost")
+    page = browser.get("/portal/signin")
+    assert "Secure" in page.headers["set-cookie"]
+    form = {"csrf": csrf_of(page.text), "username": "admin", "password": ADMIN_PASSWORD}
+    signed = browser.post("/portal/signin", data=form, follow_redirects=False)
+    assert signed.status_code == 303
+    session = [c for c in signed.headers.get_list("set-cookie") if "portside_session=" in c]
+    assert session and "Secure" in session[0] and "Path=/portal" in session[0]

@@ -45,6 +45,7 @@ __all__ = [
     "host_of",
     "human_size",
     "managed_form",
+    "over_https",
     "portal_of",
     "runtime_of",
 ]
@@ -161,6 +162,16 @@ def runtime_of(request: Request) -> Runtime:
     runtime = request.app.state.runtime
     assert isinstance(runtime, Runtime)
     return runtime
+
+
+def over_https(request: Request) -> bool:
+    """True if the browser came over HTTPS (also through a proxy that terminates TLS, when
+    `trust_forwarded_proto` says its `X-Forwarded-Proto` may be believed): cookies are then
+    `Secure`."""
+    if request.url.scheme == "https":
+        return True
+    trusted = runtime_of(request).settings.trust_forwarded_proto
+    return trusted and request.headers.get("x-forwarded-proto", "").lower() == "https"
 
 
 def host_of(request: Request) -> str | None:

@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from portside.auth.errors import Throttled, Unauthorized
-from portside.portal.web import COOKIE, SIGNIN_COOKIE, checked_form, portal_of
+from portside.portal.web import COOKIE, SIGNIN_COOKIE, checked_form, over_https, portal_of
 
 __all__ = ["routes"]
 
@@ -44,7 +44,7 @@ async def signin(request: Request) -> Response:
         cookie,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=over_https(request),
         path=request.scope.get("root_path", "") or "/",
     )
     response.delete_cookie(SIGNIN_COOKIE, path=request.scope.get("root_path", "") or "/")
@@ -81,7 +81,7 @@ def _form(request: Request, error: str, status: int, username: str = "") -> Resp
         token,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=over_https(request),
         path=request.scope.get("root_path", "") or "/",
     )
     return page
