@@ -229,3 +229,26 @@ def test_webhooks_show_their_deliveries(deployment: Deployment) -> None:
     assert event is not None
     again = {"webhook": "notify", "event": event.group(1)}
     assert browser.post(f"{hooks}/redeliver", again, from_page=hooks).status_code == 303
+
+
+def test_a_deleted_manifest_is_restored_from_the_recycle_bin(deployment: Deployment) -> None:
+    digest = _push(deployment, "team", "app", "v1")
+    browser = deployment.browser()
+    browser.sign_in("admin", ADMIN_PASSWORD)
+    policies = "/registries/team/policies"
+    browser.post(policies, {"soft_delete_days": "7"}, from_page=policies)
+    tags = "/registries/team/tags?repository=app"
+    deleted = browser.post(
+        "/registries/team/delete-content", {"repository": "app", "digest": digest}, from_page=tags
+    )
+    assert deleted.status_code == 303
+    assert "No tags." in browser.get(tags).text
+    binned = browser.get("/registries/team/recycle-bin?repository=app").text
+    assert digest[:19] in binned and "v1" in binned
+    restored = browser.post(
+        "/registries/team/recycle-bin/restore",
+        {"repository": "app", "digest": digest},
+        from_page="/registries/team/recycle-bin",
+    )
+    assert restored.status_code == 303, restored.text
+    assert ">v1<" in browser.get(tags).text

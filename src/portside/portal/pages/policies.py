@@ -1,14 +1,17 @@
 """Policy pages: lifecycle policies (untagged retention, soft delete), keep-last-N retention
-rules and quotas; webhooks with their delivery log and a redeliver button. All of it needs
-Contributor or Owner, as in the management API."""
+rules and quotas; the recycle bin with restore; webhooks with their delivery log and a
+redeliver button. All of it needs Contributor or Owner, as in the management API."""
 
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from portside.metadata.retention import LifecyclePolicy
+from portside.oci.names import validate_name
 from portside.portal.web import host_of, managed_form, portal_of, runtime_of
 from portside.services.events.webhooks import ACTIONS, WebhookSpec
 from portside.services.management.errors import Invalid
@@ -69,6 +72,35 @@ async def delete_rule(request: Request) -> Response:
     return _back(request, name, "policies")
 
 
+async def recycle_bin(request: Request) -> Response:
+    """Deleted repositories in the recycle bin; with `?repository=`, its deleted manifests."""
+    portal = portal_of(request)
+    viewer = await portal.viewer(request)
+    name = request.path_params["name"]
+    page = await portal.access.page(viewer, name, host_of(request))
+    page.require_manage()
+    lifecycle = runtime_of(request).lifecycle
+    chosen = request.query_params.get("repository", "")
+    repository = validate_name(chosen) if chosen else ""
+    context = {
+        "page": page,
+        "repositories": await lifecycle.deleted_repositories(name, include_live=True),
+        "repository": repository,
+        "manifests": await lifecycle.deleted_manifests(name, repository) if repository else [],
+    }
+    return portal.render(request, "recycle_bin.html", context, viewer=viewer)
+
+
+async def restore(request: Request) -> Response:
+    """Bring a manifest back with the tags it had (a taken tag stays where it is)."""
+    name, fields = await managed_form(request)
+    repository = validate_name(fields.get("repository", ""))
+    await runtime_of(request).lifecycle.restore(name, repository, fields.get("digest", ""), None)
+    root = request.scope.get("root_path", "")
+    query = urlencode({"repository": repository})
+    return RedirectResponse(f"{root}/registries/{name}/tags?{query}", 303)
+
+
 async def webhooks(request: Request) -> Response:
     """The registry's webhooks, each with its recent deliveries."""
     portal = portal_of(request)
@@ -126,6 +158,8 @@ def routes() -> list[Route]:
         Route("/registries/{name}/policies", set_policy, methods=["POST"]),
         Route("/registries/{name}/retention-rules", add_rule, methods=["POST"]),
         Route("/registries/{name}/retention-rules/delete", delete_rule, methods=["POST"]),
+        Route("/registries/{name}/recycle-bin", recycle_bin, methods=["GET"]),
+        Route("/registries/{name}/recycle-bin/restore", restore, methods=["POST"]),
         Route("/registries/{name}/webhooks", webhooks, methods=["GET"]),
         Route("/registries/{name}/webhooks", create_webhook, methods=["POST"]),
         Route("/registries/{name}/webhooks/redeliver", redeliver, methods=["POST"]),
