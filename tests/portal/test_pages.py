@@ -252,3 +252,18 @@ def test_a_deleted_manifest_is_restored_from_the_recycle_bin(deployment: Deploym
     )
     assert restored.status_code == 303, restored.text
     assert ">v1<" in browser.get(tags).text
+
+
+def test_a_repository_is_deleted_only_when_its_name_is_typed(deployment: Deployment) -> None:
+    _push(deployment, "team", "team/old", "v1")
+    browser = deployment.browser()
+    browser.sign_in(deployment.principal, deployment.principal_secret)
+    tags = "/registries/team/tags?repository=team/old"
+    form = {"repository": "team/old", "confirm": "team"}
+    assert (
+        browser.post("/registries/team/delete-repository", form, from_page=tags).status_code == 400
+    )
+    form["confirm"] = "team/old"
+    answer = browser.post("/registries/team/delete-repository", form, from_page=tags)
+    assert answer.status_code == 303
+    assert browser.get(tags).status_code == 404

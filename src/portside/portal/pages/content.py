@@ -21,6 +21,7 @@ from portside.portal.images import image_config, layers_of, tree_of
 from portside.portal.web import checked_form, host_of, portal_of, runtime_of
 from portside.services.content.artifacts import ManifestProperties
 from portside.services.content.targets import Target
+from portside.services.management.errors import Invalid
 
 __all__ = ["PAGE_SIZE", "routes"]
 
@@ -166,6 +167,21 @@ async def delete(request: Request) -> Response:
     return RedirectResponse(f"{root}/registries/{page.name}/tags?{query}", 303)
 
 
+async def delete_repository(request: Request) -> Response:
+    """Delete a repository with everything in it, once its name was typed again."""
+    portal = portal_of(request)
+    viewer = await portal.viewer(request)
+    fields = await checked_form(request, viewer)
+    page = await portal.access.page(viewer, request.path_params["name"], host_of(request))
+    repository = validate_name(fields.get("repository", ""))
+    page.require(repository, DELETE)
+    if fields.get("confirm", "") != repository:
+        raise Invalid(f"type the repository's name ({repository}) to confirm its deletion")
+    await runtime_of(request).artifacts.delete_repository(Target(page.view.record.id, repository))
+    root = request.scope.get("root_path", "")
+    return RedirectResponse(f"{root}/registries/{page.name}/repositories", 303)
+
+
 def _link(request: Request, **params: str) -> str:
     return f"{request.url.path}?{urlencode(params)}"
 
@@ -188,4 +204,5 @@ def routes() -> list[Route]:
         Route("/registries/{name}/manifest", manifest, methods=["GET"]),
         Route("/registries/{name}/lock", lock, methods=["POST"]),
         Route("/registries/{name}/delete-content", delete, methods=["POST"]),
+        Route("/registries/{name}/delete-repository", delete_repository, methods=["POST"]),
     ]
