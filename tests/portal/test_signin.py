@@ -102,3 +102,14 @@ def test_cookies_are_secure_over_https(deployment: Deployment) -> None:
     assert signed.status_code == 303
     session = [c for c in signed.headers.get_list("set-cookie") if "portside_session=" in c]
     assert session and "Secure" in session[0] and "Path=/portal" in session[0]
+
+
+def test_signing_in_again_ends_the_browsers_earlier_session(deployment: Deployment) -> None:
+    browser = deployment.browser()
+    browser.sign_in("admin", ADMIN_PASSWORD)
+    first = browser.client.cookies["portside_session"]
+    browser.sign_in(deployment.principal, deployment.principal_secret)
+    assert browser.client.cookies["portside_session"] != first
+    replay = deployment.browser()
+    replay.client.cookies.set("portside_session", first)
+    assert replay.get("/registries").status_code == 303

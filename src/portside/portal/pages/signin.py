@@ -38,6 +38,8 @@ async def signin(request: Request) -> Response:
     except (Unauthorized, Throttled) as error:
         status = 429 if isinstance(error, Throttled) else 401
         return _form(request, error.message, status, username)
+    # A session the browser already had ends: one browser, one session.
+    await portal.sign_in.sign_out(request.cookies.get(COOKIE))
     response = RedirectResponse(_next(request, fields.get("next", "")), 303)
     response.set_cookie(
         COOKIE,
