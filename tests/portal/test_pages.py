@@ -183,6 +183,9 @@ def test_scope_maps_and_tokens_are_made_and_removed(deployment: Deployment) -> N
         "/registries/team/scope-maps/delete", {"scope_map": "readers"}, from_page=tokens
     )
     assert in_use.status_code == 409
+    off = {"token": "reader", "enabled": "false"}
+    assert browser.post("/registries/team/tokens/status", off, from_page=tokens).status_code == 303
+    assert "<td>disabled</td>" in browser.get(tokens).text
     gone = browser.post("/registries/team/tokens/delete", {"token": "reader"}, from_page=tokens)
     assert gone.status_code == 303
     removed = browser.post(

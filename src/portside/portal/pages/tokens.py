@@ -55,6 +55,14 @@ async def delete_token(request: Request) -> Response:
     return _back(request, name)
 
 
+async def set_token_status(request: Request) -> Response:
+    """Enable or disable a token (a disabled one cannot sign in; its passwords stay)."""
+    name, fields = await managed_form(request)
+    status = "enabled" if fields.get("enabled") == "true" else "disabled"
+    await runtime_of(request).management.tokens.update(name, fields.get("token", ""), status=status)
+    return _back(request, name)
+
+
 async def create_scope_map(request: Request) -> Response:
     """Create a scope map giving the checked actions on one repository (or pattern)."""
     name, fields = await managed_form(request)
@@ -86,6 +94,7 @@ def routes() -> list[Route]:
         Route("/registries/{name}/tokens", tokens, methods=["GET"]),
         Route("/registries/{name}/tokens", create, methods=["POST"]),
         Route("/registries/{name}/tokens/delete", delete_token, methods=["POST"]),
+        Route("/registries/{name}/tokens/status", set_token_status, methods=["POST"]),
         Route("/registries/{name}/scope-maps", create_scope_map, methods=["POST"]),
         Route("/registries/{name}/scope-maps/delete", delete_scope_map, methods=["POST"]),
     ]
