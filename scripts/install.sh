@@ -36,6 +36,8 @@ if [ "$want_test" = 1 ]; then
     # nginx balances the multi-node tests; npm brings Azurite, the Azure Blob emulator.
     need_cmd nginx nginx-light
     need_cmd npm npm
+    # Headless Chromium for the portal's browser tests (driven by Playwright from PyPI).
+    need_cmd chromium chromium
 fi
 if [ ${#apt_needed[@]} -gt 0 ]; then
     echo "install: apt-get install ${apt_needed[*]}"
@@ -60,4 +62,10 @@ fi
 if [ "$want_test" = 1 ] && [ ! -x .tools/node_modules/.bin/azurite-blob ]; then
     echo "install: npm install azurite"
     npm install --prefix .tools --no-audit --no-fund --loglevel=error azurite >/dev/null
+fi
+
+# axe-core (accessibility rules, from npm) for the portal's browser tests, in the same folder.
+if [ "$want_test" = 1 ] && [ ! -f .tools/node_modules/axe-core/axe.min.js ]; then
+    echo "install: npm install axe-core"
+    npm install --prefix .tools --no-audit --no-fund --loglevel=error axe-core >/dev/null
 fi

@@ -153,6 +153,13 @@ class Settings(BaseSettings):
     refresh_token_seconds: int = Field(
         3 * 3600, ge=300, le=90 * 24 * 3600, description="Lifetime of refresh tokens (ACR: 3 h)."
     )
+    portal_session_seconds: int = Field(
+        8 * 3600,
+        ge=300,
+        le=7 * 24 * 3600,
+        description="Lifetime of a web portal sign-in (sign out or a renewed secret ends it "
+        "sooner).",
+    )
     federated_session_max_seconds: int = Field(
         8 * 3600,
         ge=300,

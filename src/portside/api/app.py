@@ -23,10 +23,11 @@ from portside.api.metrics import RequestMetrics
 from portside.api.middleware import BodyDrain, RegistryHeaders
 from portside.api.routes import routes
 from portside.config import Settings, metrics_directory, settings_from_environment
+from portside.portal import create_portal_app
 from portside.runtime import Runtime
 from portside.runtime.metrics import Metrics
 
-__all__ = ["ManagementMount", "app_from_environment", "create_app"]
+__all__ = ["ManagementMount", "PortalMount", "app_from_environment", "create_app"]
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -50,6 +51,7 @@ def create_app(settings: Settings) -> Starlette:
                 credential_sets_service=runtime.credential_sets,
                 imports_service=runtime.imports,
             )
+            app.state.portal = create_portal_app(runtime)
             async with anyio.create_task_group() as tasks:
                 runtime.start_jobs(tasks)
                 try:
@@ -59,7 +61,11 @@ def create_app(settings: Settings) -> Starlette:
                     metrics.process_exited(os.getpid())
 
     return Starlette(
-        routes=[*routes(), Mount("/api/v1", app=ManagementMount())],
+        routes=[
+            *routes(),
+            Mount("/api/v1", app=ManagementMount()),
+            Mount("/portal", app=PortalMount()),
+        ],
         exception_handlers=exception_handlers(),
         middleware=[
             Middleware(
@@ -82,6 +88,17 @@ class ManagementMount:
         if api is None:
             raise RuntimeError("the management API is not running (lifespan not started)")
         await api(scope, receive, send)
+
+
+class PortalMount:
+    """ASGI app at `/portal` forwarding to the web portal built in the lifespan."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Forward to the running application's portal."""
+        portal = getattr(scope["app"].state, "portal", None)
+        if portal is None:
+            raise RuntimeError("the portal is not running (lifespan not started)")
+        await portal(scope, receive, send)
 
 
 def app_from_environment() -> Starlette:

@@ -16,6 +16,7 @@ from portside.config import Settings
 from portside.metadata.credential_sets import CredentialSetStore, DeploymentKeyStore
 from portside.metadata.database import Database
 from portside.metadata.imports import ImportStore
+from portside.metadata.portal_sessions import PortalSessionStore
 from portside.runtime.forwarder import LoginServerForwarder
 from portside.runtime.jobs import sweep_uploads_periodically
 from portside.runtime.metrics import Metrics
@@ -289,6 +290,11 @@ class Runtime:
             target=(s.host, s.port),
             default_registry=s.default_registry,
         )
+
+    @cached_property
+    def portal_sessions(self) -> PortalSessionStore:
+        """The web portal's sign-in sessions (in the database: shared by every node)."""
+        return PortalSessionStore(self.database)
 
     # Lifecycle.
 

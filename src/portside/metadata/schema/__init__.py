@@ -63,6 +63,7 @@ from portside.metadata.schema.lifecycle import (
     leases,
     retention_rules,
 )
+from portside.metadata.schema.portal import portal_sessions
 
 __all__ = [
     "blobs",
@@ -78,6 +79,7 @@ __all__ = [
     "manifest_children",
     "manifests",
     "metadata",
+    "portal_sessions",
     "registries",
     "registry_blobs",
     "repositories",
