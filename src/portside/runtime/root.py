@@ -35,6 +35,7 @@ from portside.services.events.delivery import (
     deliver_periodically,
 )
 from portside.services.events.webhooks import WebhookService
+from portside.services.imports.cache_rules import CacheRuleService
 from portside.services.lifecycle.gc import GarbageCollector, collect_periodically
 from portside.services.lifecycle.service import LifecycleService, run_lifecycle_periodically
 from portside.services.management.admin import DeploymentAdmin
@@ -330,6 +331,13 @@ class Runtime:
             allow_private=s.allow_private_network_targets,
         )
         return WebhookDeliverer(self.stores.webhook_events, self.stores.leases, policy)
+
+    # Import and cache.
+
+    @cached_property
+    def cache_rules(self) -> CacheRuleService:
+        """Registries' cache rules (`az acr cache`)."""
+        return CacheRuleService(self.stores.registries, self.stores.cache_rules)
 
     # Starting and stopping.
 

@@ -15,7 +15,8 @@ registries ─< repositories ─< repository_blobs >─ blobs
     ├─< retention_rules
     ├─< deleted_manifests ─< deleted_manifest_blobs   (the recycle bin, by repository name)
     ├─< deleted_tags
-    └─< webhooks ─< webhook_events    (the outbox of deliveries)
+    ├─< webhooks ─< webhook_events    (the outbox of deliveries)
+    └─< cache_rules ─< cache_tag_checks  (pull-through rules; when a cached tag was checked)
 service_principals, signing_keys, trusted_issuers,    (deployment-wide)
 versions, leases
 
@@ -39,6 +40,7 @@ from portside.metadata.schema.access import (
     trusted_issuers,
     versions,
 )
+from portside.metadata.schema.cache import cache_rules, cache_tag_checks
 from portside.metadata.schema.content import (
     blobs,
     manifest_blobs,
@@ -62,6 +64,8 @@ from portside.metadata.schema.lifecycle import (
 
 __all__ = [
     "blobs",
+    "cache_rules",
+    "cache_tag_checks",
     "credentials",
     "deleted_manifest_blobs",
     "deleted_manifests",
