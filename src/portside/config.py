@@ -209,7 +209,13 @@ class Settings(BaseSettings):
     )
     allow_private_network_targets: bool = Field(
         False,
-        description="Let webhooks target loopback, link-local and private addresses.",
+        description="Let webhooks, imports and cache rules reach loopback, link-local and private "
+        "addresses.",
+    )
+    insecure_upstreams: tuple[str, ...] = Field(
+        (),
+        description="Upstream registries (`host` or `host:port`) that imports and cache rules "
+        "reach over plain HTTP; every other upstream but loopback needs HTTPS.",
     )
     lifecycle_interval_seconds: float = Field(
         3600.0,

@@ -8,13 +8,10 @@ checked, at creation and again before each delivery, since a name may resolve el
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from urllib.parse import urlsplit
 
-import anyio
-
 from portside.services.management.errors import Invalid
+from portside.services.networks import refused_address
 
 __all__ = ["TargetRefused", "check_address", "check_uri", "split_target"]
 
@@ -39,31 +36,6 @@ def split_target(uri: str) -> tuple[str, int]:
     return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-
-
-def _forbidden(address: str) -> bool:
-    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address):
-        # IPv6 forms that carry an IPv4 address (mapped, 6to4, NAT64) are judged by it.
-        if ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        elif ip.sixtofour is not None:
-            ip = ip.sixtofour
-        elif ip in _NAT64:
-            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    # `is_private` misses the shared range 100.64.0.0/10, where some clouds answer metadata.
-    return (
-        not ip.is_global
-        or ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_reserved
-        or ip.is_multicast
-        or ip.is_unspecified
-    )
-
-
 async def check_address(host: str, port: int, *, allow_private: bool) -> None:
     """TargetRefused if `host` is, or resolves to, a forbidden address.
 
@@ -72,16 +44,11 @@ async def check_address(host: str, port: int, *, allow_private: bool) -> None:
     """
     if allow_private:
         return
-    try:
-        found = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError:
-        return
-    for *_, sockaddr in found:
-        if _forbidden(str(sockaddr[0])):
-            raise TargetRefused(
-                f"the webhook host {host[:100]!r} is a loopback, link-local or private address"
-                " (allow_private_network_targets is off)"
-            )
+    if await refused_address(host, port) is not None:
+        raise TargetRefused(
+            f"the webhook host {host[:100]!r} is a loopback, link-local or private address"
+            " (allow_private_network_targets is off)"
+        )
 
 
 async def check_uri(uri: str, *, allow_private: bool) -> str:
