@@ -35,7 +35,10 @@ from portside.services.events.delivery import (
     deliver_periodically,
 )
 from portside.services.events.webhooks import WebhookService
+from portside.services.imports.cache import PullThrough
+from portside.services.imports.cache_blobs import BlobFlights
 from portside.services.imports.cache_rules import CacheRuleService
+from portside.services.imports.upstream import UpstreamPolicy
 from portside.services.lifecycle.gc import GarbageCollector, collect_periodically
 from portside.services.lifecycle.service import LifecycleService, run_lifecycle_periodically
 from portside.services.management.admin import DeploymentAdmin
@@ -337,7 +340,24 @@ class Runtime:
     @cached_property
     def cache_rules(self) -> CacheRuleService:
         """Registries' cache rules (`az acr cache`)."""
-        return CacheRuleService(self.stores.registries, self.stores.cache_rules)
+        return CacheRuleService(
+            self.stores.registries, self.stores.cache_rules, on_change=self.cache.forget_rules
+        )
+
+    @cached_property
+    def cache(self) -> PullThrough:
+        """Pull-through of the repositories under cache rules (the data plane's hook)."""
+        s = self.settings
+        policy = UpstreamPolicy(
+            allow_private=s.allow_private_network_targets, insecure=frozenset(s.insecure_upstreams)
+        )
+        return PullThrough(
+            self.stores.cache_rules,
+            self.manifests,
+            self.blobs,
+            BlobFlights(self.uploads),
+            policy,
+        )
 
     # Starting and stopping.
 
@@ -380,6 +400,9 @@ class Runtime:
         issuers = built.get("issuers")
         if issuers is not None:
             await issuers.aclose()
+        cache = built.get("cache")
+        if cache is not None:  # before the driver: its fetches write through it
+            await cache.aclose()
         if self._driver is None and "driver" in built:
             await self.driver.close()
         if self._database is None and "database" in built:

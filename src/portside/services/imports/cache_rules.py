@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import builtins
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,9 +137,17 @@ def _ttl(seconds: int) -> int:
 class CacheRuleService:
     """The cache rules of registries."""
 
-    def __init__(self, registries: RegistryStore, rules: CacheRuleStore) -> None:
+    def __init__(
+        self,
+        registries: RegistryStore,
+        rules: CacheRuleStore,
+        *,
+        on_change: Callable[[int], None] | None = None,
+    ) -> None:
         self._registries = registries
         self._rules = rules
+        # The pull path's copy of the rules, told at once of a change made in this process.
+        self._on_change = on_change or (lambda registry_id: None)
 
     async def create(self, registry: str, name: str, spec: CacheRuleSpec) -> CacheRuleRecord:
         """Add a rule. Invalid for a bad name or pattern; Conflict if the name or the target
@@ -165,6 +173,7 @@ class CacheRuleService:
                 f"a cache rule named {name!r} or with target {spec.target_repo!r} already "
                 f"exists in {registry!r}"
             )
+        self._on_change(registry_id)
         return created
 
     async def list(self, registry: str) -> builtins.list[CacheRuleRecord]:
@@ -193,6 +202,7 @@ class CacheRuleService:
         updated = await self._rules.update(rule.registry_id, name, changes)
         if updated is None:
             raise NotFound(f"cache rule {name!r} does not exist in {registry!r}")
+        self._on_change(rule.registry_id)
         return updated
 
     async def delete(self, registry: str, name: str) -> None:
@@ -200,6 +210,7 @@ class CacheRuleService:
         rule = await self._rule(registry, name)
         if not await self._rules.delete(rule.registry_id, name):
             raise NotFound(f"cache rule {name!r} does not exist in {registry!r}")
+        self._on_change(rule.registry_id)
 
     async def _registry_id(self, registry: str) -> int:
         record = await self._registries.get(registry.lower()) if len(registry) <= 64 else None

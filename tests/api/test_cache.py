@@ -1,0 +1,203 @@
+"""Pull-through over /v2 (in-process Portside) from a real upstream: the reference registry
+(Debian `docker-registry`) on loopback, whose access log counts what Portside asked of it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from portside.api.app import create_app
+from portside.config import Settings
+from portside.runtime import Runtime
+from portside.services.imports.cache_rules import CacheRuleSpec
+from tests.e2e.clients import Registry, ServerProcess
+from tests.e2e.conftest import start_registry
+from tests.registry_client import (
+    OCI_MANIFEST,
+    digest_of,
+    error_code,
+    image_manifest,
+    push_image,
+)
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists("/usr/bin/docker-registry") and os.environ.get("CI") != "true",
+    reason="the reference registry (docker-registry) is not installed",
+)
+
+
+@dataclass
+class Upstream:
+    """The reference registry as an upstream: a client of it, its process and its log."""
+
+    registry: Registry
+    server: ServerProcess
+    client: httpx.Client
+
+    def push_blob(self, repository: str, data: bytes) -> str:
+        """POST then PUT, as distribution 2.8 wants (it has no monolithic POST); the digest."""
+        digest = digest_of(data)
+        started = self.client.post(f"/v2/{repository}/blobs/uploads/")
+        assert started.status_code == 202, started.text
+        location = started.headers["Location"]  # carries its own query (`_state`)
+        separator = "&" if "?" in location else "?"
+        done = self.client.put(f"{location}{separator}digest={digest}", content=data)
+        assert done.status_code == 201, done.text
+        return digest
+
+    def push_image(
+        self, repository: str, tag: str, layers: list[bytes] | None = None
+    ) -> tuple[str, bytes]:
+        """Config, layers, manifest; (manifest digest, manifest body)."""
+        config = f'{{"architecture": "amd64", "os": "linux", "tag": "{tag}"}}'.encode()
+        layers = layers if layers is not None else [f"layer of {repository}:{tag}".encode()]
+        for blob in [config, *layers]:
+            self.push_blob(repository, blob)
+        body = image_manifest(config, layers)
+        answer = self.client.put(
+            f"/v2/{repository}/manifests/{tag}",
+            content=body,
+            headers={"Content-Type": OCI_MANIFEST},
+        )
+        assert answer.status_code == 201, answer.text
+        return answer.headers["Docker-Content-Digest"], body
+
+    def requests(self, method: str, path_part: str) -> int:
+        """How many `method` requests whose path contains `path_part` it has logged."""
+        text = self.registry.log_path.read_text()
+        return sum(f'"{method} /v2/' in line and path_part in line for line in text.splitlines())
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[Upstream]:
+    """A fresh reference registry."""
+    workdir = tmp_path / "upstream"
+    workdir.mkdir()
+    server, registry = start_registry("reference", workdir)
+    try:
+        with httpx.Client(base_url=registry.url) as client:
+            yield Upstream(registry, server, client)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def portside(settings: Settings) -> Iterator[TestClient]:
+    """Portside in this process, allowed to reach loopback upstreams."""
+    allowed = settings.model_copy(update={"allow_private_network_targets": True})
+    with TestClient(create_app(allowed), base_url="http://localhost") as client:
+        yield client
+
+
+def add_rule(client: TestClient, upstream: Upstream, **spec: object) -> None:
+    """A rule serving `hub/*` from the upstream's `library/*`."""
+    runtime = client.app.state.portside  # type: ignore[attr-defined]
+    assert isinstance(runtime, Runtime) and client.portal is not None
+    values = {"source_repo": f"{upstream.registry.host}/library/*", "target_repo": "hub/*"}
+    client.portal.call(
+        runtime.cache_rules.create, "default", "hub-rule", CacheRuleSpec(**{**values, **spec})
+    )
+
+
+def test_a_pull_is_fetched_once_stored_and_served_when_the_upstream_is_gone(
+    portside: TestClient, upstream: Upstream
+) -> None:
+    layers = [os.urandom(300_000), b"second layer"]
+    digest, body = upstream.push_image("library/app", "v1", layers)
+    add_rule(portside, upstream)
+
+    pulled = portside.get("/v2/hub/app/manifests/v1", headers={"Accept": OCI_MANIFEST})
+    assert pulled.status_code == 200, pulled.text
+    assert pulled.content == body and pulled.headers["Docker-Content-Digest"] == digest
+    for layer in layers:
+        blob_digest = digest_of(layer)
+        got = portside.get(f"/v2/hub/app/blobs/{blob_digest}")
+        assert got.status_code == 200 and got.content == layer  # byte-identical
+        assert got.headers["Content-Length"] == str(len(layer))
+        again = portside.get(f"/v2/hub/app/blobs/{blob_digest}")
+        assert again.content == layer
+        assert upstream.requests("GET", f"blobs/{blob_digest}") == 1
+    head = portside.head(f"/v2/hub/app/manifests/{digest}")
+    assert head.status_code == 200 and head.headers["Docker-Content-Digest"] == digest
+    assert "hub/app" in portside.get("/v2/_catalog").json()["repositories"]
+
+    upstream.server.stop()
+    assert portside.get("/v2/hub/app/manifests/v1").content == body
+    missing = portside.get("/v2/hub/app/manifests/v2")
+    assert missing.status_code == 502 and error_code(missing) == "UNAVAILABLE"
+    message = missing.json()["errors"][0]["message"]
+    assert "hub-rule" in message and upstream.registry.host in message
+    assert missing.json()["errors"][0]["detail"]["upstream"].endswith("/library/app")
+
+
+def test_what_the_upstream_lacks_is_unknown_naming_the_rule(
+    portside: TestClient, upstream: Upstream
+) -> None:
+    add_rule(portside, upstream)
+    missing = portside.get("/v2/hub/nothing/manifests/latest")
+    assert missing.status_code == 404 and error_code(missing) == "MANIFEST_UNKNOWN"
+    assert "hub-rule" in missing.json()["errors"][0]["message"]
+    blob = portside.get("/v2/hub/nothing/blobs/sha256:" + "0" * 64)
+    assert blob.status_code == 404 and error_code(blob) == "BLOB_UNKNOWN"
+    outside = portside.get("/v2/elsewhere/manifests/latest")
+    assert outside.status_code == 404 and error_code(outside) == "NAME_UNKNOWN"
+
+
+def test_a_tag_is_rechecked_after_the_ttl_and_refetched_when_it_moved(
+    portside: TestClient, upstream: Upstream
+) -> None:
+    first, _ = upstream.push_image("library/app", "v1")
+    add_rule(portside, upstream, ttl_seconds=0)
+    assert portside.get("/v2/hub/app/manifests/v1").headers["Docker-Content-Digest"] == first
+    assert portside.get("/v2/hub/app/manifests/v1").headers["Docker-Content-Digest"] == first
+    # The second pull spent a HEAD, not a GET.
+    assert upstream.requests("HEAD", "manifests/v1") == 1
+    assert upstream.requests("GET", "manifests/v1") == 1
+
+    moved, body = upstream.push_image("library/app", "v1", [b"new layer"])
+    assert moved != first
+    pulled = portside.get("/v2/hub/app/manifests/v1")
+    assert pulled.headers["Docker-Content-Digest"] == moved and pulled.content == body
+
+    # A tag deleted here is fetched again on the next pull.
+    assert portside.delete("/v2/hub/app/manifests/v1").status_code == 202
+    assert portside.get("/v2/hub/app/manifests/v1").headers["Docker-Content-Digest"] == moved
+
+
+def test_a_tag_within_its_ttl_is_not_rechecked(portside: TestClient, upstream: Upstream) -> None:
+    first, _ = upstream.push_image("library/app", "v1")
+    add_rule(portside, upstream, ttl_seconds=3600)
+    assert portside.get("/v2/hub/app/manifests/v1").headers["Docker-Content-Digest"] == first
+    upstream.push_image("library/app", "v1", [b"new layer"])
+    assert portside.get("/v2/hub/app/manifests/v1").headers["Docker-Content-Digest"] == first
+    assert upstream.requests("HEAD", "manifests/v1") == 0
+
+
+def test_pushes_under_a_rule_are_refused_unless_it_allows_them(
+    portside: TestClient, upstream: Upstream
+) -> None:
+    add_rule(portside, upstream)
+    refused = portside.post("/v2/hub/app/blobs/uploads/")
+    assert refused.status_code == 403 and error_code(refused) == "DENIED"
+    assert "hub-rule" in refused.json()["errors"][0]["message"]
+    manifest = portside.put(
+        "/v2/hub/app/manifests/v1", content=b"{}", headers={"Content-Type": OCI_MANIFEST}
+    )
+    assert manifest.status_code == 403 and error_code(manifest) == "DENIED"
+    # Elsewhere in the registry pushes go on as ever.
+    push_image(portside, "mine/app", "v1")
+
+    runtime = portside.app.state.portside  # type: ignore[attr-defined]
+    assert portside.portal is not None
+    portside.portal.call(
+        runtime.cache_rules.update, "default", "hub-rule", CacheRuleSpec(allow_push=True)
+    )
+    push_image(portside, "hub/pushed", "v1")
+    # A pushed tag has no upstream check: it is served as pushed.
+    assert portside.get("/v2/hub/pushed/manifests/v1").status_code == 200
