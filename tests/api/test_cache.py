@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -16,75 +14,20 @@ from portside.api.app import create_app
 from portside.config import Settings
 from portside.runtime import Runtime
 from portside.services.imports.cache_rules import CacheRuleSpec
-from tests.e2e.clients import Registry, ServerProcess
-from tests.e2e.conftest import start_registry
+from tests.e2e.upstream import Upstream, reference_upstream
 from tests.registry_client import (
     OCI_MANIFEST,
     digest_of,
     error_code,
-    image_manifest,
     push_image,
 )
-
-pytestmark = pytest.mark.skipif(
-    not os.path.exists("/usr/bin/docker-registry") and os.environ.get("CI") != "true",
-    reason="the reference registry (docker-registry) is not installed",
-)
-
-
-@dataclass
-class Upstream:
-    """The reference registry as an upstream: a client of it, its process and its log."""
-
-    registry: Registry
-    server: ServerProcess
-    client: httpx.Client
-
-    def push_blob(self, repository: str, data: bytes) -> str:
-        """POST then PUT, as distribution 2.8 wants (it has no monolithic POST); the digest."""
-        digest = digest_of(data)
-        started = self.client.post(f"/v2/{repository}/blobs/uploads/")
-        assert started.status_code == 202, started.text
-        location = started.headers["Location"]  # carries its own query (`_state`)
-        separator = "&" if "?" in location else "?"
-        done = self.client.put(f"{location}{separator}digest={digest}", content=data)
-        assert done.status_code == 201, done.text
-        return digest
-
-    def push_image(
-        self, repository: str, tag: str, layers: list[bytes] | None = None
-    ) -> tuple[str, bytes]:
-        """Config, layers, manifest; (manifest digest, manifest body)."""
-        config = f'{{"architecture": "amd64", "os": "linux", "tag": "{tag}"}}'.encode()
-        layers = layers if layers is not None else [f"layer of {repository}:{tag}".encode()]
-        for blob in [config, *layers]:
-            self.push_blob(repository, blob)
-        body = image_manifest(config, layers)
-        answer = self.client.put(
-            f"/v2/{repository}/manifests/{tag}",
-            content=body,
-            headers={"Content-Type": OCI_MANIFEST},
-        )
-        assert answer.status_code == 201, answer.text
-        return answer.headers["Docker-Content-Digest"], body
-
-    def requests(self, method: str, path_part: str) -> int:
-        """How many `method` requests whose path contains `path_part` it has logged."""
-        text = self.registry.log_path.read_text()
-        return sum(f'"{method} /v2/' in line and path_part in line for line in text.splitlines())
 
 
 @pytest.fixture
 def upstream(tmp_path: Path) -> Iterator[Upstream]:
     """A fresh reference registry."""
-    workdir = tmp_path / "upstream"
-    workdir.mkdir()
-    server, registry = start_registry("reference", workdir)
-    try:
-        with httpx.Client(base_url=registry.url) as client:
-            yield Upstream(registry, server, client)
-    finally:
-        server.stop()
+    with reference_upstream(tmp_path / "upstream") as started:
+        yield started
 
 
 @pytest.fixture
@@ -130,7 +73,7 @@ def test_a_pull_is_fetched_once_stored_and_served_when_the_upstream_is_gone(
     upstream.server.stop()
     assert portside.get("/v2/hub/app/manifests/v1").content == body
     missing = portside.get("/v2/hub/app/manifests/v2")
-    assert missing.status_code == 502 and error_code(missing) == "UNAVAILABLE"
+    assert missing.status_code == 404 and error_code(missing) == "MANIFEST_UNKNOWN"
     message = missing.json()["errors"][0]["message"]
     assert "hub-rule" in message and upstream.registry.host in message
     assert missing.json()["errors"][0]["detail"]["upstream"].endswith("/library/app")

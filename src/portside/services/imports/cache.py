@@ -39,15 +39,17 @@ from portside.services.content.targets import Target
 from portside.services.errors import BlobUnknown, ManifestUnknown, NameUnknown, RegistryError
 from portside.services.imports.cache_blobs import BlobFlights, TeeStream
 from portside.services.imports.cache_errors import (
+    CacheBlobUnavailable,
+    CacheManifestUnavailable,
     CachePushRefused,
     CacheUpstreamBusy,
-    CacheUpstreamFailed,
 )
 from portside.services.imports.cache_rules import Match, match_rule
 from portside.services.imports.errors import (
     UpstreamError,
     UpstreamNotFound,
     UpstreamRateLimited,
+    UpstreamUnauthorized,
 )
 from portside.services.imports.upstream import (
     FetchedManifest,
@@ -170,7 +172,7 @@ class PullThrough:
                 lambda: self._client(target.registry_id, found),
                 stream=stream,
             )
-        except (UpstreamError, CacheUpstreamFailed) as error:
+        except UpstreamError as error:
             raise _failure(found, f"blob {digest}", error) from None
         return tee if tee is not None else await self._blobs.stat(target, digest)
 
@@ -191,7 +193,7 @@ class PullThrough:
             try:
                 upstream = await self._client(target.registry_id, found)
                 fetched = await upstream.get_manifest(found.upstream_repository, text)
-            except (UpstreamError, CacheUpstreamFailed) as error:
+            except UpstreamError as error:
                 raise _failure(found, f"manifest {text}", error) from None
             await self._store(target, reference, fetched, found)
         return await self._manifests.get(target, reference)
@@ -250,10 +252,8 @@ class PullThrough:
         name = found.rule.credential_set
         if name is not None:
             if self._credentials is None:
-                raise CacheUpstreamFailed(
-                    f"cache rule {found.rule.name!r} names credential set {name!r}, "
-                    "which this deployment cannot read",
-                    {"rule": found.rule.name},
+                raise UpstreamUnauthorized(
+                    found.host, f"credential set {name!r} cannot be read by this deployment"
                 )
             credentials = await self._credentials(registry_id, name)
         key = (found.host, credentials)
@@ -265,20 +265,19 @@ class PullThrough:
         return client
 
 
-def _failure(found: Match, what: str, error: Exception) -> RegistryError:
+def _failure(found: Match, what: str, error: UpstreamError) -> RegistryError:
     """The data plane's error for an upstream failure, naming the rule and the upstream."""
-    if isinstance(error, CacheUpstreamFailed):
-        return error
     rule = found.rule.name
     upstream = f"{found.host}/{found.upstream_repository}"
     detail = {"rule": rule, "upstream": upstream}
-    reason = getattr(error, "message", str(error))
-    if isinstance(error, UpstreamNotFound):
-        message = f"{what} not found through cache rule {rule!r} at {upstream}: {reason}"
-        if what.startswith("blob"):
-            return BlobUnknown(message, detail)
-        return ManifestUnknown(message, detail)
-    message = f"cache rule {rule!r} could not fetch {what} from {upstream}: {reason}"
     if isinstance(error, UpstreamRateLimited):
+        message = f"cache rule {rule!r}: {upstream} is rate limiting: {error.message}"
         return CacheUpstreamBusy(message, detail, error.retry_after)
-    return CacheUpstreamFailed(message, detail)
+    if isinstance(error, UpstreamNotFound):
+        message = f"{what} not found through cache rule {rule!r} at {upstream}"
+    else:
+        message = f"{what} is not cached and cache rule {rule!r} could not fetch it from {upstream}"
+    message = f"{message}: {error.message}"
+    if what.startswith("blob"):
+        return CacheBlobUnavailable(message, detail)
+    return CacheManifestUnavailable(message, detail)
