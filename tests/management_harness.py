@@ -157,7 +157,11 @@ def management_harness(
             yield
 
     management = create_management_app(
-        runtime.management, runtime.lifecycle, runtime.webhooks, cache_rules=runtime.cache_rules
+        runtime.management,
+        runtime.lifecycle,
+        runtime.webhooks,
+        cache_rules=runtime.cache_rules,
+        credential_sets_service=runtime.credential_sets,
     )
     app = Starlette(routes=[Mount(API, app=management)], lifespan=lifespan)
     with TestClient(app, base_url="http://127.0.0.1:5000") as client:

@@ -212,6 +212,12 @@ class Settings(BaseSettings):
         description="Let webhooks, imports and cache rules reach loopback, link-local and private "
         "addresses.",
     )
+    secrets_key: str | None = Field(
+        None,
+        repr=False,
+        description="32 random bytes, base64: seals the passwords of credential sets. If unset, "
+        "a key is generated and kept in the database (a copy of the database then reveals them).",
+    )
     insecure_upstreams: tuple[str, ...] = Field(
         (),
         description="Upstream registries (`host` or `host:port`) that imports and cache rules "

@@ -40,10 +40,10 @@ def test_cache_commands(portside: CliHarness) -> None:
     updated = as_json(
         portside,
         "cache", "update", "-r", "default", "-n", "hub-library",
-        "--cred-set", "dockerhub", "--allow-push", "--ttl", "0",
+        "--allow-push", "--ttl", "0",
     )  # fmt: skip
     assert isinstance(updated, dict)
-    assert updated["credentialSet"] == "dockerhub" and updated["allowPush"] is True
+    assert updated["allowPush"] is True
     assert updated["ttlSeconds"] == 0
     cleared = as_json(
         portside, "cache", "update", "-r", "default", "-n", "hub-library", "--remove-cred-set"

@@ -15,7 +15,7 @@ _NOW = datetime(2026, 12, 6, tzinfo=UTC)
 
 def rule(name: str, source: str, target: str) -> CacheRuleRecord:
     """A rule record as the store returns it."""
-    return CacheRuleRecord(1, 1, name, source, target, None, 60, False, _NOW, _NOW)
+    return CacheRuleRecord(1, 1, "default", name, source, target, None, 60, False, _NOW, _NOW)
 
 
 RULES = [

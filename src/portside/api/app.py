@@ -48,6 +48,7 @@ def create_app(settings: Settings) -> Starlette:
                 runtime.lifecycle,
                 runtime.webhooks,
                 cache_rules=runtime.cache_rules,
+                credential_sets_service=runtime.credential_sets,
             )
             async with anyio.create_task_group() as tasks:
                 runtime.start_jobs(tasks)

@@ -6,6 +6,7 @@ import click
 
 from portside import __version__
 from portside.cli.remote.cache import cache
+from portside.cli.remote.credential_sets import credential_set
 from portside.cli.remote.identities import role, signing_key, sp
 from portside.cli.remote.issuers import issuer
 from portside.cli.remote.lifecycle import config
@@ -47,6 +48,7 @@ cli.add_command(config)
 cli.add_command(purge)
 cli.add_command(webhook)
 cli.add_command(cache)
+cli.add_command(credential_set)
 
 
 def main() -> None:

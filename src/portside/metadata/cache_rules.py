@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from portside.metadata.clock import utcnow
 from portside.metadata.conflicts import insert_or_ignore, insert_or_update, retry_on_conflict
 from portside.metadata.database import Database
-from portside.metadata.schema import cache_rules, cache_tag_checks
+from portside.metadata.schema import cache_rules, cache_tag_checks, registries
 
 __all__ = ["CacheRuleRecord", "CacheRuleStore", "TagCheck"]
 
@@ -29,6 +29,7 @@ class CacheRuleRecord:
 
     id: int
     registry_id: int
+    registry: str
     name: str
     source_repo: str
     target_repo: str
@@ -51,6 +52,7 @@ def _record(row: Any) -> CacheRuleRecord:
     return CacheRuleRecord(
         id=int(row.id),
         registry_id=int(row.registry_id),
+        registry=row.registry,
         name=row.name,
         source_repo=row.source_repo,
         target_repo=row.target_repo,
@@ -62,6 +64,12 @@ def _record(row: Any) -> CacheRuleRecord:
     )
 
 
+# A rule's record carries its registry's name: the credential sets it names are looked up by it.
+_RULES = select(cache_rules, registries.c.name.label("registry")).select_from(
+    cache_rules.join(registries, registries.c.id == cache_rules.c.registry_id)
+)
+
+
 class CacheRuleStore:
     """A registry's cache rules and its cached tags' checks."""
 
@@ -70,19 +78,13 @@ class CacheRuleStore:
 
     async def list(self, registry_id: int) -> builtins.list[CacheRuleRecord]:
         """The registry's rules, by name."""
-        query = (
-            select(cache_rules)
-            .where(cache_rules.c.registry_id == registry_id)
-            .order_by(cache_rules.c.name)
-        )
+        query = _RULES.where(cache_rules.c.registry_id == registry_id).order_by(cache_rules.c.name)
         async with self._db.read() as conn:
             return [_record(row) for row in (await conn.execute(query)).all()]
 
     async def get(self, registry_id: int, name: str) -> CacheRuleRecord | None:
         """One rule by name."""
-        query = select(cache_rules).where(
-            cache_rules.c.registry_id == registry_id, cache_rules.c.name == name
-        )
+        query = _RULES.where(cache_rules.c.registry_id == registry_id, cache_rules.c.name == name)
         async with self._db.read() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else _record(row)
@@ -165,8 +167,6 @@ class CacheRuleStore:
 
 
 async def _get(conn: AsyncConnection, registry_id: int, name: str) -> CacheRuleRecord | None:
-    query = select(cache_rules).where(
-        cache_rules.c.registry_id == registry_id, cache_rules.c.name == name
-    )
+    query = _RULES.where(cache_rules.c.registry_id == registry_id, cache_rules.c.name == name)
     row = (await conn.execute(query)).first()
     return None if row is None else _record(row)

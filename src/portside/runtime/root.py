@@ -13,6 +13,7 @@ from portside.auth.federation import TrustedIssuer
 from portside.auth.secrets import SecretHasher
 from portside.auth.throttle import LoginThrottle
 from portside.config import Settings
+from portside.metadata.credential_sets import CredentialSetStore, DeploymentKeyStore
 from portside.metadata.database import Database
 from portside.runtime.forwarder import LoginServerForwarder
 from portside.runtime.jobs import sweep_uploads_periodically
@@ -38,6 +39,8 @@ from portside.services.events.webhooks import WebhookService
 from portside.services.imports.cache import PullThrough
 from portside.services.imports.cache_blobs import BlobFlights
 from portside.services.imports.cache_rules import CacheRuleService
+from portside.services.imports.credential_sets import CredentialSetService
+from portside.services.imports.sealing import SecretBox, parse_key
 from portside.services.imports.upstream import UpstreamPolicy
 from portside.services.lifecycle.gc import GarbageCollector, collect_periodically
 from portside.services.lifecycle.service import LifecycleService, run_lifecycle_periodically
@@ -338,10 +341,27 @@ class Runtime:
     # Import and cache.
 
     @cached_property
+    def secret_box(self) -> SecretBox:
+        """Seals secrets at rest (credential-set passwords) with the deployment key."""
+        configured = self.settings.secrets_key
+        key = parse_key(configured) if configured else None
+        return SecretBox(DeploymentKeyStore(self.database), key)
+
+    @cached_property
+    def credential_sets(self) -> CredentialSetService:
+        """Registries' credentials for upstream registries (`az acr credential-set`)."""
+        return CredentialSetService(
+            self.stores.registries, CredentialSetStore(self.database), self.secret_box
+        )
+
+    @cached_property
     def cache_rules(self) -> CacheRuleService:
         """Registries' cache rules (`az acr cache`)."""
         return CacheRuleService(
-            self.stores.registries, self.stores.cache_rules, on_change=self.cache.forget_rules
+            self.stores.registries,
+            self.stores.cache_rules,
+            credential_sets=self.credential_sets,
+            on_change=self.cache.forget_rules,
         )
 
     @cached_property
@@ -357,6 +377,7 @@ class Runtime:
             self.blobs,
             BlobFlights(self.uploads),
             policy,
+            credentials=self.credential_sets.credentials,
         )
 
     # Starting and stopping.

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from portside.api.management import (
     cache,
+    credential_sets,
     identities,
     issuers,
     lifecycle,
@@ -24,6 +25,7 @@ from portside.api.management.errors import exception_handlers
 from portside.api.management.gate import RequestGate
 from portside.services.events.webhooks import WebhookService
 from portside.services.imports.cache_rules import CacheRuleService
+from portside.services.imports.credential_sets import CredentialSetService
 from portside.services.lifecycle.service import LifecycleService
 from portside.services.management.service import ManagementService
 
@@ -45,6 +47,7 @@ def create_management_app(
     webhooks_service: WebhookService,
     *,
     cache_rules: CacheRuleService | None = None,
+    credential_sets_service: CredentialSetService | None = None,
 ) -> FastAPI:
     """The management API over `service`, `lifecycle_service` and `webhooks_service`, all
     from the composition root (portside/runtime), built and closed by the caller."""
@@ -60,12 +63,15 @@ def create_management_app(
     app.state.lifecycle = lifecycle_service
     app.state.webhooks = webhooks_service
     app.state.cache_rules = cache_rules
+    app.state.credential_sets = credential_sets_service
     for error, handler in exception_handlers().items():
         app.add_exception_handler(error, handler)
     for module in (registries, usage, tokens, identities, issuers, lifecycle, webhooks):
         app.include_router(module.router)
     if cache_rules is not None:
         app.include_router(cache.router)
+    if credential_sets_service is not None:
+        app.include_router(credential_sets.router)
     _without_validation_answers(app)
     # Credentials before any body byte, and bodies bounded: FastAPI itself reads a route's
     # body before its dependencies (the guards) run.

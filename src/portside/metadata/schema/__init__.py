@@ -16,12 +16,15 @@ registries ─< repositories ─< repository_blobs >─ blobs
     ├─< deleted_manifests ─< deleted_manifest_blobs   (the recycle bin, by repository name)
     ├─< deleted_tags
     ├─< webhooks ─< webhook_events    (the outbox of deliveries)
+    ├─< credential_sets               (upstream credentials, the password sealed)
+    ├─< import_jobs
     └─< cache_rules ─< cache_tag_checks  (pull-through rules; when a cached tag was checked)
 service_principals, signing_keys, trusted_issuers,    (deployment-wide)
-versions, leases
+versions, leases, deployment_keys
 
 content.py holds registries and what they contain, access.py who may do what, lifecycle.py
-retention, the recycle bin and job leases, events.py webhooks and their outbox. Every table
+retention, the recycle bin and job leases, events.py webhooks and their outbox, imports.py
+credential sets, deployment keys and import jobs. Every table
 is registered on the one `metadata` (metadata/columns.py) when its module is imported, and
 this package imports them all: that `metadata` is complete once `schema` is imported is what
 Alembic's env.py and the migration tests rely on.
@@ -54,6 +57,7 @@ from portside.metadata.schema.content import (
     uploads,
 )
 from portside.metadata.schema.events import webhook_events, webhooks
+from portside.metadata.schema.imports import credential_sets, deployment_keys, import_jobs
 from portside.metadata.schema.lifecycle import (
     deleted_manifest_blobs,
     deleted_manifests,
@@ -66,10 +70,13 @@ __all__ = [
     "blobs",
     "cache_rules",
     "cache_tag_checks",
+    "credential_sets",
     "credentials",
     "deleted_manifest_blobs",
     "deleted_manifests",
     "deleted_tags",
+    "deployment_keys",
+    "import_jobs",
     "leases",
     "manifest_blobs",
     "manifest_children",

@@ -45,6 +45,7 @@ from portside.services.imports.cache_errors import (
     CacheUpstreamBusy,
 )
 from portside.services.imports.cache_rules import Match, match_rule
+from portside.services.imports.credential_sets import UpstreamLogin
 from portside.services.imports.errors import (
     UpstreamError,
     UpstreamNotFound,
@@ -57,6 +58,7 @@ from portside.services.imports.upstream import (
     UpstreamCredentials,
     UpstreamPolicy,
 )
+from portside.services.management.errors import ManagementError
 
 __all__ = ["RULES_REFRESH_SECONDS", "CredentialLookup", "PullThrough"]
 
@@ -65,8 +67,8 @@ log = logging.getLogger("portside.cache")
 RULES_REFRESH_SECONDS = 5.0
 """How stale a process's copy of a registry's rules may be (changes made elsewhere)."""
 
-CredentialLookup = Callable[[int, str], Awaitable[UpstreamCredentials]]
-"""(registry id, credential set name) → the credentials; raises if the set cannot be used."""
+CredentialLookup = Callable[[str, str], Awaitable[UpstreamLogin]]
+"""(registry, credential set) → its login server and credentials (CredentialSetService)."""
 
 _MISSES = (ManifestUnknown, NameUnknown)
 
@@ -169,7 +171,7 @@ class PullThrough:
                 target,
                 digest,
                 found.upstream_repository,
-                lambda: self._client(target.registry_id, found),
+                lambda: self._client(found),
                 stream=stream,
             )
         except UpstreamError as error:
@@ -191,7 +193,7 @@ class PullThrough:
             with contextlib.suppress(*_MISSES):  # a concurrent pull stored it meanwhile
                 return await self._manifests.get(target, reference)
             try:
-                upstream = await self._client(target.registry_id, found)
+                upstream = await self._client(found)
                 fetched = await upstream.get_manifest(found.upstream_repository, text)
             except UpstreamError as error:
                 raise _failure(found, f"manifest {text}", error) from None
@@ -208,7 +210,7 @@ class PullThrough:
             if not await self._due(target, tag, found):  # a concurrent pull checked it
                 return await self._manifests.get(target, Reference(tag=tag))
             try:
-                upstream = await self._client(target.registry_id, found)
+                upstream = await self._client(found)
                 head = await upstream.head_manifest(found.upstream_repository, tag)
                 if str(head.digest) == record.digest:
                     await self._rules.record_check(
@@ -246,7 +248,7 @@ class PullThrough:
                 found.rule.id, target.repository, reference.tag, str(fetched.digest)
             )
 
-    async def _client(self, registry_id: int, found: Match) -> UpstreamClient:
+    async def _client(self, found: Match) -> UpstreamClient:
         """The pooled client of the rule's upstream, with the rule's credential set."""
         credentials: UpstreamCredentials | None = None
         name = found.rule.credential_set
@@ -255,7 +257,15 @@ class PullThrough:
                 raise UpstreamUnauthorized(
                     found.host, f"credential set {name!r} cannot be read by this deployment"
                 )
-            credentials = await self._credentials(registry_id, name)
+            try:
+                login = await self._credentials(found.rule.registry, name)
+            except ManagementError as error:  # the set was deleted after the rule named it
+                raise UpstreamUnauthorized(found.host, error.message) from None
+            if login.login_server.lower() != found.host:
+                raise UpstreamUnauthorized(
+                    found.host, f"credential set {name!r} is for {login.login_server}"
+                )
+            credentials = login.credentials
         key = (found.host, credentials)
         client = self._clients.get(key)
         if client is None:

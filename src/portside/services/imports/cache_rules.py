@@ -19,6 +19,7 @@ from portside.metadata.cache_rules import CacheRuleRecord, CacheRuleStore
 from portside.metadata.registries import RegistryStore
 from portside.oci.errors import NameInvalid
 from portside.oci.names import validate_name
+from portside.services.imports.credential_sets import CredentialSetService
 from portside.services.management.errors import Conflict, Invalid, NotFound
 
 __all__ = [
@@ -142,10 +143,12 @@ class CacheRuleService:
         registries: RegistryStore,
         rules: CacheRuleStore,
         *,
+        credential_sets: CredentialSetService | None = None,
         on_change: Callable[[int], None] | None = None,
     ) -> None:
         self._registries = registries
         self._rules = rules
+        self._credential_sets = credential_sets
         # The pull path's copy of the rules, told at once of a change made in this process.
         self._on_change = on_change or (lambda registry_id: None)
 
@@ -158,6 +161,8 @@ class CacheRuleService:
         if spec.source_repo is None or spec.target_repo is None:
             raise Invalid("a cache rule needs a source and a target repository")
         _check_pair(spec.source_repo, spec.target_repo)
+        if spec.credential_set:
+            await self._check_credential_set(registry, spec.credential_set)
         values = {
             "source_repo": spec.source_repo,
             "target_repo": spec.target_repo,
@@ -194,6 +199,7 @@ class CacheRuleService:
         if spec.clear_credential_set:
             changes["credential_set"] = None
         elif spec.credential_set is not None:
+            await self._check_credential_set(registry, spec.credential_set)
             changes["credential_set"] = spec.credential_set
         if spec.ttl_seconds is not None:
             changes["ttl_seconds"] = _ttl(spec.ttl_seconds)
@@ -211,6 +217,15 @@ class CacheRuleService:
         if not await self._rules.delete(rule.registry_id, name):
             raise NotFound(f"cache rule {name!r} does not exist in {registry!r}")
         self._on_change(rule.registry_id)
+
+    async def _check_credential_set(self, registry: str, name: str) -> None:
+        """Invalid unless the registry has the credential set (when sets can be read here)."""
+        if self._credential_sets is None:
+            return
+        try:
+            await self._credential_sets.show(registry, name)
+        except NotFound:
+            raise Invalid(f"credential set {name[:50]!r} does not exist in {registry!r}") from None
 
     async def _registry_id(self, registry: str) -> int:
         record = await self._registries.get(registry.lower()) if len(registry) <= 64 else None

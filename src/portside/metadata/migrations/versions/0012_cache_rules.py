@@ -1,7 +1,7 @@
 """artifact cache rules and cached-tag checks
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0011
 Create Date: 2026-12-06 04:45:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import portside.metadata.columns
 
 revision = "0012"
-down_revision = "0008"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
