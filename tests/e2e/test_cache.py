@@ -16,7 +16,14 @@ import pytest
 
 from tests.registry_client import digest_of
 
-from .cli_server import ADMIN_PASSWORD, ContainerTools, container_tools
+from .cli_server import (
+    ADMIN_PASSWORD,
+    ContainerTools,
+    container_tools,
+    secrets_printed,
+    start_cli_server,
+    stop_and_check,
+)
 from .clients import Cli, Registry, ServerProcess, free_port, remove_tree
 from .conftest import portside_executable
 from .images import read_docker_archive, write_docker_archive
@@ -154,3 +161,47 @@ def test_skopeo_copies_through_the_rule_and_again_with_the_upstream_stopped(
     )
     assert inspected.returncode != 0
     assert "hub-library" in inspected.stderr and setup.upstream.registry.host in inspected.stderr
+
+
+def test_a_rule_with_a_credential_set_pulls_from_an_authenticated_upstream(
+    setup: Setup, tmp_path: Path
+) -> None:
+    (tmp_path / "secured").mkdir()
+    secured = start_cli_server(tmp_path / "secured")
+    try:
+        admin = secrets_printed(
+            secured.run("registry", "update", "default", "--admin-enabled", "true").stdout
+        )
+        host = secured.registry.host
+        archive = write_docker_archive(
+            tmp_path / "authed.tar",
+            "example.invalid/cache/authed:v1",
+            [{"app/data.bin": os.urandom(32 << 10)}],
+        )
+        setup.tools.skopeo(
+            "copy", "--dest-tls-verify=false", "--dest-creds", f"default:{admin['password']}",
+            f"docker-archive:{archive.path}", f"docker://{host}/team/app:v1",
+        )  # fmt: skip
+        cli = Cli(
+            (portside_executable(),),
+            env={"PORTSIDE_SERVER": setup.portside.url, "PORTSIDE_ADMIN_PASSWORD": ADMIN_PASSWORD},
+        )
+        password = admin["password"]
+        cli("credential-set", "create", "-r", "default", "-n", "secured-admin",
+            "--login-server", host, "--username", "default", "--password", password)  # fmt: skip
+        cli("cache", "create", "-r", "default", "-n", "secured", "--cred-set", "secured-admin",
+            "--source-repo", f"{host}/team/*", "--target-repo", "secured/*")  # fmt: skip
+        cli("cache", "create", "-r", "default", "-n", "secured-anonymous",
+            "--source-repo", f"{host}/team/*", "--target-repo", "anonymous/*")  # fmt: skip
+
+        pulled = tmp_path / "pulled.tar"
+        source = f"docker://{setup.portside.host}/secured/app:v1"
+        setup.tools.skopeo("copy", "--src-tls-verify=false", source, f"docker-archive:{pulled}")
+        assert read_docker_archive(pulled)[1] == list(archive.layers)
+
+        refused = setup.tools.skopeo(
+            "inspect", TLS_OFF, f"docker://{setup.portside.host}/anonymous/app:v1", check=False
+        )
+        assert refused.returncode != 0 and "secured-anonymous" in refused.stderr
+    finally:
+        stop_and_check(secured)
