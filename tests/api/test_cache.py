@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
 from portside.api.app import create_app
+from portside.api.errors import ERROR_TABLE
 from portside.config import Settings
+from portside.metadata.cache_rules import CacheRuleRecord
 from portside.runtime import Runtime
-from portside.services.imports.cache_rules import CacheRuleSpec
+from portside.services.imports.cache import _failure
+from portside.services.imports.cache_errors import CacheUpstreamBusy
+from portside.services.imports.cache_rules import CacheRuleSpec, match_rule
+from portside.services.imports.errors import UpstreamRateLimited
 from tests.e2e.upstream import Upstream, reference_upstream
 from tests.registry_client import (
     OCI_MANIFEST,
@@ -21,6 +27,8 @@ from tests.registry_client import (
     error_code,
     push_image,
 )
+
+_NOW = datetime(2026, 12, 6, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -144,3 +152,36 @@ def test_pushes_under_a_rule_are_refused_unless_it_allows_them(
     push_image(portside, "hub/pushed", "v1")
     # A pushed tag has no upstream check: it is served as pushed.
     assert portside.get("/v2/hub/pushed/manifests/v1").status_code == 200
+
+
+def test_cached_content_fires_push_webhooks(settings: Settings, upstream: Upstream) -> None:
+    quiet = settings.model_copy(
+        update={"allow_private_network_targets": True, "webhook_poll_seconds": 0}
+    )
+    digest, _ = upstream.push_image("library/app", "v1")
+    with TestClient(create_app(quiet), base_url="http://localhost") as client:
+        add_rule(client, upstream)
+        runtime = client.app.state.portside  # type: ignore[attr-defined]
+        assert client.portal is not None
+        registry = client.portal.call(runtime.stores.registries.get, "default")
+        hook = client.portal.call(
+            runtime.stores.webhooks.create,
+            registry.id, "deploy", "http://receiver.invalid/", ("push",), "", {}, True,
+        )  # fmt: skip
+        assert client.get("/v2/hub/app/manifests/v1").status_code == 200
+        events = client.portal.call(runtime.stores.webhook_events.list, hook.id)
+    assert [e.payload["target"]["repository"] for e in events] == ["hub/app"]
+    assert events[0].payload["target"]["digest"] == digest
+    assert events[0].payload["target"]["tag"] == "v1"
+
+
+def test_an_upstream_rate_limit_is_a_429_naming_the_rule() -> None:
+    rule = CacheRuleRecord(
+        1, 1, "default", "hub-rule", "ghcr.io/org/*", "org/*", None, 60, False, _NOW, _NOW
+    )
+    found = match_rule([rule], "org/app")
+    assert found is not None
+    error = _failure(found, "manifest v1", UpstreamRateLimited("ghcr.io", "slow down", 42.0))
+    assert isinstance(error, CacheUpstreamBusy) and error.retry_after == 42.0
+    assert "hub-rule" in error.message and "ghcr.io/org/app" in error.message
+    assert ERROR_TABLE[CacheUpstreamBusy] == (429, "TOOMANYREQUESTS")

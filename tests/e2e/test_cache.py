@@ -5,6 +5,7 @@ answers an error naming the rule."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Iterator
@@ -26,7 +27,12 @@ from .cli_server import (
 )
 from .clients import Cli, Registry, ServerProcess, free_port, remove_tree
 from .conftest import portside_executable
-from .images import read_docker_archive, write_docker_archive
+from .images import (
+    build_multiarch_index,
+    read_docker_archive,
+    write_docker_archive,
+    write_oci_layout,
+)
 from .upstream import Upstream, reference_upstream
 
 TLS_OFF = "--tls-verify=false"
@@ -135,6 +141,35 @@ def test_concurrent_first_pulls_fetch_each_blob_once(setup: Setup, tmp_path: Pat
     for n in range(2):
         assert (tmp_path / str(n) / digest.split(":")[1]).read_bytes() == layer
     assert setup.upstream.requests("GET", f"blobs/{digest}") == 1
+
+
+def test_an_index_is_cached_and_its_platforms_fetched_when_asked(
+    setup: Setup, tmp_path: Path
+) -> None:
+    index = build_multiarch_index(("amd64", "arm64"))
+    layout = tmp_path / "layout"
+    write_oci_layout(layout, index.index, index.blobs(), "v1")
+    upstream_ref = f"docker://{setup.upstream.registry.host}/library/multi:v1"
+    setup.tools.skopeo("copy", "--all", "--dest-tls-verify=false", f"oci:{layout}:v1", upstream_ref)
+
+    source = f"docker://{setup.portside.host}/hub/multi:v1"
+    served = setup.tools.skopeo("inspect", TLS_OFF, "--raw", source).stdout.encode()
+    assert served == index.index.data
+    # One platform, as `docker pull` takes it: only its manifest and blobs are fetched.
+    arm = index.image_for("arm64")
+    one = setup.tools.skopeo(
+        "inspect", TLS_OFF, "--override-arch", "arm64", "--override-os", "linux", source
+    )
+    assert json.loads(one.stdout)["Layers"] == [layer.digest for layer in arm.layers]
+    amd = index.image_for("amd64")
+    assert setup.upstream.requests("GET", f"manifests/{amd.manifest.digest}") == 0
+    # Every platform, as `skopeo copy --all` takes them.
+    back = tmp_path / "back"
+    setup.tools.skopeo("copy", "--all", "--src-tls-verify=false", source, f"oci:{back}:v1")
+    for image in index.images:
+        for blob in image.blobs():
+            stored = back / "blobs" / "sha256" / blob.hex
+            assert stored.read_bytes() == blob.data
 
 
 def test_skopeo_copies_through_the_rule_and_again_with_the_upstream_stopped(
