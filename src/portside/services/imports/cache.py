@@ -60,12 +60,15 @@ from portside.services.imports.upstream import (
 )
 from portside.services.management.errors import ManagementError
 
-__all__ = ["RULES_REFRESH_SECONDS", "CredentialLookup", "PullThrough"]
+__all__ = ["REFRESH_SECONDS", "RULES_REFRESH_SECONDS", "CredentialLookup", "PullThrough"]
 
 log = logging.getLogger("portside.cache")
 
 RULES_REFRESH_SECONDS = 5.0
 """How stale a process's copy of a registry's rules may be (changes made elsewhere)."""
+
+REFRESH_SECONDS = 5.0
+"""How long a pull of a cached tag waits for the upstream's answer to its re-check."""
 
 CredentialLookup = Callable[[str, str], Awaitable[UpstreamLogin]]
 """(registry, credential set) → its login server and credentials (CredentialSetService)."""
@@ -209,27 +212,41 @@ class PullThrough:
         async with self._locks.hold((target.registry_id, target.repository, tag)):
             if not await self._due(target, tag, found):  # a concurrent pull checked it
                 return await self._manifests.get(target, Reference(tag=tag))
+            failure: object = None
             try:
-                upstream = await self._client(found)
-                head = await upstream.head_manifest(found.upstream_repository, tag)
-                if str(head.digest) == record.digest:
-                    await self._rules.record_check(
-                        found.rule.id, target.repository, tag, record.digest
-                    )
-                    return record
-                fetched = await upstream.get_manifest(found.upstream_repository, str(head.digest))
-                await self._store(target, Reference(tag=tag), fetched, found)
+                # A slow or rate-limiting upstream must not hold a pull that storage can answer.
+                with anyio.fail_after(REFRESH_SECONDS):
+                    moved = await self._check(target, tag, record, found)
+            except TimeoutError:
+                failure = f"no answer within {REFRESH_SECONDS:.0f} s"
             except (UpstreamError, RegistryError) as error:
-                # The cached tag keeps being served: an upstream outage is not a pull failure.
+                failure = getattr(error, "message", error)
+            if failure is not None:
+                # Served as cached, and not asked again before another TTL: an outage costs
+                # one failed check per tag and TTL, not one per pull.
                 log.warning(
                     "cache rule %s: serving %s:%s as cached; its check failed: %s",
                     found.rule.name,
                     target.repository,
                     tag,
-                    getattr(error, "message", error),
+                    failure,
                 )
+                await self._rules.record_check(found.rule.id, target.repository, tag, record.digest)
+                return record
+            if not moved:
                 return record
         return await self._manifests.get(target, Reference(tag=tag))
+
+    async def _check(self, target: Target, tag: str, record: ManifestRecord, found: Match) -> bool:
+        """HEAD the tag upstream; fetch and store it if it moved. Whether it moved."""
+        upstream = await self._client(found)
+        head = await upstream.head_manifest(found.upstream_repository, tag)
+        if str(head.digest) == record.digest:
+            await self._rules.record_check(found.rule.id, target.repository, tag, record.digest)
+            return False
+        fetched = await upstream.get_manifest(found.upstream_repository, str(head.digest))
+        await self._store(target, Reference(tag=tag), fetched, found)
+        return True
 
     async def _due(self, target: Target, tag: str, found: Match) -> bool:
         check = await self._rules.tag_check(found.rule.id, target.repository, tag)
