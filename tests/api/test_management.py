@@ -302,6 +302,12 @@ def test_openapi_document_lists_every_route(mgmt: Harness) -> None:
         "/registries/{name}/webhooks/{webhook}/ping",
         "/registries/{name}/webhooks/{webhook}/events",
         "/registries/{name}/webhooks/{webhook}/events/{event}/redeliver",
+        "/registries/{name}/credentialSets",
+        "/registries/{name}/credentialSets/{credential_set}",
+        "/registries/{name}/imports",
+        "/registries/{name}/imports/{job}",
+        "/registries/{name}/cacheRules",
+        "/registries/{name}/cacheRules/{rule}",
     }
     assert schema["components"]["securitySchemes"]["basic"]["scheme"] == "basic"
     operations = [op for path in schema["paths"].values() for op in path.values()]

@@ -57,8 +57,9 @@ def secrets_printed(stdout: str) -> dict[str, str]:
     return dict(_SECRET_LINE.findall(stdout))
 
 
-def start_cli_server(workdir: Path) -> CliServer:
-    """Start `portside serve` (2 workers, credentials required) in `workdir`."""
+def start_cli_server(workdir: Path, extra_env: dict[str, str] | None = None) -> CliServer:
+    """Start `portside serve` (2 workers, credentials required) in `workdir`, with
+    `extra_env` (more PORTSIDE_* settings) in its environment."""
     port = free_port()
     data_dir = workdir / "data"
     data_dir.mkdir()
@@ -69,6 +70,7 @@ def start_cli_server(workdir: Path) -> CliServer:
         "PORTSIDE_ACCESS_LOG": "true",
         "PORTSIDE_ANONYMOUS_LOOPBACK": "false",
         "PORTSIDE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        **(extra_env or {}),
     }
     process = ServerProcess.start("cli portside", argv, log_path, cwd=workdir, env=env)
     host = f"127.0.0.1:{port}"

@@ -49,6 +49,7 @@ def create_app(settings: Settings) -> Starlette:
                 runtime.webhooks,
                 cache_rules=runtime.cache_rules,
                 credential_sets_service=runtime.credential_sets,
+                imports_service=runtime.imports,
             )
             async with anyio.create_task_group() as tasks:
                 runtime.start_jobs(tasks)

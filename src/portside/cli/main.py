@@ -8,6 +8,7 @@ from portside import __version__
 from portside.cli.remote.cache import cache
 from portside.cli.remote.credential_sets import credential_set
 from portside.cli.remote.identities import role, signing_key, sp
+from portside.cli.remote.imports import import_image, import_list, import_show
 from portside.cli.remote.issuers import issuer
 from portside.cli.remote.lifecycle import config
 from portside.cli.remote.login import login
@@ -49,6 +50,9 @@ cli.add_command(purge)
 cli.add_command(webhook)
 cli.add_command(cache)
 cli.add_command(credential_set)
+cli.add_command(import_image)
+cli.add_command(import_show)
+cli.add_command(import_list)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from portside.auth.throttle import LoginThrottle
 from portside.config import Settings
 from portside.metadata.credential_sets import CredentialSetStore, DeploymentKeyStore
 from portside.metadata.database import Database
+from portside.metadata.imports import ImportStore
 from portside.runtime.forwarder import LoginServerForwarder
 from portside.runtime.jobs import sweep_uploads_periodically
 from portside.runtime.metrics import Metrics
@@ -40,8 +41,9 @@ from portside.services.imports.cache import PullThrough
 from portside.services.imports.cache_blobs import BlobFlights
 from portside.services.imports.cache_rules import CacheRuleService
 from portside.services.imports.credential_sets import CredentialSetService
+from portside.services.imports.imports import ImportService
+from portside.services.imports.policy import UpstreamPolicy
 from portside.services.imports.sealing import SecretBox, parse_key
-from portside.services.imports.upstream import UpstreamPolicy
 from portside.services.lifecycle.gc import GarbageCollector, collect_periodically
 from portside.services.lifecycle.service import LifecycleService, run_lifecycle_periodically
 from portside.services.management.admin import DeploymentAdmin
@@ -355,6 +357,29 @@ class Runtime:
         )
 
     @cached_property
+    def upstream_policy(self) -> UpstreamPolicy:
+        """Which upstream registries imports and cache rules may call, and over what."""
+        s = self.settings
+        return UpstreamPolicy(
+            allow_private=s.allow_private_network_targets,
+            insecure=frozenset(host.lower() for host in s.insecure_upstreams),
+        )
+
+    @cached_property
+    def imports(self) -> ImportService:
+        """Import jobs (`portside import`), run in this process, their state in the database."""
+        s = self.stores
+        return ImportService(
+            s.registries,
+            ImportStore(self.database),
+            s.manifests,
+            self.manifests,
+            self.uploads,
+            self.credential_sets,
+            self.upstream_policy,
+        )
+
+    @cached_property
     def cache_rules(self) -> CacheRuleService:
         """Registries' cache rules (`az acr cache`)."""
         return CacheRuleService(
@@ -367,16 +392,12 @@ class Runtime:
     @cached_property
     def cache(self) -> PullThrough:
         """Pull-through of the repositories under cache rules (the data plane's hook)."""
-        s = self.settings
-        policy = UpstreamPolicy(
-            allow_private=s.allow_private_network_targets, insecure=frozenset(s.insecure_upstreams)
-        )
         return PullThrough(
             self.stores.cache_rules,
             self.manifests,
             self.blobs,
             BlobFlights(self.uploads),
-            policy,
+            self.upstream_policy,
             credentials=self.credential_sets.credentials,
         )
 
@@ -395,7 +416,7 @@ class Runtime:
     def start_jobs(self, tasks: TaskGroup) -> None:
         """Start the background jobs in `tasks` (cancel its scope to stop them): the upload
         sweep, and periodic garbage collection, lifecycle runs and webhook deliveries unless
-        switched off."""
+        switched off, and the runner of the import jobs this process accepts."""
         s, job_ran = self.settings, self.metrics.job_ran
         tasks.start_soon(sweep_uploads_periodically, self.uploads, s.upload_sweep_seconds)
         if s.gc_interval_seconds > 0:
@@ -414,6 +435,7 @@ class Runtime:
             )
         if s.webhook_poll_seconds > 0:
             tasks.start_soon(deliver_periodically, self.deliverer, s.webhook_poll_seconds)
+        tasks.start_soon(self.imports.run_jobs)
 
     async def aclose(self) -> None:
         """Close what this runtime built (not a database or driver it was given)."""

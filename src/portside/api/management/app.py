@@ -14,6 +14,7 @@ from portside.api.management import (
     cache,
     credential_sets,
     identities,
+    imports,
     issuers,
     lifecycle,
     registries,
@@ -26,6 +27,7 @@ from portside.api.management.gate import RequestGate
 from portside.services.events.webhooks import WebhookService
 from portside.services.imports.cache_rules import CacheRuleService
 from portside.services.imports.credential_sets import CredentialSetService
+from portside.services.imports.imports import ImportService
 from portside.services.lifecycle.service import LifecycleService
 from portside.services.management.service import ManagementService
 
@@ -48,6 +50,7 @@ def create_management_app(
     *,
     cache_rules: CacheRuleService | None = None,
     credential_sets_service: CredentialSetService | None = None,
+    imports_service: ImportService | None = None,
 ) -> FastAPI:
     """The management API over `service`, `lifecycle_service` and `webhooks_service`, all
     from the composition root (portside/runtime), built and closed by the caller."""
@@ -64,6 +67,7 @@ def create_management_app(
     app.state.webhooks = webhooks_service
     app.state.cache_rules = cache_rules
     app.state.credential_sets = credential_sets_service
+    app.state.imports = imports_service
     for error, handler in exception_handlers().items():
         app.add_exception_handler(error, handler)
     for module in (registries, usage, tokens, identities, issuers, lifecycle, webhooks):
@@ -72,6 +76,8 @@ def create_management_app(
         app.include_router(cache.router)
     if credential_sets_service is not None:
         app.include_router(credential_sets.router)
+    if imports_service is not None:
+        app.include_router(imports.router)
     _without_validation_answers(app)
     # Credentials before any body byte, and bodies bounded: FastAPI itself reads a route's
     # body before its dependencies (the guards) run.

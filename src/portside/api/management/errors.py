@@ -2,7 +2,9 @@
 
 Invalid and request-validation failures are 400 (FastAPI's 422 is folded into 400), NotFound
 404, Conflict 409; missing or bad credentials 401 with a Basic challenge, lack of a role 403,
-too many failed sign-ins 429 with Retry-After.
+too many failed sign-ins 429 with Retry-After. An upstream registry's failure (imports) is
+400 when refused by policy or credentials, 404 when it lacks the content, 503 when it rate
+limits, 502 otherwise, its code the error's class name (UpstreamUnauthorized, ...).
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ from starlette.exceptions import HTTPException
 
 from portside.api.management.models import ErrorBody
 from portside.auth.errors import Denied, Throttled, Unauthorized
+from portside.services.imports.errors import (
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamRateLimited,
+    UpstreamRefused,
+    UpstreamUnauthorized,
+)
 from portside.services.management.errors import Conflict, Invalid, ManagementError, NotFound
 
 __all__ = [
@@ -73,6 +82,19 @@ async def _management(request: Request, error: Exception) -> Response:
     return error_response(status, error.code, error.message)
 
 
+async def _upstream(request: Request, error: Exception) -> Response:
+    # Never 401 or 403: those say the caller's own credentials for this API are wrong.
+    assert isinstance(error, UpstreamError)
+    status = 502
+    if isinstance(error, UpstreamRefused | UpstreamUnauthorized):
+        status = 400
+    elif isinstance(error, UpstreamNotFound):
+        status = 404
+    elif isinstance(error, UpstreamRateLimited):
+        status = 503
+    return error_response(status, type(error).__name__, error.message)
+
+
 async def _unauthorized(request: Request, error: Exception) -> Response:
     assert isinstance(error, Unauthorized)
     return error_response(401, "Unauthorized", error.message, CHALLENGE)
@@ -118,6 +140,7 @@ def exception_handlers() -> dict[type[Exception], Handler]:
     """The management app's exception handlers, by exception class."""
     return {
         ManagementError: _management,
+        UpstreamError: _upstream,
         Unauthorized: _unauthorized,
         Denied: _denied,
         Throttled: _throttled,

@@ -6,6 +6,7 @@ Contract (stable; imports and the artifact cache build on it):
     async with UpstreamClient("HOST[:PORT]", policy, credentials=UpstreamCredentials(u, p)) as up:
         manifest = await up.get_manifest("a/b/c", "tag-or-digest")  # FetchedManifest, verified
         head = await up.head_manifest("a/b/c", "tag")                 # ManifestHead (digest, size)
+        await up.check()                                              # the address policy, now
         async with up.blob("a/b/c", digest, size) as chunks:          # size may be None
             async for chunk in chunks: ...                            # hashed while streaming
         referrers = await up.referrers("a/b/c", digest)               # tuple[Descriptor, ...]
@@ -169,6 +170,12 @@ class UpstreamClient:
         """Close the HTTP client if this client made it."""
         if self._owns_http:
             await self._http.aclose()
+
+    async def check(self) -> None:
+        """UpstreamRefused if the policy forbids this upstream (its name is resolved now)."""
+        self.policy.check_scheme(self.name, self._base)
+        port = self._port or (443 if self._base.startswith("https:") else 80)
+        await self.policy.check_address(self.name, self._host, port)
 
     async def get_manifest(self, repository: str, reference: str) -> FetchedManifest:
         """The manifest `reference` (a tag or a digest) of `repository`, its digest verified."""
