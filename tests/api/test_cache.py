@@ -19,7 +19,7 @@ from portside.runtime import Runtime
 from portside.services.imports.cache import _failure
 from portside.services.imports.cache_errors import CacheUpstreamBusy
 from portside.services.imports.cache_rules import CacheRuleSpec, match_rule
-from portside.services.imports.errors import UpstreamRateLimited
+from portside.services.imports.errors import UpstreamDigestMismatch, UpstreamRateLimited
 from tests.e2e.upstream import Upstream, reference_upstream
 from tests.registry_client import (
     OCI_MANIFEST,
@@ -190,3 +190,22 @@ def test_an_upstream_rate_limit_is_a_429_naming_the_rule() -> None:
     assert isinstance(error, CacheUpstreamBusy) and error.retry_after == 42.0
     assert "hub-rule" in error.message and "ghcr.io/org/app" in error.message
     assert ERROR_TABLE[CacheUpstreamBusy] == (429, "TOOMANYREQUESTS")
+
+
+def test_bytes_that_do_not_match_their_digest_are_cut_off_and_never_stored(
+    portside: TestClient, upstream: Upstream
+) -> None:
+    layer = os.urandom(3 << 20)
+    upstream.push_image("library/app", "v1", [layer])
+    add_rule(portside, upstream)
+    digest = digest_of(layer)
+    hex_ = digest.split(":")[1]
+    stored = upstream.registry.data_dir / "docker/registry/v2/blobs/sha256" / hex_[:2] / hex_
+    (stored / "data").write_bytes(os.urandom(len(layer)))  # the upstream now serves other bytes
+
+    # The headers went out before the last byte: the stream breaks off instead of ending.
+    with pytest.raises(UpstreamDigestMismatch):
+        portside.get(f"/v2/hub/app/blobs/{digest}")
+    head = portside.head(f"/v2/hub/app/blobs/{digest}")  # fetches again: nothing was stored
+    assert head.status_code == 404
+    assert upstream.requests("GET", f"blobs/{digest}") == 2

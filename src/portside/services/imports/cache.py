@@ -67,6 +67,9 @@ log = logging.getLogger("portside.cache")
 RULES_REFRESH_SECONDS = 5.0
 """How stale a process's copy of a registry's rules may be (changes made elsewhere)."""
 
+CLOSE_SECONDS = 5.0
+"""How long closing waits for the fetches under way to stop and upstream connections to close."""
+
 REFRESH_SECONDS = 5.0
 """How long a pull of a cached tag waits for the upstream's answer to its re-check."""
 
@@ -183,9 +186,11 @@ class PullThrough:
 
     async def aclose(self) -> None:
         """Stop the fetches under way and close the upstream connections."""
-        await self._flights.aclose()
-        for client in self._clients.values():
-            await client.aclose()
+        # Bounded: a shutdown must not wait on an upstream that stopped answering.
+        with anyio.move_on_after(CLOSE_SECONDS):
+            await self._flights.aclose()
+            for client in self._clients.values():
+                await client.aclose()
         self._clients.clear()
 
     async def _fetch_manifest(

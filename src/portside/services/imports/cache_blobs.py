@@ -140,15 +140,7 @@ class BlobFlights:
             async with upstream.blob(repository, digest) as chunks:
                 flight.size = chunks.size
                 flight.started.set()
-
-                async def teed() -> AsyncIterator[bytes]:
-                    async for chunk in chunks:
-                        await flight.offer(chunk)
-                        yield chunk
-                    flight.complete = True  # verified: the client's copy is whole
-                    flight.release()
-
-                await self._uploads.upload_whole(target, digest, teed())
+                await self._store(flight, chunks, target, digest)
         except Exception as error:  # every caller of the flight gets it
             log.warning("cache: fetching blob %s for %s failed: %s", digest, key[1], error)
             flight.error = error
@@ -159,6 +151,40 @@ class BlobFlights:
             flight.started.set()
             del self._flights[key]
             flight.done.set()
+
+    async def _store(
+        self, flight: _Flight, chunks: AsyncIterator[bytes], target: Target, digest: Digest
+    ) -> None:
+        """Read the upstream in one task, store in another: reading the network overlaps
+        hashing and writing (each on its own thread), which one loop in turn would not."""
+        send, receive = anyio.create_memory_object_stream[bytes](_BUFFERED_CHUNKS)
+        failed: list[BaseException] = []
+
+        async def pump() -> None:
+            try:
+                with send:
+                    async for chunk in chunks:
+                        await flight.offer(chunk)
+                        await send.send(chunk)
+                flight.complete = True  # verified: the client's copy is whole
+                flight.release()
+            except Exception as error:
+                failed.append(error)  # the upload then sees a short body and stores nothing
+                raise
+
+        async def stored() -> AsyncIterator[bytes]:
+            async for chunk in receive:
+                yield chunk
+
+        try:
+            with receive:
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(pump)
+                    await self._uploads.upload_whole(target, digest, stored())
+        except BaseExceptionGroup as group:
+            # The upstream's failure is the cause; the upload's (a digest mismatch over a
+            # short body) only follows from it.
+            raise (failed[0] if failed else group.exceptions[0]) from None
 
 
 async def _consume(
