@@ -160,6 +160,7 @@ def management_harness(
         runtime.management,
         runtime.lifecycle,
         runtime.webhooks,
+        cache_rules=runtime.cache_rules,
         credential_sets_service=runtime.credential_sets,
         imports_service=runtime.imports,
     )

@@ -306,6 +306,8 @@ def test_openapi_document_lists_every_route(mgmt: Harness) -> None:
         "/registries/{name}/credentialSets/{credential_set}",
         "/registries/{name}/imports",
         "/registries/{name}/imports/{job}",
+        "/registries/{name}/cacheRules",
+        "/registries/{name}/cacheRules/{rule}",
     }
     assert schema["components"]["securitySchemes"]["basic"]["scheme"] == "basic"
     operations = [op for path in schema["paths"].values() for op in path.values()]

@@ -48,6 +48,7 @@ def create_app(settings: Settings) -> Starlette:
                 runtime.management,
                 runtime.lifecycle,
                 runtime.webhooks,
+                cache_rules=runtime.cache_rules,
                 credential_sets_service=runtime.credential_sets,
                 imports_service=runtime.imports,
             )

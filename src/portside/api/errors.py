@@ -18,6 +18,7 @@ from portside.auth.errors import AuthError, Denied, Throttled, Unauthorized
 from portside.logs import bounded, printable
 from portside.oci import errors as oci
 from portside.services import errors as svc
+from portside.services.imports import cache_errors as cache
 from portside.storage.errors import StorageError
 
 __all__ = ["ERROR_TABLE", "LOCKED_DELETE", "error_response", "exception_handlers"]
@@ -47,6 +48,8 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     svc.RangeNotSatisfiable: (416, "BLOB_UNKNOWN"),
     svc.Unsupported: (405, "UNSUPPORTED"),
     svc.ParameterInvalid: (400, "UNSUPPORTED"),
+    cache.CachePushRefused: (403, "DENIED"),
+    cache.CacheUpstreamBusy: (429, "TOOMANYREQUESTS"),
     Unauthorized: (401, "UNAUTHORIZED"),
     Denied: (403, "DENIED"),
     Throttled: (429, "TOOMANYREQUESTS"),
@@ -109,6 +112,8 @@ def _headers(exc: Exception) -> dict[str, str]:
         return {"Content-Range": f"bytes */{exc.size}"}
     if isinstance(exc, Throttled):
         return {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, cache.CacheUpstreamBusy) and exc.retry_after is not None:
+        return {"Retry-After": str(max(1, round(exc.retry_after)))}
     if isinstance(exc, Unauthorized) and exc.challenge is not None:
         return {"WWW-Authenticate": exc.challenge}
     return {}

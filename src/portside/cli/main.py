@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from portside import __version__
+from portside.cli.remote.cache import cache
 from portside.cli.remote.credential_sets import credential_set
 from portside.cli.remote.identities import role, signing_key, sp
 from portside.cli.remote.imports import import_image, import_list, import_show
@@ -47,6 +48,7 @@ cli.add_command(gc)
 cli.add_command(config)
 cli.add_command(purge)
 cli.add_command(webhook)
+cli.add_command(cache)
 cli.add_command(credential_set)
 cli.add_command(import_image)
 cli.add_command(import_show)

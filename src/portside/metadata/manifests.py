@@ -128,10 +128,14 @@ class ManifestStore:
         new: NewManifest,
         tag: str | None,
         context: EventContext | None = None,
+        *,
+        lazy_references: bool = False,
     ) -> list[str]:
         """Store a manifest (and move `tag` to it) in one transaction.
 
         Returns the referenced digests the repository lacks; if any, nothing is written.
+        With `lazy_references` (a pull-through cache, whose blobs and child manifests arrive
+        when a client asks for them) none are looked for.
         Raises LockViolation if the repository is write-disabled or the tag is write-disabled
         and would move, TagImmutableViolation if tags are immutable and it would move.
         """
@@ -140,7 +144,7 @@ class ManifestStore:
             locked = await locked_repository(conn, registry_id, repository, repo_id=repo_id)
             assert locked is not None
             require(locked[1], "repository", repository, "write")
-            missing = await _missing_references(conn, repo_id, new)
+            missing = [] if lazy_references else await _missing_references(conn, repo_id, new)
             if missing:
                 return missing
             manifest_id = await _manifest_id(conn, repo_id, new.digest)

@@ -39,6 +39,9 @@ from portside.services.events.delivery import (
     deliver_periodically,
 )
 from portside.services.events.webhooks import WebhookService
+from portside.services.imports.cache import PullThrough
+from portside.services.imports.cache_blobs import BlobFlights
+from portside.services.imports.cache_rules import CacheRuleService
 from portside.services.imports.credential_sets import CredentialSetService
 from portside.services.imports.imports import ImportService
 from portside.services.imports.policy import UpstreamPolicy
@@ -387,6 +390,28 @@ class Runtime:
             self.upstream_policy,
         )
 
+    @cached_property
+    def cache_rules(self) -> CacheRuleService:
+        """Registries' cache rules (`az acr cache`)."""
+        return CacheRuleService(
+            self.stores.registries,
+            self.stores.cache_rules,
+            credential_sets=self.credential_sets,
+            on_change=self.cache.forget_rules,
+        )
+
+    @cached_property
+    def cache(self) -> PullThrough:
+        """Pull-through of the repositories under cache rules (the data plane's hook)."""
+        return PullThrough(
+            self.stores.cache_rules,
+            self.manifests,
+            self.blobs,
+            BlobFlights(self.uploads),
+            self.upstream_policy,
+            credentials=self.credential_sets.credentials,
+        )
+
     # Starting and stopping.
 
     async def prepare(self) -> str | None:
@@ -429,6 +454,9 @@ class Runtime:
         issuers = built.get("issuers")
         if issuers is not None:
             await issuers.aclose()
+        cache = built.get("cache")
+        if cache is not None:  # before the driver: its fetches write through it
+            await cache.aclose()
         if self._driver is None and "driver" in built:
             await self.driver.close()
         if self._database is None and "database" in built:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from portside.metadata.artifacts import ArtifactStore
 from portside.metadata.blobs import BlobStore
+from portside.metadata.cache_rules import CacheRuleStore
 from portside.metadata.credentials import CredentialStore
 from portside.metadata.database import Database
 from portside.metadata.gc import CollectorStore
@@ -60,6 +61,7 @@ class Stores:
     trusted_issuers: TrustedIssuerStore
     webhooks: WebhookStore
     webhook_events: WebhookEventStore
+    cache_rules: CacheRuleStore
 
     @classmethod
     def over(cls, db: Database) -> Stores:
@@ -88,6 +90,7 @@ class Stores:
             trusted_issuers=TrustedIssuerStore(db),
             webhooks=WebhookStore(db),
             webhook_events=WebhookEventStore(db),
+            cache_rules=CacheRuleStore(db),
         )
 
     def access(self) -> AccessStores:

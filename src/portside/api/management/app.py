@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from portside.api.management import (
+    cache,
     credential_sets,
     identities,
     imports,
@@ -24,6 +25,7 @@ from portside.api.management import (
 from portside.api.management.errors import exception_handlers
 from portside.api.management.gate import RequestGate
 from portside.services.events.webhooks import WebhookService
+from portside.services.imports.cache_rules import CacheRuleService
 from portside.services.imports.credential_sets import CredentialSetService
 from portside.services.imports.imports import ImportService
 from portside.services.lifecycle.service import LifecycleService
@@ -46,6 +48,7 @@ def create_management_app(
     lifecycle_service: LifecycleService,
     webhooks_service: WebhookService,
     *,
+    cache_rules: CacheRuleService | None = None,
     credential_sets_service: CredentialSetService | None = None,
     imports_service: ImportService | None = None,
 ) -> FastAPI:
@@ -62,12 +65,15 @@ def create_management_app(
     app.state.management = service
     app.state.lifecycle = lifecycle_service
     app.state.webhooks = webhooks_service
+    app.state.cache_rules = cache_rules
     app.state.credential_sets = credential_sets_service
     app.state.imports = imports_service
     for error, handler in exception_handlers().items():
         app.add_exception_handler(error, handler)
     for module in (registries, usage, tokens, identities, issuers, lifecycle, webhooks):
         app.include_router(module.router)
+    if cache_rules is not None:
+        app.include_router(cache.router)
     if credential_sets_service is not None:
         app.include_router(credential_sets.router)
     if imports_service is not None:

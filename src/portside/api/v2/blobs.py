@@ -7,7 +7,10 @@ from starlette.responses import FileResponse, RedirectResponse, Response, Stream
 
 from portside.api.params import digest_param, range_header, target_of
 from portside.api.state import app_state
+from portside.oci.digests import Digest
 from portside.services.content.blobs import BlobInfo
+from portside.services.errors import BlobUnknown
+from portside.services.imports.cache_blobs import TeeStream
 
 __all__ = ["delete_blob", "get_blob"]
 
@@ -26,7 +29,16 @@ def _headers(blob: BlobInfo) -> dict[str, str]:
 async def get_blob(request: Request) -> Response:
     """Stream a blob (zero-copy from the filesystem when possible); HEAD sends headers only."""
     service = app_state(request).blobs
-    blob = await service.stat(target_of(request), digest_param(request.path_params["digest"]))
+    target, digest = target_of(request), digest_param(request.path_params["digest"])
+    try:
+        blob = await service.stat(target, digest)
+    except BlobUnknown:
+        # Under a cache rule: fetched from the upstream; a plain GET streams as it arrives.
+        teed = request.method == "GET" and "range" not in request.headers
+        fetched = await app_state(request).cache.get_blob(target, digest, stream=teed)
+        if isinstance(fetched, TeeStream):
+            return _teed(digest, fetched)
+        blob = fetched
     headers = _headers(blob)
     wanted = range_header(request, blob.size)
     if wanted is not None:
@@ -48,6 +60,14 @@ async def get_blob(request: Request) -> Response:
         await service.ensure_stored(blob)  # FileResponse would find a missing file too late
         return FileResponse(blob.path, headers=headers, media_type=_OCTET)
     return StreamingResponse(await service.open(blob), headers=headers, media_type=_OCTET)
+
+
+def _teed(digest: Digest, tee: TeeStream) -> Response:
+    """A blob's bytes as they arrive from a cache rule's upstream."""
+    headers = _headers(BlobInfo(digest, tee.size or 0, None))
+    if tee.size is not None:
+        headers["Content-Length"] = str(tee.size)
+    return StreamingResponse(tee.chunks, headers=headers, media_type=_OCTET)
 
 
 async def delete_blob(request: Request) -> Response:

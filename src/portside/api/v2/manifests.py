@@ -48,7 +48,9 @@ def _existing_reference(request: Request) -> Reference:
 async def get_manifest(request: Request) -> Response:
     """Serve a manifest by tag or digest in its stored form."""
     reference = _existing_reference(request)
-    record = await app_state(request).manifests.get(target_of(request), reference)
+    # The cache serves stored manifests as they are, and repositories under its rules from
+    # their upstream when they miss (services/imports/cache.py).
+    record = await app_state(request).cache.get_manifest(target_of(request), reference)
     if not _acceptable(request, record.media_type):
         raise ManifestUnknown(
             f"manifest is {record.media_type}, which the Accept header does not list",
@@ -67,6 +69,7 @@ async def put_manifest(request: Request) -> Response:
     """Store a manifest; a tag reference moves the tag."""
     target = target_of(request)
     reference = Reference.parse(request.path_params["reference"])
+    await app_state(request).cache.check_push(target)
     body = await read_manifest_body(request)
     pushed = await app_state(request).manifests.put(
         target, reference, body, request.headers.get("content-type"), event_context(request)

@@ -40,6 +40,7 @@ def _created(target: Target, digest: str) -> Response:
 async def start_upload(request: Request) -> Response:
     """POST: a mount (`?mount=&from=`), a monolithic upload (`?digest=`), or a new session."""
     target = target_of(request)
+    await app_state(request).cache.check_push(target)
     uploads = app_state(request).uploads
     query = request.query_params
     if "mount" in query:

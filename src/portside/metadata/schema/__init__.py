@@ -17,7 +17,8 @@ registries ─< repositories ─< repository_blobs >─ blobs
     ├─< deleted_tags
     ├─< webhooks ─< webhook_events    (the outbox of deliveries)
     ├─< credential_sets               (upstream credentials, the password sealed)
-    └─< import_jobs
+    ├─< import_jobs
+    └─< cache_rules ─< cache_tag_checks  (pull-through rules; when a cached tag was checked)
 service_principals, signing_keys, trusted_issuers,    (deployment-wide)
 versions, leases, deployment_keys
 
@@ -42,6 +43,7 @@ from portside.metadata.schema.access import (
     trusted_issuers,
     versions,
 )
+from portside.metadata.schema.cache import cache_rules, cache_tag_checks
 from portside.metadata.schema.content import (
     blobs,
     manifest_blobs,
@@ -67,6 +69,8 @@ from portside.metadata.schema.portal import portal_sessions
 
 __all__ = [
     "blobs",
+    "cache_rules",
+    "cache_tag_checks",
     "credential_sets",
     "credentials",
     "deleted_manifest_blobs",

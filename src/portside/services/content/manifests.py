@@ -77,9 +77,12 @@ class ManifestService:
         body: bytes,
         content_type: str | None,
         context: EventContext | None = None,
+        *,
+        lazy_references: bool = False,
     ) -> PushedManifest:
         """Verify and store a manifest; a tag reference moves that tag to it. Webhook events
-        record `context` as their request and actor.
+        record `context` as their request and actor. With `lazy_references` (the pull-through
+        cache) the blobs and child manifests it names need not be stored yet.
 
         Locked if the repository (or the tag, were it to move) is write-disabled; TagImmutable
         if the registry's tags are immutable and the tag would move.
@@ -101,7 +104,12 @@ class ManifestService:
         )
         with lock_errors():
             missing = await self._manifests.put(
-                target.registry_id, target.repository, new, reference.tag, context
+                target.registry_id,
+                target.repository,
+                new,
+                reference.tag,
+                context,
+                lazy_references=lazy_references,
             )
         if missing:
             raise ManifestBlobUnknown(

@@ -65,6 +65,7 @@ __all__ = [
     "MANIFEST_ACCEPT",
     "FetchedManifest",
     "ManifestHead",
+    "UpstreamBlob",
     "UpstreamClient",
     "UpstreamCredentials",
     "UpstreamPolicy",
@@ -98,6 +99,20 @@ class ManifestHead:
     digest: Digest
     media_type: str | None
     size: int | None
+
+
+class UpstreamBlob(AsyncIterator[bytes]):
+    """A blob's verified chunks, and its size when known before the first byte (the
+    descriptor's, else the upstream's Content-Length): a cache streaming the blob on to a
+    client announces it as Content-Length."""
+
+    def __init__(self, chunks: AsyncIterator[bytes], size: int | None) -> None:
+        self._chunks = chunks
+        self.size = size
+
+    async def __anext__(self) -> bytes:
+        """The next verified chunk."""
+        return await anext(self._chunks)
 
 
 class UpstreamClient:
@@ -194,7 +209,7 @@ class UpstreamClient:
     @asynccontextmanager
     async def blob(
         self, repository: str, digest: Digest, size: int | None = None
-    ) -> AsyncIterator[AsyncIterator[bytes]]:
+    ) -> AsyncIterator[UpstreamBlob]:
         """The blob's bytes as an async iterator of chunks, verified while they stream."""
         path = self._path(repository, "blobs", str(digest))
         response = await self._request("GET", path, repository, follow=True)
@@ -205,7 +220,8 @@ class UpstreamClient:
                 raise UpstreamInvalid(
                     self.name, f"blob {digest} is {declared} bytes there, {size} expected"
                 )
-            yield self._verified(response, digest, size if size is not None else declared)
+            known = size if size is not None else declared
+            yield UpstreamBlob(self._verified(response, digest, known), known)
         finally:
             await response.aclose()
 
