@@ -41,6 +41,7 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     svc.TagUnknown: (404, "TAG_UNKNOWN"),
     svc.Locked: (403, "DENIED"),
     svc.QuotaExceeded: (403, "DENIED"),
+    svc.TooManyRequests: (429, "TOOMANYREQUESTS"),
     svc.TagImmutable: (409, "DENIED"),
     svc.RestoreRefused: (409, "DENIED"),
     svc.BodyInvalid: (400, "UNSUPPORTED"),
@@ -107,7 +108,7 @@ def _headers(exc: Exception) -> dict[str, str]:
         return headers
     if isinstance(exc, svc.RangeNotSatisfiable):
         return {"Content-Range": f"bytes */{exc.size}"}
-    if isinstance(exc, Throttled):
+    if isinstance(exc, (Throttled, svc.TooManyRequests)):
         return {"Retry-After": str(exc.retry_after)}
     if isinstance(exc, Unauthorized) and exc.challenge is not None:
         return {"WWW-Authenticate": exc.challenge}

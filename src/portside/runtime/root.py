@@ -14,6 +14,7 @@ from portside.auth.secrets import SecretHasher
 from portside.auth.throttle import LoginThrottle
 from portside.config import Settings
 from portside.metadata.database import Database
+from portside.metadata.throttling import LoginFailureStore, LoginPolicy, RequestCountStore
 from portside.runtime.forwarder import LoginServerForwarder
 from portside.runtime.jobs import sweep_uploads_periodically
 from portside.runtime.metrics import Metrics
@@ -23,6 +24,7 @@ from portside.services.access.issuers import TrustedIssuers
 from portside.services.access.oauth import OAuthService
 from portside.services.access.policy import AccessPolicy, AccessStores
 from portside.services.access.signing import KeyRing
+from portside.services.access.throttling import RequestThrottle
 from portside.services.content.artifacts import ArtifactService
 from portside.services.content.blobs import BlobService
 from portside.services.content.listings import ListingService
@@ -167,10 +169,34 @@ class Runtime:
         if self._throttle is not None:
             return self._throttle
         s = self.settings
+        # Counted in the database, so that the lockout holds for every process and node.
+        window_seconds = 60.0
+        shared = LoginFailureStore(
+            self.database,
+            LoginPolicy(
+                max_failures=s.login_max_failures,
+                window_ms=int(window_seconds * 1000),
+                lockout_ms=int(s.login_lockout_seconds * 1000),
+            ),
+        )
         return LoginThrottle(
             max_failures=s.login_max_failures,
+            window_seconds=window_seconds,
             lockout_seconds=s.login_lockout_seconds,
             on_failure=self.metrics.login_failed,
+            shared=shared,
+        )
+
+    @cached_property
+    def request_throttle(self) -> RequestThrottle:
+        """Registries' request rate limits, counted with the other nodes in the database."""
+        s = self.settings
+        return RequestThrottle(
+            RequestCountStore(self.database),
+            enabled=s.request_rate_limits,
+            default_registry=s.default_registry,
+            max_claim=s.request_rate_max_claim,
+            on_refused=self.metrics.request_refused,
         )
 
     @cached_property

@@ -15,15 +15,17 @@ registries ─< repositories ─< repository_blobs >─ blobs
     ├─< retention_rules
     ├─< deleted_manifests ─< deleted_manifest_blobs   (the recycle bin, by repository name)
     ├─< deleted_tags
-    └─< webhooks ─< webhook_events    (the outbox of deliveries)
+    ├─< webhooks ─< webhook_events    (the outbox of deliveries)
+    └─< request_counts                (requests per time window, for rate limits)
 service_principals, signing_keys, trusted_issuers,    (deployment-wide)
-versions, leases
+versions, leases, login_failures
 
 content.py holds registries and what they contain, access.py who may do what, lifecycle.py
-retention, the recycle bin and job leases, events.py webhooks and their outbox. Every table
-is registered on the one `metadata` (metadata/columns.py) when its module is imported, and
-this package imports them all: that `metadata` is complete once `schema` is imported is what
-Alembic's env.py and the migration tests rely on.
+retention, the recycle bin and job leases, events.py webhooks and their outbox, throttling.py
+request counts and failed logins. Every table is registered on the one `metadata`
+(metadata/columns.py) when its module is imported, and this package imports them all: that
+`metadata` is complete once `schema` is imported is what Alembic's env.py and the migration
+tests rely on.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from portside.metadata.schema.lifecycle import (
     leases,
     retention_rules,
 )
+from portside.metadata.schema.throttling import login_failures, request_counts
 
 __all__ = [
     "blobs",
@@ -67,6 +70,7 @@ __all__ = [
     "deleted_manifests",
     "deleted_tags",
     "leases",
+    "login_failures",
     "manifest_blobs",
     "manifest_children",
     "manifests",
@@ -75,6 +79,7 @@ __all__ = [
     "registry_blobs",
     "repositories",
     "repository_blobs",
+    "request_counts",
     "retention_rules",
     "role_assignments",
     "scope_maps",
