@@ -36,7 +36,14 @@ from portside.metadata.records import RegistryRecord
 from portside.metadata.throttling import RequestCountStore
 from portside.services.errors import TooManyRequests
 
-__all__ = ["SKU_RATE_LIMITS", "WINDOW_SECONDS", "RateLimits", "RequestThrottle", "is_read"]
+__all__ = [
+    "SKU_RATE_LIMITS",
+    "WINDOW_SECONDS",
+    "RateLimits",
+    "RequestThrottle",
+    "is_read",
+    "rate_limits",
+]
 
 WINDOW_SECONDS = 60
 """Length of a counting window: ACR's limits are per minute."""
@@ -63,6 +70,19 @@ SKU_RATE_LIMITS: Mapping[str, RateLimits] = MappingProxyType(
 _READS = frozenset({"GET", "HEAD"})
 # What a chunk takes of the limit: 1/50 (2%), so at most 50 claims per window and process.
 _CHUNK_DIVISOR = 50
+
+
+def rate_limits(record: RegistryRecord, *, default_registry: str | None) -> RateLimits:
+    """The registry's limits: its overrides, else its SKU's (none for `default_registry`);
+    0 overrides are unlimited."""
+    if record.name == default_registry:
+        sku = RateLimits(None, None)
+    else:
+        sku = SKU_RATE_LIMITS.get(record.sku, SKU_RATE_LIMITS["Standard"])
+    return RateLimits(
+        read=_effective(record.read_ops_per_minute, sku.read),
+        write=_effective(record.write_ops_per_minute, sku.write),
+    )
 
 
 def is_read(method: str) -> bool:
@@ -106,22 +126,14 @@ class RequestThrottle:
         self._locks: dict[tuple[int, str], anyio.Lock] = {}
 
     def limits(self, record: RegistryRecord) -> RateLimits:
-        """The registry's limits: its overrides, else its SKU's (none for the default
-        registry); 0 overrides are unlimited."""
-        if record.name == self._default:
-            sku = RateLimits(None, None)
-        else:
-            sku = SKU_RATE_LIMITS.get(record.sku, SKU_RATE_LIMITS["Standard"])
-        return RateLimits(
-            read=_effective(record.read_ops_per_minute, sku.read),
-            write=_effective(record.write_ops_per_minute, sku.write),
-        )
+        """The registry's limits (`rate_limits`), or none when throttling is off."""
+        if not self._enabled:
+            return RateLimits(None, None)
+        return rate_limits(record, default_registry=self._default)
 
     async def admit(self, record: RegistryRecord, method: str) -> None:
         """Count one request of `method` against the registry's limit; TooManyRequests (with
         the seconds until the window ends) if it is used up."""
-        if not self._enabled:
-            return
         kind = "read" if method in _READS else "write"
         limits = self.limits(record)
         limit = limits.read if kind == "read" else limits.write
