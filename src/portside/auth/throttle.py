@@ -38,8 +38,9 @@ _T = TypeVar("_T")
 # How often an attempt waiting for the attempts in flight asks again, and for how long at most.
 _POLL_SECONDS = 0.02
 _MAX_WAIT_SECONDS = 10.0
-# Asking the shared counts is a database write: waiters ask less often.
-_SHARED_POLL_SECONDS = 0.1
+# Asking the shared counts is a database write: waiters ask less often, and less and less.
+_SHARED_POLL_SECONDS = 0.05
+_SHARED_MAX_POLL_SECONDS = 1.0
 
 
 class SharedLoginCounts(Protocol):
@@ -160,12 +161,14 @@ class LoginThrottle:
     ) -> _T | None:
         """`attempt`, counted in the shared counts."""
         hashed = hashlib.sha256(key.encode()).hexdigest()
-        waited = 0.0
+        waited, pause = 0.0, _SHARED_POLL_SECONDS
         while (wait_ms := await shared.reserve(hashed, self._now_ms())) == 0:
             if waited >= _MAX_WAIT_SECONDS:
-                raise Throttled(locked, _SHARED_POLL_SECONDS)
-            await anyio.sleep(_SHARED_POLL_SECONDS)
-            waited += _SHARED_POLL_SECONDS
+                raise Throttled(locked, 1)
+            await anyio.sleep(pause)
+            waited += pause
+            # Each ask is a write: a crowd of waiters backs off rather than hammer the database.
+            pause = min(pause * 2, _SHARED_MAX_POLL_SECONDS)
         if wait_ms is not None:
             raise Throttled(locked, wait_ms / 1000)
         result: _T | None = None
