@@ -172,12 +172,6 @@ class Settings(BaseSettings):
         description="Enforce registries' request rate limits (their SKU's reads and writes per "
         "minute, or their overrides); false switches them off for every registry.",
     )
-    request_rate_max_claim: int = Field(
-        100,
-        ge=1,
-        description="Most units of a rate limit a process claims from the shared count at once "
-        "(it claims 2% of the limit, at least 1 and at most this).",
-    )
     trusted_issuers: tuple[TrustedIssuerSettings, ...] = Field(
         (),
         description="OIDC issuers trusted for federated sign-in (`[[portside.trusted_issuers]]`).",

@@ -1,6 +1,7 @@
 """Throttling on two `portside serve` nodes over one PostgreSQL database: a registry's request
-rate limit and the login lockout are counted for the cluster, not per node; and skopeo, a real
-client, pulls through a registry over its limit by waiting as `Retry-After` says.
+rate limit and the login lockout are counted for the cluster, not per node; what real clients
+do with a 429: skopeo and the Azure SDK's retry policy wait as `Retry-After` says and go on,
+docker stops and reports `toomanyrequests`.
 
 The nodes keep blobs in their own data directories: what is counted lives in the database, and
 these tests read nothing one node stored through the other (tests/e2e/test_cluster.py shares
@@ -18,6 +19,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from azure.core.pipeline import Pipeline
+from azure.core.pipeline.policies import RetryPolicy
+from azure.core.pipeline.transport import HttpRequest, RequestsTransport
 
 from tests.backends.postgres import postgres_cluster
 from tests.e2e.clients import (
@@ -103,7 +107,7 @@ def _early_in_a_window() -> None:
 
 
 def test_a_burst_split_across_nodes_is_limited_by_the_shared_count(nodes: list[Node]) -> None:
-    limit = 500  # chunks of 10 per claim
+    limit = 500  # chunks of 10 per claim, the next claimed when 2 are left
     _create(nodes[0], "burst", readOpsPerMinute=limit)
     clients = [httpx.Client(base_url=node.url) for node in nodes]
     statuses: list[list[int]] = [[], []]
@@ -124,8 +128,8 @@ def test_a_burst_split_across_nodes_is_limited_by_the_shared_count(nodes: list[N
     refused = [s.count(429) for s in statuses]
     assert set(statuses[0] + statuses[1]) == {401, 429}
     # Each node alone would have served up to the limit; together they served it once. At
-    # most (nodes - 1) x (chunk - 1) units may have stayed unused on the other node.
-    assert limit - 9 <= sum(served) <= limit, served
+    # most (nodes - 1) x (chunk + chunk // 4) units may have stayed unused on the other node.
+    assert limit - 12 <= sum(served) <= limit, served
     assert refused[0] > 0 and refused[1] > 0, refused
     # Once a node has seen the window full, it refuses to the end of the burst.
     for s in statuses:
@@ -208,3 +212,67 @@ def test_skopeo_pulls_through_a_registry_over_its_read_limit(
             f"{node.url}/api/v1/registries/default", auth=ADMIN, json={"readOpsPerMinute": None}
         )
         remove_tree(root)
+
+
+def test_the_azure_sdks_retry_policy_waits_as_retry_after_says(nodes: list[Node]) -> None:
+    # The SDK's clients insist on TLS for their bearer tokens (test_acr_sdk.py sets that up);
+    # what decides the behaviour on a 429 is azure-core's RetryPolicy in their pipeline, run
+    # here as the SDK runs it, on the default registry (anonymous on loopback).
+    node = nodes[1]
+    changed = httpx.patch(
+        f"{node.url}/api/v1/registries/default", auth=ADMIN, json={"readOpsPerMinute": 1}
+    )
+    assert changed.status_code == 200, changed.text
+    try:
+        _early_in_a_window()
+        httpx.get(f"{node.url}/v2/")  # the minute's one read
+        refused = httpx.get(f"{node.url}/v2/")
+        assert refused.status_code == 429
+        retry_after = int(refused.headers["Retry-After"])
+        pipeline = Pipeline(transport=RequestsTransport(), policies=[RetryPolicy(retry_total=3)])
+        started = time.monotonic()
+        with pipeline:
+            answer = pipeline.run(HttpRequest("GET", f"{node.url}/v2/")).http_response
+        waited = time.monotonic() - started
+        # Refused again at once, then retried after Retry-After seconds, in the next window.
+        assert answer.status_code == 200
+        assert waited >= retry_after - 1.5, (waited, retry_after)
+    finally:
+        httpx.patch(
+            f"{node.url}/api/v1/registries/default", auth=ADMIN, json={"readOpsPerMinute": None}
+        )
+
+
+def test_docker_pull_over_the_read_limit_stops_with_toomanyrequests(
+    nodes: list[Node], dockerd: Cli, tmp_path: Path
+) -> None:
+    node = nodes[0]
+    host = f"127.0.0.1:{node.port}"
+    archive = write_docker_archive(
+        tmp_path / "docker.tar",
+        f"{host}/dockerpull:v1",
+        [{"a.txt": b"docker first\n"}, {"b.txt": b"docker second\n"}],
+    )
+    dockerd("load", "-i", str(archive.path))
+    dockerd("push", f"{host}/dockerpull:v1", timeout=120)
+    dockerd("rmi", f"{host}/dockerpull:v1")
+    changed = httpx.patch(
+        f"{node.url}/api/v1/registries/default", auth=ADMIN, json={"readOpsPerMinute": 3}
+    )
+    assert changed.status_code == 200, changed.text
+    try:
+        _early_in_a_window()
+        started = time.monotonic()
+        pulled = dockerd("pull", f"{host}/dockerpull:v1", check=False, timeout=240)
+        waited = time.monotonic() - started
+        # Docker does not retry a 429 (nor read Retry-After): the pull stops at the first one,
+        # here the image configuration (the ping and the manifest took the three reads), and
+        # reports the registry's code and message. The user pulls again after the window.
+        assert pulled.returncode == 1, pulled.stdout + pulled.stderr
+        assert "toomanyrequests: the registry's reads per minute are used up" in pulled.stderr
+        assert "attempts=1" in pulled.stderr
+        assert waited < 15, waited
+    finally:
+        httpx.patch(
+            f"{node.url}/api/v1/registries/default", auth=ADMIN, json={"readOpsPerMinute": None}
+        )

@@ -111,8 +111,8 @@ class LoginPolicy:
     """When a key is locked out: `max_failures` in `window_ms`, for `lockout_ms`."""
 
     max_failures: int
-    window_ms: int
     lockout_ms: int
+    window_ms: int = 60_000
 
 
 class LoginFailureStore:

@@ -170,21 +170,12 @@ class Runtime:
             return self._throttle
         s = self.settings
         # Counted in the database, so that the lockout holds for every process and node.
-        window_seconds = 60.0
-        shared = LoginFailureStore(
-            self.database,
-            LoginPolicy(
-                max_failures=s.login_max_failures,
-                window_ms=int(window_seconds * 1000),
-                lockout_ms=int(s.login_lockout_seconds * 1000),
-            ),
-        )
+        policy = LoginPolicy(s.login_max_failures, int(s.login_lockout_seconds * 1000))
         return LoginThrottle(
             max_failures=s.login_max_failures,
-            window_seconds=window_seconds,
             lockout_seconds=s.login_lockout_seconds,
             on_failure=self.metrics.login_failed,
-            shared=shared,
+            shared=LoginFailureStore(self.database, policy),
         )
 
     @cached_property
@@ -195,7 +186,6 @@ class Runtime:
             RequestCountStore(self.database),
             enabled=s.request_rate_limits,
             default_registry=s.default_registry,
-            max_claim=s.request_rate_max_claim,
             on_refused=self.metrics.request_refused,
         )
 

@@ -13,10 +13,12 @@ left in the window) and serves them from memory until they are used up. Hence, p
 kind and window:
 
 - the cluster serves at most `limit` requests (a claim is granted only what fits);
-- a request is refused only once the cluster has claimed the whole limit, so at most
-  `(processes - 1) x (chunk - 1)` units claimed by other processes may still be unused;
 - the chunk is 2% of the limit, at least 1 and at most `max_claim` (100): one database write
-  per 50 requests at most, and an exact count for small limits;
+  per chunk, and an exact count for limits below 100 (chunks of 1);
+- a process claims its next chunk when a quarter of a chunk is left, so requests rarely wait
+  for a claim; it holds at most `chunk + chunk // 4` units, so a request is refused only once
+  the cluster has claimed the whole limit, and at most `(processes - 1) x (chunk + chunk // 4)`
+  units claimed by other processes may then still be unused;
 - a process that learns the window is full answers 429 from memory until the window ends.
 
 Fixed windows let a client send up to twice the limit across a window boundary (the end of
@@ -97,6 +99,8 @@ class _Budget:
     window: int
     remaining: int = 0
     full: bool = False
+    # A claim ahead of need is under way (one at a time).
+    topping_up: bool = False
 
 
 class RequestThrottle:
@@ -147,6 +151,11 @@ class RequestThrottle:
         # this process can take the same unit.
         if budget is not None and budget.window == window and budget.remaining > 0:
             budget.remaining -= 1
+            chunk = _chunk(limit, self._max_claim)
+            if budget.remaining <= chunk // 4 and not (budget.full or budget.topping_up):
+                # Claim the next chunk before this one runs out: only this request waits for
+                # the database, the others go on with what is left.
+                await self._top_up(budget, record.id, kind, chunk, limit)
             return
         if budget is None or budget.window != window or not budget.full:
             lock = self._locks.setdefault(key, anyio.Lock())
@@ -167,7 +176,7 @@ class RequestThrottle:
         else:
             first = False
         if budget.remaining == 0 and not budget.full:
-            chunk = max(1, min(self._max_claim, limit // _CHUNK_DIVISOR))
+            chunk = _chunk(limit, self._max_claim)
             granted = await self._store.claim(registry_id, kind, window, chunk, limit, prune=first)
             budget.remaining += granted
             budget.full = granted < chunk
@@ -175,6 +184,18 @@ class RequestThrottle:
             budget.remaining -= 1
             return True
         return False
+
+    async def _top_up(
+        self, budget: _Budget, registry_id: int, kind: str, chunk: int, limit: int
+    ) -> None:
+        """Claim one more chunk into `budget` while it still has units to serve."""
+        budget.topping_up = True
+        try:
+            granted = await self._store.claim(registry_id, kind, budget.window, chunk, limit)
+        finally:
+            budget.topping_up = False
+        budget.remaining += granted
+        budget.full = granted < chunk
 
     def _refuse(self, kind: str, retry_after: float) -> None:
         if self._on_refused is not None:
@@ -184,6 +205,11 @@ class RequestThrottle:
             f"the registry's {noun} per minute are used up: retry after the window ends",
             retry_after,
         )
+
+
+def _chunk(limit: int, max_claim: int) -> int:
+    """Units claimed at once: 2% of the limit, at least 1, at most `max_claim`."""
+    return max(1, min(max_claim, limit // _CHUNK_DIVISOR))
 
 
 def _effective(override: int | None, sku: int | None) -> int | None:
