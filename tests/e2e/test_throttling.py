@@ -99,43 +99,55 @@ def _create(node: Node, name: str, **fields: object) -> None:
         assert changed.status_code == 200, changed.text
 
 
-def _early_in_a_window() -> None:
-    """Wait for a fresh minute if this one is nearly over: a burst must fit in one window."""
+def _early_in_a_window(seconds_left: float = 20) -> None:
+    """Wait for a fresh minute unless `seconds_left` remain in this one: a burst must fit in
+    one window."""
     into = time.time() % 60
-    if into > 40:
+    if into > 60 - seconds_left:
         time.sleep(60 - into + 0.5)
 
 
-def test_a_burst_split_across_nodes_is_limited_by_the_shared_count(nodes: list[Node]) -> None:
-    limit = 500  # chunks of 10 per claim, the next claimed when 2 are left
-    _create(nodes[0], "burst", readOpsPerMinute=limit)
+def _burst(nodes: list[Node], registry: str, requests: int) -> tuple[list[list[int]], bool]:
+    """`requests` reads of `registry`, in turns on both nodes: each node's statuses, and
+    whether they all fell in one window."""
     clients = [httpx.Client(base_url=node.url) for node in nodes]
     statuses: list[list[int]] = [[], []]
-    retry_after: list[int] = []
-    _early_in_a_window()
+    _early_in_a_window(40)
+    started = time.time()
     try:
-        for turn in range(limit + 100):
+        for turn in range(requests):
             index = turn % 2
-            answer = clients[index].get("/v2/", headers={"Host": nodes[index].host("burst")})
+            answer = clients[index].get("/v2/", headers={"Host": nodes[index].host(registry)})
             statuses[index].append(answer.status_code)
             if answer.status_code == 429:
                 assert answer.json()["errors"][0]["code"] == "TOOMANYREQUESTS"
-                retry_after.append(int(answer.headers["Retry-After"]))
+                assert 1 <= int(answer.headers["Retry-After"]) <= 60
     finally:
         for client in clients:
             client.close()
+    return statuses, started // 60 == time.time() // 60
+
+
+def test_a_burst_split_across_nodes_is_limited_by_the_shared_count(nodes: list[Node]) -> None:
+    limit = 200  # chunks of 4 per claim, the next claimed when 1 is left
+    for attempt in range(2):  # a burst slowed past the end of its minute is run again
+        registry = f"burst{attempt}"
+        _create(nodes[0], registry, readOpsPerMinute=limit)
+        statuses, one_window = _burst(nodes, registry, limit + 60)
+        if one_window:
+            break
+    assert one_window, "both bursts straddled a minute boundary"
     served = [s.count(401) for s in statuses]  # anonymous: counted, then challenged
     refused = [s.count(429) for s in statuses]
     assert set(statuses[0] + statuses[1]) == {401, 429}
     # Each node alone would have served up to the limit; together they served it once. At
     # most (nodes - 1) x (chunk + chunk // 4) units may have stayed unused on the other node.
-    assert limit - 12 <= sum(served) <= limit, served
+    assert limit - 5 <= sum(served) <= limit, served
     assert refused[0] > 0 and refused[1] > 0, refused
     # Once a node has seen the window full, it refuses to the end of the burst.
     for s in statuses:
         first = s.index(429)
         assert set(s[first:]) == {429}
-    assert all(1 <= seconds <= 60 for seconds in retry_after)
     assert "portside_rate_limited_requests_total" in httpx.get(f"{nodes[0].url}/metrics").text
 
 
@@ -265,12 +277,11 @@ def test_docker_pull_over_the_read_limit_stops_with_toomanyrequests(
         started = time.monotonic()
         pulled = dockerd("pull", f"{host}/dockerpull:v1", check=False, timeout=240)
         waited = time.monotonic() - started
-        # Docker does not retry a 429 (nor read Retry-After): the pull stops at the first one,
-        # here the image configuration (the ping and the manifest took the three reads), and
+        # Docker does not retry a 429 (nor read Retry-After): the pull stops at the first one
+        # (the manifest, or the image configuration: `download failed after attempts=1`) and
         # reports the registry's code and message. The user pulls again after the window.
         assert pulled.returncode == 1, pulled.stdout + pulled.stderr
         assert "toomanyrequests: the registry's reads per minute are used up" in pulled.stderr
-        assert "attempts=1" in pulled.stderr
         assert waited < 15, waited
     finally:
         httpx.patch(

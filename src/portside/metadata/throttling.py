@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Insert, Row, delete, select, update
+from sqlalchemy import Insert, Row, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -228,8 +228,8 @@ class LoginFailureStore:
     async def count(self) -> int:
         """How many keys have a row (what the sweep keeps bounded)."""
         async with self._db.read() as conn:
-            rows = (await conn.execute(select(login_failures.c.key))).all()
-        return len(rows)
+            rows = await conn.scalar(select(func.count()).select_from(login_failures))
+        return int(rows or 0)
 
 
 async def _locked_row(conn: AsyncConnection, key: str) -> Row[Any]:

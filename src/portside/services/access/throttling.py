@@ -43,7 +43,6 @@ __all__ = [
     "WINDOW_SECONDS",
     "RateLimits",
     "RequestThrottle",
-    "is_read",
     "rate_limits",
 ]
 
@@ -85,11 +84,6 @@ def rate_limits(record: RegistryRecord, *, default_registry: str | None) -> Rate
         read=_effective(record.read_ops_per_minute, sku.read),
         write=_effective(record.write_ops_per_minute, sku.write),
     )
-
-
-def is_read(method: str) -> bool:
-    """True for the methods counted as reads (GET and HEAD); every other one is a write."""
-    return method in _READS
 
 
 @dataclass(slots=True)
