@@ -174,6 +174,11 @@ class Settings(BaseSettings):
         description="Failed logins per user name, client address and registry before a lockout.",
     )
     login_lockout_seconds: float = Field(60.0, gt=0, description="How long a lockout lasts.")
+    request_rate_limits: bool = Field(
+        True,
+        description="Enforce registries' request rate limits (their SKU's reads and writes per "
+        "minute, or their overrides); false switches them off for every registry.",
+    )
     trusted_issuers: tuple[TrustedIssuerSettings, ...] = Field(
         (),
         description="OIDC issuers trusted for federated sign-in (`[[portside.trusted_issuers]]`).",

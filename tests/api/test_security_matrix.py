@@ -226,11 +226,15 @@ class Matrix:
 
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
-    """One app for every cell; lockouts are out of the way (test_access.py covers them)."""
+    """One app for every cell; lockouts and rate limits are out of the way (test_access.py and
+    test_rate_limits.py cover them): the cells send more than a minute's writes."""
     tmp: Path = tmp_path_factory.mktemp("matrix")
     idp = OidcIssuer()
     settings = make_settings(
-        tmp, trusted_issuers=(idp.trusted(tmp / "jwks.json"),), login_max_failures=1_000_000
+        tmp,
+        trusted_issuers=(idp.trusted(tmp / "jwks.json"),),
+        login_max_failures=1_000_000,
+        request_rate_limits=False,
     )
     world = seed(settings)
     with TestClient(create_app(settings), base_url="http://localhost") as client:

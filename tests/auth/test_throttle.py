@@ -5,6 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
+from portside.auth.errors import Throttled
 from portside.auth.throttle import LoginThrottle
 
 
@@ -153,3 +154,81 @@ async def test_a_success_lets_waiting_attempts_go_ahead(clock: Clock) -> None:
 
 async def _reserve_into(t: LoginThrottle, key: str, outcome: list[float | None]) -> None:
     outcome.append(await t.reserve(key))
+
+
+class FakeShared:
+    """Shared counts in memory, as the database keeps them (max 2 places, no windows)."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, int] = {}
+        self.failures: dict[str, int] = {}
+        self.asked = 0
+
+    async def reserve(self, key: str, now_ms: int) -> int | None:
+        self.asked += 1
+        if self.failures.get(key, 0) >= 2:
+            return 45_000
+        if self.failures.get(key, 0) + self.pending.get(key, 0) >= 2:
+            return 0
+        self.pending[key] = self.pending.get(key, 0) + 1
+        return None
+
+    async def failed(self, key: str, now_ms: int) -> bool:
+        self.pending[key] -= 1
+        self.failures[key] = self.failures.get(key, 0) + 1
+        return self.failures[key] >= 2
+
+    async def succeeded(self, key: str) -> None:
+        self.pending.pop(key, None)
+        self.failures.pop(key, None)
+
+
+@pytest.mark.anyio
+async def test_shared_counts_take_over_and_never_see_the_key() -> None:
+    shared = FakeShared()
+    failures: list[int] = []
+    t = LoginThrottle(max_failures=2, shared=shared, on_failure=lambda: failures.append(1))
+
+    async def wrong() -> str | None:
+        return None
+
+    for _ in range(2):
+        assert await t.attempt("alice@10.0.0.1", wrong, locked="locked") is None
+    with pytest.raises(Throttled) as refused:
+        await t.attempt("alice@10.0.0.1", wrong, locked="locked")
+    assert refused.value.retry_after == 45
+    assert len(failures) == 2
+    assert len(t) == 0, "nothing is counted in this process"
+    # The key reaches the shared counts as a SHA-256, never as a name and an address.
+    assert all(len(key) == 64 and "alice" not in key for key in shared.failures)
+
+
+@pytest.mark.anyio
+async def test_shared_attempts_wait_for_those_in_flight_and_settle_when_cancelled() -> None:
+    shared = FakeShared()
+    t = LoginThrottle(max_failures=2, shared=shared)
+    release = anyio.Event()
+
+    async def slow() -> str | None:
+        await release.wait()
+        return "alice"
+
+    results: list[str | None] = []
+
+    async def attempt() -> None:
+        results.append(await t.attempt("alice", slow, locked="locked"))
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(attempt)
+        tasks.start_soon(attempt)
+        await anyio.sleep(0.05)
+        tasks.start_soon(attempt)  # every place is in flight: it waits
+        await anyio.sleep(0.2)
+        assert results == [] and shared.asked >= 3
+        release.set()
+    assert results == ["alice"] * 3
+    # A check cut short by cancellation is settled (as failed), not left holding a place.
+    with anyio.move_on_after(0.05):
+        await t.attempt("bob", anyio.Event().wait, locked="locked")  # type: ignore[arg-type]
+    key = next(key for key in shared.failures)
+    assert shared.failures[key] == 1 and shared.pending[key] == 0

@@ -68,6 +68,8 @@ def guarded(endpoint: Endpoint, rule: Rule) -> Endpoint:
         host = request.headers.get("host", "")
         registry = await state.directory.resolve_or_raise(host)
         request.state.registry = registry
+        # Before authorizing: a flood of bad credentials is also a flood (and costs hashing).
+        await state.request_throttle.admit(registry, request.method)
         required = rule(request)
         credentials = request.state.credentials = credentials_of(request.headers)
         try:

@@ -42,6 +42,7 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     svc.TagUnknown: (404, "TAG_UNKNOWN"),
     svc.Locked: (403, "DENIED"),
     svc.QuotaExceeded: (403, "DENIED"),
+    svc.TooManyRequests: (429, "TOOMANYREQUESTS"),
     svc.TagImmutable: (409, "DENIED"),
     svc.RestoreRefused: (409, "DENIED"),
     svc.BodyInvalid: (400, "UNSUPPORTED"),
@@ -110,7 +111,7 @@ def _headers(exc: Exception) -> dict[str, str]:
         return headers
     if isinstance(exc, svc.RangeNotSatisfiable):
         return {"Content-Range": f"bytes */{exc.size}"}
-    if isinstance(exc, Throttled):
+    if isinstance(exc, (Throttled, svc.TooManyRequests)):
         return {"Retry-After": str(exc.retry_after)}
     if isinstance(exc, cache.CacheUpstreamBusy) and exc.retry_after is not None:
         return {"Retry-After": str(max(1, round(exc.retry_after)))}

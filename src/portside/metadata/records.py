@@ -60,6 +60,10 @@ class RegistryRecord:
     # Random and never reused (`id` may be): what tokens name the registry by.
     uid: str = ""
     login_slot: int | None = None
+    # Request rate limit overrides per minute: None takes the SKU's default, 0 is unlimited
+    # (services/access/throttling.py).
+    read_ops_per_minute: int | None = None
+    write_ops_per_minute: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

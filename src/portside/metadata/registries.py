@@ -19,6 +19,7 @@ from portside.metadata.schema import credentials, registries, repositories, toke
 
 __all__ = [
     "QUOTA_COLUMNS",
+    "RATE_COLUMNS",
     "SETTABLE",
     "RegistryStore",
     "bump_all_auth_versions",
@@ -37,9 +38,19 @@ QUOTA_COLUMNS: Mapping[str, str] = MappingProxyType(
     }
 )
 
+# Request rate limit overrides (None: the SKU's default; 0: unlimited).
+RATE_COLUMNS = frozenset({"read_ops_per_minute", "write_ops_per_minute"})
+
 # What `update` may change.
 SETTABLE = frozenset(
-    {"sku", "admin_enabled", "anonymous_pull", "immutable_tags", *QUOTA_COLUMNS.values()}
+    {
+        "sku",
+        "admin_enabled",
+        "anonymous_pull",
+        "immutable_tags",
+        *QUOTA_COLUMNS.values(),
+        *RATE_COLUMNS,
+    }
 )
 
 _COLUMNS = (
@@ -55,6 +66,8 @@ _COLUMNS = (
     registries.c.storage_bytes,
     registries.c.login_slot,
     *(registries.c[column] for column in QUOTA_COLUMNS.values()),
+    registries.c.read_ops_per_minute,
+    registries.c.write_ops_per_minute,
 )
 # Run on every request (the access step resolves the registry by its host): built once.
 _BY_NAME = select(*_COLUMNS).where(registries.c.name == bindparam("name"))
@@ -82,6 +95,8 @@ def _record(row: Any) -> RegistryRecord:
             **{quota: getattr(row, column) for quota, column in QUOTA_COLUMNS.items()}
         ),
         uid=row.uid,
+        read_ops_per_minute=row.read_ops_per_minute,
+        write_ops_per_minute=row.write_ops_per_minute,
     )
 
 
@@ -199,11 +214,12 @@ class RegistryStore:
     async def update(self, name: str, settings: Mapping[str, object]) -> RegistryRecord | None:
         """Change settings of a registry; None if there is none.
 
-        The auth version moves unless only quotas change (they decide nobody's access).
+        The auth version moves unless only quotas and rate limits change (they decide
+        nobody's access).
         """
         _check(settings)
         values: dict[str, object] = dict(settings)
-        if set(settings) - set(QUOTA_COLUMNS.values()):
+        if set(settings) - set(QUOTA_COLUMNS.values()) - RATE_COLUMNS:
             values["auth_version"] = registries.c.auth_version + 1
         async with self._db.write() as conn:
             result = await conn.execute(

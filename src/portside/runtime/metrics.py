@@ -80,6 +80,12 @@ class Metrics:
             ["route"],
             registry=r,
         )
+        self.rate_limited = Counter(
+            "portside_rate_limited_requests",
+            "Requests refused by a registry's rate limit, by kind (read or write).",
+            ["kind"],
+            registry=r,
+        )
         self.login_failures = Counter(
             "portside_login_failures",
             "Failed sign-ins (a wrong password or secret for a known or unknown name).",
@@ -134,6 +140,10 @@ class Metrics:
     def login_failed(self) -> None:
         """Count one failed sign-in (the hook the login throttle calls)."""
         self.login_failures.inc()
+
+    def request_refused(self, kind: str) -> None:
+        """Count one request refused by a rate limit (the hook the request throttle calls)."""
+        self.rate_limited.labels(kind).inc()
 
     def job_ran(self, job: str, outcome: str) -> None:
         """Count one run of a background job."""

@@ -17,6 +17,7 @@ from portside.metadata.credential_sets import CredentialSetStore, DeploymentKeyS
 from portside.metadata.database import Database
 from portside.metadata.imports import ImportStore
 from portside.metadata.portal_sessions import PortalSessionStore
+from portside.metadata.throttling import LoginFailureStore, LoginPolicy, RequestCountStore
 from portside.runtime.forwarder import LoginServerForwarder
 from portside.runtime.jobs import sweep_uploads_periodically
 from portside.runtime.metrics import Metrics
@@ -26,6 +27,7 @@ from portside.services.access.issuers import TrustedIssuers
 from portside.services.access.oauth import OAuthService
 from portside.services.access.policy import AccessPolicy, AccessStores
 from portside.services.access.signing import KeyRing
+from portside.services.access.throttling import RequestThrottle
 from portside.services.content.artifacts import ArtifactService
 from portside.services.content.blobs import BlobService
 from portside.services.content.listings import ListingService
@@ -178,10 +180,24 @@ class Runtime:
         if self._throttle is not None:
             return self._throttle
         s = self.settings
+        # Counted in the database, so that the lockout holds for every process and node.
+        policy = LoginPolicy(s.login_max_failures, int(s.login_lockout_seconds * 1000))
         return LoginThrottle(
             max_failures=s.login_max_failures,
             lockout_seconds=s.login_lockout_seconds,
             on_failure=self.metrics.login_failed,
+            shared=LoginFailureStore(self.database, policy),
+        )
+
+    @cached_property
+    def request_throttle(self) -> RequestThrottle:
+        """Registries' request rate limits, counted with the other nodes in the database."""
+        s = self.settings
+        return RequestThrottle(
+            RequestCountStore(self.database),
+            enabled=s.request_rate_limits,
+            default_registry=s.default_registry,
+            on_refused=self.metrics.request_refused,
         )
 
     @cached_property

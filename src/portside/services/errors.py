@@ -17,13 +17,15 @@ RegistryError
 ├── RangeNotSatisfiable     a blob Range outside the blob (416)
 ├── Unsupported             a valid request for something Portside does not do
 │   └── ParameterInvalid    a query parameter with a value Portside cannot use
-└── QuotaExceeded           the change would take the registry past a quota (403 DENIED)
+├── QuotaExceeded           the change would take the registry past a quota (403 DENIED)
+└── TooManyRequests         the registry's request rate limit is used up: retry later (429)
 
 Errors carry values (an offset, a size), never HTTP headers: api/errors.py builds those.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "SizeInvalid",
     "TagImmutable",
     "TagUnknown",
+    "TooManyRequests",
     "Unsupported",
     "UploadRangeInvalid",
 ]
@@ -149,3 +152,12 @@ class ParameterInvalid(Unsupported):
 
 class QuotaExceeded(RegistryError):
     """The change would take the registry past a quota (storage, repositories, ...)."""
+
+
+class TooManyRequests(RegistryError):
+    """The registry's reads or writes per minute are used up: retry after `retry_after` whole
+    seconds (at least 1), when the window ends."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, math.ceil(retry_after))

@@ -115,6 +115,20 @@ class RegistryUpdate(ApiModel):
     quota_tokens: int | None = Count
     quota_scope_maps: int | None = Count
     quota_webhooks: int | None = Count
+    read_ops_per_minute: int | None = Field(
+        None, ge=0, le=(1 << 31) - 1, description="null: the SKU's; 0: unlimited."
+    )
+    write_ops_per_minute: int | None = Field(
+        None, ge=0, le=(1 << 31) - 1, description="null: the SKU's; 0: unlimited."
+    )
+
+    def rates(self) -> dict[str, int | None]:
+        """The rate limit overrides given (`null` too), by setting name."""
+        return {
+            field: getattr(self, field)
+            for field in ("read_ops_per_minute", "write_ops_per_minute")
+            if field in self.model_fields_set
+        }
 
     def quotas(self) -> dict[str, int | None]:
         """The quota overrides given (`null` too), by quota name (`storage_bytes`, ...)."""
@@ -146,6 +160,18 @@ class Registry(ApiModel):
     quota_tokens: int | None = None
     quota_scope_maps: int | None = None
     quota_webhooks: int | None = None
+    read_ops_per_minute: int | None = Field(
+        None, description="Override of the reads per minute (null: the SKU's; 0: unlimited)."
+    )
+    write_ops_per_minute: int | None = Field(
+        None, description="Override of the writes per minute (null: the SKU's; 0: unlimited)."
+    )
+    read_ops_per_minute_limit: int | None = Field(
+        None, description="The reads (GET, HEAD) per minute allowed now (null: unlimited)."
+    )
+    write_ops_per_minute_limit: int | None = Field(
+        None, description="The writes per minute allowed now (null: unlimited)."
+    )
     passwords: list[Password] | None = None
 
     @classmethod
@@ -168,6 +194,10 @@ class Registry(ApiModel):
             quota_tokens=quotas.tokens,
             quota_scope_maps=quotas.scope_maps,
             quota_webhooks=quotas.webhooks,
+            read_ops_per_minute=record.read_ops_per_minute,
+            write_ops_per_minute=record.write_ops_per_minute,
+            read_ops_per_minute_limit=view.rate_limits.read,
+            write_ops_per_minute_limit=view.rate_limits.write,
             passwords=[Password.of(p) for p in view.passwords] or None,
         )
 

@@ -66,9 +66,9 @@ async def show_registry(request: Request, name: str, caller: ContributorCaller) 
 async def update_registry(
     request: Request, name: str, body: RegistryUpdate, caller: ContributorCaller
 ) -> Registry:
-    """Change settings and quota overrides (`null` resets one to the SKU's default; only the
-    administrator may change quotas and the SKU). Enabling an admin user that has no passwords
-    yet generates both and returns them (once)."""
+    """Change settings, quota and rate limit overrides (`null` resets one to the SKU's
+    default; only the administrator may change quotas, rate limits and the SKU). Enabling an
+    admin user that has no passwords yet generates both and returns them (once)."""
     view = await service_of(request).registries.update(
         name,
         caller=caller,
@@ -77,6 +77,7 @@ async def update_registry(
         anonymous_pull=body.anonymous_pull_enabled,
         immutable_tags=body.immutable_tags_enabled,
         quotas=body.quotas(),
+        rates=body.rates(),
         host=host_of(request),
     )
     return Registry.of(view)

@@ -1,6 +1,7 @@
 """`portside registry ...` and `portside credential ...`, modelled on `az acr` and
 `az acr credential`; `registry show-usage` is `az acr show-usage`, and `registry update
---quota-*` sets Portside's quota overrides (docs/quotas.md).
+--quota-*` sets Portside's quota overrides (docs/quotas.md), `--read-ops-per-minute` and
+`--write-ops-per-minute` its request rate limits (docs/operations.md).
 
 The admin user's passwords are stored as hashes only, so unlike `az acr credential show`,
 `credential show` cannot print them: they are printed once, when generated (`registry create
@@ -47,13 +48,20 @@ _QUOTAS = (
     ("Quota: scope maps", "quotaScopeMaps"),
     ("Quota: webhooks", "quotaWebhooks"),
 )
+# Request rate limits in force (the override, else the SKU's; none: unlimited).
+_RATES = (
+    ("Reads per minute", "readOpsPerMinuteLimit"),
+    ("Writes per minute", "writeOpsPerMinuteLimit"),
+)
 _SKU = click.Choice(["Basic", "Standard", "Premium"])
 _RESET_HELP = f"; {RESET!r} goes back to the SKU's default."
 
 
 def _show_registry(ctx: click.Context, data: dict[str, Any]) -> None:
     overrides = tuple(field for field in _QUOTAS if data.get(field[1]) is not None)
-    emit_record(ctx, data, _FIELDS + overrides)
+    if output_format(ctx) != "json":  # JSON keeps null for unlimited
+        data = {**data, **{key: data.get(key) or "unlimited" for _, key in _RATES}}
+    emit_record(ctx, data, _FIELDS + overrides + _RATES)
     emit_secrets(ctx, data.get("passwords") or [])
 
 
@@ -121,6 +129,16 @@ def show_registry(ctx: click.Context, name: str) -> None:
 @click.option(
     "--quota-webhooks", type=QuotaValue(), help="Most webhooks (not enforced yet)" + _RESET_HELP
 )
+@click.option(
+    "--read-ops-per-minute",
+    type=QuotaValue(),
+    help="Most reads (GET, HEAD) per minute, 0 for unlimited" + _RESET_HELP,
+)
+@click.option(
+    "--write-ops-per-minute",
+    type=QuotaValue(),
+    help="Most writes (push, delete, ...) per minute, 0 for unlimited" + _RESET_HELP,
+)
 @connection_options
 @click.pass_context
 def update_registry(
@@ -135,8 +153,11 @@ def update_registry(
     quota_tokens: int | str | None,
     quota_scope_maps: int | str | None,
     quota_webhooks: int | str | None,
+    read_ops_per_minute: int | str | None,
+    write_ops_per_minute: int | str | None,
 ) -> None:
-    """Change settings of registry NAME (`true`/`false` values) and its quota overrides."""
+    """Change settings of registry NAME (`true`/`false` values), its quota and request rate
+    limit overrides."""
     body: dict[str, object] = {
         key: value
         for key, value in (
@@ -153,6 +174,8 @@ def update_registry(
         ("quotaTokens", quota_tokens),
         ("quotaScopeMaps", quota_scope_maps),
         ("quotaWebhooks", quota_webhooks),
+        ("readOpsPerMinute", read_ops_per_minute),
+        ("writeOpsPerMinute", write_ops_per_minute),
     ):
         if value is not None:
             body[field] = None if value == RESET else value

@@ -18,16 +18,17 @@ registries ─< repositories ─< repository_blobs >─ blobs
     ├─< webhooks ─< webhook_events    (the outbox of deliveries)
     ├─< credential_sets               (upstream credentials, the password sealed)
     ├─< import_jobs
-    └─< cache_rules ─< cache_tag_checks  (pull-through rules; when a cached tag was checked)
+    ├─< cache_rules ─< cache_tag_checks  (pull-through rules; when a cached tag was checked)
+    └─< request_counts                (requests per time window, for rate limits)
 service_principals, signing_keys, trusted_issuers,    (deployment-wide)
-versions, leases, deployment_keys
+versions, leases, deployment_keys, login_failures, portal_sessions
 
 content.py holds registries and what they contain, access.py who may do what, lifecycle.py
 retention, the recycle bin and job leases, events.py webhooks and their outbox, imports.py
-credential sets, deployment keys and import jobs. Every table
-is registered on the one `metadata` (metadata/columns.py) when its module is imported, and
-this package imports them all: that `metadata` is complete once `schema` is imported is what
-Alembic's env.py and the migration tests rely on.
+credential sets, deployment keys and import jobs, throttling.py request counts and failed
+logins. Every table is registered on the one `metadata` (metadata/columns.py) when its module
+is imported, and this package imports them all: that `metadata` is complete once `schema` is
+imported is what Alembic's env.py and the migration tests rely on.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ from portside.metadata.schema.lifecycle import (
     retention_rules,
 )
 from portside.metadata.schema.portal import portal_sessions
+from portside.metadata.schema.throttling import login_failures, request_counts
 
 __all__ = [
     "blobs",
@@ -79,6 +81,7 @@ __all__ = [
     "deployment_keys",
     "import_jobs",
     "leases",
+    "login_failures",
     "manifest_blobs",
     "manifest_children",
     "manifests",
@@ -88,6 +91,7 @@ __all__ = [
     "registry_blobs",
     "repositories",
     "repository_blobs",
+    "request_counts",
     "retention_rules",
     "role_assignments",
     "scope_maps",

@@ -64,6 +64,10 @@ registries = Table(
     Column("quota_tokens", Integer),
     Column("quota_scope_maps", Integer),
     Column("quota_webhooks", Integer),
+    # Request rate limits per minute (None: the SKU's default; 0: unlimited), see
+    # services/access/throttling.py.
+    Column("read_ops_per_minute", Integer),
+    Column("write_ops_per_minute", Integer),
     # Bytes of distinct blobs linked anywhere in the registry (registry_blobs), kept exact
     # in the transactions that link and unlink.
     Column("storage_bytes", BigInteger, nullable=False, server_default="0"),

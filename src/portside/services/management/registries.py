@@ -18,10 +18,11 @@ from dataclasses import dataclass
 
 from portside.auth.errors import Denied
 from portside.metadata.records import RegistryRecord
-from portside.metadata.registries import QUOTA_COLUMNS
+from portside.metadata.registries import QUOTA_COLUMNS, RATE_COLUMNS
 from portside.oci.errors import NameInvalid
 from portside.oci.names import validate_name
 from portside.services.access.hosts import LocalLoginServers
+from portside.services.access.throttling import RateLimits, rate_limits
 from portside.services.lifecycle.usage import QUOTAS, UsageReport
 from portside.services.management.admin import Caller
 from portside.services.management.context import ManagementContext, SecretInfo
@@ -85,6 +86,9 @@ def validate_registry_name(name: str) -> str:
     )
 
 
+_UNLIMITED = RateLimits(None, None)
+
+
 @dataclass(frozen=True, slots=True)
 class RegistryView:
     """A registry with its login server; `passwords` only when admin passwords were just made."""
@@ -93,6 +97,8 @@ class RegistryView:
     login_server: str
     default: bool
     passwords: tuple[SecretInfo, ...] = ()
+    # What the registry's request rate limits are (its overrides, else its SKU's).
+    rate_limits: RateLimits = _UNLIMITED
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +154,8 @@ class RegistryManagement:
     ) -> RegistryView:
         """A registry record as the API shows it."""
         default = record.name == self.default_registry
-        return RegistryView(record, self.login_server(record, host), default, passwords)
+        limits = rate_limits(record, default_registry=self.default_registry)
+        return RegistryView(record, self.login_server(record, host), default, passwords, limits)
 
     async def create(
         self,
@@ -210,13 +217,16 @@ class RegistryManagement:
         anonymous_pull: bool | None = None,
         immutable_tags: bool | None = None,
         quotas: Mapping[str, int | None] | None = None,
+        rates: Mapping[str, int | None] | None = None,
         host: str | None = None,
     ) -> RegistryView:
         """Change settings; enabling an admin user without passwords returns new ones (once).
 
         `quotas` overrides limits by quota name (`storage_bytes`, `repositories`, `tokens`,
         `scope_maps`, `webhooks`); None for one resets it to the SKU's default. A limit below
-        what is used already is allowed: it refuses what would add more.
+        what is used already is allowed: it refuses what would add more. `rates` overrides the
+        request rate limits (`read_ops_per_minute`, `write_ops_per_minute`): None for one
+        goes back to the SKU's, 0 is unlimited.
 
         Quotas and the SKU (whose defaults they are) bound what a registry's own managers do:
         only the deployment administrator changes them; anyone else gets Denied.
@@ -227,6 +237,10 @@ class RegistryManagement:
         if not caller.is_admin:
             if quotas:
                 raise Denied("only the deployment administrator may change a registry's quotas")
+            if rates:
+                raise Denied(
+                    "only the deployment administrator may change a registry's rate limits"
+                )
             if sku is not None and sku != record.sku:
                 raise Denied("only the deployment administrator may change a registry's SKU")
         settings: dict[str, object] = {
@@ -240,6 +254,7 @@ class RegistryManagement:
             if value is not None
         }
         settings.update(_quota_settings(quotas or {}))
+        settings.update(_rate_settings(rates or {}))
         if settings:
             updated = await self._stores.registries.update(record.name, settings)
             if updated is None:
@@ -331,3 +346,13 @@ def _quota_settings(quotas: Mapping[str, int | None]) -> dict[str, int | None]:
             raise Invalid(f"the {QUOTAS[quota].label} quota must be between 0 and {limit}")
         settings[QUOTA_COLUMNS[quota]] = value
     return settings
+
+
+def _rate_settings(rates: Mapping[str, int | None]) -> dict[str, int | None]:
+    """Rate limit overrides as registry settings; Invalid if unknown or out of range."""
+    for name, value in rates.items():
+        if name not in RATE_COLUMNS:
+            raise Invalid(f"unknown rate limit {name[:40]!r}: use one of {sorted(RATE_COLUMNS)}")
+        if value is not None and not 0 <= value <= _MAX_COUNT:
+            raise Invalid(f"{name} must be between 0 (unlimited) and {_MAX_COUNT}")
+    return dict(rates)
