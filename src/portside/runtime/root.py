@@ -13,6 +13,7 @@ from portside.auth.federation import TrustedIssuer
 from portside.auth.secrets import SecretHasher
 from portside.auth.throttle import LoginThrottle
 from portside.config import Settings
+from portside.metadata.changes import DatabaseChanges
 from portside.metadata.database import Database
 from portside.runtime.forwarder import LoginServerForwarder
 from portside.runtime.jobs import sweep_uploads_periodically
@@ -195,7 +196,13 @@ class Runtime:
             domain=s.domain,
             default=s.default_registry,
             local=self.local_logins,
+            changes=self.changes,
         )
+
+    @cached_property
+    def changes(self) -> DatabaseChanges:
+        """Marks of the database's committed state, which per-process caches are checked by."""
+        return DatabaseChanges(self.database.url)
 
     @cached_property
     def policy(self) -> AccessPolicy:
@@ -369,6 +376,8 @@ class Runtime:
     async def aclose(self) -> None:
         """Close what this runtime built (not a database or driver it was given)."""
         built = self.__dict__
+        if "changes" in built:
+            self.changes.close()
         issuers = built.get("issuers")
         if issuers is not None:
             await issuers.aclose()
