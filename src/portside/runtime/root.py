@@ -341,9 +341,9 @@ class Runtime:
     # Starting and stopping.
 
     async def prepare(self) -> str | None:
-        """Make sure the server's starting state exists: a signing key, the administrator
-        password, the default registry. The password if one was generated now, else None."""
-        await self.keys.reload()
+        """Make sure the server's starting state exists: the administrator password, the
+        default registry. The password if one was generated now, else None. (The signing keys
+        load, and the first one is made, on their first use: a start need not wait for them.)"""
         # `portside serve` generates a password before workers start; in a worker this only
         # switches a configured password on (nothing is generated when one is stored).
         password = await self.admin.ensure(self.settings.admin_password)
