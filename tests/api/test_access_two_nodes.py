@@ -66,8 +66,10 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Node, Node
             node.process.stop()
 
 
-def _push_image(client: httpx.Client, repository: str, auth: tuple[str, str]) -> None:
-    config = b"{}"
+def _push_image(
+    client: httpx.Client, repository: str, auth: tuple[str, str], config: bytes = b"{}"
+) -> str:
+    """Push an image with `config` as tag v1; its manifest's digest."""
     digest = "sha256:" + hashlib.sha256(config).hexdigest()
     pushed = client.post(
         f"/v2/{repository}/blobs/uploads/", params={"digest": digest}, content=config, auth=auth
@@ -87,6 +89,7 @@ def _push_image(client: httpx.Client, repository: str, auth: tuple[str, str]) ->
         auth=auth,
     )
     assert put.status_code == 201, put.text
+    return str(put.headers["Docker-Content-Digest"])
 
 
 def _registry(node: Node, name: str) -> None:
@@ -120,13 +123,13 @@ def test_anonymous_pull_switched_off_on_a_is_refused_on_b(nodes: tuple[Node, Nod
     with a.client("public") as on_a, b.client("public") as on_b:
         _push_image(on_a, "app", _admin_user(a, "public"))
         opened = httpx.patch(
-            f"{a.url}{API}/public", json={"anonymousPullEnabled": True}, auth=ADMIN
+            f"{a.url}{API}/public", json={"anonymousPullEnabled": True}, auth=ADMIN, timeout=30
         )
         assert opened.status_code == 200, opened.text
         for _ in range(3):  # B now holds the registry in its cache
             assert on_b.get("/v2/app/manifests/v1").status_code == 200
         closed = httpx.patch(
-            f"{a.url}{API}/public", json={"anonymousPullEnabled": False}, auth=ADMIN
+            f"{a.url}{API}/public", json={"anonymousPullEnabled": False}, auth=ADMIN, timeout=30
         )
         assert closed.status_code == 200, closed.text
         assert on_b.get("/v2/app/manifests/v1").status_code == 401
@@ -157,7 +160,7 @@ def test_token_deleted_on_a_is_refused_on_b(nodes: tuple[Node, Node]) -> None:
         bearer = _bearer(on_b, ("puller", password), "repository:app:pull")
         for _ in range(3):  # B has verified the token and resolved the registry
             assert on_b.get("/v2/app/manifests/v1", headers=bearer).status_code == 200
-        deleted = httpx.delete(f"{a.url}{API}/tokens/tokens/puller", auth=ADMIN)
+        deleted = httpx.delete(f"{a.url}{API}/tokens/tokens/puller", auth=ADMIN, timeout=30)
         assert deleted.status_code == 204, deleted.text
         assert on_b.get("/v2/app/manifests/v1", headers=bearer).status_code == 401
         assert on_b.head("/v2/app/manifests/v1", headers=bearer).status_code == 401
@@ -176,7 +179,28 @@ def test_scope_map_narrowed_on_a_is_refused_on_b(nodes: tuple[Node, Node]) -> No
             f"{a.url}{API}/maps/scope-maps/reader-map",
             json={"removeActions": ["repositories/app/content/read"]},
             auth=ADMIN,
+            timeout=30,
         )
         assert narrowed.status_code == 200, narrowed.text
         assert on_b.get("/v2/app/tags/list", headers=bearer).status_code == 401
         assert on_b.get("/v2/app/manifests/v1", headers=bearer).status_code == 401
+
+
+def test_a_tag_moved_or_locked_on_a_is_seen_on_b(nodes: tuple[Node, Node]) -> None:
+    # Manifests read by tag are remembered per node too (metadata/manifest_reads.py).
+    a, b = nodes
+    _registry(a, "moving")
+    admin = _admin_user(a, "moving")
+    with a.client("moving") as on_a, b.client("moving") as on_b:
+        first = _push_image(on_a, "app", admin)
+        for _ in range(3):
+            got = on_b.get("/v2/app/manifests/v1", auth=admin)
+            assert got.headers["Docker-Content-Digest"] == first
+        second = _push_image(on_a, "app", admin, config=b'{"moved": true}')
+        assert second != first
+        got = on_b.get("/v2/app/manifests/v1", auth=admin)
+        assert got.headers["Docker-Content-Digest"] == second
+        locked = on_a.patch("/acr/v1/app", json={"readEnabled": False}, auth=admin)
+        assert locked.status_code == 200, locked.text
+        assert on_b.get("/v2/app/manifests/v1", auth=admin).status_code == 403
+        assert on_b.get(f"/v2/app/manifests/{second}", auth=admin).status_code == 403

@@ -15,6 +15,7 @@ from portside.auth.throttle import LoginThrottle
 from portside.config import Settings
 from portside.metadata.changes import DatabaseChanges
 from portside.metadata.database import Database
+from portside.metadata.manifest_reads import RememberedManifests
 from portside.runtime.forwarder import LoginServerForwarder
 from portside.runtime.jobs import sweep_uploads_periodically
 from portside.runtime.metrics import Metrics
@@ -139,7 +140,9 @@ class Runtime:
     @cached_property
     def manifests(self) -> ManifestService:
         """Manifests and tags."""
-        return ManifestService(self.stores.manifests, self.stores.tags, self.stores.repositories)
+        # Pulls read through a per-process memory of manifests, exact across nodes on SQLite.
+        remembered = RememberedManifests(self.database, self.changes)
+        return ManifestService(remembered, self.stores.tags, self.stores.repositories)
 
     @cached_property
     def listings(self) -> ListingService:
