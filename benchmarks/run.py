@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks import workloads as w
+from benchmarks.bearer import ADMIN_PASSWORD, BearerAccess
 from benchmarks.populate import make_blob_file, populate_repositories, push_image, push_tags
 from benchmarks.servers import Server, start_portside, start_reference
 
@@ -88,9 +89,10 @@ def measure(servers: list[Server], rounds: int, fn: Callable[[Server], float]) -
     return {name: statistics.median(values) for name, values in results.items()}
 
 
-def run(scale: w.Scale, workers: int, root: Path) -> list[Row]:
-    """Start both servers, run every workload, stop them; the rows of the table."""
-    portside = start_portside(root / "portside", workers)
+def run(scale: w.Scale, workers: int | None, root: Path) -> list[Row]:
+    """Start both servers, run every workload, stop them; the rows of the table. `workers`
+    None runs Portside with `portside serve`'s default."""
+    portside = start_portside(root / "portside", workers, ADMIN_PASSWORD)
     reference = start_reference(root / "reference")
     servers = [portside, reference]
     rows: list[Row] = []
@@ -102,6 +104,7 @@ def run(scale: w.Scale, workers: int, root: Path) -> list[Row]:
         for server in servers:
             console.log(f"seeding {server.name}")
             seed(server, prep, scale)
+        prep.auth[portside.name] = BearerAccess(portside).headers
         rows.extend(_transfer_rows(servers, prep, scale))
         rows.extend(_request_rows(servers, prep, scale))
         rows.append(_startup_row(servers, scale))
@@ -159,6 +162,9 @@ def _request_rows(servers: list[Server], prep: w.Prepared, scale: w.Scale) -> li
         ("manifest GET by tag, c=32", w.manifest_get, ">= 3x"),
         ("manifest HEAD by tag, c=32", w.manifest_head, ">= 3x"),
         (f"tags/list of {scale.tags} tags, c=32", w.tags_list, ">= 3x"),
+        ("manifest GET by tag, Bearer token, c=32", w.manifest_get_bearer, ">= 3x"),
+        ("manifest HEAD by tag, Bearer token, c=32", w.manifest_head_bearer, ">= 3x"),
+        (f"tags/list of {scale.tags} tags, Bearer token, c=32", w.tags_list_bearer, ">= 3x"),
         (f"_catalog pages of 100 over {scale.repositories} repos, c=32", w.catalog, ">= 3x"),
     ]
     for name, fn, target in cases:
@@ -230,6 +236,14 @@ def _cpu_count() -> int:
     return os.cpu_count() or 0
 
 
+def _default_workers() -> int:
+    """How many workers `portside serve` starts without `--workers` here (its settings read
+    this environment too)."""
+    from portside.config import load_settings
+
+    return load_settings().workers
+
+
 def _terminated(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
@@ -240,7 +254,9 @@ def main() -> None:
     parser.add_argument("--scale", choices=["full", "tiny"], default="full")
     parser.add_argument("--rounds", type=int, default=None)
     # The default is `portside serve`'s: the table shows what a user who starts it gets.
-    parser.add_argument("--workers", type=int, default=1, help="Portside worker processes")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="Portside worker processes [serve's default]"
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="parent of both data dirs")
     parser.add_argument("--markdown", type=Path, default=None, help="write the table here")
     args = parser.parse_args()
@@ -251,6 +267,9 @@ def main() -> None:
     if args.rounds:
         scale = w.Scale(**{**scale.__dict__, "rounds": args.rounds})
     root = Path(tempfile.mkdtemp(prefix="portside-bench-", dir=args.workdir))
+    workers = args.workers if args.workers is not None else _default_workers()
+    how = "given" if args.workers is not None else "`portside serve`'s default"
+    console.log(f"Portside runs {workers} worker process(es) ({how})")
     started = time.perf_counter()
     try:
         rows = run(scale, args.workers, root)
@@ -258,9 +277,7 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
     console.print(table(rows))
     if args.markdown:
-        args.markdown.write_text(
-            markdown(rows, args.scale, args.workers, time.perf_counter() - started)
-        )
+        args.markdown.write_text(markdown(rows, args.scale, workers, time.perf_counter() - started))
 
 
 if __name__ == "__main__":

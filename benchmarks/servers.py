@@ -110,15 +110,19 @@ class Server:
         return sizes
 
 
-def start_portside(root: Path, workers: int) -> Server:
-    """Portside on its embedded defaults (SQLite + filesystem) in `root`."""
+def start_portside(root: Path, workers: int | None, admin_password: str | None = None) -> Server:
+    """Portside on its embedded defaults (SQLite + filesystem) in `root`, with `workers`
+    worker processes (None: `portside serve`'s default) and the given administrator password."""
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     portside = str(Path(sys.executable).parent / "portside")
     argv = [portside, "serve", "--port", str(port), "--data-dir", str(root / "data")]
-    argv += ["--workers", str(workers)]
-    server = Server("portside", argv, root, port, env={"PORTSIDE_LOG_LEVEL": "warning"})
-    return server
+    if workers is not None:
+        argv += ["--workers", str(workers)]
+    env = {"PORTSIDE_LOG_LEVEL": "warning"}
+    if admin_password is not None:
+        env["PORTSIDE_ADMIN_PASSWORD"] = admin_password
+    return Server("portside", argv, root, port, env=env)
 
 
 def start_reference(root: Path) -> Server:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +52,13 @@ class Prepared:
     catalog_pages: dict[str, list[str]] = field(default_factory=dict)
     images: dict[str, Image] = field(default_factory=dict)
     pushes: dict[str, int] = field(default_factory=dict)
+    # Per server: headers that authenticate a pull (Host and a fresh Bearer token), if any.
+    auth: dict[str, Callable[[], dict[str, str]]] = field(default_factory=dict)
+
+    def auth_headers(self, server: Server) -> dict[str, str]:
+        """The headers of an authenticated pull from `server` ({} for a server measured open)."""
+        make = self.auth.get(server.name)
+        return make() if make is not None else {}
 
     def next_repository(self, server: Server, kind: str) -> str:
         """A fresh repository name per push, counted per server (the first is `<kind>1`)."""
@@ -136,6 +143,27 @@ def manifest_head(server: Server, prep: Prepared, scale: Scale) -> float:
     if result.errors:
         raise RuntimeError(f"{server.name}: {result.errors} failed HEAD requests")
     return result.rate
+
+
+def manifest_get_bearer(server: Server, prep: Prepared, scale: Scale) -> float:
+    """req/s of manifest GET by tag at concurrency 32, with a Bearer token where asked."""
+    headers = {"Accept": MANIFEST_ACCEPT, **prep.auth_headers(server)}
+    return _rate(server, ["/v2/bench/image/manifests/v1"], scale, headers=headers)
+
+
+def manifest_head_bearer(server: Server, prep: Prepared, scale: Scale) -> float:
+    """req/s of manifest HEAD by tag at concurrency 32, with a Bearer token where asked."""
+    url = f"{server.url}/v2/bench/image/manifests/v1"
+    headers = {"Accept": MANIFEST_ACCEPT, **prep.auth_headers(server)}
+    result = ab_head(url, headers=headers, seconds=scale.wrk_seconds)
+    if result.errors:
+        raise RuntimeError(f"{server.name}: {result.errors} failed HEAD requests")
+    return result.rate
+
+
+def tags_list_bearer(server: Server, prep: Prepared, scale: Scale) -> float:
+    """req/s of the full tags/list at concurrency 32, with a Bearer token where asked."""
+    return _rate(server, ["/v2/bench/tags/tags/list"], scale, headers=prep.auth_headers(server))
 
 
 def tags_list(server: Server, prep: Prepared, scale: Scale) -> float:

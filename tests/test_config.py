@@ -28,3 +28,15 @@ def test_loopback_login_ports_follow_the_main_port_on_loopback_only() -> None:
 def test_the_main_port_cannot_be_among_the_login_ports() -> None:
     with pytest.raises(ValidationError, match="local_login_first_port"):
         Settings(port=5050, local_login_first_port=5001)
+
+
+def test_workers_default_to_one_per_core_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.delenv("PORTSIDE_WORKERS", raising=False)
+    assert Settings().workers == max(1, min(len(os.sched_getaffinity(0)), 64))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(200)))
+    assert Settings().workers == 64
+    monkeypatch.setenv("PORTSIDE_WORKERS", "1")
+    assert Settings().workers == 1
+    assert Settings(workers=3).workers == 3

@@ -57,7 +57,12 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(5000, ge=0, le=65535, description="TCP port to listen on.")
-    workers: int = Field(1, ge=1, le=64, description="Server worker processes.")
+    workers: int = Field(
+        default_factory=lambda: _cores(),
+        ge=1,
+        le=64,
+        description="Server worker processes (default: one per core this process may use).",
+    )
     data_dir: Path = Field(Path("data"), description="Where embedded metadata and blobs live.")
     database_url: str | None = Field(
         None,
@@ -336,6 +341,16 @@ def _connection_string_fields(text: str) -> dict[str, str]:
     """An Azure connection string's `Name=value` fields, names in lower case."""
     fields = (part.partition("=") for part in text.split(";"))
     return {name.strip().lower(): value.strip() for name, _, value in fields if value}
+
+
+def _cores() -> int:
+    """The cores this process may run on (its affinity, as a container's cpuset limits it),
+    1 to 64."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        count = os.cpu_count() or 1
+    return max(1, min(count, 64))
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

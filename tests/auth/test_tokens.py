@@ -337,3 +337,41 @@ def test_key_algorithm_must_fit(es_key: SigningKey) -> None:
     wrong = SigningKey(es_key.kid, "RS256", es_key.private_pem, NOW)
     with pytest.raises(ValueError):
         _ = wrong.private_key
+
+
+def test_a_remembered_token_still_expires(clock: Clock, es_key: SigningKey) -> None:
+    # The second use finds the checked signature remembered: times are checked again anyway.
+    tokens = service(clock, es_key)
+    token = issue(tokens, grant_type="access_token")
+    assert tokens.verify(token, audience=AUD)["sub"] == "alice"
+    clock.now = NOW + timedelta(minutes=5, seconds=29)
+    assert tokens.verify(token, audience=AUD)["sub"] == "alice"
+    clock.now = NOW + timedelta(minutes=5, seconds=30)
+    expect_invalid(tokens, token, "expired")
+
+
+def test_a_remembered_token_is_checked_for_its_kind_and_audience(
+    clock: Clock, es_key: SigningKey
+) -> None:
+    tokens = service(clock, es_key)
+    token = issue(tokens, grant_type="refresh_token")
+    assert tokens.verify(token, kind="refresh_token")["sub"] == "alice"
+    with pytest.raises(InvalidToken, match="wrong kind"):
+        tokens.verify(token, kind="access_token")
+    with pytest.raises(InvalidToken, match="another audience"):
+        tokens.verify(token, audience="elsewhere.example")
+
+
+def test_remembered_claims_are_not_shared_with_callers(clock: Clock, es_key: SigningKey) -> None:
+    tokens = service(clock, es_key)
+    token = issue(tokens)
+    tokens.verify(token)["sub"] = "mallory"
+    assert tokens.verify(token)["sub"] == "alice"
+
+
+def test_a_forged_token_is_never_remembered(clock: Clock, es_key: SigningKey) -> None:
+    tokens = service(clock, es_key)
+    header, _, signature = issue(tokens).split(".")
+    forged = ".".join((header, b64({**segments(issue(tokens))[1], "sub": "mallory"}), signature))
+    for _ in range(2):
+        expect_invalid(tokens, forged, "signature")

@@ -40,7 +40,9 @@ def test_tiny_benchmark_produces_every_row(tmp_path: Path) -> None:
     ]
     body = rows[1:]
     names = [row.split("|")[1].strip() for row in body]
-    assert len(body) == 10, names
+    assert len(body) == 13, names
+    assert "Bearer token" in " ".join(names)
+    assert "worker(s)" in out.read_text()
     for row in body:
         portside, reference = (float(c.strip().replace(",", "")) for c in row.split("|")[3:5])
         assert portside > 0 and reference > 0, row

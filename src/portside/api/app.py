@@ -1,8 +1,9 @@
 """The ASGI application: `create_app(settings)` serves the parts the composition root builds.
 
 Its lifespan builds a `Runtime` (portside/runtime), which the handlers use, makes the server's
-starting state, builds the management app from the runtime, and runs the background jobs until
-shutdown; then the runtime closes what it opened.
+starting state, and runs the background jobs until shutdown; then the runtime closes what it
+opened. The management app (FastAPI and its models, about half of a worker's imports) is built
+on the first request to `/api/v1`, so that a worker answers `/v2/` sooner after a start.
 """
 
 from __future__ import annotations
@@ -18,12 +19,10 @@ from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
 from portside.api.errors import exception_handlers
-from portside.api.management import create_management_app
 from portside.api.metrics import RequestMetrics
 from portside.api.middleware import BodyDrain, RegistryHeaders
 from portside.api.routes import routes
 from portside.config import Settings, metrics_directory, settings_from_environment
-from portside.portal import create_portal_app
 from portside.runtime import Runtime
 from portside.runtime.metrics import Metrics
 
@@ -44,15 +43,6 @@ def create_app(settings: Settings) -> Starlette:
             _ = (runtime.artifacts, runtime.oauth)
             app.state.portside = runtime
             await runtime.prepare()
-            app.state.management_api = create_management_app(
-                runtime.management,
-                runtime.lifecycle,
-                runtime.webhooks,
-                cache_rules=runtime.cache_rules,
-                credential_sets_service=runtime.credential_sets,
-                imports_service=runtime.imports,
-            )
-            app.state.portal = create_portal_app(runtime)
             async with anyio.create_task_group() as tasks:
                 runtime.start_jobs(tasks)
                 try:
@@ -81,24 +71,47 @@ def create_app(settings: Settings) -> Starlette:
 
 
 class ManagementMount:
-    """ASGI app at `/api/v1` forwarding to the management API built in the lifespan."""
+    """ASGI app at `/api/v1` forwarding to the management API, built on its first request."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Forward to the running application's management app."""
-        api = getattr(scope["app"].state, "management_api", None)
+        """Forward to the running application's management app (building it first if needed)."""
+        state = scope["app"].state
+        api = getattr(state, "management_api", None)
         if api is None:
-            raise RuntimeError("the management API is not running (lifespan not started)")
+            runtime = getattr(state, "portside", None)
+            if runtime is None:
+                raise RuntimeError("the management API is not running (lifespan not started)")
+            # Imported here: a worker that only serves /v2/ never loads FastAPI. Building is
+            # synchronous, so two first requests cannot both build.
+            from portside.api.management import create_management_app
+
+            api = state.management_api = create_management_app(
+                runtime.management,
+                runtime.lifecycle,
+                runtime.webhooks,
+                cache_rules=runtime.cache_rules,
+                credential_sets_service=runtime.credential_sets,
+                imports_service=runtime.imports,
+            )
         await api(scope, receive, send)
 
 
 class PortalMount:
-    """ASGI app at `/portal` forwarding to the web portal built in the lifespan."""
+    """ASGI app at `/portal` forwarding to the web portal, built on its first request."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Forward to the running application's portal."""
-        portal = getattr(scope["app"].state, "portal", None)
+        """Forward to the running application's portal (building it first if needed)."""
+        state = scope["app"].state
+        portal = getattr(state, "portal", None)
         if portal is None:
-            raise RuntimeError("the portal is not running (lifespan not started)")
+            runtime = getattr(state, "portside", None)
+            if runtime is None:
+                raise RuntimeError("the portal is not running (lifespan not started)")
+            # Imported here for the same reason as the management API: Jinja2 and the pages
+            # load only in a worker that serves them.
+            from portside.portal import create_portal_app
+
+            portal = state.portal = create_portal_app(runtime)
         await portal(scope, receive, send)
 
 

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,9 @@ MAX_TOKEN_LENGTH = 16 * 1024
 """Longest token accepted, in characters."""
 
 _REQUIRED = ["iss", "sub", "aud", "exp", "iat"]
+# Tokens whose signature was checked, per service (a client presents the same token on every
+# request of a pull or push; a signature check costs more than the rest of a manifest GET).
+_VERIFIED = 1024
 _RESERVED = frozenset({"iss", "sub", "aud", "iat", "nbf", "exp", "jti"})
 # Characters that, at some offsets of compact ASCII JSON, become '-' or '_' in base64url: the
 # azure-containerregistry SDK decodes the payload with the standard alphabet (to read `exp`)
@@ -242,6 +246,10 @@ class TokenService:
         self._by_kid = by_kid
         self._clock = clock
         self._leeway = leeway_seconds
+        # (token, audience) -> its claims, least recently used first. Only what the signature
+        # and the issuer decide is remembered: times and kind are checked again on every use,
+        # and revocation is the caller's (the access policy compares the auth version).
+        self._verified: OrderedDict[tuple[str, str | None], dict[str, Any]] = OrderedDict()
 
     @property
     def issuer(self) -> str:
@@ -295,6 +303,23 @@ class TokenService:
 
         `audience`, when given, must be the token's `aud`; `kind`, when given, its `grant_type`.
         """
+        key = (token, audience)
+        payload = self._verified.get(key)
+        if payload is not None:
+            self._verified.move_to_end(key)
+            check_token_times(payload, self._clock(), self._leeway)
+        else:
+            payload = self._verify_signed(token, audience)
+            self._verified[key] = payload
+            if len(self._verified) > _VERIFIED:
+                self._verified.popitem(last=False)
+        if kind is not None and payload.get("grant_type") != kind:
+            raise InvalidToken("wrong kind of token")
+        # A copy: the remembered claims must not change with what a caller does to its own.
+        return dict(payload)
+
+    def _verify_signed(self, token: str, audience: str | None) -> dict[str, Any]:
+        """The claims of `token` once its form, key, signature, issuer and times are checked."""
         if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
             raise InvalidToken("malformed token")
         try:
@@ -312,7 +337,7 @@ class TokenService:
             raise InvalidToken("unknown signing key")
         if algorithm != key.algorithm:
             raise InvalidToken("token algorithm does not match its key")
-        payload = decode_verified(
+        return decode_verified(
             token,
             key.public_key,
             key.algorithm,
@@ -322,9 +347,6 @@ class TokenService:
             now=self._clock(),
             leeway=self._leeway,
         )
-        if kind is not None and payload.get("grant_type") != kind:
-            raise InvalidToken("wrong kind of token")
-        return payload
 
     def jwks(self) -> dict[str, object]:
         """The public keys as a JWK set: `{"keys": [...]}`."""

@@ -19,7 +19,6 @@ functions, so that the other commands start without SQLAlchemy.
 from __future__ import annotations
 
 from portside.config import Settings
-from portside.metadata.migrate import upgrade
 from portside.runtime.root import Runtime
 from portside.runtime.stores import Stores
 
@@ -28,5 +27,8 @@ __all__ = ["Runtime", "Stores", "migrate"]
 
 def migrate(settings: Settings) -> None:
     """Bring the configured database to the newest schema (call it where no loop runs)."""
+    # Imported here: Alembic is for the serving process's start, not for its workers.
+    from portside.metadata.migrate import upgrade
+
     issuers = tuple(trusted.issuer for trusted in settings.trusted_issuers)
     upgrade(settings.resolved_database_url(), trusted_issuers=issuers)

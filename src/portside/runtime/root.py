@@ -13,9 +13,11 @@ from portside.auth.federation import TrustedIssuer
 from portside.auth.secrets import SecretHasher
 from portside.auth.throttle import LoginThrottle
 from portside.config import Settings
+from portside.metadata.changes import DatabaseChanges
 from portside.metadata.credential_sets import CredentialSetStore, DeploymentKeyStore
 from portside.metadata.database import Database
 from portside.metadata.imports import ImportStore
+from portside.metadata.manifest_reads import RememberedManifests
 from portside.metadata.portal_sessions import PortalSessionStore
 from portside.metadata.throttling import LoginFailureStore, LoginPolicy, RequestCountStore
 from portside.runtime.forwarder import LoginServerForwarder
@@ -151,7 +153,9 @@ class Runtime:
     @cached_property
     def manifests(self) -> ManifestService:
         """Manifests and tags."""
-        return ManifestService(self.stores.manifests, self.stores.tags, self.stores.repositories)
+        # Pulls read through a per-process memory of manifests, exact across nodes on SQLite.
+        remembered = RememberedManifests(self.database, self.changes)
+        return ManifestService(remembered, self.stores.tags, self.stores.repositories)
 
     @cached_property
     def listings(self) -> ListingService:
@@ -222,7 +226,13 @@ class Runtime:
             domain=s.domain,
             default=s.default_registry,
             local=self.local_logins,
+            changes=self.changes,
         )
+
+    @cached_property
+    def changes(self) -> DatabaseChanges:
+        """Marks of the database's committed state, which per-process caches are checked by."""
+        return DatabaseChanges(self.database.url)
 
     @cached_property
     def policy(self) -> AccessPolicy:
@@ -431,9 +441,9 @@ class Runtime:
     # Starting and stopping.
 
     async def prepare(self) -> str | None:
-        """Make sure the server's starting state exists: a signing key, the administrator
-        password, the default registry. The password if one was generated now, else None."""
-        await self.keys.reload()
+        """Make sure the server's starting state exists: the administrator password, the
+        default registry. The password if one was generated now, else None. (The signing keys
+        load, and the first one is made, on their first use: a start need not wait for them.)"""
         # `portside serve` generates a password before workers start; in a worker this only
         # switches a configured password on (nothing is generated when one is stored).
         password = await self.admin.ensure(self.settings.admin_password)
@@ -467,6 +477,8 @@ class Runtime:
     async def aclose(self) -> None:
         """Close what this runtime built (not a database or driver it was given)."""
         built = self.__dict__
+        if "changes" in built:
+            self.changes.close()
         issuers = built.get("issuers")
         if issuers is not None:
             await issuers.aclose()

@@ -30,7 +30,7 @@ __all__ = ["serve"]
     default=None,
     help="TOML settings file.",
 )
-@click.option("--workers", type=int, default=None, help="Worker processes [1].")
+@click.option("--workers", type=int, default=None, help="Worker processes [one per core].")
 @click.option(
     "--tls-cert",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -97,7 +97,13 @@ def _serve(
     first_start(settings)
     log.info("storage: %s", settings.storage_description())
     scheme = "https" if settings.tls_cert else "http"
-    log.info("listening on %s://%s:%d", scheme, settings.host, settings.port)
+    log.info(
+        "listening on %s://%s:%d with %d worker(s)",
+        scheme,
+        settings.host,
+        settings.port,
+        settings.workers,
+    )
     with settings_for_workers(settings):
         # Inside: the forwarder process reads the workers' settings, as they do.
         login_servers = start_login_servers(settings)

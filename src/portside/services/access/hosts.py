@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
+from portside.metadata.changes import DatabaseChanges
 from portside.metadata.records import RegistryRecord
 from portside.metadata.registries import RegistryStore
 from portside.services.errors import NameUnknown, ParameterInvalid
@@ -25,6 +28,12 @@ __all__ = [
 # optionally with a port. Anything else (quotes, spaces, slashes, underscores, non-ASCII letters
 # or digits) addresses no registry, and never reaches a challenge header or a login server.
 _HOST = re.compile(r"[A-Za-z0-9.\-]{1,253}(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](?::[0-9]{1,5})?")
+# Registries found, per name or login slot. Only registries that exist are kept (so a flood of
+# made-up hosts cannot grow it); past this many (more registries than one process serves at
+# once) it starts again.
+_CACHED_REGISTRIES = 1024
+
+_Key = TypeVar("_Key", str, int)
 
 
 def well_formed_host(host: str) -> bool:
@@ -113,6 +122,11 @@ class RegistryDirectory:
     proxy's name) reaches the default registry, so the embedded default works with zero setup.
     A login server of a registry that does not exist reaches nothing: falling back to the
     default registry there would leak it under another registry's name.
+
+    Every request resolves its Host, so the registries found are kept per process while
+    `changes` tells that nothing was committed to the database since they were read (any node's
+    commit moves its mark: metadata/changes.py). Without `changes`, or on a database that gives
+    no marks (PostgreSQL), every resolution reads the registry.
     """
 
     def __init__(
@@ -122,8 +136,11 @@ class RegistryDirectory:
         domain: str,
         default: str,
         local: LocalLoginServers | None = None,
+        changes: DatabaseChanges | None = None,
     ) -> None:
         self._store = store
+        self._changes = changes
+        self._found: dict[str | int, tuple[int, RegistryRecord]] = {}
         self._suffix = "." + domain.strip(".").lower()
         self._default = default
         self._local = local
@@ -162,7 +179,7 @@ class RegistryDirectory:
         name = self.name_for_host(host)
         if not name:
             return None
-        record = await self._store.get(name)
+        record = await self._cached(name, self._store.get)
         if record is not None and record.login_slot is not None:
             # So that a token for its loopback login server is known as its own here too.
             self._slots[record.login_slot] = record.name
@@ -195,8 +212,27 @@ class RegistryDirectory:
             return None
         return self._local.slot_for_host(host)
 
+    async def _cached(
+        self, key: _Key, read: Callable[[_Key], Awaitable[RegistryRecord | None]]
+    ) -> RegistryRecord | None:
+        """The registry named by `key` (a name, or a login slot), read by `read` unless the
+        one read before is still current."""
+        # The mark is taken before the read: a commit between the two moves it, and only costs
+        # the next request another read.
+        mark = self._changes.mark() if self._changes is not None else None
+        if mark is not None:
+            found = self._found.get(key)
+            if found is not None and found[0] == mark:
+                return found[1]
+        record = await read(key)
+        if mark is not None and record is not None:
+            if len(self._found) >= _CACHED_REGISTRIES:
+                self._found.clear()
+            self._found[key] = (mark, record)
+        return record
+
     async def _resolve_slot(self, slot: int) -> RegistryRecord | None:
-        record = await self._store.by_login_slot(slot)
+        record = await self._cached(slot, self._store.by_login_slot)
         if record is None:
             self._slots.pop(slot, None)
         else:

@@ -36,6 +36,7 @@ good but not enough.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,6 +77,8 @@ EVERYTHING = AccessGrant(
     permissions=(Permission(RepositoryPattern.parse("*"), ALL_ACTIONS),), catalog=True
 )
 _CATALOG = ("registry", "catalog")
+# Access claims of verified tokens, parsed (least recently used first).
+_CLAIMED = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +120,7 @@ class AccessPolicy:
         self._throttle = throttle
         self._keys = keys
         self._anonymous_registry = anonymous_registry
+        self._claimed: OrderedDict[str, AccessGrant] = OrderedDict()
 
     async def authorize(
         self,
@@ -328,10 +332,7 @@ class AccessPolicy:
             not isinstance(audience, str) or self._registry_of_host(audience) != registry.name
         ):
             raise Unauthorized("token is for another service")
-        try:
-            granted = AccessGrant.from_access_claim(claims.get("access", []))
-        except ValueError:
-            raise Unauthorized("token carries a malformed access claim") from None
+        granted = self._granted_by(token, claims)
         identity = identity_of(claims)
         current: AccessGrant | None = None
         # An anonymous token of the open registry holds what it was given at a loopback name:
@@ -361,6 +362,22 @@ class AccessPolicy:
                 permissions=current.permissions, catalog=True, exact=current.exact + result.exact
             )
         return result
+
+    def _granted_by(self, token: str, claims: dict[str, object]) -> AccessGrant:
+        """What a verified token's `access` claim grants: a function of the signed token alone,
+        so it is parsed once per token (and parsed again once forgotten)."""
+        granted = self._claimed.get(token)
+        if granted is not None:
+            self._claimed.move_to_end(token)
+            return granted
+        try:
+            granted = AccessGrant.from_access_claim(claims.get("access", []))
+        except ValueError:
+            raise Unauthorized("token carries a malformed access claim") from None
+        self._claimed[token] = granted
+        if len(self._claimed) > _CLAIMED:
+            self._claimed.popitem(last=False)
+        return granted
 
     @staticmethod
     def _require(
