@@ -1,7 +1,7 @@
 """portal sign-in sessions
 
 Revision ID: 0013
-Revises: 0008
+Revises: 0012
 Create Date: 2026-12-06 05:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import portside.metadata.columns
 
 revision = "0013"
-down_revision = "0008"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
