@@ -14,6 +14,9 @@ __all__ = ["configure_logging"]
 # DEBUG: password hashes).
 _CHATTY = ("azure", "botocore", "aiobotocore", "urllib3")
 _NEVER_DEBUG = ("aiosqlite",)
+# HTTP clients that log each request's full URL at INFO: webhook and upstream URLs may carry a
+# secret in their query string, so they speak at WARNING and above at every level.
+_NEVER_INFO = ("httpx", "httpcore")
 
 
 def configure_logging(level: str, log_format: str = "text") -> None:
@@ -35,3 +38,5 @@ def configure_logging(level: str, log_format: str = "text") -> None:
         logging.getLogger(name).setLevel(logging.NOTSET if debugging else logging.WARNING)
     for name in _NEVER_DEBUG:
         logging.getLogger(name).setLevel(logging.INFO)
+    for name in _NEVER_INFO:
+        logging.getLogger(name).setLevel(logging.WARNING)
