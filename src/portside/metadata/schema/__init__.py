@@ -18,12 +18,14 @@ registries ─< repositories ─< repository_blobs >─ blobs
     └─< webhooks ─< webhook_events    (the outbox of deliveries)
 service_principals, signing_keys, trusted_issuers,    (deployment-wide)
 versions, leases
+audit_log                             (by registry uid, no foreign key: outlives registries)
 
 content.py holds registries and what they contain, access.py who may do what, lifecycle.py
 retention, the recycle bin and job leases, events.py webhooks and their outbox. Every table
 is registered on the one `metadata` (metadata/columns.py) when its module is imported, and
 this package imports them all: that `metadata` is complete once `schema` is imported is what
 Alembic's env.py and the migration tests rely on.
+audit.py holds the audit log.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from portside.metadata.schema.access import (
     trusted_issuers,
     versions,
 )
+from portside.metadata.schema.audit import audit_log
 from portside.metadata.schema.content import (
     blobs,
     manifest_blobs,
@@ -61,6 +64,7 @@ from portside.metadata.schema.lifecycle import (
 )
 
 __all__ = [
+    "audit_log",
     "blobs",
     "credentials",
     "deleted_manifest_blobs",
