@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi.routing import APIRoute
 
 from portside.api.management import (
+    audit,
     identities,
     issuers,
     lifecycle,
@@ -24,7 +25,8 @@ _PARAM = re.compile(r"\{[^}]*\}")
 
 def _routes() -> list[tuple[str, str]]:
     found = []
-    for module in (registries, usage, tokens, identities, issuers, lifecycle, webhooks):
+    modules = (registries, usage, tokens, identities, issuers, lifecycle, webhooks, audit)
+    for module in modules:
         for route in module.router.routes:
             assert isinstance(route, APIRoute)
             found += [(method, route.path) for method in sorted(route.methods)]

@@ -17,6 +17,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
+from portside.api.audit import AuditTrail
 from portside.api.errors import exception_handlers
 from portside.api.management import create_management_app
 from portside.api.metrics import RequestMetrics
@@ -33,6 +34,7 @@ def create_app(settings: Settings) -> Starlette:
     """A Portside ASGI application; its parts are built and closed in its lifespan."""
     # Built here, not in the lifespan: the middleware that feeds it exists before the runtime.
     metrics = Metrics(metrics_directory())
+    audit = AuditTrail()  # likewise; attached to the runtime's audit log in the lifespan
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -44,8 +46,9 @@ def create_app(settings: Settings) -> Starlette:
             app.state.portside = runtime
             await runtime.prepare()
             app.state.management_api = create_management_app(
-                runtime.management, runtime.lifecycle, runtime.webhooks
+                runtime.management, runtime.lifecycle, runtime.webhooks, audit=runtime.audit
             )
+            audit.attach(runtime.audit, runtime.directory.name_for_host)
             async with anyio.create_task_group() as tasks:
                 runtime.start_jobs(tasks)
                 try:
@@ -62,6 +65,7 @@ def create_app(settings: Settings) -> Starlette:
                 RegistryHeaders,
                 access_log=settings.access_log,
                 observer=RequestMetrics(metrics),
+                audit=audit,
             ),
             Middleware(BodyDrain),
         ],

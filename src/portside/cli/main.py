@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from portside import __version__
+from portside.cli.remote.audit import audit
 from portside.cli.remote.identities import role, signing_key, sp
 from portside.cli.remote.issuers import issuer
 from portside.cli.remote.lifecycle import config
@@ -45,6 +46,7 @@ cli.add_command(gc)
 cli.add_command(config)
 cli.add_command(purge)
 cli.add_command(webhook)
+cli.add_command(audit)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from portside.api.management import audit as audit_routes
 from portside.api.management import (
     identities,
     issuers,
@@ -21,6 +22,7 @@ from portside.api.management import (
 )
 from portside.api.management.errors import exception_handlers
 from portside.api.management.gate import RequestGate
+from portside.services.events.audit import AuditLog
 from portside.services.events.webhooks import WebhookService
 from portside.services.lifecycle.service import LifecycleService
 from portside.services.management.service import ManagementService
@@ -41,6 +43,8 @@ def create_management_app(
     service: ManagementService,
     lifecycle_service: LifecycleService,
     webhooks_service: WebhookService,
+    *,
+    audit: AuditLog | None = None,
 ) -> FastAPI:
     """The management API over `service`, `lifecycle_service` and `webhooks_service`, all
     from the composition root (portside/runtime), built and closed by the caller."""
@@ -55,10 +59,13 @@ def create_management_app(
     app.state.management = service
     app.state.lifecycle = lifecycle_service
     app.state.webhooks = webhooks_service
+    app.state.audit = audit
     for error, handler in exception_handlers().items():
         app.add_exception_handler(error, handler)
     for module in (registries, usage, tokens, identities, issuers, lifecycle, webhooks):
         app.include_router(module.router)
+    if audit is not None:
+        app.include_router(audit_routes.router)
     _without_validation_answers(app)
     # Credentials before any body byte, and bodies bounded: FastAPI itself reads a route's
     # body before its dependencies (the guards) run.
