@@ -22,11 +22,14 @@ from tests.api.identities import (
     FABRIKAM,
     OPERATOR,
     SP_PUSH,
+    OidcIssuer,
     World,
     basic,
     bearer_for,
+    exchange,
     get_token,
     make_settings,
+    refresh_basic,
     seed,
 )
 from tests.api.identities import push_image as push_with
@@ -286,3 +289,31 @@ def test_basic_logins_form_logins_and_acr_changes(client: TestClient, settings: 
 def operator_basic() -> str:
     """The Owner of contoso's Basic credentials."""
     return basic(*World.login(OPERATOR))
+
+
+def test_exchanges_and_refresh_logins_name_the_federated_subject(tmp_path: Path) -> None:
+    idp = OidcIssuer()
+    settings = make_settings(
+        tmp_path,
+        admin_password=ADMIN_PASSWORD,
+        trusted_issuers=[idp.trusted(tmp_path / "jwks.json")],
+    )
+    seed(settings)
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
+        external = idp.token(sub="release-bot")
+        answered = exchange(client, external)
+        assert answered.status_code == 200, answered.text
+        refresh = answered.json()["refresh_token"]
+        assert exchange(client, idp.token(aud="someone-else")).status_code == 401
+        renewed = get_token(client, ["repository:teamx/app:pull"], refresh_basic(refresh))
+        assert renewed.status_code == 200, renewed.text
+        found = records(client, "contoso")
+    exchanged = one(found, action="login", target="/oauth2/exchange", outcome="success")
+    assert (exchanged["identityKind"], exchanged["identity"]) == ("federated", "release-bot")
+    refused = one(found, action="login", target="/oauth2/exchange", outcome="denied")
+    assert (refused["identityKind"], refused["identity"]) == ("federated", "")
+    token = one(found, action="login", target="/oauth2/token")
+    assert (token["identityKind"], token["identity"]) == ("federated", "release-bot")
+    stored = repr(stored_rows(settings))
+    for secret in (external, refresh, renewed.json()["access_token"]):
+        assert secret not in stored
