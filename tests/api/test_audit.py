@@ -191,7 +191,15 @@ def test_filters_and_pages(client: TestClient) -> None:
     ids = [r["id"] for r in first["value"] + rest["value"]]
     assert ids == [r["id"] for r in records(client, "contoso")]
 
-    for params in ({"since": "last tuesday"}, {"last": "99999"}, {"n": "0"}, {"last": "x"}):
+    for params in (
+        {"since": "last tuesday"},
+        {"since": "999999999w"},
+        {"last": "99999"},
+        {"last": str(1 << 64)},
+        {"n": "0"},
+        {"n": "1001"},
+        {"last": "x"},
+    ):
         bad = client.get(
             f"{API}/registries/contoso/audit", params=params, headers={"Authorization": ADMIN}
         )

@@ -119,6 +119,8 @@ async def test_filters_and_pages(db: Database) -> None:
     by_kind = await store.registry_page(uid, AuditFilter(identity="token:ci-token"))
     assert len(by_kind) == 4  # all but the one by "alpha"
     assert await store.registry_page(uid, AuditFilter(identity="sp:ci-token")) == []
+    assert len(await store.registry_page(uid, AuditFilter(identity="token:"))) == 5
+    assert await store.registry_page(uid, AuditFilter(identity="sp:")) == []
     recent = await store.registry_page(uid, AuditFilter(since=T0 + timedelta(minutes=3)))
     assert [r.entry.action for r in recent] == ["login", "manifest.delete"]
 

@@ -50,8 +50,8 @@ class AuditRecord:
 
 @dataclass(frozen=True, slots=True)
 class AuditFilter:
-    """What a reader asks for: records since a time, of one identity (`id` or `kind:id`), of
-    one action (`manifest.push`) or family of actions (`manifest`)."""
+    """What a reader asks for: records since a time, of one identity (`id` or `kind:id`) or
+    kind (`kind:`), of one action (`manifest.push`) or family of actions (`manifest`)."""
 
     since: datetime | None = None
     identity: str | None = None
@@ -71,13 +71,14 @@ def _conditions(found: AuditFilter) -> list[ColumnElement[bool]]:
     if found.since is not None:
         conditions.append(c.at >= found.since)
     if found.identity:
-        kind, _, subject = found.identity.partition(":")
+        # `kind:id` names one identity of a kind, `kind:` every identity of it; ids may hold
+        # a colon themselves, so the whole value is also tried as an id.
+        kind, colon, subject = found.identity.partition(":")
         named = c.identity_id == found.identity
-        conditions.append(
-            or_(named, and_(c.identity_kind == kind, c.identity_id == subject))
-            if subject
-            else named
-        )
+        if colon:
+            of_kind = c.identity_kind == kind
+            named = or_(named, and_(of_kind, c.identity_id == subject) if subject else of_kind)
+        conditions.append(named)
     if found.action:
         exact = c.action == found.action
         family = c.action.startswith(found.action + ".", autoescape=True)

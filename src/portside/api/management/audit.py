@@ -23,14 +23,18 @@ Since = Annotated[
     Query(description="Records from this time on (ISO 8601) or this long ago (30m, 12h, 7d)."),
 ]
 Identity = Annotated[
-    str | None, Query(max_length=300, description="Only this identity: its id, or kind:id.")
+    str | None,
+    Query(max_length=300, description="Only this identity (its id, or kind:id), or kind:."),
 ]
 Action = Annotated[
     str | None,
     Query(max_length=64, description="Only this action (manifest.push) or family (manifest)."),
 ]
 Top = Annotated[int, Query(alias="n", ge=1, le=MAX_PAGE, description="Records per page.")]
-Last = Annotated[int | None, Query(ge=1, description="Continue after this record (nextLink).")]
+Last = Annotated[
+    int | None,
+    Query(ge=1, le=(1 << 63) - 1, description="Continue after this record (nextLink)."),
+]
 
 
 def audit_of(request: Request) -> AuditLog:

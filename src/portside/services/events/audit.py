@@ -51,15 +51,15 @@ def parse_since(text: str, now: datetime) -> datetime:
     """The start of a `--since`: a duration back from `now` (`30m`, `12h`, `7d`, `2w`) or a
     time (ISO 8601; UTC when it names no zone). Invalid otherwise."""
     value = text.strip()
-    if (match := _DURATION.fullmatch(value)) is not None:
-        return now - timedelta(seconds=int(match[1]) * _UNITS[match[2]])
     try:
+        if (match := _DURATION.fullmatch(value)) is not None:
+            return now - timedelta(seconds=int(match[1]) * _UNITS[match[2]])
         when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):  # OverflowError: a duration beyond year 1
         raise Invalid(
             f"since {value[:40]!r} is neither a duration (30m, 12h, 7d) nor an ISO 8601 time"
         ) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
