@@ -1,8 +1,9 @@
 """`portside audit list`: a registry's audit log (changes, logins, refused logins).
 
 Newest first; `--top` records at most, fetched a page at a time. Filters are the server's:
-`--since` (a duration such as 30m, 12h, 7d, or an ISO 8601 time), `--identity` (an id, or
-kind:id), `--action` (manifest.push, or a family such as manifest). Records: docs/events.md.
+`--since` (a duration such as 30m, 12h, 7d, or an ISO 8601 time), `--identity` (an id,
+kind:id, or kind: for all of a kind), `--action` (manifest.push, or a family such as
+manifest). Records: docs/events.md.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def audit() -> None:
 @audit.command("list")
 @registry_option
 @click.option("--since", help="From this long ago (30m, 12h, 7d) or this ISO 8601 time.")
-@click.option("--identity", help="Only this identity: its id, or kind:id.")
+@click.option("--identity", help="Only this identity (its id, or kind:id), or kind: (all of it).")
 @click.option("--action", help="Only this action (manifest.push) or family (manifest).")
 @click.option(
     "--top", type=click.IntRange(1, 100_000), default=100, show_default=True, help="At most."
