@@ -1,7 +1,7 @@
 """What the audit log hears of each exchange (services/events/audit.py keeps it).
 
 `AuditTrail.finished` runs in the outermost middleware (api/middleware.py) after every answer.
-A read costs it two set lookups: only changes (POST, PUT, PATCH, DELETE), the login routes
+A read costs it three set lookups: only changes (POST, PUT, PATCH, DELETE), the login routes
 and refusals (401, 403, 429) go further. What it records:
 
 - a change through `/v2/`, `/acr/v1/` or the management API, with its outcome, unless it came
