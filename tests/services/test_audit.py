@@ -4,7 +4,7 @@ takes the lease and keeps what is within the retention period."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -110,6 +110,25 @@ async def test_the_writer_flushes_on_time_on_a_full_batch_and_at_shutdown(db: Da
         quick.record(entry())
         await eventually(stored, 5)
         tasks.cancel_scope.cancel()
+
+
+async def test_a_read_waits_for_the_batch_the_writer_is_writing(db: Database) -> None:
+    uid = await alpha_uid(db)
+    audit = AuditLog(_SlowStore(db), LeaseStore(db), retention=None, flush_seconds=0.01)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(audit.run_writer)
+        audit.record(entry())
+        await anyio.sleep(0.1)  # the writer took the record and is writing it
+        assert audit.pending == 0
+        page = await audit.registry_page(uid, AuditFilter())
+        assert len(page.records) == 1
+        tasks.cancel_scope.cancel()
+
+
+class _SlowStore(AuditStore):
+    async def append(self, entries: Sequence[AuditEntry]) -> int:
+        await anyio.sleep(0.3)
+        return await super().append(entries)
 
 
 async def eventually(count: Callable[[], Awaitable[int]], expected: int) -> None:

@@ -95,6 +95,9 @@ class AuditLog:
         self._pending: list[AuditEntry] = []
         self._wake: anyio.Event | None = None
         self._dropped = 0
+        # One flush at a time: a read's flush waits for the writer's batch to commit, or the
+        # read could miss records that were taken from the buffer but not yet written.
+        self._flushing = anyio.Lock()
 
     @property
     def pending(self) -> int:
@@ -115,15 +118,16 @@ class AuditLog:
     async def flush(self) -> int:
         """Write what waits now, in one transaction; how many. On failure the records go back
         to the buffer (as room allows) and the error propagates."""
-        batch, self._pending = self._pending, []
-        if not batch:
-            return 0
-        try:
-            return await self._store.append(batch)
-        except BaseException:
-            room = max(self._max_pending - len(self._pending), 0)
-            self._pending[:0] = batch[:room]
-            raise
+        async with self._flushing:
+            batch, self._pending = self._pending, []
+            if not batch:
+                return 0
+            try:
+                return await self._store.append(batch)
+            except BaseException:
+                room = max(self._max_pending - len(self._pending), 0)
+                self._pending[:0] = batch[:room]
+                raise
 
     async def run_writer(self) -> None:
         """Flush every `flush_seconds`, or at once when a batch is full, until cancelled;
