@@ -163,6 +163,7 @@ def management_harness(
         cache_rules=runtime.cache_rules,
         credential_sets_service=runtime.credential_sets,
         imports_service=runtime.imports,
+        audit=runtime.audit,
     )
     app = Starlette(routes=[Mount(API, app=management)], lifespan=lifespan)
     with TestClient(app, base_url="http://127.0.0.1:5000") as client:

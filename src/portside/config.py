@@ -248,6 +248,9 @@ class Settings(BaseSettings):
         ge=0,
         description="How often retention rules and the recycle bin's expiry run (0: never).",
     )
+    audit_retention_days: float = Field(
+        90.0, ge=0, description="How long audit log records are kept (0: forever)."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info")
     log_format: Literal["text", "json"] = Field(
         "text", description="`json`: one JSON object per log line, with the request id."

@@ -298,6 +298,8 @@ def test_openapi_document_lists_every_route(mgmt: Harness) -> None:
         "/registries/{name}/purge",
         "/registries/{name}/webhooks",
         "/registries/{name}/webhooks/{webhook}",
+        "/registries/{name}/audit",
+        "/audit",
         "/registries/{name}/webhooks/{webhook}/config",
         "/registries/{name}/webhooks/{webhook}/ping",
         "/registries/{name}/webhooks/{webhook}/events",

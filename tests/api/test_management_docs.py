@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi.routing import APIRoute
 
 from portside.api.management import (
+    audit,
     credential_sets,
     identities,
     imports,
@@ -26,7 +27,7 @@ _PARAM = re.compile(r"\{[^}]*\}")
 
 def _routes() -> list[tuple[str, str]]:
     found = []
-    modules = (registries, usage, tokens, identities, issuers, lifecycle, webhooks)
+    modules = (registries, usage, tokens, identities, issuers, lifecycle, webhooks, audit)
     for module in (*modules, credential_sets, imports):
         for route in module.router.routes:
             assert isinstance(route, APIRoute)

@@ -31,4 +31,3 @@ def test_http_clients_never_log_request_urls(level: str, restored_logging: None)
     assert not logging.getLogger("httpx").isEnabledFor(logging.INFO), secret_url
     assert not logging.getLogger("httpcore").isEnabledFor(logging.DEBUG)
     assert logging.getLogger("httpx").isEnabledFor(logging.WARNING)
-

@@ -18,6 +18,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
+from portside.api.audit import AuditTrail
 from portside.api.errors import exception_handlers
 from portside.api.metrics import RequestMetrics
 from portside.api.middleware import BodyDrain, RegistryHeaders
@@ -33,6 +34,7 @@ def create_app(settings: Settings) -> Starlette:
     """A Portside ASGI application; its parts are built and closed in its lifespan."""
     # Built here, not in the lifespan: the middleware that feeds it exists before the runtime.
     metrics = Metrics(metrics_directory())
+    audit = AuditTrail()  # likewise; attached to the runtime's audit log in the lifespan
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -43,6 +45,7 @@ def create_app(settings: Settings) -> Starlette:
             _ = (runtime.artifacts, runtime.oauth)
             app.state.portside = runtime
             await runtime.prepare()
+            audit.attach(runtime.audit, runtime.directory.name_for_host)
             async with anyio.create_task_group() as tasks:
                 runtime.start_jobs(tasks)
                 try:
@@ -63,6 +66,7 @@ def create_app(settings: Settings) -> Starlette:
                 RegistryHeaders,
                 access_log=settings.access_log,
                 observer=RequestMetrics(metrics),
+                audit=audit,
             ),
             Middleware(BodyDrain),
         ],
@@ -92,6 +96,7 @@ class ManagementMount:
                 cache_rules=runtime.cache_rules,
                 credential_sets_service=runtime.credential_sets,
                 imports_service=runtime.imports,
+                audit=runtime.audit,
             )
         await api(scope, receive, send)
 

@@ -29,6 +29,7 @@ __all__ = [
     "DRAIN_SECONDS",
     "BodyDrain",
     "Exchange",
+    "ExchangeAudit",
     "ExchangeObserver",
     "RegistryHeaders",
     "route_template",
@@ -76,6 +77,14 @@ class ExchangeObserver(Protocol):
         ...
 
 
+class ExchangeAudit(Protocol):
+    """What hears of each exchange with its answer's start (the audit log, api/audit.py)."""
+
+    def finished(self, scope: Scope, exchange: Exchange, answer: Message) -> None:
+        """An exchange ended; `answer` is its `http.response.start` ({} if none was sent)."""
+        ...
+
+
 class RegistryHeaders:
     """Adds `Docker-Distribution-API-Version` and `X-Request-Id` to every answer, sets the
     request id for the log lines of the request, logs each request if enabled, and reports
@@ -86,10 +95,12 @@ class RegistryHeaders:
         app: ASGIApp,
         access_log: bool = False,
         observer: ExchangeObserver | None = None,
+        audit: ExchangeAudit | None = None,
     ) -> None:
         self.app = app
         self.access_log = access_log
         self.observer = observer
+        self.audit = audit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve the request with its id set, counted, and then logged and observed."""
@@ -128,6 +139,8 @@ class RegistryHeaders:
                 self.observer.finished(exchange)
             if self.access_log:
                 _log_access(scope, exchange)
+            if self.audit is not None:
+                self.audit.finished(scope, exchange, tally.answer)
         REQUEST_ID.reset(token)
 
 
@@ -142,6 +155,11 @@ class _Tally:
         self._sent = 0
         self._start: Message = {}
         self._sent_by_server = False
+
+    @property
+    def answer(self) -> Message:
+        """The answer's `http.response.start` message ({} until it is sent)."""
+        return self._start
 
     @property
     def bytes_out(self) -> int:

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from portside.api.access import client_of
+from portside.api.audit import note_identity, note_presented, note_token
 from portside.api.credentials import credentials_of
 from portside.api.state import app_state
 from portside.services.access.oauth import ExchangeRequest, TokenRequest
@@ -67,6 +68,7 @@ async def _token(request: Request, asked: TokenRequest) -> Response:
         _host(request), credentials_of(request.headers), asked, client=client_of(request)
     )
     issued = answer.issued
+    note_token(request, issued.token)
     body: dict[str, object] = {
         "token": issued.token,
         "access_token": issued.token,
@@ -101,6 +103,7 @@ async def token_post(request: Request) -> Response:
         password=_field(form, "password"),
         refresh_token=_field(form, "refresh_token"),
     )
+    note_presented(request, asked.username, asked.refresh_token)
     return await _token(request, asked)
 
 
@@ -113,7 +116,10 @@ async def exchange(request: Request) -> Response:
         access_token=_field(form, "access_token"),
         tenant=_field(form, "tenant") or None,
     )
+    if asked.access_token:  # a trusted issuer's token: its subject is known once accepted
+        note_identity(request, "federated", "")
     refresh = await app_state(request).oauth.exchange(_host(request), asked)
+    note_token(request, refresh)
     return JSONResponse({"refresh_token": refresh}, headers=_NO_STORE)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from portside import __version__
+from portside.cli.remote.audit import audit
 from portside.cli.remote.cache import cache
 from portside.cli.remote.credential_sets import credential_set
 from portside.cli.remote.identities import role, signing_key, sp
@@ -53,6 +54,7 @@ cli.add_command(credential_set)
 cli.add_command(import_image)
 cli.add_command(import_show)
 cli.add_command(import_list)
+cli.add_command(audit)
 
 
 def main() -> None:

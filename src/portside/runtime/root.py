@@ -13,6 +13,7 @@ from portside.auth.federation import TrustedIssuer
 from portside.auth.secrets import SecretHasher
 from portside.auth.throttle import LoginThrottle
 from portside.config import Settings
+from portside.metadata.audit import AuditStore
 from portside.metadata.changes import DatabaseChanges
 from portside.metadata.credential_sets import CredentialSetStore, DeploymentKeyStore
 from portside.metadata.database import Database
@@ -36,6 +37,7 @@ from portside.services.content.listings import ListingService
 from portside.services.content.manifests import ManifestService
 from portside.services.content.platforms import PlatformReader
 from portside.services.content.uploads import UploadService
+from portside.services.events.audit import AuditLog, prune_periodically
 from portside.services.events.delivery import (
     DeliveryObserver,
     DeliveryPolicy,
@@ -438,6 +440,16 @@ class Runtime:
             credentials=self.credential_sets.credentials,
         )
 
+    @cached_property
+    def audit(self) -> AuditLog:
+        """The audit log: records buffered here and written in batches by `start_jobs`."""
+        days = self.settings.audit_retention_days
+        return AuditLog(
+            AuditStore(self.database),
+            self.stores.leases,
+            retention=timedelta(days=days) if days > 0 else None,
+        )
+
     # Starting and stopping.
 
     async def prepare(self) -> str | None:
@@ -453,7 +465,8 @@ class Runtime:
     def start_jobs(self, tasks: TaskGroup) -> None:
         """Start the background jobs in `tasks` (cancel its scope to stop them): the upload
         sweep, and periodic garbage collection, lifecycle runs and webhook deliveries unless
-        switched off, and the runner of the import jobs this process accepts."""
+        switched off, the runner of the import jobs this process accepts, and the audit log's
+        writer and its pruning."""
         s, job_ran = self.settings, self.metrics.job_ran
         tasks.start_soon(sweep_uploads_periodically, self.uploads, s.upload_sweep_seconds)
         if s.gc_interval_seconds > 0:
@@ -473,6 +486,10 @@ class Runtime:
         if s.webhook_poll_seconds > 0:
             tasks.start_soon(deliver_periodically, self.deliverer, s.webhook_poll_seconds)
         tasks.start_soon(self.imports.run_jobs)
+        # The audit log's writer (which flushes its buffer once more when cancelled at
+        # shutdown) and the hourly pruning of records past the retention period.
+        tasks.start_soon(self.audit.run_writer)
+        tasks.start_soon(prune_periodically, self.audit)
 
     async def aclose(self) -> None:
         """Close what this runtime built (not a database or driver it was given)."""

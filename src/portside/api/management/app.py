@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from portside.api.management import audit as audit_routes
 from portside.api.management import (
     cache,
     credential_sets,
@@ -24,6 +25,7 @@ from portside.api.management import (
 )
 from portside.api.management.errors import exception_handlers
 from portside.api.management.gate import RequestGate
+from portside.services.events.audit import AuditLog
 from portside.services.events.webhooks import WebhookService
 from portside.services.imports.cache_rules import CacheRuleService
 from portside.services.imports.credential_sets import CredentialSetService
@@ -51,6 +53,7 @@ def create_management_app(
     cache_rules: CacheRuleService | None = None,
     credential_sets_service: CredentialSetService | None = None,
     imports_service: ImportService | None = None,
+    audit: AuditLog | None = None,
 ) -> FastAPI:
     """The management API over `service`, `lifecycle_service` and `webhooks_service`, all
     from the composition root (portside/runtime), built and closed by the caller."""
@@ -68,6 +71,7 @@ def create_management_app(
     app.state.cache_rules = cache_rules
     app.state.credential_sets = credential_sets_service
     app.state.imports = imports_service
+    app.state.audit = audit
     for error, handler in exception_handlers().items():
         app.add_exception_handler(error, handler)
     for module in (registries, usage, tokens, identities, issuers, lifecycle, webhooks):
@@ -78,6 +82,8 @@ def create_management_app(
         app.include_router(credential_sets.router)
     if imports_service is not None:
         app.include_router(imports.router)
+    if audit is not None:
+        app.include_router(audit_routes.router)
     _without_validation_answers(app)
     # Credentials before any body byte, and bodies bounded: FastAPI itself reads a route's
     # body before its dependencies (the guards) run.

@@ -22,13 +22,15 @@ registries ─< repositories ─< repository_blobs >─ blobs
     └─< request_counts                (requests per time window, for rate limits)
 service_principals, signing_keys, trusted_issuers,    (deployment-wide)
 versions, leases, deployment_keys, login_failures, portal_sessions
+audit_log                             (by registry uid, no foreign key: outlives registries)
 
 content.py holds registries and what they contain, access.py who may do what, lifecycle.py
 retention, the recycle bin and job leases, events.py webhooks and their outbox, imports.py
 credential sets, deployment keys and import jobs, throttling.py request counts and failed
-logins. Every table is registered on the one `metadata` (metadata/columns.py) when its module
-is imported, and this package imports them all: that `metadata` is complete once `schema` is
-imported is what Alembic's env.py and the migration tests rely on.
+logins, audit.py the audit log. Every table is registered on the one `metadata`
+(metadata/columns.py) when its module is imported, and this package imports them all: that
+`metadata` is complete once `schema` is imported is what Alembic's env.py and the migration
+tests rely on.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from portside.metadata.schema.access import (
     trusted_issuers,
     versions,
 )
+from portside.metadata.schema.audit import audit_log
 from portside.metadata.schema.cache import cache_rules, cache_tag_checks
 from portside.metadata.schema.content import (
     blobs,
@@ -70,6 +73,7 @@ from portside.metadata.schema.portal import portal_sessions
 from portside.metadata.schema.throttling import login_failures, request_counts
 
 __all__ = [
+    "audit_log",
     "blobs",
     "cache_rules",
     "cache_tag_checks",
