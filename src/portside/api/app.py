@@ -44,7 +44,7 @@ def create_app(settings: Settings) -> Starlette:
             app.state.portside = runtime
             await runtime.prepare()
             app.state.management_api = create_management_app(
-                runtime.management, runtime.lifecycle, runtime.webhooks
+                runtime.management, runtime.lifecycle, runtime.webhooks, runtime.replication
             )
             async with anyio.create_task_group() as tasks:
                 runtime.start_jobs(tasks)

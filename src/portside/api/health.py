@@ -10,6 +10,7 @@ drivers probe with one attempt instead of their SDK's retries and backoff.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -75,7 +76,16 @@ async def readyz(request: Request) -> Response:
     async with anyio.create_task_group() as group:
         group.start_soon(_bounded, "database", lambda: _database(state.database), checks)
         group.start_soon(_bounded, "storage", lambda: _storage(state.driver), checks)
+        # Other locations' storage (geo-replication): reported, not needed to be ready here.
+        located = state.located
+        others = {} if located is None else located.others
+        places: dict[str, str] = {}
+        for name, driver in others.items():
+            group.start_soon(_bounded, name, functools.partial(_storage, driver), places)
     ready = all(checks[name] == "ok" for name in ("database", "storage"))
-    body = {"status": "ok" if ready else "unavailable"}
+    body: dict[str, object] = {"status": "ok" if ready else "unavailable"}
     body.update((name, checks[name]) for name in ("database", "storage"))
+    if located is not None:
+        body["location"] = located.location
+        body["locations"] = {name: places[name] for name in others}
     return JSONResponse(body, 200 if ready else 503)

@@ -12,6 +12,7 @@ from portside.cli.remote.login import login
 from portside.cli.remote.manifests import manifest
 from portside.cli.remote.purge import purge
 from portside.cli.remote.registry import credential, registry
+from portside.cli.remote.replication import replication
 from portside.cli.remote.repository import repository
 from portside.cli.remote.tokens import scope_map, token
 from portside.cli.remote.webhooks import webhook
@@ -45,6 +46,7 @@ cli.add_command(gc)
 cli.add_command(config)
 cli.add_command(purge)
 cli.add_command(webhook)
+cli.add_command(replication)
 
 
 def main() -> None:

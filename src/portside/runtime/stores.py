@@ -15,6 +15,7 @@ from portside.metadata.principals import RoleAssignmentStore, ServicePrincipalSt
 from portside.metadata.pruning import PruneStore
 from portside.metadata.recycle_bin import RecycleBinStore
 from portside.metadata.registries import RegistryStore
+from portside.metadata.replication import ReplicationStore
 from portside.metadata.repositories import RepositoryStore
 from portside.metadata.restore import RestoreStore
 from portside.metadata.retention import RetentionStore
@@ -60,6 +61,7 @@ class Stores:
     trusted_issuers: TrustedIssuerStore
     webhooks: WebhookStore
     webhook_events: WebhookEventStore
+    replication: ReplicationStore
 
     @classmethod
     def over(cls, db: Database) -> Stores:
@@ -88,6 +90,7 @@ class Stores:
             trusted_issuers=TrustedIssuerStore(db),
             webhooks=WebhookStore(db),
             webhook_events=WebhookEventStore(db),
+            replication=ReplicationStore(db),
         )
 
     def access(self) -> AccessStores:

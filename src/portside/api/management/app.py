@@ -15,6 +15,7 @@ from portside.api.management import (
     issuers,
     lifecycle,
     registries,
+    replications,
     tokens,
     usage,
     webhooks,
@@ -24,6 +25,7 @@ from portside.api.management.gate import RequestGate
 from portside.services.events.webhooks import WebhookService
 from portside.services.lifecycle.service import LifecycleService
 from portside.services.management.service import ManagementService
+from portside.services.replication.service import ReplicationService
 
 __all__ = ["create_management_app"]
 
@@ -41,6 +43,7 @@ def create_management_app(
     service: ManagementService,
     lifecycle_service: LifecycleService,
     webhooks_service: WebhookService,
+    replication_service: ReplicationService | None = None,
 ) -> FastAPI:
     """The management API over `service`, `lifecycle_service` and `webhooks_service`, all
     from the composition root (portside/runtime), built and closed by the caller."""
@@ -55,10 +58,13 @@ def create_management_app(
     app.state.management = service
     app.state.lifecycle = lifecycle_service
     app.state.webhooks = webhooks_service
+    app.state.replication = replication_service
     for error, handler in exception_handlers().items():
         app.add_exception_handler(error, handler)
     for module in (registries, usage, tokens, identities, issuers, lifecycle, webhooks):
         app.include_router(module.router)
+    if replication_service is not None:
+        app.include_router(replications.router)
     _without_validation_answers(app)
     # Credentials before any body byte, and bodies bounded: FastAPI itself reads a route's
     # body before its dependencies (the guards) run.

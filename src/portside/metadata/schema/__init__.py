@@ -15,7 +15,8 @@ registries ─< repositories ─< repository_blobs >─ blobs
     ├─< retention_rules
     ├─< deleted_manifests ─< deleted_manifest_blobs   (the recycle bin, by repository name)
     ├─< deleted_tags
-    └─< webhooks ─< webhook_events    (the outbox of deliveries)
+    ├─< webhooks ─< webhook_events    (the outbox of deliveries)
+    └─< replications                  (locations it is replicated to; blobs ─< blob_locations)
 service_principals, signing_keys, trusted_issuers,    (deployment-wide)
 versions, leases
 
@@ -59,8 +60,10 @@ from portside.metadata.schema.lifecycle import (
     leases,
     retention_rules,
 )
+from portside.metadata.schema.replication import blob_locations, replications
 
 __all__ = [
+    "blob_locations",
     "blobs",
     "credentials",
     "deleted_manifest_blobs",
@@ -73,6 +76,7 @@ __all__ = [
     "metadata",
     "registries",
     "registry_blobs",
+    "replications",
     "repositories",
     "repository_blobs",
     "retention_rules",
