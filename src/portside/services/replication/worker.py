@@ -21,7 +21,7 @@ from portside.metadata.clock import utcnow
 from portside.metadata.leases import LeaseStore
 from portside.metadata.replication import PendingBlob, ReplicationStore
 from portside.oci.digests import Digest
-from portside.storage.errors import ObjectNotFound
+from portside.storage.errors import ObjectNotFound, StorageError
 from portside.storage.layout import blob_key
 from portside.storage.located import LocatedBlobs, copy_object
 
@@ -96,6 +96,10 @@ class Replicator:
         async with limiter:
             try:
                 outcome, size = await self.replicate(blob)
+            except StorageError as exc:  # this location's storage: said, not a bug
+                log.warning("replicating %s failed: %s", blob.digest, exc)
+                await self._failed(blob, f"{type(exc).__name__}: {exc}")
+                outcome, size = "failed", 0
             except Exception as exc:  # never let one blob stop the others
                 log.exception("replicating %s failed", blob.digest)
                 await self._failed(blob, f"{type(exc).__name__}: {exc}")
