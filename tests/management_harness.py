@@ -156,7 +156,9 @@ def management_harness(
             state["admin_password"] = await runtime.prepare()
             yield
 
-    management = create_management_app(runtime.management, runtime.lifecycle, runtime.webhooks)
+    management = create_management_app(
+        runtime.management, runtime.lifecycle, runtime.webhooks, runtime.replication
+    )
     app = Starlette(routes=[Mount(API, app=management)], lifespan=lifespan)
     with TestClient(app, base_url="http://127.0.0.1:5000") as client:
         yield Harness(client, runtime, app, state)

@@ -5,6 +5,7 @@ location by its address, as a global load balancer would pick it for them."""
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -233,3 +234,44 @@ def test_deletes_and_collection_reach_both_locations(deployment: Deployment) -> 
     assert d.east.http.get("/v2/gone/manifests/v1").status_code == 404
     d.east.cli("gc", "--config", str(d.east.config), "--grace-minutes", "0.001")
     assert not d.west_holds(digest_of(layer)) and not d.east_holds(digest_of(layer))
+
+
+def test_figures_push_to_complete_and_first_pull(deployment: Deployment) -> None:
+    """The note's figures, in one run: from an acknowledged push in westeurope to "complete"
+    in eastus, and a first pull in eastus while it is not complete against one after.
+    PORTSIDE_GEOREP_MIB sets the layer size (100 for the note; 8 by default, to stay cheap)."""
+    d = deployment
+    size = int(os.environ.get("PORTSIDE_GEOREP_MIB", "8")) << 20
+    auth = ("admin", ADMIN)
+
+    def complete(image: str) -> bool:
+        answer = d.east.http.get(
+            "/api/v1/registries/default/replications/status", params={"image": image}, auth=auth
+        )
+        return bool(
+            answer.json()["locations"]
+            and all(one["complete"] for one in answer.json()["locations"])
+        )
+
+    push_image(d.west.http, "figures", "quiet", layers=[os.urandom(size)])  # acknowledged here
+    to_complete = _wait(lambda: complete("figures:quiet"), timeout=600)
+
+    layer = os.urandom(size)
+    push_image(d.west.http, "figures", "pulled", layers=[layer])
+    first = _timed_pull(d.east.http, "figures", digest_of(layer), layer)
+    _wait(lambda: complete("figures:pulled"), timeout=600)
+    after = _timed_pull(d.east.http, "figures", digest_of(layer), layer)
+    mib = size / (1 << 20)
+    print(
+        f"\n{mib:.0f} MiB layer: acknowledged push in westeurope to complete in eastus "
+        f"{to_complete:.2f} s; first pull in eastus {mib / first:.1f} MiB/s ({first:.2f} s), "
+        f"after replication {mib / after:.1f} MiB/s ({after:.2f} s)"
+    )
+
+
+def _timed_pull(http: httpx.Client, repository: str, digest: str, expected: bytes) -> float:
+    started = time.monotonic()
+    answer = http.get(f"/v2/{repository}/blobs/{digest}")
+    took = time.monotonic() - started
+    assert answer.status_code == 200 and answer.content == expected
+    return took

@@ -33,8 +33,9 @@ log = logging.getLogger("portside.replication")
 _BLOB_PREFIX = "blobs/"
 _PAUSE_SECONDS = 30.0
 """How long a location whose storage failed is skipped as a source."""
-_BATCH = 4 << 20
-"""Bytes gathered before one append into the local upload (fewer, larger parts on S3)."""
+_BATCH = 16 << 20
+"""Bytes gathered before one append into the local upload: S3's default part size, since an
+append that ends a part short rewrites that part on the next append."""
 
 
 def digest_of_key(key: str) -> Digest | None:
