@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import re
 import shutil
 import tempfile
 import tomllib
@@ -36,6 +37,7 @@ __all__ = [
 _SETTINGS_FILE = "PORTSIDE_SETTINGS_FILE"
 # prometheus-client's own variable: where its multiprocess mode keeps each process's values.
 _METRICS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
+_LOCATION = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
 class TrustedIssuerSettings(BaseModel):
@@ -252,7 +254,7 @@ class Settings(BaseSettings):
 
     location: str | None = Field(
         None,
-        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+        pattern=_LOCATION.pattern,
         description="This node's location (region) for geo-replication; None: not replicated.",
     )
     locations: dict[str, LocationSettings] = Field(
@@ -264,6 +266,13 @@ class Settings(BaseSettings):
         2.0, ge=0, description="How often a node looks for blobs to copy into its location."
     )
     replication_concurrency: int = Field(4, ge=1, le=64, description="Blob copies in flight.")
+
+    @model_validator(mode="after")
+    def _location_names(self) -> Settings:
+        bad = [name for name in self.locations if not _LOCATION.fullmatch(name)]
+        if bad:
+            raise ValueError(f"location names are lower-case letters, digits and '-': {bad}")
+        return self
 
     def location_settings(self, name: str) -> Settings:
         """These settings with the storage of location `name` (the node's own: unchanged)."""

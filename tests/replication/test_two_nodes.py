@@ -92,7 +92,8 @@ def _start(workdir: Path, location: str, settings: dict[str, Any]) -> Node:
     argv += ["--host", "127.0.0.1", "--data-dir", str(workdir / location), "--workers", "1"]
     process = ServerProcess.start(location, argv, workdir / f"{location}.log", cwd=workdir)
     url = f"http://127.0.0.1:{port}"
-    process.wait_ready(lambda: httpx.get(f"{url}/readyz", timeout=2.0).status_code == 200)
+    ready = lambda: httpx.get(f"{url}/healthz", timeout=2.0).status_code == 200  # noqa: E731
+    process.wait_ready(ready, timeout=90.0)
     cli = Cli(
         (portside_executable(),),
         env={"PORTSIDE_SERVER": url, "PORTSIDE_ADMIN_PASSWORD": ADMIN, "PORTSIDE_USERNAME": ""},
