@@ -302,6 +302,9 @@ def test_openapi_document_lists_every_route(mgmt: Harness) -> None:
         "/registries/{name}/webhooks/{webhook}/ping",
         "/registries/{name}/webhooks/{webhook}/events",
         "/registries/{name}/webhooks/{webhook}/events/{event}/redeliver",
+        "/registries/{name}/replications",
+        "/registries/{name}/replications/status",
+        "/registries/{name}/replications/{location}",
     }
     assert schema["components"]["securitySchemes"]["basic"]["scheme"] == "basic"
     operations = [op for path in schema["paths"].values() for op in path.values()]

@@ -12,6 +12,7 @@ from portside.api.management import (
     issuers,
     lifecycle,
     registries,
+    replications,
     tokens,
     usage,
     webhooks,
@@ -24,7 +25,8 @@ _PARAM = re.compile(r"\{[^}]*\}")
 
 def _routes() -> list[tuple[str, str]]:
     found = []
-    for module in (registries, usage, tokens, identities, issuers, lifecycle, webhooks):
+    modules = (registries, usage, tokens, identities, issuers, lifecycle, webhooks, replications)
+    for module in modules:
         for route in module.router.routes:
             assert isinstance(route, APIRoute)
             found += [(method, route.path) for method in sorted(route.methods)]

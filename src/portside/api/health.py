@@ -4,7 +4,9 @@ Load balancers take a node out of rotation when /readyz fails. Neither needs cre
 /readyz says "ok" or, per dependency, that it is unreachable, or what is wrong with it when the
 operator must act (a bucket or container that does not exist). It answers within one second
 whatever is down: the checks run side by side, each bounded by a deadline, and the object-store
-drivers probe with one attempt instead of their SDK's retries and backoff.
+drivers probe with one attempt instead of their SDK's retries and backoff. A geo-replicated
+node also names its location and how the other locations' storage answers (reported only: a
+node whose own storage and database answer is ready; docs/geo-replication.md).
 """
 
 from __future__ import annotations
