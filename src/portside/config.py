@@ -88,6 +88,12 @@ class Settings(BaseSettings):
         repr=False,  # it may carry the database password
         description="SQLAlchemy async URL; default SQLite at <data_dir>/portside.db.",
     )
+    database_read_url: str | None = Field(
+        None,
+        repr=False,  # it may carry the database password
+        description="PostgreSQL streaming read replica of database_url (this location's hot "
+        "standby): serves reads by digest, and every read while the primary is lost.",
+    )
     database_pool_size: int = Field(5, ge=1, description="PostgreSQL connections kept per process.")
     database_max_overflow: int = Field(
         10, ge=0, description="Extra PostgreSQL connections a process may open under load."

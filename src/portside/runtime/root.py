@@ -101,6 +101,7 @@ class Runtime:
             pool_timeout=s.database_pool_timeout,
             pool_recycle=s.database_pool_recycle,
             observe=self.metrics.database_transaction,
+            read_url=s.database_read_url,
         )
 
     @cached_property
