@@ -202,6 +202,21 @@ def test_a_location_with_a_replica_keeps_serving_pulls(
             )
             # westeurope has no replica: its pulls answer 503 as well.
             _assert_unavailable(a.get("/v2/app/manifests/v1", headers={"Accept": OCI_MANIFEST}))
+
+        # The runbook's promotion (docs/geo-replication.md): promote the standby, point the
+        # node's database_url at it, restart; `serve` migrates (a no-op) and pushes work again.
+        assert _lsn(standby.port, "SELECT pg_promote()::int") == 1
+        assert _lsn(standby.port, "SELECT pg_is_in_recovery()::int") == 0
+        east.stop()
+        promoted = {**common, **east_store, "location": "eastus"}
+        promoted["database_url"] = standby.url("portside")
+        east, east_url = _serve(tmp_path, "eastus", promoted)
+        processes.append(east)
+        with httpx.Client(base_url=east_url, timeout=60.0) as b:
+            moved, _ = push_image(b, "app", "v1", layers=[b"pushed after the promotion"])
+            got = b.get("/v2/app/manifests/v1", headers={"Accept": OCI_MANIFEST})
+            assert got.status_code == 200 and got.headers["Docker-Content-Digest"] == moved
+            assert b.get(f"/v2/app/manifests/{digest}").content == body
     finally:
         for process in processes:
             process.stop()
