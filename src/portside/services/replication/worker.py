@@ -18,6 +18,7 @@ from datetime import timedelta
 import anyio
 
 from portside.metadata.clock import utcnow
+from portside.metadata.errors import DatabaseUnavailable
 from portside.metadata.leases import LeaseStore
 from portside.metadata.replication import PendingBlob, ReplicationStore
 from portside.oci.digests import Digest
@@ -159,14 +160,25 @@ async def replicate_periodically(
     record = on_run or (lambda outcome: None)
     if interval_seconds <= 0:
         return
+    database_lost = False
     while True:
         await anyio.sleep(interval_seconds)
         try:
             report = await replicator.run()
+        except DatabaseUnavailable as exc:
+            # An outage, not a bug: said once (not a traceback every poll) until it ends.
+            if not database_lost:
+                log.warning("replication paused until the database is back: %s", exc)
+            database_lost = True
+            record("failed")
+            continue
         except Exception:
             log.exception("replication failed; will retry")
             record("failed")
             continue
+        if database_lost:
+            log.info("replication resumed: the database is back")
+            database_lost = False
         if report is None:
             record("skipped")
         elif report.copied or report.confirmed or report.failed:
