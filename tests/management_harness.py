@@ -164,6 +164,7 @@ def management_harness(
         credential_sets_service=runtime.credential_sets,
         imports_service=runtime.imports,
         audit=runtime.audit,
+        replication_service=runtime.replication,
     )
     app = Starlette(routes=[Mount(API, app=management)], lifespan=lifespan)
     with TestClient(app, base_url="http://127.0.0.1:5000") as client:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
-from portside.config import Settings
+from portside.config import LocationSettings, Settings, load_settings
 
 
 def test_loopback_login_ports_follow_the_main_port_on_loopback_only() -> None:
@@ -40,3 +42,33 @@ def test_workers_default_to_one_per_core_unless_told(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("PORTSIDE_WORKERS", "1")
     assert Settings().workers == 1
     assert Settings(workers=3).workers == 3
+
+
+def test_locations_give_their_storage_over_the_nodes_settings(tmp_path: Path) -> None:
+    """A location's section replaces the storage settings it names, and only those."""
+    config = tmp_path / "portside.toml"
+    config.write_text(
+        "[portside]\n"
+        'location = "westeurope"\n'
+        'storage_driver = "s3"\n'
+        's3_bucket = "west"\n'
+        's3_access_key_id = "shared-key"\n'
+        "[portside.locations.eastus]\n"
+        's3_bucket = "east"\n'
+        "[portside.locations.onprem]\n"
+        'storage_driver = "filesystem"\n'
+        'storage_path = "/srv/blobs"\n'
+    )
+    settings = load_settings(config)
+    east = settings.location_settings("eastus")
+    assert (east.storage_driver, east.s3_bucket, east.s3_access_key_id) == (
+        "s3",
+        "east",
+        "shared-key",
+    )
+    assert settings.location_settings("onprem").storage_description() == "filesystem /srv/blobs"
+    assert settings.location_settings("westeurope") is settings
+    with pytest.raises(ValueError, match="location names"):
+        Settings(locations={"East US": LocationSettings()})
+    with pytest.raises(ValueError):
+        Settings(location="East US")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import re
 import shutil
 import tempfile
 import tomllib
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
+    "LocationSettings",
     "Settings",
     "TrustedIssuerSettings",
     "load_settings",
@@ -35,6 +37,7 @@ __all__ = [
 _SETTINGS_FILE = "PORTSIDE_SETTINGS_FILE"
 # prometheus-client's own variable: where its multiprocess mode keeps each process's values.
 _METRICS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
+_LOCATION = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
 class TrustedIssuerSettings(BaseModel):
@@ -48,6 +51,27 @@ class TrustedIssuerSettings(BaseModel):
     jwks_url: str | None = Field(None, description="Or where to fetch its JWKS.")
     groups_claim: str = Field("groups", description="Claim holding the caller's groups.")
     tenant: str | None = Field(None, description="Only for exchanges naming this tenant.")
+
+
+class LocationSettings(BaseModel):
+    """The storage of one location (`[portside.locations.NAME]`); unset fields are the node's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    storage_driver: Literal["filesystem", "memory", "s3", "azure"] | None = None
+    storage_path: Path | None = None
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = Field(None, repr=False)
+    s3_prefix: str | None = None
+    azure_container: str | None = None
+    azure_connection_string: str | None = Field(None, repr=False)
+    azure_account_name: str | None = None
+    azure_account_key: str | None = Field(None, repr=False)
+    azure_endpoint: str | None = None
+    azure_prefix: str | None = None
 
 
 class Settings(BaseSettings):
@@ -68,6 +92,12 @@ class Settings(BaseSettings):
         None,
         repr=False,  # it may carry the database password
         description="SQLAlchemy async URL; default SQLite at <data_dir>/portside.db.",
+    )
+    database_read_url: str | None = Field(
+        None,
+        repr=False,  # it may carry the database password
+        description="PostgreSQL streaming read replica of database_url (this location's hot "
+        "standby): serves reads by digest, and every read while the primary is lost.",
     )
     database_pool_size: int = Field(5, ge=1, description="PostgreSQL connections kept per process.")
     database_max_overflow: int = Field(
@@ -262,6 +292,35 @@ class Settings(BaseSettings):
         description="If set, GET /metrics requires `Authorization: Bearer <token>`; if unset, "
         "/metrics answers only while the server listens on loopback (404 otherwise).",
     )
+
+    location: str | None = Field(
+        None,
+        pattern=_LOCATION.pattern,
+        description="This node's location (region) for geo-replication; None: not replicated.",
+    )
+    locations: dict[str, LocationSettings] = Field(
+        default_factory=dict,
+        description="Every location's storage (`[portside.locations.NAME]`): where a node "
+        "reads blobs its own location lacks, and where replication copies from.",
+    )
+    replication_poll_seconds: float = Field(
+        2.0, ge=0, description="How often a node looks for blobs to copy into its location."
+    )
+    replication_concurrency: int = Field(4, ge=1, le=64, description="Blob copies in flight.")
+
+    @model_validator(mode="after")
+    def _location_names(self) -> Settings:
+        bad = [name for name in self.locations if not _LOCATION.fullmatch(name)]
+        if bad:
+            raise ValueError(f"location names are lower-case letters, digits and '-': {bad}")
+        return self
+
+    def location_settings(self, name: str) -> Settings:
+        """These settings with the storage of location `name` (the node's own: unchanged)."""
+        if name == self.location or name not in self.locations:
+            return self
+        given = self.locations[name].model_dump(exclude_none=True)
+        return self.model_copy(update=given)
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite in the data directory."""

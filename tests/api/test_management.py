@@ -310,6 +310,9 @@ def test_openapi_document_lists_every_route(mgmt: Harness) -> None:
         "/registries/{name}/imports/{job}",
         "/registries/{name}/cacheRules",
         "/registries/{name}/cacheRules/{rule}",
+        "/registries/{name}/replications",
+        "/registries/{name}/replications/status",
+        "/registries/{name}/replications/{location}",
     }
     assert schema["components"]["securitySchemes"]["basic"]["scheme"] == "basic"
     operations = [op for path in schema["paths"].values() for op in path.values()]

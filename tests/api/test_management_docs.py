@@ -15,6 +15,7 @@ from portside.api.management import (
     issuers,
     lifecycle,
     registries,
+    replications,
     tokens,
     usage,
     webhooks,
@@ -28,7 +29,7 @@ _PARAM = re.compile(r"\{[^}]*\}")
 def _routes() -> list[tuple[str, str]]:
     found = []
     modules = (registries, usage, tokens, identities, issuers, lifecycle, webhooks, audit)
-    for module in (*modules, credential_sets, imports):
+    for module in (*modules, replications, credential_sets, imports):
         for route in module.router.routes:
             assert isinstance(route, APIRoute)
             found += [(method, route.path) for method in sorted(route.methods)]

@@ -102,9 +102,21 @@ class PostgresCluster:
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
             raise
-        port = free_port()
+        return cls._launch(root, bindir)
+
+    @classmethod
+    def _launch(cls, root: Path, bindir: Path, port: int | None = None) -> PostgresCluster:
+        """Start the server of the cluster in `root/data` and wait until it accepts connections."""
+        port = port or free_port()
         settings = [arg for setting in _SERVER_SETTINGS for arg in ("-c", setting)]
-        argv = [*runner.prefix, str(bindir / "postgres"), "-D", str(data), "-p", str(port)]
+        argv = [
+            *_as_postgres(),
+            str(bindir / "postgres"),
+            "-D",
+            str(root / "data"),
+            "-p",
+            str(port),
+        ]
         server = ServerProcess.start(
             "postgres", [*argv, "-k", str(root), *settings], root / "server.log"
         )
@@ -115,6 +127,42 @@ class PostgresCluster:
             cluster.stop()
             raise
         return cluster
+
+    def halt(self) -> None:
+        """Stop the server (by its pid file, then its pid) and keep its data, as a lost
+        database: `resume` starts it again on the same port."""
+        try:
+            Cli(_as_postgres(), timeout=60)(
+                self.bindir / "pg_ctl", "stop", "-D", self.root / "data", "-m", "fast", "-w"
+            )
+        except (ToolError, subprocess.TimeoutExpired):
+            pass
+        finally:
+            self.server.stop()
+
+    def resume(self) -> None:
+        """Start a halted server again on its port."""
+        self.server = PostgresCluster._launch(self.root, self.bindir, self.port).server
+
+    def standby(self) -> PostgresCluster:
+        """A streaming hot standby of this server (`pg_basebackup -R`) on a free loopback port.
+
+        initdb's pg_hba.conf already trusts replication connections from 127.0.0.1, and the
+        defaults (wal_level=replica, max_wal_senders=10) let a base backup stream.
+        """
+        root = Path(tempfile.mkdtemp(prefix="portside-pg-standby-"))
+        if os.geteuid() == 0:
+            account = pwd.getpwnam("postgres")
+            os.chown(root, account.pw_uid, account.pw_gid)
+        source = ("-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres")
+        try:
+            Cli(_as_postgres(), timeout=120)(
+                self.bindir / "pg_basebackup", *source, "-D", root / "data", "-R", "-X", "stream"
+            )
+        except BaseException:
+            shutil.rmtree(root, ignore_errors=True)
+            raise
+        return PostgresCluster._launch(root, self.bindir)
 
     def is_ready(self) -> bool:
         """True once the server accepts connections."""

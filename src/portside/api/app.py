@@ -97,6 +97,7 @@ class ManagementMount:
                 credential_sets_service=runtime.credential_sets,
                 imports_service=runtime.imports,
                 audit=runtime.audit,
+                replication_service=runtime.replication,
             )
         await api(scope, receive, send)
 

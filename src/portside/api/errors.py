@@ -16,12 +16,19 @@ from starlette.responses import JSONResponse, Response
 
 from portside.auth.errors import AuthError, Denied, Throttled, Unauthorized
 from portside.logs import bounded, printable
+from portside.metadata.errors import DatabaseUnavailable
 from portside.oci import errors as oci
 from portside.services import errors as svc
 from portside.services.imports import cache_errors as cache
 from portside.storage.errors import StorageError
 
-__all__ = ["ERROR_TABLE", "LOCKED_DELETE", "error_response", "exception_handlers"]
+__all__ = [
+    "DATABASE_RETRY_AFTER",
+    "ERROR_TABLE",
+    "LOCKED_DELETE",
+    "error_response",
+    "exception_handlers",
+]
 
 log = logging.getLogger("portside.api")
 
@@ -145,6 +152,28 @@ async def _storage_failure(request: Request, exc: Exception) -> Response:
     return error_response(503, "UNAVAILABLE", "blob storage is unavailable, retry later")
 
 
+DATABASE_RETRY_AFTER = 5
+"""Seconds a client is asked to wait when the database is lost: long enough for a restart or a
+failover not to be hammered, short enough for `docker push` (which retries 5xx) to get through."""
+
+
+async def _database_lost(request: Request, exc: Exception) -> Response:
+    # The metadata database is unreachable (metadata/database.py): a state of the deployment,
+    # not a bug, so one log line without a traceback and a 503 that says when to come back.
+    log.error(
+        "database unavailable in %s %s: %s",
+        bounded(printable(request.method), 32),
+        bounded(printable(request.url.path)),
+        bounded(printable(str(exc))),
+    )
+    return error_response(
+        503,
+        "UNAVAILABLE",
+        "the registry's database is unavailable, retry later",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception(
         "unhandled error in %s %s", printable(request.method), printable(request.url.path)
@@ -158,5 +187,6 @@ def exception_handlers() -> dict[Any, Any]:
     handlers[HTTPException] = _http_error
     handlers[ClientDisconnect] = _body_cut_short
     handlers[StorageError] = _storage_failure
+    handlers[DatabaseUnavailable] = _database_lost
     handlers[Exception] = _unexpected
     return handlers

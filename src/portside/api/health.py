@@ -4,12 +4,15 @@ Load balancers take a node out of rotation when /readyz fails. Neither needs cre
 /readyz says "ok" or, per dependency, that it is unreachable, or what is wrong with it when the
 operator must act (a bucket or container that does not exist). It answers within one second
 whatever is down: the checks run side by side, each bounded by a deadline, and the object-store
-drivers probe with one attempt instead of their SDK's retries and backoff.
+drivers probe with one attempt instead of their SDK's retries and backoff. A geo-replicated
+node also names its location and how the other locations' storage answers (reported only: a
+node whose own storage and database answer is ready; docs/geo-replication.md).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -75,7 +78,16 @@ async def readyz(request: Request) -> Response:
     async with anyio.create_task_group() as group:
         group.start_soon(_bounded, "database", lambda: _database(state.database), checks)
         group.start_soon(_bounded, "storage", lambda: _storage(state.driver), checks)
+        # Other locations' storage (geo-replication): reported, not needed to be ready here.
+        located = state.located
+        others = {} if located is None else located.others
+        places: dict[str, str] = {}
+        for name, driver in others.items():
+            group.start_soon(_bounded, name, functools.partial(_storage, driver), places)
     ready = all(checks[name] == "ok" for name in ("database", "storage"))
-    body = {"status": "ok" if ready else "unavailable"}
+    body: dict[str, object] = {"status": "ok" if ready else "unavailable"}
     body.update((name, checks[name]) for name in ("database", "storage"))
+    if located is not None:
+        body["location"] = located.location
+        body["locations"] = {name: places[name] for name in others}
     return JSONResponse(body, 200 if ready else 503)

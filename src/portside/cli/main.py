@@ -16,6 +16,7 @@ from portside.cli.remote.login import login
 from portside.cli.remote.manifests import manifest
 from portside.cli.remote.purge import purge
 from portside.cli.remote.registry import credential, registry
+from portside.cli.remote.replication import replication
 from portside.cli.remote.repository import repository
 from portside.cli.remote.tokens import scope_map, token
 from portside.cli.remote.webhooks import webhook
@@ -55,6 +56,7 @@ cli.add_command(import_image)
 cli.add_command(import_show)
 cli.add_command(import_list)
 cli.add_command(audit)
+cli.add_command(replication)
 
 
 def main() -> None:

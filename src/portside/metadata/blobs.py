@@ -79,8 +79,14 @@ class BlobStore:
     async def link(self, registry_id: int, repository: str, digest: str) -> BlobLink | None:
         """The blob's size and its link's last use, if `repository` may read it, else None."""
         params = {"registry_id": registry_id, "repository": repository, "digest": digest}
-        async with self._db.read() as conn:
+        # A link to a digest is content, asked of a lagging replica first (a miss there is
+        # asked of the primary); its last use may lag, which only delays a touch.
+        lag_safe = self._db.has_replica
+        async with self._db.read(lag_safe=lag_safe) as conn:
             row = (await conn.execute(_LINK, params)).first()
+        if row is None and lag_safe:
+            async with self._db.read() as conn:
+                row = (await conn.execute(_LINK, params)).first()
         return None if row is None else BlobLink(int(row[0]), row[1])
 
     @retry_on_conflict

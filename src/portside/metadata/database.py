@@ -19,6 +19,21 @@ an `INSERT ... ON CONFLICT DO NOTHING` that lost a race select the winner's row 
 Reads run as READ ONLY, REPEATABLE READ transactions, so a read of several statements sees one
 snapshot, as it does on SQLite.
 
+A lost database (a refused connection, a connection cut mid-transaction, a server shutting down,
+a pool that stays exhausted) leaves `read()` and `write()` as `DatabaseUnavailable`, whatever
+the driver raised, so that the HTTP layer answers 503 with Retry-After rather than 500 and a
+traceback. Only those: a constraint violation or an SQL error stays what it is (a bug or a race
+that conflicts.py handles). SQLite's "database is locked" is not one of them (busy_timeout waits
+for it, and past that it is a conflict, not an outage).
+
+A PostgreSQL node may also be given a streaming read replica (`read_url`, a hot standby of the
+primary; docs/geo-replication.md). Two kinds of reads go there: `read(lag_safe=True)`, which
+the stores ask for only where a replica's lag cannot give a wrong answer (immutable rows looked
+up by digest; on a miss they ask again without it), and every read while the primary is lost,
+so that pulls go on (stale tags rather than none). A primary that failed is skipped for a few
+seconds before it is tried again, so a lost primary costs one failed connect, not one per read.
+Writes always go to the primary, and fail with DatabaseUnavailable while it is lost.
+
 Every engine hides statement parameters (`hide_parameters`): they carry argon2 hashes, secrets
 and refresh-token ids, and SQLAlchemy would otherwise write them in its echo and debug logs and
 in the text of every database error, which ends up in the server's log.
@@ -26,18 +41,26 @@ in the text of every database error, which ends up in the server's log.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from portside.metadata.connections import InLoopConnection, ReadConnection
+from portside.metadata.errors import DatabaseUnavailable
 
-__all__ = ["Database", "TransactionObserver", "async_url"]
+__all__ = ["Database", "TransactionObserver", "async_url", "unavailable_reason"]
+
+log = logging.getLogger("portside.metadata")
+
+_PRIMARY_RETRY_SECONDS = 5.0
+"""How long reads go straight to the replica after the primary failed to answer."""
 
 TransactionObserver = Callable[[str, float], None]
 """Called after each transaction with its kind ("read" or "write") and its seconds (the wait
@@ -83,12 +106,19 @@ class Database:
         pool_recycle: float = 1800.0,
         echo: bool = False,
         observe: TransactionObserver | None = None,
+        read_url: str | None = None,
     ) -> None:
         parsed = async_url(url)
         self.url = url
         self._observe = observe
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self._loop_reads: Engine | None = None
+        self._replica: AsyncEngine | None = None
+        self._primary_lost_until = 0.0
+        if read_url is not None and (
+            self.is_sqlite or async_url(read_url).get_backend_name() != "postgresql"
+        ):
+            raise ValueError("a read replica (database_read_url) needs PostgreSQL on both sides")
         if self.is_sqlite:
             self._write = create_async_engine(parsed, echo=echo, hide_parameters=True)
             _configure_sqlite(self._write.sync_engine, immediate=True)
@@ -101,22 +131,34 @@ class Database:
         # Each process holds at most pool_size + max_overflow connections: size them so that
         # processes x that stays below the server's max_connections. pool_recycle retires
         # connections before idle timeouts in proxies and load balancers cut them.
+        pool = {
+            "pool_size": pool_size,
+            "max_overflow": max_overflow,
+            "pool_timeout": pool_timeout,
+            "pool_recycle": pool_recycle,
+            "pool_pre_ping": True,
+            "echo": echo,
+            "hide_parameters": True,
+        }
         self._write = create_async_engine(
             parsed,
-            pool_size=pool_size,
-            max_overflow=max_overflow,
-            pool_timeout=pool_timeout,
-            pool_recycle=pool_recycle,
-            pool_pre_ping=True,
             isolation_level="READ COMMITTED",
-            echo=echo,
-            hide_parameters=True,
             connect_args=_connect_args(parsed),
+            **pool,
         )
         # Same pool; connections checked out through this view begin READ ONLY transactions.
         self._read = self._write.execution_options(
             isolation_level="REPEATABLE READ", postgresql_readonly=True
         )
+        if read_url is not None:
+            # A hot standby runs READ ONLY transactions up to REPEATABLE READ.
+            replica_url = async_url(read_url)
+            self._replica = create_async_engine(
+                replica_url,
+                isolation_level="REPEATABLE READ",
+                connect_args=_connect_args(replica_url),
+                **pool,
+            ).execution_options(postgresql_readonly=True)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -129,24 +171,60 @@ class Database:
         try:
             async with self._write.begin() as conn:
                 yield conn
+        except (OSError, sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
+            _raise_if_lost(exc)
+            raise
         finally:
             if self._observe is not None:
                 self._observe("write", time.perf_counter() - started)
 
+    @property
+    def has_replica(self) -> bool:
+        """Whether reads may be answered by a read replica (`read_url`)."""
+        return self._replica is not None
+
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[ReadConnection]:
-        """A connection inside a read-only transaction (a consistent snapshot)."""
+    async def read(self, *, lag_safe: bool = False) -> AsyncIterator[ReadConnection]:
+        """A connection inside a read-only transaction (a consistent snapshot).
+
+        `lag_safe`: the caller's answer cannot be wrong on a replica that lags (it looks up
+        immutable rows and asks again without `lag_safe` on a miss), so the replica may serve it.
+        """
         started = time.perf_counter()
         try:
             if self._loop_reads is not None:
                 with self._loop_reads.connect() as sync_conn, sync_conn.begin():
                     yield InLoopConnection(sync_conn)
                 return
-            async with self._read.connect() as conn, conn.begin():
-                yield conn
+            conn = await self._connect_for_read(lag_safe)
+            try:
+                async with conn.begin():
+                    yield conn
+            finally:
+                await conn.close()
+        except (OSError, sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
+            _raise_if_lost(exc)
+            raise
         finally:
             if self._observe is not None:
                 self._observe("read", time.perf_counter() - started)
+
+    async def _connect_for_read(self, lag_safe: bool) -> AsyncConnection:
+        """A started connection to the primary, or to the replica when allowed or needed."""
+        replica = self._replica
+        if replica is None or not (lag_safe or time.monotonic() < self._primary_lost_until):
+            try:
+                return await self._read.connect().start()
+            except (OSError, sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
+                reason = unavailable_reason(exc)
+                if replica is None or reason is None:
+                    raise
+                if time.monotonic() >= self._primary_lost_until:
+                    log.warning(
+                        "primary database unavailable (%s): reading from the replica", reason
+                    )
+                self._primary_lost_until = time.monotonic() + _PRIMARY_RETRY_SECONDS
+        return await replica.connect().start()
 
     @property
     def engine(self) -> AsyncEngine:
@@ -161,8 +239,35 @@ class Database:
     async def close(self) -> None:
         """Dispose of the engines and every pooled connection."""
         await self._write.dispose()
+        if self._replica is not None:
+            await self._replica.dispose()
         if self._loop_reads is not None:
             self._loop_reads.dispose()
+
+
+# SQLSTATEs of a lost server: class 08 (connection exception), and a server that is shutting
+# down, crashed, or not accepting connections yet (57P01..57P03).
+_LOST_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def unavailable_reason(exc: BaseException) -> str | None:
+    """Why `exc` means the database is lost (not a bad statement), or None when it does not."""
+    if isinstance(exc, OSError):
+        # asyncpg's connect raises these unwrapped: refused, unreachable, timed out.
+        return exc.strerror or type(exc).__name__
+    if isinstance(exc, sa_exc.TimeoutError):
+        return "no connection free in the pool"
+    if isinstance(exc, sa_exc.DBAPIError):
+        sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+        if exc.connection_invalidated or sqlstate.startswith(_LOST_SQLSTATES):
+            return "the connection was lost"
+    return None
+
+
+def _raise_if_lost(exc: BaseException) -> None:
+    reason = unavailable_reason(exc)
+    if reason is not None:
+        raise DatabaseUnavailable(reason) from exc
 
 
 def _connect_args(url: URL) -> dict[str, Any]:

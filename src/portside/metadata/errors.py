@@ -11,11 +11,16 @@ MetadataError
 
 Raised inside a write transaction, each of them rolls the transaction back. Misuse by the
 caller (an unknown flag, setting or backend) raises ValueError instead: it is a bug, not a state.
+
+DatabaseUnavailable stands apart: not a refusal but a lost database (refused connections, a
+connection cut mid-transaction, a server shutting down, an exhausted pool). `Database` raises it
+in place of the driver's errors so that the HTTP layer answers 503 with Retry-After, not 500.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "DatabaseUnavailable",
     "LockViolation",
     "MetadataError",
     "QuotaViolation",
@@ -74,3 +79,11 @@ class RestoreBlocked(MetadataError):
 
 class UnknownCursor(MetadataError, LookupError):
     """A time-ordered page asked to continue after an item that is not (or no longer) there."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached now (`reason` says how); retrying later may succeed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the metadata database is unavailable: {reason}")
+        self.reason = reason

@@ -107,8 +107,14 @@ class ManifestStore:
             query, params["tag"] = _BY_TAG, tag
         else:
             query, params["digest"] = _BY_DIGEST, digest
-        async with self._db.read() as conn:
+        # By digest the row is immutable content: a lagging replica may answer it, and a miss
+        # there is asked of the primary. A tag can move, so it is always the primary's answer.
+        lag_safe = tag is None and self._db.has_replica
+        async with self._db.read(lag_safe=lag_safe) as conn:
             row = (await conn.execute(query, params)).first()
+        if row is None and lag_safe:
+            async with self._db.read() as conn:
+                row = (await conn.execute(query, params)).first()
         if row is None:
             return None
         record = ManifestRecord(*row[:5])

@@ -56,8 +56,11 @@ from portside.services.lifecycle.gc import GarbageCollector, collect_periodicall
 from portside.services.lifecycle.service import LifecycleService, run_lifecycle_periodically
 from portside.services.management.admin import DeploymentAdmin
 from portside.services.management.service import ManagementService
+from portside.services.replication.service import ReplicationService
+from portside.services.replication.worker import Replicator, replicate_periodically
 from portside.storage.base import StorageDriver
-from portside.storage.factory import create_driver
+from portside.storage.factory import create_driver, create_located
+from portside.storage.located import LocatedBlobs
 from portside.storage.timed import TimedDriver
 
 __all__ = ["Runtime"]
@@ -115,6 +118,7 @@ class Runtime:
             pool_timeout=s.database_pool_timeout,
             pool_recycle=s.database_pool_recycle,
             observe=self.metrics.database_transaction,
+            read_url=s.database_read_url,
         )
 
     @cached_property
@@ -122,7 +126,15 @@ class Runtime:
         """The storage driver the settings select, its calls timed into the metrics."""
         if self._driver is not None:
             return self._driver
-        return TimedDriver(create_driver(self.settings), self.metrics.storage_call)
+        located = self.located
+        chosen = located if located is not None else create_driver(self.settings)
+        return TimedDriver(chosen, self.metrics.storage_call)
+
+    @cached_property
+    def located(self) -> LocatedBlobs | None:
+        """A geo-replicated node's storage over every location; None when not replicated (or
+        when a driver was given)."""
+        return None if self._driver is not None else create_located(self.settings)
 
     @cached_property
     def stores(self) -> Stores:
@@ -450,6 +462,30 @@ class Runtime:
             retention=timedelta(days=days) if days > 0 else None,
         )
 
+    # Geo-replication.
+
+    @cached_property
+    def replication(self) -> ReplicationService:
+        """Replications of registries and their status."""
+        s = self.settings
+        known = [*s.locations, *([s.location] if s.location else [])]
+        return ReplicationService(
+            self.stores.registries, self.stores.replication, self.located, known
+        )
+
+    @cached_property
+    def replicator(self) -> Replicator | None:
+        """The replication worker of this node's location; None when not replicated."""
+        if self.located is None:
+            return None
+        s = self.settings
+        return Replicator(
+            self.stores.replication,
+            self.stores.leases,
+            self.located,
+            concurrency=s.replication_concurrency,
+        )
+
     # Starting and stopping.
 
     async def prepare(self) -> str | None:
@@ -490,6 +526,11 @@ class Runtime:
         # shutdown) and the hourly pruning of records past the retention period.
         tasks.start_soon(self.audit.run_writer)
         tasks.start_soon(prune_periodically, self.audit)
+        if self.replicator is not None and s.replication_poll_seconds > 0:
+            run = functools.partial(job_ran, "replication")
+            tasks.start_soon(
+                replicate_periodically, self.replicator, s.replication_poll_seconds, run
+            )
 
     async def aclose(self) -> None:
         """Close what this runtime built (not a database or driver it was given)."""
@@ -504,6 +545,8 @@ class Runtime:
             await cache.aclose()
         if self._driver is None and "driver" in built:
             await self.driver.close()
+        elif built.get("located") is not None:  # built for status alone, without the driver
+            await built["located"].close()
         if self._database is None and "database" in built:
             await self.database.close()
 

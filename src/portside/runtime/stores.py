@@ -16,6 +16,7 @@ from portside.metadata.principals import RoleAssignmentStore, ServicePrincipalSt
 from portside.metadata.pruning import PruneStore
 from portside.metadata.recycle_bin import RecycleBinStore
 from portside.metadata.registries import RegistryStore
+from portside.metadata.replication import ReplicationStore
 from portside.metadata.repositories import RepositoryStore
 from portside.metadata.restore import RestoreStore
 from portside.metadata.retention import RetentionStore
@@ -62,6 +63,7 @@ class Stores:
     webhooks: WebhookStore
     webhook_events: WebhookEventStore
     cache_rules: CacheRuleStore
+    replication: ReplicationStore
 
     @classmethod
     def over(cls, db: Database) -> Stores:
@@ -91,6 +93,7 @@ class Stores:
             webhooks=WebhookStore(db),
             webhook_events=WebhookEventStore(db),
             cache_rules=CacheRuleStore(db),
+            replication=ReplicationStore(db),
         )
 
     def access(self) -> AccessStores:

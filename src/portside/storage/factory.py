@@ -9,9 +9,10 @@ from __future__ import annotations
 from portside.config import Settings
 from portside.storage.base import StorageDriver
 from portside.storage.filesystem import FilesystemDriver
+from portside.storage.located import LocatedBlobs
 from portside.storage.memory import MemoryDriver
 
-__all__ = ["create_driver"]
+__all__ = ["create_driver", "create_located"]
 
 
 def create_driver(settings: Settings) -> StorageDriver:
@@ -28,3 +29,16 @@ def create_driver(settings: Settings) -> StorageDriver:
 
         return AzureBlobDriver(AzureOptions(**settings.section("azure_")))
     return FilesystemDriver(settings.resolved_storage_path())
+
+
+def create_located(settings: Settings) -> LocatedBlobs | None:
+    """A geo-replicated node's storage: its location's driver with every other location's
+    behind it (docs/geo-replication.md); None when the node has no `location`."""
+    if settings.location is None:
+        return None
+    others = {
+        name: create_driver(settings.location_settings(name))
+        for name in settings.locations
+        if name != settings.location
+    }
+    return LocatedBlobs(settings.location, create_driver(settings), others)

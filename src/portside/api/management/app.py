@@ -19,6 +19,7 @@ from portside.api.management import (
     issuers,
     lifecycle,
     registries,
+    replications,
     tokens,
     usage,
     webhooks,
@@ -32,6 +33,7 @@ from portside.services.imports.credential_sets import CredentialSetService
 from portside.services.imports.imports import ImportService
 from portside.services.lifecycle.service import LifecycleService
 from portside.services.management.service import ManagementService
+from portside.services.replication.service import ReplicationService
 
 __all__ = ["create_management_app"]
 
@@ -54,6 +56,7 @@ def create_management_app(
     credential_sets_service: CredentialSetService | None = None,
     imports_service: ImportService | None = None,
     audit: AuditLog | None = None,
+    replication_service: ReplicationService | None = None,
 ) -> FastAPI:
     """The management API over `service`, `lifecycle_service` and `webhooks_service`, all
     from the composition root (portside/runtime), built and closed by the caller."""
@@ -72,6 +75,7 @@ def create_management_app(
     app.state.credential_sets = credential_sets_service
     app.state.imports = imports_service
     app.state.audit = audit
+    app.state.replication = replication_service
     for error, handler in exception_handlers().items():
         app.add_exception_handler(error, handler)
     for module in (registries, usage, tokens, identities, issuers, lifecycle, webhooks):
@@ -84,6 +88,8 @@ def create_management_app(
         app.include_router(imports.router)
     if audit is not None:
         app.include_router(audit_routes.router)
+    if replication_service is not None:
+        app.include_router(replications.router)
     _without_validation_answers(app)
     # Credentials before any body byte, and bodies bounded: FastAPI itself reads a route's
     # body before its dependencies (the guards) run.

@@ -9,6 +9,7 @@ limits, 502 otherwise, its code the error's class name (UpstreamUnauthorized, ..
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -17,8 +18,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from portside.api.errors import DATABASE_RETRY_AFTER
 from portside.api.management.models import ErrorBody
 from portside.auth.errors import Denied, Throttled, Unauthorized
+from portside.logs import bounded, printable
+from portside.metadata.errors import DatabaseUnavailable
 from portside.services.imports.errors import (
     UpstreamError,
     UpstreamNotFound,
@@ -64,6 +68,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     )
 }
 """The error answers every route may give, for the OpenAPI document."""
+
+log = logging.getLogger("portside.api")
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
@@ -117,6 +123,21 @@ def throttled_response(error: Throttled) -> Response:
     )
 
 
+async def _database_lost(request: Request, error: Exception) -> Response:
+    # As on /v2 (api/errors.py): a lost database is a state of the deployment, not a bug.
+    log.error(
+        "database unavailable in %s: %s",
+        bounded(printable(request.url.path)),
+        bounded(printable(str(error))),
+    )
+    return error_response(
+        503,
+        "ServiceUnavailable",
+        "the registry's database is unavailable, retry later",
+        {"Retry-After": str(DATABASE_RETRY_AFTER)},
+    )
+
+
 async def _validation(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     problems = []
@@ -146,4 +167,5 @@ def exception_handlers() -> dict[type[Exception], Handler]:
         Throttled: _throttled,
         RequestValidationError: _validation,
         HTTPException: _http,
+        DatabaseUnavailable: _database_lost,
     }

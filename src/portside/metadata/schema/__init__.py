@@ -19,7 +19,8 @@ registries ─< repositories ─< repository_blobs >─ blobs
     ├─< credential_sets               (upstream credentials, the password sealed)
     ├─< import_jobs
     ├─< cache_rules ─< cache_tag_checks  (pull-through rules; when a cached tag was checked)
-    └─< request_counts                (requests per time window, for rate limits)
+    ├─< request_counts                (requests per time window, for rate limits)
+    └─< replications                  (locations it is replicated to; blobs ─< blob_locations)
 service_principals, signing_keys, trusted_issuers,    (deployment-wide)
 versions, leases, deployment_keys, login_failures, portal_sessions
 audit_log                             (by registry uid, no foreign key: outlives registries)
@@ -70,10 +71,12 @@ from portside.metadata.schema.lifecycle import (
     retention_rules,
 )
 from portside.metadata.schema.portal import portal_sessions
+from portside.metadata.schema.replication import blob_locations, replications
 from portside.metadata.schema.throttling import login_failures, request_counts
 
 __all__ = [
     "audit_log",
+    "blob_locations",
     "blobs",
     "cache_rules",
     "cache_tag_checks",
@@ -93,6 +96,7 @@ __all__ = [
     "portal_sessions",
     "registries",
     "registry_blobs",
+    "replications",
     "repositories",
     "repository_blobs",
     "request_counts",

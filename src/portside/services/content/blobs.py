@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from portside.metadata.blobs import BlobStore
 from portside.metadata.clock import utcnow
+from portside.metadata.errors import DatabaseUnavailable
 from portside.oci.digests import Digest
 from portside.services.content.locks import lock_errors
 from portside.services.content.targets import Target
@@ -59,12 +60,17 @@ class BlobService:
             link.touched_at is None or link.touched_at < utcnow() - self._touch_after
         )
         # The collector may be removing a stale link right now: answer what the touch found.
-        if link is None or (
-            stale
-            and not await self._blobs.touch(target.registry_id, target.repository, str(digest))
-        ):
+        if link is None or (stale and not await self._touch(target, digest)):
             raise BlobUnknown("blob unknown to registry", {"digest": str(digest)})
         return BlobInfo(digest, link.size, self._driver.local_path(blob_key(digest)))
+
+    async def _touch(self, target: Target, digest: Digest) -> bool:
+        """Touch the link; True too when the primary database is lost (pulls from a replica
+        go on, and the collector cannot delete anything without the primary either)."""
+        try:
+            return await self._blobs.touch(target.registry_id, target.repository, str(digest))
+        except DatabaseUnavailable:
+            return True
 
     async def redirect_url(self, blob: BlobInfo) -> str | None:
         """A presigned URL to send the client to instead of the bytes, when configured."""

@@ -1,4 +1,2 @@
-"""Geo-replication: locations, replications of a registry, the replication worker and status.
-
-Not built yet (the geo-replication issue); this package is where it goes.
-"""
+"""Geo-replication: replications of a registry, their status, and the worker that copies
+blobs into a node's location (docs/geo-replication.md)."""
