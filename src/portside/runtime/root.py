@@ -13,14 +13,11 @@ from portside.auth.federation import TrustedIssuer
 from portside.auth.secrets import SecretHasher
 from portside.auth.throttle import LoginThrottle
 from portside.config import Settings
-from portside.metadata.audit import AuditStore
 from portside.metadata.changes import DatabaseChanges
-from portside.metadata.credential_sets import CredentialSetStore, DeploymentKeyStore
 from portside.metadata.database import Database
-from portside.metadata.imports import ImportStore
 from portside.metadata.manifest_reads import RememberedManifests
-from portside.metadata.portal_sessions import PortalSessionStore
 from portside.metadata.throttling import LoginFailureStore, LoginPolicy, RequestCountStore
+from portside.runtime.capabilities import Capabilities
 from portside.runtime.forwarder import LoginServerForwarder
 from portside.runtime.jobs import sweep_uploads_periodically
 from portside.runtime.metrics import Metrics
@@ -37,27 +34,10 @@ from portside.services.content.listings import ListingService
 from portside.services.content.manifests import ManifestService
 from portside.services.content.platforms import PlatformReader
 from portside.services.content.uploads import UploadService
-from portside.services.events.audit import AuditLog, prune_periodically
-from portside.services.events.delivery import (
-    DeliveryObserver,
-    DeliveryPolicy,
-    WebhookDeliverer,
-    deliver_periodically,
-)
-from portside.services.events.webhooks import WebhookService
-from portside.services.imports.cache import PullThrough
-from portside.services.imports.cache_blobs import BlobFlights
-from portside.services.imports.cache_rules import CacheRuleService
-from portside.services.imports.credential_sets import CredentialSetService
-from portside.services.imports.imports import ImportService
-from portside.services.imports.policy import UpstreamPolicy
-from portside.services.imports.sealing import SecretBox, parse_key
 from portside.services.lifecycle.gc import GarbageCollector, collect_periodically
 from portside.services.lifecycle.service import LifecycleService, run_lifecycle_periodically
 from portside.services.management.admin import DeploymentAdmin
 from portside.services.management.service import ManagementService
-from portside.services.replication.service import ReplicationService
-from portside.services.replication.worker import Replicator, replicate_periodically
 from portside.storage.base import StorageDriver
 from portside.storage.factory import create_driver, create_located
 from portside.storage.located import LocatedBlobs
@@ -66,7 +46,7 @@ from portside.storage.timed import TimedDriver
 __all__ = ["Runtime"]
 
 
-class Runtime:
+class Runtime(Capabilities):
     """Database, storage driver, stores, services and background jobs of one process.
 
     Parts are `cached_property`s: built when first read, from the parts they need, once.
@@ -334,11 +314,6 @@ class Runtime:
             default_registry=s.default_registry,
         )
 
-    @cached_property
-    def portal_sessions(self) -> PortalSessionStore:
-        """The web portal's sign-in sessions (in the database: shared by every node)."""
-        return PortalSessionStore(self.database)
-
     # Lifecycle.
 
     @cached_property
@@ -362,130 +337,6 @@ class Runtime:
             self.stores.collector, self.stores.leases, self.driver, grace=grace, pause=pause
         )
 
-    # Events.
-
-    @cached_property
-    def webhooks(self) -> WebhookService:
-        """Registries' webhooks and their events."""
-        s = self.stores
-        return WebhookService(
-            s.registries,
-            s.webhooks,
-            s.webhook_events,
-            allow_private=self.settings.allow_private_network_targets,
-        )
-
-    @cached_property
-    def deliverer(self) -> WebhookDeliverer:
-        """The sender of the webhook outbox."""
-        s = self.settings
-        policy = DeliveryPolicy(
-            timeout=s.webhook_timeout_seconds,
-            retry_window=timedelta(seconds=s.webhook_retry_seconds),
-            first_delay=s.webhook_retry_first_seconds,
-            allow_private=s.allow_private_network_targets,
-            retention=timedelta(days=s.webhook_event_retention_days) or None,  # 0 days: kept
-        )
-        observer = DeliveryObserver(self.metrics.webhook_attempted, self.metrics.webhook_pending)
-        return WebhookDeliverer(
-            self.stores.webhook_events, self.stores.leases, policy, observer=observer
-        )
-
-    # Import and cache.
-
-    @cached_property
-    def secret_box(self) -> SecretBox:
-        """Seals secrets at rest (credential-set passwords) with the deployment key."""
-        configured = self.settings.secrets_key
-        key = parse_key(configured) if configured else None
-        return SecretBox(DeploymentKeyStore(self.database), key)
-
-    @cached_property
-    def credential_sets(self) -> CredentialSetService:
-        """Registries' credentials for upstream registries (`az acr credential-set`)."""
-        return CredentialSetService(
-            self.stores.registries, CredentialSetStore(self.database), self.secret_box
-        )
-
-    @cached_property
-    def upstream_policy(self) -> UpstreamPolicy:
-        """Which upstream registries imports and cache rules may call, and over what."""
-        s = self.settings
-        return UpstreamPolicy(
-            allow_private=s.allow_private_network_targets,
-            insecure=frozenset(host.lower() for host in s.insecure_upstreams),
-        )
-
-    @cached_property
-    def imports(self) -> ImportService:
-        """Import jobs (`portside import`), run in this process, their state in the database."""
-        s = self.stores
-        return ImportService(
-            s.registries,
-            ImportStore(self.database),
-            s.manifests,
-            self.manifests,
-            self.uploads,
-            self.credential_sets,
-            self.upstream_policy,
-        )
-
-    @cached_property
-    def cache_rules(self) -> CacheRuleService:
-        """Registries' cache rules (`az acr cache`)."""
-        return CacheRuleService(
-            self.stores.registries,
-            self.stores.cache_rules,
-            credential_sets=self.credential_sets,
-            on_change=self.cache.forget_rules,
-        )
-
-    @cached_property
-    def cache(self) -> PullThrough:
-        """Pull-through of the repositories under cache rules (the data plane's hook)."""
-        return PullThrough(
-            self.stores.cache_rules,
-            self.manifests,
-            self.blobs,
-            BlobFlights(self.uploads),
-            self.upstream_policy,
-            credentials=self.credential_sets.credentials,
-        )
-
-    @cached_property
-    def audit(self) -> AuditLog:
-        """The audit log: records buffered here and written in batches by `start_jobs`."""
-        days = self.settings.audit_retention_days
-        return AuditLog(
-            AuditStore(self.database),
-            self.stores.leases,
-            retention=timedelta(days=days) if days > 0 else None,
-        )
-
-    # Geo-replication.
-
-    @cached_property
-    def replication(self) -> ReplicationService:
-        """Replications of registries and their status."""
-        s = self.settings
-        known = [*s.locations, *([s.location] if s.location else [])]
-        return ReplicationService(
-            self.stores.registries, self.stores.replication, self.located, known
-        )
-
-    @cached_property
-    def replicator(self) -> Replicator | None:
-        """The replication worker of this node's location; None when not replicated."""
-        if self.located is None:
-            return None
-        s = self.settings
-        return Replicator(
-            self.stores.replication,
-            self.stores.leases,
-            self.located,
-            concurrency=s.replication_concurrency,
-        )
-
     # Starting and stopping.
 
     async def prepare(self) -> str | None:
@@ -500,9 +351,8 @@ class Runtime:
 
     def start_jobs(self, tasks: TaskGroup) -> None:
         """Start the background jobs in `tasks` (cancel its scope to stop them): the upload
-        sweep, and periodic garbage collection, lifecycle runs and webhook deliveries unless
-        switched off, the runner of the import jobs this process accepts, and the audit log's
-        writer and its pruning."""
+        sweep, periodic garbage collection and lifecycle runs unless switched off, and the
+        capabilities' jobs (runtime/capabilities.py)."""
         s, job_ran = self.settings, self.metrics.job_ran
         tasks.start_soon(sweep_uploads_periodically, self.uploads, s.upload_sweep_seconds)
         if s.gc_interval_seconds > 0:
@@ -519,18 +369,7 @@ class Runtime:
                 s.lifecycle_interval_seconds,
                 functools.partial(job_ran, "lifecycle"),
             )
-        if s.webhook_poll_seconds > 0:
-            tasks.start_soon(deliver_periodically, self.deliverer, s.webhook_poll_seconds)
-        tasks.start_soon(self.imports.run_jobs)
-        # The audit log's writer (which flushes its buffer once more when cancelled at
-        # shutdown) and the hourly pruning of records past the retention period.
-        tasks.start_soon(self.audit.run_writer)
-        tasks.start_soon(prune_periodically, self.audit)
-        if self.replicator is not None and s.replication_poll_seconds > 0:
-            run = functools.partial(job_ran, "replication")
-            tasks.start_soon(
-                replicate_periodically, self.replicator, s.replication_poll_seconds, run
-            )
+        self.start_capability_jobs(tasks)
 
     async def aclose(self) -> None:
         """Close what this runtime built (not a database or driver it was given)."""
