@@ -5,6 +5,7 @@ connection reaches the resolved address, the name still in `Host`."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
@@ -12,7 +13,9 @@ import anyio
 import httpcore
 import httpx
 import pytest
+import trustme
 from anyio.abc import SocketStream
+from anyio.streams.tls import TLSListener
 
 from portside.oci.digests import Digest
 from portside.services.imports.connections import (
@@ -175,3 +178,38 @@ def _answer(status: int, header: str) -> bytes:
 
 async def _unresolved(host: str, port: int) -> list[str]:
     raise OSError("no such name")
+
+
+@pytest.mark.parametrize("named", ["registry.invalid", "other.invalid"])
+async def test_tls_checks_the_certificate_against_the_name_not_the_address(named: str) -> None:
+    # The socket is connected to 127.0.0.1, but TLS is started with the URL's host: a
+    # certificate for that name is accepted, one for another name (or the address) is not.
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert(named).configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    authority.configure_trust(client_context)
+    resolver, asked = resolving({"registry.invalid": "127.0.0.1"})
+    backend = PinnedBackend(allow_private=True, resolver=resolver)
+    server = Server([_answer(200, "X-Served: yes")])
+    plain = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = plain.extra(anyio.abc.SocketAttribute.local_port)
+    listener = TLSListener(plain, server_context, standard_compatible=False)
+    transport = PinnedTransport(backend, ssl_context=client_context)
+    async with (
+        listener,
+        anyio.create_task_group() as group,
+        httpx.AsyncClient(transport=transport) as http,
+    ):
+        group.start_soon(listener.serve, server.handle)
+        url = f"https://registry.invalid:{port}/v2/"
+        try:
+            if named == "registry.invalid":
+                response = await http.get(url)
+                assert response.headers["x-served"] == "yes"
+            else:
+                with pytest.raises(httpx.ConnectError, match="Hostname mismatch"):
+                    await http.get(url)
+        finally:
+            group.cancel_scope.cancel()
+    assert asked == ["registry.invalid"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 
@@ -191,10 +192,13 @@ class PinnedTransport(httpx.AsyncBaseTransport):
     the same few steps: the request to httpcore's, its exceptions to httpx's).
     """
 
-    def __init__(self, backend: httpcore.AsyncNetworkBackend) -> None:
+    def __init__(
+        self, backend: httpcore.AsyncNetworkBackend, *, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's own
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            # httpx's default: the system's CAs, or SSL_CERT_FILE / SSL_CERT_DIR if set.
+            ssl_context=ssl_context or httpx.create_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=5.0,
