@@ -11,8 +11,8 @@ without any call site having to remember. TLS is unchanged: httpcore starts TLS 
 host as `server_hostname`, so SNI and the certificate check still use the name, not the
 address the socket was connected to.
 
-Through an HTTP(S) proxy taken from the environment, the proxy resolves the upstream's name,
-and only the early check (`check_address`) applies.
+Proxy settings from the environment (HTTPS_PROXY, ...) are not used, as for webhooks: a proxy
+would resolve the upstream's name itself, after the check.
 """
 
 from __future__ import annotations
@@ -240,6 +240,10 @@ def pinned_client(
 ) -> httpx.AsyncClient:
     """An HTTP client whose every connection goes to an address the policy allows."""
     backend = PinnedBackend(allow_private=allow_private, resolver=resolver)
+    # trust_env=False: no proxy from the environment would go around the pinned backend.
     return httpx.AsyncClient(
-        transport=PinnedTransport(backend), timeout=timeout, follow_redirects=False
+        transport=PinnedTransport(backend),
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,
     )
