@@ -16,8 +16,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from portside.services.imports.challenges import parse_challenge
+from portside.services.imports.connections import RefusedConnection
 from portside.services.imports.errors import (
     UpstreamInvalid,
+    UpstreamRefused,
     UpstreamUnauthorized,
     UpstreamUnreachable,
 )
@@ -111,6 +113,8 @@ class Authenticator:
             if self._credentials is not None:
                 request.headers["Authorization"] = _basic(self._credentials)
             response = await self._http.send(request, stream=True)
+        except RefusedConnection as error:
+            raise UpstreamRefused(self._name, f"token realm: {error}") from None
         except httpx.HTTPError as error:
             raise UpstreamUnreachable(self._name, f"token realm: {error!r}") from None
         try:

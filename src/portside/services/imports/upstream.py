@@ -25,7 +25,9 @@ Contract (stable; imports and the artifact cache build on it):
 - Blob redirects (S3-style presigned URLs) are followed, each hop checked by the policy, and
   credentials are never sent to another host.
 - Address policy (UpstreamPolicy): a host that is or resolves to a loopback, link-local or
-  private address is refused (UpstreamRefused) unless `allow_private`; loopback hosts are spoken
+  private address is refused (UpstreamRefused) unless `allow_private`, checked before a hop and
+  again where its socket is opened, which connects only to the addresses it checked
+  (services/imports/connections.py, against DNS rebinding); loopback hosts are spoken
   to over plain HTTP, others over HTTPS unless listed in `insecure` (`host` or `host:port`).
 - Failures raise services/imports/errors.py's UpstreamError subclasses, naming the upstream.
 """
@@ -49,12 +51,19 @@ from portside.oci.errors import OciValueError
 from portside.oci.manifests import MAX_MANIFEST_BYTES, Descriptor, ParsedManifest, parse_manifest
 from portside.oci.names import validate_name
 from portside.services.imports.challenges import retry_after_seconds
+from portside.services.imports.connections import (
+    RefusedConnection,
+    Resolver,
+    pinned_client,
+    resolve,
+)
 from portside.services.imports.errors import (
     UpstreamDigestMismatch,
     UpstreamError,
     UpstreamInvalid,
     UpstreamNotFound,
     UpstreamRateLimited,
+    UpstreamRefused,
     UpstreamUnauthorized,
     UpstreamUnreachable,
 )
@@ -128,6 +137,7 @@ class UpstreamClient:
         retries: int = 3,
         max_retry_wait: float = 30.0,
         timeout: float = 60.0,
+        resolver: Resolver = resolve,
     ) -> None:
         host, port = split_upstream(login_server)
         self.name = login_server.strip()
@@ -137,8 +147,12 @@ class UpstreamClient:
         scheme = policy.scheme(host, port)
         netloc = f"[{host}]" if ":" in host else host
         self._base = f"{scheme}://{netloc}" + (f":{port}" if port else "")
-        self._http = http or httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=10.0), follow_redirects=False
+        # Its connections go only to addresses resolved once and checked by the policy
+        # (services/imports/connections.py): no hop can be rebound to a private address.
+        self._http = http or pinned_client(
+            allow_private=policy.allow_private,
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            resolver=resolver,
         )
         self._owns_http = http is None
         self._retries = retries
@@ -366,6 +380,8 @@ class UpstreamClient:
             try:
                 request = self._http.build_request(method, url, headers=headers)
                 response = await self._http.send(request, stream=True)
+            except RefusedConnection as error:
+                raise UpstreamRefused(self.name, str(error)) from None
             except httpx.HTTPError as error:
                 raise UpstreamUnreachable(self.name, f"{method} {host}: {error!r}") from None
             location = response.headers.get("location")
