@@ -53,6 +53,7 @@ from portside.metadata.webhooks import (
     described_manifests,
     enabled_webhooks,
     enqueue,
+    enqueue_chart_deletions,
 )
 
 __all__ = [
@@ -199,6 +200,7 @@ async def delete_tag(
         described = (await described_manifests(conn, [row.manifest_id]))[row.manifest_id]
         target = EventTarget(repo.name, row.digest, *described, tag=tag)
         await enqueue(conn, hooks, "delete", [target], context, now)
+        await enqueue_chart_deletions(conn, hooks, [(row.manifest_id, target)], context, now)
     return Removal(repo.name, "tag", row.digest, (tag,), reason)
 
 
@@ -243,11 +245,12 @@ async def _enqueue_deleted(
     if not hooks:
         return
     described = await described_manifests(conn, [c.id for c in doomed])
-    targets = [
-        EventTarget(repo.name, c.digest, *described[c.id], tags=tuple(n for n, _ in c.tags))
+    deleted = [
+        (c.id, EventTarget(repo.name, c.digest, *described[c.id], tags=tuple(n for n, _ in c.tags)))
         for c in doomed
     ]
-    await enqueue(conn, hooks, "delete", targets, context, now)
+    await enqueue(conn, hooks, "delete", [target for _, target in deleted], context, now)
+    await enqueue_chart_deletions(conn, hooks, deleted, context, now)
 
 
 async def preview_deletion(

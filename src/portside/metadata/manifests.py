@@ -36,6 +36,7 @@ from portside.metadata.schema import (
     tags,
 )
 from portside.metadata.webhooks import EventContext, EventTarget, enabled_webhooks, enqueue
+from portside.oci.charts import ChartRef
 
 __all__ = ["ManifestStore", "NewManifest"]
 
@@ -82,6 +83,9 @@ class NewManifest:
     annotations: dict[str, str]
     blobs: tuple[str, ...]
     children: tuple[str, ...]
+    chart: ChartRef | None = None
+    """The Helm chart it holds, for `chart_push` events (not stored: a deletion reads the
+    chart's name from the body)."""
 
 
 class ManifestStore:
@@ -160,8 +164,12 @@ class ManifestStore:
                 await _move_tag(conn, registry_id, repo_id, tag, manifest_id)
             hooks = await enabled_webhooks(conn, registry_id)
             if hooks:
-                target = EventTarget(repository, new.digest, new.media_type, len(new.body), tag)
+                target = EventTarget(
+                    repository, new.digest, new.media_type, len(new.body), tag, chart=new.chart
+                )
                 await enqueue(conn, hooks, "push", [target], context)
+                if new.chart is not None and tag is not None:
+                    await enqueue(conn, hooks, "chart_push", [target], context)
             return []
 
     @retry_on_conflict

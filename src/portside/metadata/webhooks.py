@@ -17,7 +17,7 @@ import builtins
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -30,8 +30,10 @@ from portside.metadata.database import Database
 from portside.metadata.errors import QuotaViolation
 from portside.metadata.schema import manifests, registries, tags, webhook_events, webhooks
 from portside.metadata.usage import effective_limit
+from portside.oci.charts import ChartRef, chart_from_manifest
 
 __all__ = [
+    "CHART_ACTIONS",
     "EventContext",
     "EventTarget",
     "HookRef",
@@ -40,6 +42,7 @@ __all__ = [
     "described_manifests",
     "enabled_webhooks",
     "enqueue",
+    "enqueue_chart_deletions",
     "enqueue_repository_deleted",
     "event_payload",
     "scope_matches",
@@ -62,7 +65,8 @@ class EventTarget:
     """What an event reports: a manifest, with the tag it was pushed or deleted under.
 
     `tags` are the manifest's tags at a deletion by digest: not in the payload (ACR names no
-    tag then) but matched against webhook scopes.
+    tag then) but matched against webhook scopes. `chart` names a Helm chart for the
+    `chart_push` and `chart_delete` events.
     """
 
     repository: str
@@ -71,6 +75,7 @@ class EventTarget:
     size: int
     tag: str | None = None
     tags: tuple[str, ...] = ()
+    chart: ChartRef | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +105,10 @@ class WebhookRecord:
 _ENABLED = select(webhooks.c.id, webhooks.c.actions, webhooks.c.scope).where(
     webhooks.c.registry_id == bindparam("registry_id"), webhooks.c.enabled.is_(True)
 )
+
+
+CHART_ACTIONS = frozenset({"chart_push", "chart_delete"})
+"""The actions that report Helm charts (pushed as OCI artifacts), beside `push` and `delete`."""
 
 
 def scope_matches(scope: str, repository: str, tags: Sequence[str]) -> bool:
@@ -142,6 +151,11 @@ def event_payload(
         }
         if target.tag is not None:
             described["tag"] = target.tag
+        if action in CHART_ACTIONS and target.chart is not None:
+            # ACR's chart events carry the chart's name and version, and no `length`.
+            del described["length"]
+            described["name"] = target.chart.name
+            described["version"] = target.chart.version
         payload["target"] = described
     payload["request"] = {
         "id": context.request_id,
@@ -171,6 +185,33 @@ async def described_manifests(
     return {int(r.id): (r.media_type, int(r.size)) for r in rows.all()}
 
 
+async def enqueue_chart_deletions(
+    conn: AsyncConnection,
+    hooks: Sequence[HookRef],
+    deleted: Sequence[tuple[int, EventTarget]],
+    context: EventContext | None,
+    now: datetime | None = None,
+) -> None:
+    """A `chart_delete` event per deleted manifest (id, its delete event's target) that is a
+    Helm chart, for each webhook listening to it; reads the manifests' bodies only then."""
+    if not any("chart_delete" in hook.actions for hook in hooks) or not deleted:
+        return
+    rows = await conn.execute(
+        select(manifests.c.id, manifests.c.body).where(
+            manifests.c.id.in_([manifest_id for manifest_id, _ in deleted])
+        )
+    )
+    bodies = {int(r.id): bytes(r.body) for r in rows.all()}
+    charts = []
+    for manifest_id, target in deleted:
+        # A deletion by digest names no tag: the chart's version falls back to one of its tags.
+        tag = target.tag if target.tag is not None else next(iter(sorted(target.tags)), None)
+        chart = chart_from_manifest(bodies.get(manifest_id, b""), target.repository, tag)
+        if chart is not None:
+            charts.append(replace(target, chart=chart))
+    await enqueue(conn, hooks, "chart_delete", charts, context, now)
+
+
 async def enqueue_repository_deleted(
     conn: AsyncConnection,
     registry_id: int,
@@ -197,13 +238,17 @@ async def enqueue_repository_deleted(
         )
     ).all():
         named.setdefault(int(manifest_id), []).append(tag)
-    targets = [
-        EventTarget(
-            repository, r.digest, r.media_type, int(r.size), tags=tuple(named.get(r.id, ()))
+    deleted = [
+        (
+            int(r.id),
+            EventTarget(
+                repository, r.digest, r.media_type, int(r.size), tags=tuple(named.get(r.id, ()))
+            ),
         )
         for r in rows
     ]
-    await enqueue(conn, hooks, "delete", targets, context)
+    await enqueue(conn, hooks, "delete", [target for _, target in deleted], context)
+    await enqueue_chart_deletions(conn, hooks, deleted, context)
 
 
 async def enqueue(

@@ -149,7 +149,9 @@ class Runtime(Capabilities):
         """Manifests and tags."""
         # Pulls read through a per-process memory of manifests, exact across nodes on SQLite.
         remembered = RememberedManifests(self.database, self.changes)
-        return ManifestService(remembered, self.stores.tags, self.stores.repositories)
+        return ManifestService(
+            remembered, self.stores.tags, self.stores.repositories, driver=self.driver
+        )
 
     @cached_property
     def listings(self) -> ListingService:

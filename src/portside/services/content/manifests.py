@@ -9,13 +9,21 @@ from portside.metadata.records import ManifestRecord, ReferrerRecord
 from portside.metadata.repositories import RepositoryStore
 from portside.metadata.tags import TagStore
 from portside.metadata.webhooks import EventContext
+from portside.oci.charts import (
+    CHART_CONFIG_MAX_BYTES,
+    HELM_CONFIG_MEDIA_TYPE,
+    ChartRef,
+    chart_from_config,
+)
 from portside.oci.digests import Digest
 from portside.oci.errors import DigestInvalid
-from portside.oci.manifests import parse_manifest
+from portside.oci.manifests import ParsedManifest, parse_manifest
 from portside.oci.names import validate_tag
 from portside.services.content.locks import lock_errors
 from portside.services.content.targets import Target
 from portside.services.errors import ManifestBlobUnknown, ManifestUnknown, NameUnknown
+from portside.storage.base import StorageDriver
+from portside.storage.layout import blob_key
 
 __all__ = ["ManifestService", "PushedManifest", "Reference"]
 
@@ -47,11 +55,19 @@ class ManifestService:
     """Manifest storage rules."""
 
     def __init__(
-        self, manifests: ManifestStore, tags: TagStore, repositories: RepositoryStore
+        self,
+        manifests: ManifestStore,
+        tags: TagStore,
+        repositories: RepositoryStore,
+        *,
+        driver: StorageDriver | None = None,
     ) -> None:
+        """`driver` reads a Helm chart's config blob for `chart_push` events (without it
+        charts are named by their repository and tag)."""
         self._manifests = manifests
         self._tags = tags
         self._repositories = repositories
+        self._driver = driver
 
     async def get(self, target: Target, reference: Reference) -> ManifestRecord:
         """The manifest a tag or digest names; Locked if a read lock forbids pulling it."""
@@ -101,6 +117,7 @@ class ManifestService:
             annotations=parsed.annotations,
             blobs=tuple(str(d.digest) for d in parsed.blobs),
             children=tuple(str(d.digest) for d in parsed.children),
+            chart=await self._chart(target, parsed, reference.tag),
         )
         with lock_errors():
             missing = await self._manifests.put(
@@ -117,6 +134,31 @@ class ManifestService:
                 {"digests": missing[:20]},
             )
         return PushedManifest(digest, None if parsed.subject is None else parsed.subject.digest)
+
+    async def _chart(
+        self, target: Target, parsed: ParsedManifest, tag: str | None
+    ) -> ChartRef | None:
+        """The Helm chart a manifest pushed by tag holds (None for anything else, at no cost):
+        named by its config blob, read up to 64 KiB; by its repository and tag if that blob
+        cannot be read or parsed, since a webhook payload must never fail a push."""
+        config = parsed.config
+        if tag is None or config is None or config.media_type != HELM_CONFIG_MEDIA_TYPE:
+            return None
+        data: bytes | None = None
+        if self._driver is not None and config.size <= CHART_CONFIG_MAX_BYTES:
+            data = await self._read_small(blob_key(config.digest), config.size)
+        return chart_from_config(data, target.repository, tag)
+
+    async def _read_small(self, key: str, size: int) -> bytes | None:
+        """Up to `size` bytes of a stored object; None if they cannot be read."""
+        assert self._driver is not None
+        chunks = bytearray()
+        try:
+            async for chunk in self._driver.read(key, 0, size):
+                chunks += chunk
+        except Exception:  # absent (a lazy cache), storage down: the push goes on
+            return None
+        return bytes(chunks[:size])
 
     async def delete(
         self, target: Target, reference: Reference, context: EventContext | None = None
