@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,7 @@ __all__ = [
     "JsonFormatter",
     "RequestIdFilter",
     "bounded",
+    "job_failed",
     "printable",
 ]
 
@@ -45,6 +47,18 @@ class RequestIdFilter(logging.Filter):
         request_id = REQUEST_ID.get()
         record.request = f" [{request_id}]" if request_id is not None else ""
         return True
+
+
+def job_failed(log: logging.Logger, message: str, *args: object) -> None:
+    """Log a background job's failure, called in its `except` block: an outage (an error
+    whose class sets `outage = True`, as a lost database's does) as one warning line, since
+    a traceback every poll would bury the one line that matters; anything else with its
+    traceback."""
+    error = sys.exc_info()[1]
+    if getattr(error, "outage", False):
+        log.warning(message + ": %s", *args, error)
+    else:
+        log.exception(message, *args)
 
 
 def bounded(value: str, limit: int = MAX_VALUE) -> str:

@@ -84,6 +84,9 @@ class UnknownCursor(MetadataError, LookupError):
 class DatabaseUnavailable(Exception):
     """The database cannot be reached now (`reason` says how); retrying later may succeed."""
 
+    outage = True
+    """Background jobs log it as one line, not a traceback (portside/logs.py `job_failed`)."""
+
     def __init__(self, reason: str) -> None:
         super().__init__(f"the metadata database is unavailable: {reason}")
         self.reason = reason

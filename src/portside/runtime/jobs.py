@@ -11,6 +11,7 @@ import logging
 
 import anyio
 
+from portside.logs import job_failed
 from portside.services.content.uploads import UploadService
 
 __all__ = ["sweep_uploads_periodically"]
@@ -29,5 +30,5 @@ async def sweep_uploads_periodically(uploads: UploadService, interval: float) ->
             if removed:
                 log.info("removed %d expired upload session(s)", removed)
         except Exception:
-            log.exception("sweeping expired uploads failed; will retry")
+            job_failed(log, "sweeping expired uploads failed; will retry")
         await anyio.sleep(interval)

@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 import anyio
 
+from portside.logs import job_failed
 from portside.metadata.audit import AuditEntry, AuditFilter, AuditRecord, AuditStore
 from portside.metadata.clock import utcnow
 from portside.metadata.errors import UnknownCursor
@@ -148,7 +149,7 @@ class AuditLog:
         try:
             await self.flush()
         except Exception:
-            log.exception("writing %d audit record(s) failed; will retry", len(self._pending))
+            job_failed(log, "writing %d audit record(s) failed; will retry", len(self._pending))
 
     async def registry_page(
         self, uid: str, found: AuditFilter, *, last: int | None = None, limit: int = 100
@@ -225,7 +226,7 @@ async def prune_periodically(audit: AuditLog, interval_seconds: float = 3600.0) 
                 with anyio.CancelScope(shield=True):
                     removed = await audit.prune(holder, ttl)
             except Exception:
-                log.exception("pruning the audit log failed; will retry")
+                job_failed(log, "pruning the audit log failed; will retry")
                 continue
             if removed:
                 log.info("pruned %d audit record(s) past the retention period", removed)

@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 import anyio
 import httpx
 
+from portside.logs import job_failed
 from portside.metadata.clock import utcnow
 from portside.metadata.leases import LeaseStore
 from portside.metadata.webhook_events import Attempt, DueEvent, WebhookEventStore
@@ -348,11 +349,11 @@ async def deliver_periodically(deliverer: WebhookDeliverer, interval_seconds: fl
             try:
                 await deliverer.deliver_due()
             except Exception:
-                log.exception("delivering webhook events failed; will retry")
+                job_failed(log, "delivering webhook events failed; will retry")
             await anyio.sleep(interval_seconds)
     finally:
         with anyio.CancelScope(shield=True):
             try:
                 await deliverer.release()
             except Exception:
-                log.exception("releasing the webhook delivery lease failed")
+                job_failed(log, "releasing the webhook delivery lease failed")

@@ -30,6 +30,7 @@ from typing import ParamSpec, Protocol, TypeVar
 
 import anyio
 
+from portside.logs import job_failed
 from portside.metadata.clock import utcnow
 from portside.metadata.gc import CollectorStore, DeadLink
 from portside.metadata.leases import LeaseStore
@@ -247,7 +248,7 @@ class GarbageCollector:
                     self._lost = True
                     return
             except Exception:
-                log.exception("renewing the collector's lease failed; will retry")
+                job_failed(log, "renewing the collector's lease failed; will retry")
 
     async def _delete_bytes(self, digest: str) -> None:
         try:
@@ -284,7 +285,7 @@ async def collect_periodically(
             log.info("garbage collection skipped: %s", exc)
             record("skipped")
         except Exception:
-            log.exception("garbage collection failed; will retry")
+            job_failed(log, "garbage collection failed; will retry")
             record("failed")
         else:
             log.info("garbage collection %s", report.summary())

@@ -22,6 +22,7 @@ from datetime import timedelta
 
 import anyio
 
+from portside.logs import job_failed
 from portside.metadata.leases import LeaseStore
 from portside.metadata.pruning import PruneStore
 from portside.metadata.records import RegistryRecord
@@ -241,7 +242,7 @@ async def run_lifecycle_periodically(
                 with anyio.CancelScope(shield=True):
                     summary = await service.run_leased(holder, ttl)
             except Exception:
-                log.exception("the lifecycle job failed; will retry")
+                job_failed(log, "the lifecycle job failed; will retry")
                 record("failed")
                 continue
             record("skipped" if summary is None else "ran")
