@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,7 @@ def test_a_team_lead_creates_a_registry_pushes_and_locks(
     _accessible(page)
 
     docker = Cli(dockerd.prefix, env={**dockerd.env, "DOCKER_CONFIG": str(tmp_path / "dc")})
+    _wait_for_login_server(login_server)
     assert logged_in(docker_login(docker, login_server, "shop", password))
     reference = f"{login_server}/warrantydept/customersubmissions/web:v1"
     pushed = _push(docker, tmp_path, reference, b"first")
@@ -230,6 +232,18 @@ def _load_ms(page: Page, url: str) -> float:
     return sorted(timings)[1]
 
 
+def _wait_for_login_server(login_server: str, timeout: float = 15.0) -> None:
+    """A new registry's loopback login server opens when the forwarder next looks (it polls)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://{login_server}/v2/", timeout=2.0)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    pytest.fail(f"waited {timeout:.0f} s for the login server {login_server} to open")
+
+
 def test_big_lists_load_fast(server: CliServer, browser: Browser, tmp_path: Path) -> None:
     base, admin = server.registry.url, ("admin", ADMIN_PASSWORD)
     body = {"name": "big", "adminUserEnabled": True}
@@ -237,6 +251,7 @@ def test_big_lists_load_fast(server: CliServer, browser: Browser, tmp_path: Path
     created.raise_for_status()
     password = created.json()["passwords"][0]["value"]
     login_server = created.json()["loginServer"]
+    _wait_for_login_server(login_server)
     with httpx.Client(base_url=f"http://{login_server}", auth=("big", password)) as client:
         push_image(client, "bulk/tags", "first")  # type: ignore[arg-type]
     seed_repositories(server.registry.data_dir, "big", 10_000)
