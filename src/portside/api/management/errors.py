@@ -36,6 +36,7 @@ __all__ = [
     "CHALLENGE",
     "ERROR_RESPONSES",
     "REALM",
+    "database_lost_response",
     "error_response",
     "exception_handlers",
     "throttled_response",
@@ -124,10 +125,15 @@ def throttled_response(error: Throttled) -> Response:
 
 
 async def _database_lost(request: Request, error: Exception) -> Response:
-    # As on /v2 (api/errors.py): a lost database is a state of the deployment, not a bug.
+    return database_lost_response(request.url.path, error)
+
+
+def database_lost_response(path: str, error: Exception) -> Response:
+    """503 ServiceUnavailable with Retry-After for a lost database, logged as one line: as on
+    /v2 (api/errors.py), a lost database is a state of the deployment, not a bug."""
     log.error(
         "database unavailable in %s: %s",
-        bounded(printable(request.url.path)),
+        bounded(printable(path)),
         bounded(printable(str(error))),
     )
     return error_response(

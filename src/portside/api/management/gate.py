@@ -16,9 +16,15 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portside.api.credentials import credentials_of
-from portside.api.management.errors import CHALLENGE, error_response, throttled_response
+from portside.api.management.errors import (
+    CHALLENGE,
+    database_lost_response,
+    error_response,
+    throttled_response,
+)
 from portside.auth.credentials import Basic
 from portside.auth.errors import Throttled, Unauthorized
+from portside.metadata.errors import DatabaseUnavailable
 from portside.services.management.admin import ManagementAuth
 
 __all__ = ["CALLER_STATE", "MAX_BODY_BYTES", "RequestGate"]
@@ -83,6 +89,9 @@ class RequestGate:
             return error_response(401, "Unauthorized", error.message, CHALLENGE)
         except Throttled as error:
             return throttled_response(error)
+        except DatabaseUnavailable as error:
+            # Raised here, outside FastAPI's exception handlers (this runs before the app).
+            return database_lost_response(str(scope.get("path", "")), error)
         scope.setdefault("state", {})[CALLER_STATE] = caller
         return None
 
