@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from portside.api.app import create_app
 from portside.config import LocationSettings, Settings
 from portside.metadata.migrate import upgrade
+from tests.backends.postgres import BACKENDS, empty_database
 from tests.management_harness import basic
 from tests.registry_client import digest_of, push_image
 
@@ -24,10 +25,10 @@ REGISTRY = "/api/v1/registries/default"
 HOOKS = f"{REGISTRY}/webhooks"
 
 
-def _settings(tmp_path: Path, here: str, other: str) -> Settings:
+def _settings(tmp_path: Path, database_url: str, here: str, other: str) -> Settings:
     return Settings(
         data_dir=tmp_path / here,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}",
+        database_url=database_url,
         storage_path=tmp_path / here / "blobs",
         location=here,
         locations={other: LocationSettings(storage_path=tmp_path / other / "blobs")},
@@ -40,10 +41,18 @@ def _settings(tmp_path: Path, here: str, other: str) -> Settings:
     )
 
 
-@pytest.fixture
-def clients(tmp_path: Path) -> Iterator[tuple[TestClient, TestClient]]:
-    west = _settings(tmp_path, "westeurope", "eastus")
-    east = _settings(tmp_path, "eastus", "westeurope")
+@pytest.fixture(params=BACKENDS)
+def clients(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[TestClient, TestClient]]:
+    """Both locations' apps over one database (the release query runs on each backend)."""
+    with empty_database(request.param, request.config, tmp_path) as url:
+        yield from _both(tmp_path, url)
+
+
+def _both(tmp_path: Path, url: str) -> Iterator[tuple[TestClient, TestClient]]:
+    west = _settings(tmp_path, url, "westeurope", "eastus")
+    east = _settings(tmp_path, url, "eastus", "westeurope")
     upgrade(west.resolved_database_url())
     with (
         TestClient(create_app(west), base_url="http://localhost") as a,
