@@ -17,7 +17,7 @@ from portside.config import LocationSettings, Settings
 from portside.metadata.migrate import upgrade
 from tests.backends.postgres import BACKENDS, empty_database
 from tests.management_harness import basic
-from tests.registry_client import digest_of, push_image
+from tests.registry_client import push_image
 
 ADMIN = "regional-admin-7Kp"
 AUTH = basic("admin", ADMIN)
@@ -133,7 +133,6 @@ def test_a_regional_webhook_fires_once_the_image_is_complete_there(
     assert payload["request"]["method"] == "PUT"
     assert set(payload) == {"id", "timestamp", "action", "target", "request", "actor"}
     assert regional["state"] == "pending"
-    assert digest_of(layer) != digest
 
     # Deletes fire at once for every webhook (metadata is shared).
     assert a.delete(f"/v2/app/manifests/{digest}").status_code == 202

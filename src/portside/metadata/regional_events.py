@@ -150,11 +150,3 @@ class RegionalEventStore:
             if released:
                 await conn.execute(insert(webhook_events), released)
         return len(released)
-
-    async def held(self, location: str) -> int:
-        """How many events wait for their image to be complete in `location`."""
-        async with self._db.read() as conn:
-            rows = await conn.execute(
-                select(regional_events.c.seq).where(regional_events.c.location == location)
-            )
-            return len(rows.all())

@@ -217,8 +217,8 @@ async def enqueue(
     context: EventContext | None,
     now: datetime | None = None,
 ) -> int:
-    """Write one pending event per target and matching webhook in the caller's transaction;
-    how many were written."""
+    """Write one pending event per target and matching webhook in the caller's transaction
+    (a regional webhook's push is held: metadata/regional_events.py); how many were written."""
     now = now or utcnow()
     rows = []
     for hook in hooks:
