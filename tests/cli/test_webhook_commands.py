@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from portside.config import Settings
+from portside.config import LocationSettings, Settings
 from tests.cli.harness import CliHarness
 from tests.management_harness import management_harness
 
@@ -63,3 +64,23 @@ def test_webhook_commands(portside: CliHarness) -> None:
     deleted = portside("webhook", "delete", "deploy01", "-r", "default", "--yes")
     assert deleted.exit_code == 0, deleted.output
     assert portside("webhook", "show", "deploy01", "-r", "default").exit_code == 1
+
+
+def test_a_webhook_takes_a_known_location(settings: Settings, tmp_path: Path) -> None:
+    located = settings.model_copy(
+        update={
+            "allow_private_network_targets": True,
+            "locations": {"eastus": LocationSettings(storage_path=tmp_path / "eastus")},
+        }
+    )
+    with management_harness(located) as harness:
+        portside = CliHarness(harness)
+        create = ("webhook", "create", "-r", "default", "--uri", "http://127.0.0.1:9/")
+        created = as_json(portside, *create, "east01", "--actions", "push", "--location", "eastus")
+        assert isinstance(created, dict) and created["location"] == "eastus"
+        refused = portside(*create, "mars01", "--actions", "push", "--location", "mars")
+        assert refused.exit_code != 0 and "unknown location 'mars'" in refused.output
+        cleared = as_json(
+            portside, "webhook", "update", "east01", "-r", "default", "--location", ""
+        )
+        assert isinstance(cleared, dict) and "location" not in cleared

@@ -28,6 +28,7 @@ from portside.metadata.clock import utcnow
 from portside.metadata.conflicts import insert_or_ignore, retry_on_conflict
 from portside.metadata.database import Database
 from portside.metadata.errors import QuotaViolation
+from portside.metadata.regional_events import hold
 from portside.metadata.schema import manifests, registries, tags, webhook_events, webhooks
 from portside.metadata.usage import effective_limit
 from portside.oci.charts import ChartRef, chart_from_manifest
@@ -85,6 +86,7 @@ class HookRef:
     id: int
     actions: tuple[str, ...]
     scope: str
+    location: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +102,10 @@ class WebhookRecord:
     headers: dict[str, str]
     enabled: bool
     created_at: datetime
+    location: str | None = None
 
 
-_ENABLED = select(webhooks.c.id, webhooks.c.actions, webhooks.c.scope).where(
+_ENABLED = select(webhooks.c.id, webhooks.c.actions, webhooks.c.scope, webhooks.c.location).where(
     webhooks.c.registry_id == bindparam("registry_id"), webhooks.c.enabled.is_(True)
 )
 
@@ -170,7 +173,7 @@ def event_payload(
 async def enabled_webhooks(conn: AsyncConnection, registry_id: int) -> list[HookRef]:
     """The registry's enabled webhooks (usually none: one indexed read)."""
     rows = (await conn.execute(_ENABLED, {"registry_id": registry_id})).all()
-    return [HookRef(int(r.id), tuple(r.actions.split()), r.scope) for r in rows]
+    return [HookRef(int(r.id), tuple(r.actions.split()), r.scope, r.location) for r in rows]
 
 
 async def described_manifests(
@@ -259,8 +262,8 @@ async def enqueue(
     context: EventContext | None,
     now: datetime | None = None,
 ) -> int:
-    """Write one pending event per target and matching webhook in the caller's transaction;
-    how many were written."""
+    """Write one pending event per target and matching webhook in the caller's transaction
+    (a regional webhook's push is held: metadata/regional_events.py); how many were written."""
     now = now or utcnow()
     rows = []
     for hook in hooks:
@@ -268,8 +271,13 @@ async def enqueue(
             continue
         for target in targets:
             tags = (target.tag,) if target.tag is not None else target.tags
-            if scope_matches(hook.scope, target.repository, tags):
-                rows.append(_event_row(hook.id, action, target, context, now))
+            if not scope_matches(hook.scope, target.repository, tags):
+                continue
+            row = _event_row(hook.id, action, target, context, now)
+            if hook.location and action in ("push", "chart_push"):  # fires once complete there
+                await hold(conn, hook.id, hook.location, target.repository, target.digest, row)
+            else:
+                rows.append(row)
     if rows:
         await conn.execute(insert(webhook_events), rows)
     return len(rows)
@@ -307,6 +315,7 @@ def _record(row: Any) -> WebhookRecord:
         headers=dict(json.loads(row.headers or "{}")),
         enabled=bool(row.enabled),
         created_at=row.created_at,
+        location=row.location,
     )
 
 
@@ -343,6 +352,7 @@ class WebhookStore:
         scope: str,
         headers: Mapping[str, str],
         enabled: bool,
+        location: str | None = None,
     ) -> WebhookRecord | None:
         """Add a webhook; None if the name is taken.
 
@@ -378,6 +388,7 @@ class WebhookStore:
                     headers=json.dumps(dict(headers)),
                     enabled=enabled,
                     created_at=now,
+                    location=location,
                 )
             )
             if not created.rowcount:
@@ -395,7 +406,8 @@ class WebhookStore:
     async def update(
         self, registry_id: int, name: str, changes: Mapping[str, Any]
     ) -> WebhookRecord | None:
-        """Change `uri`, `actions`, `scope`, `headers` or `enabled`; None if there is none."""
+        """Change `uri`, `actions`, `scope`, `headers`, `enabled` or `location`; None if there is
+        none."""
         values = dict(changes)
         if "actions" in values:
             values["actions"] = " ".join(values["actions"])

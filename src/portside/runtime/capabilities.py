@@ -20,6 +20,7 @@ from portside.metadata.credential_sets import CredentialSetStore, DeploymentKeyS
 from portside.metadata.database import Database
 from portside.metadata.imports import ImportStore
 from portside.metadata.portal_sessions import PortalSessionStore
+from portside.metadata.regional_events import RegionalEventStore
 from portside.runtime.metrics import Metrics
 from portside.runtime.stores import Stores
 from portside.services.content.blobs import BlobService
@@ -84,6 +85,8 @@ class Capabilities:
             s.webhooks,
             s.webhook_events,
             allow_private=self.settings.allow_private_network_targets,
+            replications=s.replication,
+            locations=[*self.settings.locations, *filter(None, [self.settings.location])],
         )
 
     @cached_property
@@ -195,6 +198,7 @@ class Capabilities:
             self.stores.leases,
             self.located,
             concurrency=s.replication_concurrency,
+            regional=RegionalEventStore(self.database),
         )
 
     def start_capability_jobs(self, tasks: TaskGroup) -> None:

@@ -35,6 +35,7 @@ class WebhookCreate(ApiModel):
     scope: str = Field("", max_length=MAX_SCOPE)
     custom_headers: dict[str, str] = Field(default_factory=dict, max_length=MAX_HEADERS)
     status: Status = "enabled"
+    location: str | None = Field(None, max_length=63)
 
     def spec(self) -> WebhookSpec:
         """What the service is asked for."""
@@ -44,6 +45,7 @@ class WebhookCreate(ApiModel):
             self.scope,
             self.custom_headers,
             self.status == "enabled",
+            self.location,
         )
 
 
@@ -55,11 +57,14 @@ class WebhookUpdate(ApiModel):
     scope: str | None = Field(None, max_length=MAX_SCOPE)
     custom_headers: dict[str, str] | None = Field(None, max_length=MAX_HEADERS)
     status: Status | None = None
+    location: str | None = Field(None, max_length=63)  # "" removes it
 
     def spec(self) -> WebhookSpec:
         """What the service is asked for."""
         enabled = None if self.status is None else self.status == "enabled"
-        return WebhookSpec(self.service_uri, self.actions, self.scope, self.custom_headers, enabled)
+        return WebhookSpec(
+            self.service_uri, self.actions, self.scope, self.custom_headers, enabled, self.location
+        )
 
 
 class Webhook(ApiModel):
@@ -70,6 +75,7 @@ class Webhook(ApiModel):
     scope: str
     status: Status
     creation_date: datetime
+    location: str | None = None
 
     @classmethod
     def of(cls, record: WebhookRecord) -> Webhook:
@@ -80,6 +86,7 @@ class Webhook(ApiModel):
             scope=record.scope,
             status="enabled" if record.enabled else "disabled",
             creation_date=record.created_at,
+            location=record.location,
         )
 
 

@@ -28,6 +28,7 @@ _FIELDS = (
     ("Actions", "actions"),
     ("Scope", "scope"),
     ("Status", "status"),
+    ("Location", "location"),
     ("Created", "creationDate"),
 )
 _EVENT_COLUMNS: list[tuple[str, Any]] = [
@@ -70,6 +71,7 @@ def webhook() -> None:
 @click.option("--scope", default="", help="repo:tag, repo:* or repo (= repo:latest); all if empty.")
 @click.option("--headers", "headers", multiple=True, help="Key=Value custom header (repeatable).")
 @click.option("--status", type=_STATUS, default="enabled", show_default=True)
+@click.option("--location", help="Fire push events once the image is complete in LOCATION.")
 @connection_options
 @click.pass_context
 def create_webhook(
@@ -81,6 +83,7 @@ def create_webhook(
     scope: str,
     headers: tuple[str, ...],
     status: str,
+    location: str | None,
 ) -> None:
     """Create webhook NAME."""
     body = {
@@ -91,6 +94,8 @@ def create_webhook(
         "customHeaders": _headers(headers),
         "status": status,
     }
+    if location:
+        body["location"] = location
     data = management_client(ctx).call("POST", _path(registry_name), body)
     emit_record(ctx, data, _FIELDS)
 
@@ -133,6 +138,7 @@ def webhook_config(ctx: click.Context, name: str, registry_name: str) -> None:
 @click.option("--scope", help="Replace the scope ('' for everything).")
 @click.option("--headers", "headers", multiple=True, help="Replace all custom headers.")
 @click.option("--status", type=_STATUS)
+@click.option("--location", help="Replace the location ('' for none: fire at push).")
 @connection_options
 @click.pass_context
 def update_webhook(
@@ -144,9 +150,12 @@ def update_webhook(
     scope: str | None,
     headers: tuple[str, ...],
     status: str | None,
+    location: str | None,
 ) -> None:
     """Change webhook NAME."""
     body: dict[str, Any] = {"serviceUri": uri, "scope": scope, "status": status}
+    if location is not None:
+        body["location"] = location
     body = {k: v for k, v in body.items() if v is not None}
     if actions:
         body["actions"] = list(actions)

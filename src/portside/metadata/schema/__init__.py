@@ -16,6 +16,7 @@ registries ─< repositories ─< repository_blobs >─ blobs
     ├─< deleted_manifests ─< deleted_manifest_blobs   (the recycle bin, by repository name)
     ├─< deleted_tags
     ├─< webhooks ─< webhook_events    (the outbox of deliveries)
+    │           ─< regional_events   (push events held until complete in a location)
     ├─< credential_sets               (upstream credentials, the password sealed)
     ├─< import_jobs
     ├─< cache_rules ─< cache_tag_checks  (pull-through rules; when a cached tag was checked)
@@ -71,6 +72,7 @@ from portside.metadata.schema.lifecycle import (
     retention_rules,
 )
 from portside.metadata.schema.portal import portal_sessions
+from portside.metadata.schema.regional import regional_events
 from portside.metadata.schema.replication import blob_locations, replications
 from portside.metadata.schema.throttling import login_failures, request_counts
 
@@ -94,6 +96,7 @@ __all__ = [
     "manifests",
     "metadata",
     "portal_sessions",
+    "regional_events",
     "registries",
     "registry_blobs",
     "replications",

@@ -34,6 +34,8 @@ webhooks = Table(
     Column("headers", Text, nullable=False, server_default="{}"),
     Column("enabled", Boolean, nullable=False, server_default=sql_true()),
     Column("created_at", UTCDateTime, nullable=False),
+    # A regional webhook's location: its push events wait until the image is complete there.
+    Column("location", String(63)),
     # The unique index also serves the push path's "does this registry have webhooks?" read.
     UniqueConstraint("registry_id", "name"),
 )

@@ -16,6 +16,7 @@ from typing import Any
 
 from portside.metadata.errors import QuotaViolation
 from portside.metadata.registries import RegistryStore
+from portside.metadata.replication import ReplicationStore
 from portside.metadata.webhook_events import EventRecord, WebhookEventStore
 from portside.metadata.webhooks import WebhookRecord, WebhookStore
 from portside.services.events.delivery import EVENT_HEADER
@@ -66,6 +67,7 @@ class WebhookSpec:
     scope: str | None = None
     headers: Mapping[str, str] | None = None
     enabled: bool | None = None
+    location: str | None = None  # "" on update: no location any more
 
 
 def masked(record: WebhookRecord) -> WebhookRecord:
@@ -108,11 +110,15 @@ class WebhookService:
         events: WebhookEventStore,
         *,
         allow_private: bool = False,
+        replications: ReplicationStore | None = None,
+        locations: Sequence[str] = (),
     ) -> None:
         self._registries = registries
         self._webhooks = webhooks
         self._events = events
         self._allow_private = allow_private
+        self._replications = replications
+        self._locations = frozenset(locations)
 
     async def create(self, registry: str, name: str, spec: WebhookSpec) -> WebhookRecord:
         """Add a webhook (enabled, all repositories, unless `spec` says otherwise).
@@ -135,6 +141,7 @@ class WebhookService:
                 _scope(spec.scope or ""),
                 _headers(spec.headers or {}),
                 True if spec.enabled is None else spec.enabled,
+                await self._location(registry_id, spec.location),
             )
         except QuotaViolation as quota:
             raise QuotaReached(
@@ -166,6 +173,8 @@ class WebhookService:
             changes["headers"] = _headers(spec.headers)
         if spec.enabled is not None:
             changes["enabled"] = spec.enabled
+        if spec.location is not None:
+            changes["location"] = await self._location(hook.registry_id, spec.location)
         updated = await self._webhooks.update(hook.registry_id, name, changes)
         if updated is None:
             raise NotFound(f"webhook {name!r} does not exist in {registry!r}")
@@ -201,6 +210,22 @@ class WebhookService:
         if record is None:
             raise NotFound(f"registry {registry[:64]!r} does not exist")
         return record.id
+
+    async def _location(self, registry_id: int, location: str | None) -> str | None:
+        """A regional webhook's location, if it names one the registry is replicated to or the
+        deployment knows; Invalid otherwise."""
+        if not location:
+            return None
+        if location in self._locations:
+            return location
+        if self._replications and await self._replications.get(registry_id, location):
+            return location
+        known = sorted(self._locations)
+        raise Invalid(
+            f"unknown location {location[:63]!r}: a webhook's location is one of the "
+            f"deployment's locations ({', '.join(known) or 'none: not geo-replicated'}) "
+            "or of the registry's replications"
+        )
 
     async def _hook(self, registry: str, name: str) -> WebhookRecord:
         registry_id = await self._registry_id(registry)

@@ -20,6 +20,7 @@ import anyio
 from portside.metadata.clock import utcnow
 from portside.metadata.errors import DatabaseUnavailable
 from portside.metadata.leases import LeaseStore
+from portside.metadata.regional_events import RegionalEventStore
 from portside.metadata.replication import PendingBlob, ReplicationStore
 from portside.oci.digests import Digest
 from portside.storage.errors import ObjectNotFound, StorageError
@@ -62,6 +63,7 @@ class Replicator:
         concurrency: int = 4,
         batch_size: int = 100,
         lease_ttl: timedelta = timedelta(minutes=2),
+        regional: RegionalEventStore | None = None,
     ) -> None:
         self._store = store
         self._leases = leases
@@ -69,6 +71,7 @@ class Replicator:
         self._concurrency = concurrency
         self._batch = batch_size
         self._ttl = lease_ttl
+        self._regional = regional
         self._holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.lease = f"replication:{located.location}"
 
@@ -86,10 +89,20 @@ class Replicator:
                         tasks.start_soon(self._bounded, limiter, blob, totals)
                 if not await self._leases.acquire(self.lease, self._holder, self._ttl):
                     break  # another node took over
+            await self._release_regional()
         finally:
             with anyio.CancelScope(shield=True):
                 await self._leases.release(self.lease, self._holder)
         return ReplicationReport(*totals)
+
+    async def _release_regional(self) -> None:
+        """Hand regional webhooks the push events of images now complete here: after every
+        pass, since an image pushed here may have had nothing to copy."""
+        if self._regional is None:
+            return
+        released = await self._regional.release(self._located.location)
+        if released:
+            log.info("%s: released %d regional webhook event(s)", self._located.location, released)
 
     async def _bounded(
         self, limiter: anyio.CapacityLimiter, blob: PendingBlob, totals: list[int]
