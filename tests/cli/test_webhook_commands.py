@@ -84,3 +84,18 @@ def test_a_webhook_takes_a_known_location(settings: Settings, tmp_path: Path) ->
             portside, "webhook", "update", "east01", "-r", "default", "--location", ""
         )
         assert isinstance(cleared, dict) and "location" not in cleared
+
+
+def test_a_webhook_is_named_as_az_names_it_or_by_argument(portside: CliHarness) -> None:
+    created = as_json(
+        portside,
+        "webhook", "create", "-n", "deploy02", "-r", "default",
+        "--uri", "http://127.0.0.1:9/hook", "--actions", "push",
+    )  # fmt: skip
+    assert isinstance(created, dict) and created["name"] == "deploy02"
+    shown = as_json(portside, "webhook", "show", "--name", "deploy02", "-r", "default")
+    assert isinstance(shown, dict) and shown["name"] == "deploy02"
+    neither = portside("webhook", "show", "-r", "default")
+    assert neither.exit_code == 2 and "NAME or -n/--name" in neither.output
+    both = portside("webhook", "show", "deploy02", "-n", "deploy02", "-r", "default")
+    assert both.exit_code == 2

@@ -6,6 +6,7 @@ The connection and output options live with the client that reads them (client.p
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -14,6 +15,7 @@ import click
 __all__ = [
     "confirm",
     "expiration_option",
+    "name_argument",
     "registry_name_option",
     "registry_option",
     "yes_option",
@@ -50,3 +52,22 @@ def expiration_option(help_text: str) -> Callable[[F], F]:
     return click.option(
         "--expiration-in-days", type=click.IntRange(1, _MAX_EXPIRY_DAYS), help=help_text
     )
+
+
+def name_argument(what: str) -> Callable[[F], F]:
+    """NAME as an argument or, as `az acr` spells it, as `-n/--name NAME`; passed as `name`.
+
+    Giving neither or both is a usage error.
+    """
+
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def merged(*args: Any, name: str | None, name_option: str | None, **kwargs: Any) -> Any:
+            if (name is None) == (name_option is None):
+                raise click.UsageError(f"give the {what}'s name once: NAME or -n/--name NAME")
+            return command(*args, name=name if name is not None else name_option, **kwargs)
+
+        option = click.option("-n", "--name", "name_option", help=f"The {what}'s name (or NAME).")
+        return click.argument("name", required=False)(option(merged))  # type: ignore[return-value]
+
+    return decorate

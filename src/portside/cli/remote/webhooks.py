@@ -17,7 +17,7 @@ from portside.cli.remote.client import (
     emit_record,
     management_client,
 )
-from portside.cli.remote.options import confirm, registry_option, yes_option
+from portside.cli.remote.options import confirm, name_argument, registry_option, yes_option
 
 __all__ = ["webhook"]
 
@@ -64,7 +64,7 @@ def webhook() -> None:
 
 
 @webhook.command("create")
-@click.argument("name")
+@name_argument("webhook")
 @registry_option
 @click.option("--uri", required=True, help="Where events are POSTed.")
 @click.option("--actions", type=_ACTIONS, multiple=True, required=True, help="Repeatable.")
@@ -110,7 +110,7 @@ def list_webhooks(ctx: click.Context, registry_name: str) -> None:
 
 
 @webhook.command("show")
-@click.argument("name")
+@name_argument("webhook")
 @registry_option
 @connection_options
 @click.pass_context
@@ -120,7 +120,7 @@ def show_webhook(ctx: click.Context, name: str, registry_name: str) -> None:
 
 
 @webhook.command("get-config")
-@click.argument("name")
+@name_argument("webhook")
 @registry_option
 @connection_options
 @click.pass_context
@@ -131,7 +131,7 @@ def webhook_config(ctx: click.Context, name: str, registry_name: str) -> None:
 
 
 @webhook.command("update")
-@click.argument("name")
+@name_argument("webhook")
 @registry_option
 @click.option("--uri", help="Where events are POSTed.")
 @click.option("--actions", type=_ACTIONS, multiple=True, help="Replace the actions.")
@@ -168,7 +168,7 @@ def update_webhook(
 
 
 @webhook.command("delete")
-@click.argument("name")
+@name_argument("webhook")
 @registry_option
 @yes_option
 @connection_options
@@ -180,7 +180,7 @@ def delete_webhook(ctx: click.Context, name: str, registry_name: str, yes: bool)
 
 
 @webhook.command("ping")
-@click.argument("name")
+@name_argument("webhook")
 @registry_option
 @connection_options
 @click.pass_context
@@ -191,7 +191,7 @@ def ping_webhook(ctx: click.Context, name: str, registry_name: str) -> None:
 
 
 @webhook.command("list-events")
-@click.argument("name")
+@name_argument("webhook")
 @registry_option
 @connection_options
 @click.pass_context
@@ -202,7 +202,7 @@ def list_events(ctx: click.Context, name: str, registry_name: str) -> None:
 
 
 @webhook.command("redeliver")
-@click.argument("name")
+@name_argument("webhook")
 @registry_option
 @click.option("--event", "event_id", required=True, help="The id of the event to send again.")
 @connection_options
