@@ -15,7 +15,7 @@ def restored_logging() -> Iterator[None]:
     """Put the root handlers and the touched loggers' levels back after the test."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    names = ("httpx", "httpcore", "azure", "aiosqlite")
+    names = ("httpx", "httpcore", "azure", "aiosqlite", "alembic.runtime.plugins")
     levels = {name: logging.getLogger(name).level for name in names}
     yield
     root.handlers[:] = handlers
@@ -31,3 +31,9 @@ def test_http_clients_never_log_request_urls(level: str, restored_logging: None)
     assert not logging.getLogger("httpx").isEnabledFor(logging.INFO), secret_url
     assert not logging.getLogger("httpcore").isEnabledFor(logging.DEBUG)
     assert logging.getLogger("httpx").isEnabledFor(logging.WARNING)
+
+
+def test_alembic_plugins_do_not_announce_themselves_at_info(restored_logging: None) -> None:
+    configure_logging("info")
+    assert not logging.getLogger("alembic.runtime.plugins").isEnabledFor(logging.INFO)
+    assert logging.getLogger("alembic.runtime.migration").isEnabledFor(logging.INFO)

@@ -11,8 +11,9 @@ __all__ = ["configure_logging"]
 
 # Libraries that log every request (the Azure SDK: each request and response with its headers
 # at INFO, 1,428 lines for one push) or every statement with its parameters (aiosqlite, at
-# DEBUG: password hashes).
-_CHATTY = ("azure", "botocore", "aiobotocore", "urllib3")
+# DEBUG: password hashes), or that announce their own set-up at every start (Alembic's
+# plugins: seven lines before the first migration).
+_CHATTY = ("azure", "botocore", "aiobotocore", "urllib3", "alembic.runtime.plugins")
 _NEVER_DEBUG = ("aiosqlite",)
 # HTTP clients that log each request's full URL at INFO: webhook and upstream URLs may carry a
 # secret in their query string, so they speak at WARNING and above at every level.
