@@ -36,4 +36,3 @@ def test_http_clients_never_log_request_urls(level: str, restored_logging: None)
 def test_alembic_plugins_do_not_announce_themselves_at_info(restored_logging: None) -> None:
     configure_logging("info")
     assert not logging.getLogger("alembic.runtime.plugins").isEnabledFor(logging.INFO)
-    assert logging.getLogger("alembic.runtime.migration").isEnabledFor(logging.INFO)
