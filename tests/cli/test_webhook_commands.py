@@ -99,3 +99,20 @@ def test_a_webhook_is_named_as_az_names_it_or_by_argument(portside: CliHarness) 
     assert neither.exit_code == 2 and "NAME or -n/--name" in neither.output
     both = portside("webhook", "show", "deploy02", "-n", "deploy02", "-r", "default")
     assert both.exit_code == 2
+
+
+def test_actions_are_given_as_az_gives_them(portside: CliHarness) -> None:
+    created = as_json(
+        portside,
+        "webhook", "create", "deploy03", "-r", "default",
+        "--uri", "http://127.0.0.1:9/hook", "--actions", "push", "delete", "chart_push",
+        "--scope", "app:*",
+    )  # fmt: skip
+    assert isinstance(created, dict)
+    assert created["actions"] == ["push", "delete", "chart_push"] and created["scope"] == "app:*"
+    updated = as_json(
+        portside, "webhook", "update", "deploy03", "-r", "default", "--actions", "delete", "push"
+    )
+    assert isinstance(updated, dict) and sorted(updated["actions"]) == ["delete", "push"]
+    refused = portside("webhook", "update", "deploy03", "-r", "default", "--actions", "pull")
+    assert refused.exit_code == 2 and "pull" in refused.output

@@ -21,7 +21,8 @@ from portside.cli.remote.options import confirm, name_argument, registry_option,
 
 __all__ = ["webhook"]
 
-_ACTIONS = click.Choice(["push", "delete", "quarantine", "chart_push", "chart_delete"])
+_ACTION_NAMES = ("push", "delete", "quarantine", "chart_push", "chart_delete")
+_ACTIONS = click.Choice(_ACTION_NAMES)
 _STATUS = click.Choice(["enabled", "disabled"])
 _FIELDS = (
     ("Name", "name"),
@@ -58,16 +59,42 @@ def _path(registry: str, name: str | None = None) -> str:
     return base if name is None else f"{base}/{name}"
 
 
+class _SpacedActions(click.Command):
+    """A command whose `--actions` takes several words, as `az acr webhook` does
+    (`--actions push delete`), besides one per flag (`--actions push --actions delete`)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Spread `--actions a b` into `--actions a --actions b`, then parse as click does."""
+        return super().parse_args(ctx, _spread_actions(args))
+
+
+def _spread_actions(args: list[str]) -> list[str]:
+    """The words after `--actions` that are action names, each behind its own flag."""
+    spread: list[str] = []
+    after_flag = False
+    for arg in args:
+        if after_flag and arg in _ACTION_NAMES and spread[-1] != "--actions":
+            spread.append("--actions")
+        elif arg != "--actions" and arg not in _ACTION_NAMES:
+            after_flag = False
+        if arg == "--actions":
+            after_flag = True
+        spread.append(arg)
+    return spread
+
+
 @click.group()
 def webhook() -> None:
     """Webhooks: an HTTP POST to a URI for each push or delete, retried until delivered."""
 
 
-@webhook.command("create")
+@webhook.command("create", cls=_SpacedActions)
 @name_argument("webhook")
 @registry_option
 @click.option("--uri", required=True, help="Where events are POSTed.")
-@click.option("--actions", type=_ACTIONS, multiple=True, required=True, help="Repeatable.")
+@click.option(
+    "--actions", type=_ACTIONS, multiple=True, required=True, help="One or more (push delete ...)."
+)
 @click.option("--scope", default="", help="repo:tag, repo:* or repo (= repo:latest); all if empty.")
 @click.option("--headers", "headers", multiple=True, help="Key=Value custom header (repeatable).")
 @click.option("--status", type=_STATUS, default="enabled", show_default=True)
@@ -130,7 +157,7 @@ def webhook_config(ctx: click.Context, name: str, registry_name: str) -> None:
     emit_record(ctx, data, (("Service URI", "serviceUri"), ("Custom headers", "customHeaders")))
 
 
-@webhook.command("update")
+@webhook.command("update", cls=_SpacedActions)
 @name_argument("webhook")
 @registry_option
 @click.option("--uri", help="Where events are POSTed.")
