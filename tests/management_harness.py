@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from portside.api.management import create_management_app
+from portside.api.management import management_app_for
 from portside.auth.secrets import SecretHasher
 from portside.auth.throttle import LoginThrottle
 from portside.config import Settings
@@ -156,16 +156,7 @@ def management_harness(
             state["admin_password"] = await runtime.prepare()
             yield
 
-    management = create_management_app(
-        runtime.management,
-        runtime.lifecycle,
-        runtime.webhooks,
-        cache_rules=runtime.cache_rules,
-        credential_sets_service=runtime.credential_sets,
-        imports_service=runtime.imports,
-        audit=runtime.audit,
-        replication_service=runtime.replication,
-    )
+    management = management_app_for(runtime)
     app = Starlette(routes=[Mount(API, app=management)], lifespan=lifespan)
     with TestClient(app, base_url="http://127.0.0.1:5000") as client:
         yield Harness(client, runtime, app, state)

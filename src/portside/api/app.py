@@ -87,18 +87,9 @@ class ManagementMount:
                 raise RuntimeError("the management API is not running (lifespan not started)")
             # Imported here: a worker that only serves /v2/ never loads FastAPI. Building is
             # synchronous, so two first requests cannot both build.
-            from portside.api.management import create_management_app
+            from portside.api.management import management_app_for
 
-            api = state.management_api = create_management_app(
-                runtime.management,
-                runtime.lifecycle,
-                runtime.webhooks,
-                cache_rules=runtime.cache_rules,
-                credential_sets_service=runtime.credential_sets,
-                imports_service=runtime.imports,
-                audit=runtime.audit,
-                replication_service=runtime.replication,
-            )
+            api = state.management_api = management_app_for(runtime)
         await api(scope, receive, send)
 
 

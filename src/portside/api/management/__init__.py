@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from portside.api.management.app import create_management_app
+from portside.api.management.app import create_management_app, management_app_for
 
-__all__ = ["create_management_app"]
+__all__ = ["create_management_app", "management_app_for"]

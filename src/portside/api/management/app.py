@@ -26,6 +26,7 @@ from portside.api.management import (
 )
 from portside.api.management.errors import exception_handlers
 from portside.api.management.gate import RequestGate
+from portside.runtime import Runtime
 from portside.services.events.audit import AuditLog
 from portside.services.events.webhooks import WebhookService
 from portside.services.imports.cache_rules import CacheRuleService
@@ -35,7 +36,7 @@ from portside.services.lifecycle.service import LifecycleService
 from portside.services.management.service import ManagementService
 from portside.services.replication.service import ReplicationService
 
-__all__ = ["create_management_app"]
+__all__ = ["create_management_app", "management_app_for"]
 
 _DESCRIPTION = """\
 Manage registries, their admin users, tokens, scope maps, service principals, role
@@ -95,6 +96,20 @@ def create_management_app(
     # body before its dependencies (the guards) run.
     app.add_middleware(RequestGate, auth=service.auth)
     return app
+
+
+def management_app_for(runtime: Runtime) -> FastAPI:
+    """The management API over every service of `runtime` (the server's and the tests')."""
+    return create_management_app(
+        runtime.management,
+        runtime.lifecycle,
+        runtime.webhooks,
+        cache_rules=runtime.cache_rules,
+        credential_sets_service=runtime.credential_sets,
+        imports_service=runtime.imports,
+        audit=runtime.audit,
+        replication_service=runtime.replication,
+    )
 
 
 def _without_validation_answers(app: FastAPI) -> None:
