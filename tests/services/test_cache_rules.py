@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, cast
 
+import anyio
 import pytest
 
 from portside.metadata.cache_rules import CacheRuleRecord
+from portside.services.content.targets import Target
+from portside.services.imports.cache import PullThrough
 from portside.services.imports.cache_rules import match_rule, split_source
 from portside.services.management.errors import Invalid
 
@@ -61,3 +65,38 @@ def test_bad_sources_are_invalid(source: str) -> None:
 def test_localhost_and_ports_are_hosts() -> None:
     assert split_source("localhost:5000/a/b/*") == ("localhost:5000", "a/b/*")
     assert split_source("127.0.0.1:5000/a") == ("127.0.0.1:5000", "a")
+
+
+class _SlowRules:
+    """A rule store whose first read waits until released; later reads answer at once."""
+
+    def __init__(self) -> None:
+        self.rules: list[CacheRuleRecord] = []
+        self.reading = anyio.Event()
+        self.release = anyio.Event()
+
+    async def list(self, registry_id: int) -> list[CacheRuleRecord]:
+        """The rules as they were when the read began."""
+        answer = list(self.rules)
+        if not self.reading.is_set():
+            self.reading.set()
+            await self.release.wait()
+        return answer
+
+
+@pytest.mark.anyio
+async def test_a_rule_created_during_a_read_serves_at_once() -> None:
+    """A read of the rules begun before a change must not hide the change for a refresh."""
+    store = _SlowRules()
+    cache = PullThrough(
+        cast(Any, store), cast(Any, None), cast(Any, None), cast(Any, None), cast(Any, None)
+    )
+    target = Target(1, "hub/alpine")
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(cache.match, target)
+        await store.reading.wait()
+        store.rules = [RULES[0]]
+        cache.forget_rules(1)
+        store.release.set()
+    found = await cache.match(target)
+    assert found is not None and found.rule.name == "hub"

@@ -121,20 +121,25 @@ class PullThrough:
         self._policy = policy
         self._credentials = credentials
         self._known: dict[int, tuple[float, list[CacheRuleRecord]]] = {}
+        # Counts `forget_rules` calls: a read begun before one may hold the rules as they were.
+        self._forgotten = 0
         self._clients: dict[Hashable, UpstreamClient] = {}
         self._locks = _KeyedLocks()
 
     def forget_rules(self, registry_id: int) -> None:
         """Read the registry's rules again on next use (they changed in this process)."""
         self._known.pop(registry_id, None)
+        self._forgotten += 1
 
     async def match(self, target: Target) -> Match | None:
         """The rule serving the target's repository, if any."""
         now = time.monotonic()
         known = self._known.get(target.registry_id)
         if known is None or now - known[0] > RULES_REFRESH_SECONDS:
+            forgotten = self._forgotten
             known = (now, await self._rules.list(target.registry_id))
-            self._known[target.registry_id] = known
+            if forgotten == self._forgotten:  # else a change landed mid-read: keep it unknown
+                self._known[target.registry_id] = known
         return match_rule(known[1], target.repository) if known[1] else None
 
     async def check_push(self, target: Target) -> None:
