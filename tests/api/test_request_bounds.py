@@ -98,6 +98,15 @@ def test_unauthenticated_bodies_are_refused_before_a_byte_is_read(mgmt: Harness)
         assert answer.consumed == 0
 
 
+def test_the_open_documentation_reads_no_body(mgmt: Harness) -> None:
+    async def run() -> Answer:
+        return await call(mgmt.app, "GET", f"{API}/openapi.json", JSON, 16 * 1024 * 1024)
+
+    answer = mgmt.run(run)
+    assert answer.status == 200 and answer.json()["openapi"]
+    assert answer.consumed == 0
+
+
 def test_oversized_bodies_get_413_with_or_without_content_length(mgmt: Harness) -> None:
     too_big = 16 * 1024 * 1024
     streamed = _send(mgmt, {**JSON, **mgmt.admin}, too_big)

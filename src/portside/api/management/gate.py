@@ -53,11 +53,15 @@ class RequestGate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if not _open(scope):
-            refusal = await self._authenticate(scope)
-            if refusal is not None:
-                await refusal(scope, receive, send)
-                return
+        if _open(scope):
+            # The documentation reads no body: buffering one for an anonymous caller would
+            # only let anyone make a worker hold a megabyte per request.
+            await self.app(scope, receive, send)
+            return
+        refusal = await self._authenticate(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
         declared = _content_length(scope)
         if declared is not None and declared > self.limit:
             await self._too_large()(scope, receive, send)

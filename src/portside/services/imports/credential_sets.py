@@ -141,11 +141,16 @@ class CredentialSetService:
         return _view(await self._record(registry, name))
 
     async def update(self, registry: str, name: str, spec: CredentialSetSpec) -> CredentialSetView:
-        """Change what `spec` names (a new password is sealed anew)."""
+        """Change what `spec` names (a new password is sealed anew); a new login server is
+        Invalid without a new password."""
         record = await self._record(registry, name)
         changes: dict[str, Any] = {}
         if spec.login_server is not None:
             changes["login_server"] = _login_server(spec.login_server)
+            if changes["login_server"] != record.login_server and spec.password is None:
+                # The stored password was given for the old server: pointing the set at
+                # another host without it would hand that password to whoever runs that host.
+                raise Invalid("a new login server needs the password for it as well")
         if spec.username is not None:
             changes["username"] = _username(spec.username)
         if spec.password is not None:
