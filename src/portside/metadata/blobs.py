@@ -24,7 +24,7 @@ from portside.metadata.repositories import ensure_repository, repository_id
 from portside.metadata.schema import blobs, repositories, repository_blobs
 from portside.metadata.usage import link_blob, unlink_blob
 
-__all__ = ["BlobLink", "BlobStore"]
+__all__ = ["BlobLink", "BlobStore", "mount_link"]
 
 # The pull path's statements, built once: constructing a SELECT costs more than running it.
 _LINK = (
@@ -135,27 +135,7 @@ class BlobStore:
         Raises LockViolation if `target` is write-disabled.
         """
         async with self._db.write() as conn:
-            source_id = await repository_id(conn, registry_id, source)
-            if source_id is None:
-                return None
-            size = await conn.scalar(
-                select(blobs.c.size)
-                .select_from(
-                    repository_blobs.join(blobs, blobs.c.digest == repository_blobs.c.digest)
-                )
-                .where(
-                    and_(
-                        repository_blobs.c.repository_id == source_id,
-                        repository_blobs.c.digest == digest,
-                    )
-                )
-            )
-            if size is None:
-                return None
-            target_id = await _writable(conn, registry_id, target)
-            if not await link_blob(conn, registry_id, target_id, digest, int(size)):
-                await _touch_link(conn, target_id, digest)
-            return int(size)
+            return await mount_link(conn, registry_id, source, registry_id, target, digest)
 
     @retry_on_conflict
     async def unlink(self, registry_id: int, repository: str, digest: str) -> bool:
@@ -171,6 +151,45 @@ class BlobStore:
             repo_id, flags = locked
             require(flags, "repository", repository, "write", "delete")
             return await unlink_blob(conn, registry_id, repo_id, digest)
+
+
+async def mount_link(
+    conn: AsyncConnection,
+    source_registry_id: int,
+    source: str,
+    registry_id: int,
+    target: str,
+    digest: str,
+    *,
+    lock_source: bool = False,
+) -> int | None:
+    """Inside `conn`'s transaction, link a blob `source` links into `target`; its size, or
+    None if the source does not link it.
+
+    `lock_source` share-locks the source link until commit, for a caller (an import across
+    registries) that must keep the source from being unlinked meanwhile. Raises
+    LockViolation if `target` is write-disabled, QuotaViolation if it does not fit.
+    """
+    source_id = await repository_id(conn, source_registry_id, source)
+    if source_id is None:
+        return None
+    query = (
+        select(blobs.c.size)
+        .select_from(repository_blobs.join(blobs, blobs.c.digest == repository_blobs.c.digest))
+        .where(
+            and_(
+                repository_blobs.c.repository_id == source_id,
+                repository_blobs.c.digest == digest,
+            )
+        )
+    )
+    size = await conn.scalar(query.with_for_update(read=True) if lock_source else query)
+    if size is None:
+        return None
+    target_id = await _writable(conn, registry_id, target)
+    if not await link_blob(conn, registry_id, target_id, digest, int(size)):
+        await _touch_link(conn, target_id, digest)
+    return int(size)
 
 
 async def _writable(conn: AsyncConnection, registry_id: int, repository: str) -> int:

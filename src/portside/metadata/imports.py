@@ -17,17 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import select, update
 
-from portside.metadata.blobs import _touch_link, _writable
+from portside.metadata.blobs import mount_link
 from portside.metadata.clock import utcnow
 from portside.metadata.conflicts import retry_on_conflict
 from portside.metadata.database import Database
 from portside.metadata.locks import flags_of, lock_columns
 from portside.metadata.records import LockFlags
-from portside.metadata.repositories import repository_id
-from portside.metadata.schema import blobs, import_jobs, repositories, repository_blobs, tags
-from portside.metadata.usage import link_blob
+from portside.metadata.schema import import_jobs, repositories, repository_blobs, tags
 
 __all__ = ["ImportJobRecord", "ImportStore", "TargetState"]
 
@@ -218,25 +216,6 @@ class ImportStore:
         Raises LockViolation if `target` is write-disabled, QuotaViolation if it does not fit.
         """
         async with self._db.write() as conn:
-            source_id = await repository_id(conn, source_registry_id, source)
-            if source_id is None:
-                return None
-            size = await conn.scalar(
-                select(blobs.c.size)
-                .select_from(
-                    repository_blobs.join(blobs, blobs.c.digest == repository_blobs.c.digest)
-                )
-                .where(
-                    and_(
-                        repository_blobs.c.repository_id == source_id,
-                        repository_blobs.c.digest == digest,
-                    )
-                )
-                .with_for_update(read=True)
+            return await mount_link(
+                conn, source_registry_id, source, registry_id, target, digest, lock_source=True
             )
-            if size is None:
-                return None
-            target_id = await _writable(conn, registry_id, target)
-            if not await link_blob(conn, registry_id, target_id, digest, int(size)):
-                await _touch_link(conn, target_id, digest)
-            return int(size)

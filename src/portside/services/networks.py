@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable
 
 import anyio
 
-__all__ = ["forbidden_address", "is_loopback_host", "refused_address"]
+__all__ = ["Resolver", "forbidden_address", "is_loopback_host", "refused_address", "resolve"]
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+"""Host and port → the addresses to connect to (the system resolver, or a test's)."""
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
@@ -60,10 +64,13 @@ async def refused_address(host: str, port: int) -> str | None:
     host does.
     """
     try:
-        found = await anyio.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+        addresses = await resolve(host.strip("[]"), port)
     except OSError:
         return None
-    for *_, sockaddr in found:
-        if forbidden_address(str(sockaddr[0])):
-            return str(sockaddr[0])
-    return None
+    return next((address for address in addresses if forbidden_address(address)), None)
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    """The addresses `host` resolves to, as the system resolver answers (OSError if none)."""
+    found = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(sockaddr[0]) for *_, sockaddr in found]

@@ -12,14 +12,10 @@ connection (DNS rebinding).
 from __future__ import annotations
 
 import ipaddress
-import socket
-from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
-import anyio
-
 from portside.services.management.errors import Invalid
-from portside.services.networks import forbidden_address, refused_address
+from portside.services.networks import Resolver, forbidden_address, refused_address, resolve
 
 __all__ = [
     "Resolver",
@@ -32,9 +28,6 @@ __all__ = [
     "split_target",
 ]
 
-Resolver = Callable[[str, int], Awaitable[list[str]]]
-"""Host and port → the addresses to connect to (the system resolver, or a test's)."""
-
 MAX_URI = 2048
 
 
@@ -44,12 +37,6 @@ class TargetRefused(Invalid):
 
 class Unresolved(Exception):
     """The target's name does not resolve now (a delivery retries it later)."""
-
-
-async def resolve(host: str, port: int) -> list[str]:
-    """The addresses `host` resolves to, as the system resolver answers (OSError if none)."""
-    found = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(sockaddr[0]) for *_, sockaddr in found]
 
 
 def split_target(uri: str) -> tuple[str, int]:

@@ -18,16 +18,15 @@ would resolve the upstream's name itself, after the check.
 from __future__ import annotations
 
 import ipaddress
-import socket
 import ssl
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from contextlib import contextmanager
 
 import anyio
 import httpcore
 import httpx
 
-from portside.services.networks import forbidden_address
+from portside.services.networks import Resolver, forbidden_address, resolve
 
 __all__ = [
     "AddressRefused",
@@ -40,9 +39,6 @@ __all__ = [
     "resolve",
 ]
 
-Resolver = Callable[[str, int], Awaitable[list[str]]]
-"""Host and port → the addresses to connect to (the system resolver, or a test's)."""
-
 SocketOption = (  # httpcore's socket options: (level, name, value[, length])
     tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
 )
@@ -54,12 +50,6 @@ class AddressRefused(httpcore.ConnectError):
 
 class RefusedConnection(httpx.ConnectError):
     """What the HTTP client raises for AddressRefused (the upstream client maps it)."""
-
-
-async def resolve(host: str, port: int) -> list[str]:
-    """The addresses `host` resolves to, as the system resolver answers (OSError if none)."""
-    found = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(sockaddr[0]) for *_, sockaddr in found]
 
 
 class PinnedBackend(httpcore.AsyncNetworkBackend):
