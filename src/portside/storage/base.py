@@ -6,10 +6,27 @@ All methods are coroutines; drivers do their blocking work off the event loop.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Protocol
 
-__all__ = ["StorageDriver"]
+__all__ = ["StorageDriver", "closing"]
+
+
+@contextlib.asynccontextmanager
+async def closing(stream: AsyncIterator[bytes]) -> AsyncIterator[AsyncIterator[bytes]]:
+    """`stream`, closed on leaving the block (drivers' reads are async generators).
+
+    A generator left to the garbage collector is closed later, in a task of its own, or by the
+    event loop's shutdown: whatever its `finally` releases (a partial copy, a connection, a
+    thread) outlives the reader. Whoever stops reading a stream early closes it here.
+    """
+    try:
+        yield stream
+    finally:
+        close = getattr(stream, "aclose", None)
+        if close is not None:
+            await close()
 
 
 class StorageDriver(Protocol):

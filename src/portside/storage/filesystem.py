@@ -13,6 +13,7 @@ from typing import Any, BinaryIO, ParamSpec, TypeVar
 import anyio
 import anyio.to_thread
 
+from portside.storage.base import closing
 from portside.storage.errors import (
     ObjectNotFound,
     StorageError,
@@ -80,8 +81,9 @@ class FilesystemDriver:
             handle = await anyio.to_thread.run_sync(open, self._path(key), "rb")
         except FileNotFoundError:
             raise ObjectNotFound(key) from None
-        async for chunk in _read_file(handle, offset, length):
-            yield chunk
+        async with closing(_read_file(handle, offset, length)) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
     def local_path(self, key: str) -> str | None:
         """The file's path, for zero-copy responses."""
@@ -148,8 +150,9 @@ class FilesystemDriver:
             handle = await anyio.to_thread.run_sync(open, self._path(upload_key(upload_id)), "rb")
         except FileNotFoundError:
             raise UploadNotFound(upload_id) from None
-        async for chunk in _read_file(handle, 0, None):
-            yield chunk
+        async with closing(_read_file(handle, 0, None)) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
     @_as_storage_errors
     async def upload_seal(self, upload_id: str) -> None:
@@ -192,7 +195,9 @@ async def _read_file(handle: BinaryIO, offset: int, length: int | None) -> Async
                 remaining -= len(chunk)
             yield chunk
     finally:
-        await anyio.to_thread.run_sync(handle.close)
+        # Closing a file opened for reading flushes nothing, so it is done here rather than
+        # on a thread: a finally that awaits can be cut by a cancellation and leak the handle.
+        handle.close()
 
 
 def _create_empty(path: Path) -> None:

@@ -23,7 +23,7 @@ import anyio
 
 from portside.oci.digests import Digest, new_hasher
 from portside.oci.errors import DigestInvalid
-from portside.storage.base import StorageDriver
+from portside.storage.base import StorageDriver, closing
 from portside.storage.errors import ObjectNotFound, StorageError
 
 __all__ = ["LocatedBlobs", "copy_object", "digest_of_key"]
@@ -112,31 +112,35 @@ class LocatedBlobs:
         self, key: str, offset: int = 0, length: int | None = None
     ) -> AsyncIterator[bytes]:
         """See `StorageDriver.read`; a blob missing here is read through from another location."""
-        local = self.local.read(key, offset, length)
-        try:
-            first = await anext(local)
-        except StopAsyncIteration:
-            return
-        except ObjectNotFound:
-            digest = digest_of_key(key)
-            if digest is None:
-                raise
-            found = await self._source(key)
-            if found is None:
-                raise
-            name, driver = found
-            log.info("reading %s through from location %s", key, name)
-            remote = driver.read(key, offset, length)
+        # Every inner generator is closed here, not left to the garbage collector: a reader
+        # that stops early must find the partial local copy already discarded.
+        async with closing(self.local.read(key, offset, length)) as local:
+            try:
+                first = await anext(local)
+            except StopAsyncIteration:
+                return
+            except ObjectNotFound:
+                if digest_of_key(key) is None:
+                    raise
+            else:
+                yield first
+                async for chunk in local:
+                    yield chunk
+                return
+        digest = digest_of_key(key)
+        found = await self._source(key)
+        if digest is None or found is None:
+            raise ObjectNotFound(key)
+        name, driver = found
+        log.info("reading %s through from location %s", key, name)
+        async with closing(driver.read(key, offset, length)) as remote:
             if offset or length is not None:  # a range: forward, keep nothing
                 async for chunk in remote:
                     yield chunk
                 return
-            async for chunk in _tee(remote, self.local, digest, key):
-                yield chunk
-            return
-        yield first
-        async for chunk in local:
-            yield chunk
+            async with closing(_tee(remote, self.local, digest, key)) as teed:
+                async for chunk in teed:
+                    yield chunk
 
     def local_path(self, key: str) -> str | None:
         """See `StorageDriver.local_path`; a path only where the file exists in this location
@@ -247,8 +251,12 @@ async def copy_object(
     Raises ObjectNotFound if the source lacks it, StorageError if the bytes do not match.
     """
     size = 0
-    async for chunk in _tee(source.read(key), target, digest, key):
-        size += len(chunk)
+    async with (
+        closing(source.read(key)) as remote,
+        closing(_tee(remote, target, digest, key)) as teed,
+    ):
+        async for chunk in teed:
+            size += len(chunk)
     try:
         return await target.stat(key)
     except ObjectNotFound:

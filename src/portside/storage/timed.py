@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from portside.storage.base import StorageDriver
+from portside.storage.base import StorageDriver, closing
 
 __all__ = ["CallObserver", "TimedDriver"]
 
@@ -50,8 +50,9 @@ class TimedDriver:
         started = time.perf_counter()
         outcome = "error"
         try:
-            async for chunk in stream:
-                yield chunk
+            async with closing(stream) as chunks:
+                async for chunk in chunks:
+                    yield chunk
             outcome = "ok"
         finally:
             self._observe(operation, outcome, time.perf_counter() - started)

@@ -13,7 +13,7 @@ from portside.oci.digests import Digest
 from portside.services.content.locks import lock_errors
 from portside.services.content.targets import Target
 from portside.services.errors import BlobUnknown, RangeNotSatisfiable
-from portside.storage.base import StorageDriver
+from portside.storage.base import StorageDriver, closing
 from portside.storage.errors import ObjectNotFound
 from portside.storage.layout import blob_key
 
@@ -137,5 +137,6 @@ def _bytes_missing(digest: Digest) -> ObjectNotFound:
 async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     if first:
         yield first
-    async for chunk in rest:
-        yield chunk
+    async with closing(rest) as chunks:
+        async for chunk in chunks:
+            yield chunk

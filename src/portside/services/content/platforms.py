@@ -17,7 +17,7 @@ import anyio
 
 from portside.oci.errors import OciValueError
 from portside.oci.manifests import Descriptor, parse_manifest
-from portside.storage.base import StorageDriver
+from portside.storage.base import StorageDriver, closing
 from portside.storage.errors import StorageError
 from portside.storage.layout import blob_key
 
@@ -106,17 +106,12 @@ class PlatformReader:
         total = 0
         # No length: a range past the end is an error on some object stores. A config larger
         # than its descriptor said stops being read at the bound (and parses as nothing).
-        chunks = self._driver.read(blob_key(config.digest))
-        try:
+        async with closing(self._driver.read(blob_key(config.digest))) as chunks:
             async for chunk in chunks:
                 parts.append(chunk)
                 total += len(chunk)
                 if total > _MAX_CONFIG_BYTES:
                     return b""
-        finally:
-            close = getattr(chunks, "aclose", None)
-            if close is not None:
-                await close()
         return b"".join(parts)
 
 

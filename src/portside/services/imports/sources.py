@@ -23,6 +23,7 @@ from portside.services.content.targets import Target
 from portside.services.content.uploads import UploadService
 from portside.services.errors import ManifestBlobUnknown, ManifestUnknown
 from portside.services.imports.upstream import FetchedManifest, UpstreamClient
+from portside.storage.base import closing
 
 __all__ = ["LocalSource", "Source", "UpstreamSource"]
 
@@ -144,6 +145,7 @@ class LocalSource:
 
 
 async def _counted(chunks: AsyncIterator[bytes], progress: Progress) -> AsyncIterator[bytes]:
-    async for chunk in chunks:
-        progress(len(chunk))
-        yield chunk
+    async with closing(chunks) as stream:
+        async for chunk in stream:
+            progress(len(chunk))
+            yield chunk
