@@ -87,7 +87,7 @@ class ManagementMount:
                 raise RuntimeError("the management API is not running (lifespan not started)")
             # Imported here: a worker that only serves /v2/ never loads FastAPI. Building is
             # synchronous, so two first requests cannot both build.
-            from portside.api.management import management_app_for
+            from portside.api.management.app import management_app_for
 
             api = state.management_api = management_app_for(runtime)
         await api(scope, receive, send)

@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.types import Message, Scope
 
 from portside.api.credentials import credentials_of
-from portside.api.management.gate import CALLER_STATE
+from portside.api.management.caller import CALLER_STATE
 from portside.api.middleware import Exchange
 from portside.auth.credentials import Basic, Bearer, Credentials, Malformed
 from portside.auth.identity import KINDS, NULL_GUID

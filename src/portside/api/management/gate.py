@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portside.api.credentials import credentials_of
+from portside.api.management.caller import CALLER_STATE
 from portside.api.management.errors import (
     CHALLENGE,
     database_lost_response,
@@ -31,9 +32,6 @@ __all__ = ["CALLER_STATE", "MAX_BODY_BYTES", "RequestGate"]
 
 MAX_BODY_BYTES = 1024 * 1024
 """The largest management request body: the biggest real one (a scope map) is a few KiB."""
-
-CALLER_STATE = "management_caller"
-"""Key of the authenticated `Caller` in the request's state (`scope["state"]`)."""
 
 # The API's own description: readable without credentials, and bodiless.
 _OPEN_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect"})

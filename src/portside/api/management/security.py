@@ -17,7 +17,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from starlette.requests import HTTPConnection
 
 from portside.api.credentials import credentials_of
-from portside.api.management.gate import CALLER_STATE
+from portside.api.management.caller import CALLER_STATE
 from portside.auth.credentials import Basic
 from portside.auth.errors import Denied, Unauthorized
 from portside.services.access.hosts import well_formed_host
