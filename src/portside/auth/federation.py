@@ -12,15 +12,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
-import httpx
 import jwt
 
 from portside.auth.algorithms import ALGORITHMS, FEDERATED_ALGORITHMS
 from portside.auth.tokens import MAX_TOKEN_LENGTH, InvalidToken, decode_verified
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "MAX_JWKS_BYTES",
@@ -265,6 +267,10 @@ class FederatedVerifier:
         return key
 
     async def _load(self, trusted: TrustedIssuer) -> dict[str | None, _Key]:
+        # httpx is loaded with the first key set, not with the worker: the import (with h11's
+        # grammar) is a fifth of a worker's start, and most deployments trust no issuer.
+        import httpx
+
         try:
             if trusted.jwks_url is not None:
                 data = await self._fetch(trusted.jwks_url)
@@ -281,6 +287,8 @@ class FederatedVerifier:
             raise InvalidToken("the issuer's keys are unavailable") from None
 
     async def _fetch(self, url: str) -> bytes:
+        import httpx
+
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=10.0)
         body = bytearray()

@@ -12,6 +12,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+import anyio
 from anyio.abc import TaskGroup
 
 from portside.config import Settings
@@ -27,25 +28,27 @@ from portside.services.content.blobs import BlobService
 from portside.services.content.manifests import ManifestService
 from portside.services.content.uploads import UploadService
 from portside.services.events.audit import AuditLog, prune_periodically
-from portside.services.events.delivery import (
-    DeliveryObserver,
-    DeliveryPolicy,
-    WebhookDeliverer,
-    deliver_periodically,
-)
 from portside.services.events.webhooks import WebhookService
-from portside.services.imports.cache import PullThrough
-from portside.services.imports.cache_blobs import BlobFlights
-from portside.services.imports.cache_rules import CacheRuleService
-from portside.services.imports.credential_sets import CredentialSetService
-from portside.services.imports.imports import ImportService
-from portside.services.imports.policy import UpstreamPolicy
-from portside.services.imports.sealing import SecretBox, parse_key
 from portside.services.replication.service import ReplicationService
 from portside.services.replication.worker import Replicator, replicate_periodically
 from portside.storage.located import LocatedBlobs
 
+if TYPE_CHECKING:
+    # Built on first use, and imported then: these stand on an HTTP client (httpx, with h11's
+    # grammar), whose import would otherwise be a fifth of a worker's start.
+    from portside.services.events.delivery import WebhookDeliverer
+    from portside.services.imports.cache import PullThrough
+    from portside.services.imports.cache_rules import CacheRuleService
+    from portside.services.imports.credential_sets import CredentialSetService
+    from portside.services.imports.imports import ImportService
+    from portside.services.imports.policy import UpstreamPolicy
+    from portside.services.imports.sealing import SecretBox
+
 __all__ = ["Capabilities"]
+
+_JOBS_AFTER_SECONDS = 1.0
+"""How long after a worker's start its webhook deliveries and import jobs begin: what they
+import and build then is not in the way of the worker's first answers."""
 
 
 class Capabilities:
@@ -92,6 +95,12 @@ class Capabilities:
     @cached_property
     def deliverer(self) -> WebhookDeliverer:
         """The sender of the webhook outbox."""
+        from portside.services.events.delivery import (
+            DeliveryObserver,
+            DeliveryPolicy,
+            WebhookDeliverer,
+        )
+
         s = self.settings
         policy = DeliveryPolicy(
             timeout=s.webhook_timeout_seconds,
@@ -110,6 +119,8 @@ class Capabilities:
     @cached_property
     def secret_box(self) -> SecretBox:
         """Seals secrets at rest (credential-set passwords) with the deployment key."""
+        from portside.services.imports.sealing import SecretBox, parse_key
+
         configured = self.settings.secrets_key
         key = parse_key(configured) if configured else None
         return SecretBox(DeploymentKeyStore(self.database), key)
@@ -117,6 +128,8 @@ class Capabilities:
     @cached_property
     def credential_sets(self) -> CredentialSetService:
         """Registries' credentials for upstream registries (`az acr credential-set`)."""
+        from portside.services.imports.credential_sets import CredentialSetService
+
         return CredentialSetService(
             self.stores.registries, CredentialSetStore(self.database), self.secret_box
         )
@@ -124,6 +137,8 @@ class Capabilities:
     @cached_property
     def upstream_policy(self) -> UpstreamPolicy:
         """Which upstream registries imports and cache rules may call, and over what."""
+        from portside.services.imports.policy import UpstreamPolicy
+
         s = self.settings
         return UpstreamPolicy(
             allow_private=s.allow_private_network_targets,
@@ -133,6 +148,8 @@ class Capabilities:
     @cached_property
     def imports(self) -> ImportService:
         """Import jobs (`portside import`), run in this process, their state in the database."""
+        from portside.services.imports.imports import ImportService
+
         s = self.stores
         return ImportService(
             s.registries,
@@ -147,6 +164,8 @@ class Capabilities:
     @cached_property
     def cache_rules(self) -> CacheRuleService:
         """Registries' cache rules (`az acr cache`)."""
+        from portside.services.imports.cache_rules import CacheRuleService
+
         return CacheRuleService(
             self.stores.registries,
             self.stores.cache_rules,
@@ -157,6 +176,9 @@ class Capabilities:
     @cached_property
     def cache(self) -> PullThrough:
         """Pull-through of the repositories under cache rules (the data plane's hook)."""
+        from portside.services.imports.cache import PullThrough
+        from portside.services.imports.cache_blobs import BlobFlights
+
         return PullThrough(
             self.stores.cache_rules,
             self.manifests,
@@ -206,9 +228,7 @@ class Capabilities:
         jobs this process accepts, the audit log's writer and pruning, and replication into
         this node's location (when it has one)."""
         s = self.settings
-        if s.webhook_poll_seconds > 0:
-            tasks.start_soon(deliver_periodically, self.deliverer, s.webhook_poll_seconds)
-        tasks.start_soon(self.imports.run_jobs)
+        tasks.start_soon(self._deliveries_and_imports)
         # The audit log's writer (which flushes its buffer once more when cancelled at
         # shutdown) and the hourly pruning of records past the retention period.
         tasks.start_soon(self.audit.run_writer)
@@ -218,3 +238,15 @@ class Capabilities:
             tasks.start_soon(
                 replicate_periodically, self.replicator, s.replication_poll_seconds, run
             )
+
+    async def _deliveries_and_imports(self) -> None:
+        """Webhook deliveries (unless switched off) and the import jobs' runner, shortly after
+        the start (`_JOBS_AFTER_SECONDS`)."""
+        await anyio.sleep(_JOBS_AFTER_SECONDS)
+        from portside.services.events.delivery import deliver_periodically
+
+        poll = self.settings.webhook_poll_seconds
+        async with anyio.create_task_group() as tasks:
+            if poll > 0:
+                tasks.start_soon(deliver_periodically, self.deliverer, poll)
+            tasks.start_soon(self.imports.run_jobs)

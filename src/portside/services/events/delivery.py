@@ -37,6 +37,7 @@ from portside.metadata.clock import utcnow
 from portside.metadata.leases import LeaseStore
 from portside.metadata.webhook_events import Attempt, DueEvent, WebhookEventStore
 from portside.services.events.targets import (
+    EVENT_HEADER,
     Resolver,
     Unresolved,
     pinned_addresses,
@@ -53,9 +54,6 @@ __all__ = [
     "WebhookDeliverer",
     "deliver_periodically",
 ]
-
-EVENT_HEADER = "X-Portside-Event-Id"
-"""The header that carries the event's id (as the payload's `id` does)."""
 
 LEASE = "webhooks"
 """The name of the lease the delivering process holds."""

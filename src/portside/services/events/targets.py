@@ -18,6 +18,7 @@ from portside.services.management.errors import Invalid
 from portside.services.networks import Resolver, forbidden_address, refused_address, resolve
 
 __all__ = [
+    "EVENT_HEADER",
     "Resolver",
     "TargetRefused",
     "Unresolved",
@@ -29,6 +30,10 @@ __all__ = [
 ]
 
 MAX_URI = 2048
+
+EVENT_HEADER = "X-Portside-Event-Id"
+"""The header that carries the event's id (as the payload's `id` does); a webhook's own
+headers may not set it."""
 
 
 class TargetRefused(Invalid):

@@ -19,8 +19,7 @@ from portside.metadata.registries import RegistryStore
 from portside.metadata.replication import ReplicationStore
 from portside.metadata.webhook_events import EventRecord, WebhookEventStore
 from portside.metadata.webhooks import WebhookRecord, WebhookStore
-from portside.services.events.delivery import EVENT_HEADER
-from portside.services.events.targets import check_uri
+from portside.services.events.targets import EVENT_HEADER, check_uri
 from portside.services.management.errors import Conflict, Invalid, NotFound, QuotaReached
 
 __all__ = ["ACTIONS", "MASK", "RESERVED_HEADERS", "WebhookService", "WebhookSpec"]

@@ -19,6 +19,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -26,7 +27,9 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from portside.oci.digests import Digest
 from portside.services.content.targets import Target
 from portside.services.content.uploads import UploadService
-from portside.services.imports.upstream import UpstreamClient
+
+if TYPE_CHECKING:
+    from portside.services.imports.upstream import UpstreamClient
 
 __all__ = ["STALL_SECONDS", "BlobFlights", "TeeStream"]
 
