@@ -18,15 +18,25 @@ functions, so that the other commands start without SQLAlchemy.
 
 from __future__ import annotations
 
+import logging
+
 from portside.config import Settings
 from portside.runtime.root import Runtime
 from portside.runtime.stores import Stores
 
 __all__ = ["Runtime", "Stores", "migrate"]
 
+log = logging.getLogger("portside.metadata.migrate")
+
 
 def migrate(settings: Settings) -> None:
     """Bring the configured database to the newest schema (call it where no loop runs)."""
+    from portside.metadata.revisions import sqlite_is_current
+
+    url = settings.resolved_database_url()
+    if sqlite_is_current(url):  # the usual start: no Alembic at all (metadata/revisions.py)
+        log.info("metadata: %s (schema current)", url)
+        return
     # Imported here: Alembic is for the serving process's start, not for its workers.
     from portside.metadata.migrate import upgrade
 
