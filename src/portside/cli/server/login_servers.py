@@ -12,6 +12,7 @@ within a second when its parent is gone (a server killed outright runs no exit h
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import subprocess
@@ -24,6 +25,10 @@ from portside.config import Settings, settings_from_environment
 
 __all__ = ["start_login_servers", "stop_login_servers"]
 
+_NICENESS = 10
+"""The forwarder's scheduling priority (as `nice -n 10`): it moves bytes of a few loopback
+connections, the workers serve everything else."""
+
 
 def start_login_servers(settings: Settings) -> subprocess.Popen[bytes] | None:
     """Start the forwarder process if the settings give loopback login servers; call it inside
@@ -34,6 +39,10 @@ def start_login_servers(settings: Settings) -> subprocess.Popen[bytes] | None:
         [sys.executable, "-m", "portside.cli.server.login_servers", str(os.getpid())],
         stdin=subprocess.DEVNULL,
     )
+    # Lower priority: the forwarder's start (a Python process importing the runtime) would
+    # otherwise take CPU from the workers' while they start and answer the first requests.
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, process.pid, _NICENESS)
     # Also at exit: an exception out of the HTTP server skips `stop_login_servers`.
     atexit.register(stop_login_servers, process)
     return process
