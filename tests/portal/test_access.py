@@ -303,6 +303,12 @@ def test_a_token_is_rebound_and_its_password_generated_with_an_expiry(
         ({**password, "token": "nobody"}, 404),
     ):
         assert browser.post(f"{tokens}/password", bad, from_page=tokens).status_code == status
+    deleted = browser.post(f"{tokens}/password/delete", password, from_page=tokens)
+    assert deleted.status_code == 303
+    api = deployment.http.get("/api/v1/registries/team/tokens/builder", headers=deployment.admin)
+    assert [p["name"] for p in api.json()["credentials"]["passwords"]] == ["password1"]
+    again = browser.post(f"{tokens}/password/delete", password, from_page=tokens)
+    assert again.status_code == 404
 
 
 def test_a_scope_maps_actions_are_edited(deployment: Deployment) -> None:

@@ -54,6 +54,7 @@ async def access(request: Request) -> Response:
         "names": names,
         "roles": tuple(ROLES),
         "assignee_types": [(kind, _ASSIGNEE_LABELS[kind]) for kind in ASSIGNEE_TYPES],
+        "type_labels": _ASSIGNEE_LABELS,
     }
     return portal.render(request, "grants.html", context, viewer=viewer)
 

@@ -1,6 +1,7 @@
 """Access pages: a registry's tokens and scope maps, created, changed and deleted here (a
-token rebound to another map, a map's actions edited, a password generated with an expiry);
-a new password is shown once. All of it needs Contributor or Owner, as in the management API."""
+token rebound to another map, a map's actions edited, a password generated with an expiry or
+deleted); a new password is shown once. All of it needs Contributor or Owner, as in the
+management API."""
 
 from __future__ import annotations
 
@@ -122,6 +123,15 @@ async def generate_password(request: Request) -> Response:
     return portal.render(request, "secret.html", context, viewer=viewer, status=201)
 
 
+async def delete_password(request: Request) -> Response:
+    """Remove one of a token's passwords (logins with it stop at once)."""
+    name, fields = await managed_form(request)
+    await runtime_of(request).management.tokens.delete_password(
+        name, fields.get("token", ""), fields.get("password", "")
+    )
+    return _back(request, name)
+
+
 async def scope_map(request: Request) -> Response:
     """One scope map's actions, each removable, and a form to add actions on a repository."""
     portal = portal_of(request)
@@ -174,6 +184,7 @@ def routes() -> list[Route]:
         Route("/registries/{name}/scope-maps/delete", delete_scope_map, methods=["POST"]),
         Route("/registries/{name}/tokens/scope-map", rebind, methods=["POST"]),
         Route("/registries/{name}/tokens/password", generate_password, methods=["POST"]),
+        Route("/registries/{name}/tokens/password/delete", delete_password, methods=["POST"]),
         Route("/registries/{name}/scope-maps/edit", scope_map, methods=["GET"]),
         Route("/registries/{name}/scope-maps/edit", edit_scope_map, methods=["POST"]),
     ]
