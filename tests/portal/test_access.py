@@ -84,11 +84,22 @@ def test_a_principal_is_created_its_secret_shown_once_then_deleted(
         "/api/v1/registries", headers=basic(principal.group(1), secret.group(1))
     )
     assert old.status_code == 401
+    signed_in = deployment.browser()
+    assert signed_in.sign_in(principal.group(1), _only_secret(third.text)).status_code == 303
     gone = browser.post(
         "/principals/delete", {"principal": principal.group(1)}, from_page="/principals"
     )
     assert gone.status_code == 303
+    # Its portal session ended with it.
+    assert signed_in.get("/registries").status_code == 303
     assert principal.group(1) not in browser.get("/principals").text
+
+
+def _only_secret(html: str) -> str:
+    """The one secret a page shows."""
+    found = _SECRET.search(html)
+    assert found is not None, html[:1000]
+    return found.group(1)
 
 
 def test_only_the_administrator_reaches_service_principals(deployment: Deployment) -> None:
@@ -196,6 +207,15 @@ def test_a_reader_is_refused_the_access_pages(deployment: Deployment) -> None:
     assert reader.post("/registries/team/tokens/password", token).status_code == 403
     edit = reader.get("/registries/team/scope-maps/edit?scope_map=_repositories_pull")
     assert edit.status_code == 403
+    # A registry's admin user manages nothing: the Access page is refused to it too.
+    answer = deployment.http.patch(
+        "/api/v1/registries/other", json={"adminUserEnabled": True}, headers=deployment.admin
+    )
+    admin_user = deployment.browser()
+    assert admin_user.sign_in("other", answer.json()["passwords"][0]["value"]).status_code == 303
+    assert admin_user.get("/registries/other/access").status_code == 403
+    assert admin_user.get("/principals").status_code == 403
+    assert admin_user.post("/registries/other/anonymous-pull", on).status_code == 403
 
 
 def test_anonymous_pull_of_the_registry_and_of_one_repository(deployment: Deployment) -> None:
