@@ -16,7 +16,15 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from portside.portal.access import RegistryAccess
-from portside.portal.pages import content, policies, registries, signin, tokens
+from portside.portal.pages import (
+    content,
+    grants,
+    policies,
+    principals,
+    registries,
+    signin,
+    tokens,
+)
 from portside.portal.signin import PortalSignIn
 from portside.portal.web import Portal, SecurityHeaders, handled_errors
 from portside.runtime import Runtime
@@ -39,6 +47,8 @@ def create_portal_app(runtime: Runtime) -> Starlette:
             *content.routes(),
             *tokens.routes(),
             *policies.routes(),
+            *grants.routes(),
+            *principals.routes(),
             Mount("/static", app=static),
         ],
         exception_handlers={kind: domain_error for kind in handled_errors()},

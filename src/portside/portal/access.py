@@ -85,6 +85,21 @@ class RegistryAccess:
         if not viewer.is_admin:
             raise Denied("only the deployment administrator may do this")
 
+    async def owns(self, viewer: Viewer, page: RegistryPage) -> bool:
+        """True if the viewer may manage the registry's role assignments (the administrator,
+        or an Owner of the whole registry: the management API's `OwnerCaller`)."""
+        if viewer.caller is None:
+            return False
+        roles = await self._runtime.management.auth.roles_in(viewer.caller, page.view.record)
+        return "Owner" in roles
+
+    async def require_owner(self, viewer: Viewer, page: RegistryPage) -> None:
+        """Denied unless the viewer may manage the registry's role assignments."""
+        if viewer.caller is None:
+            raise Denied("this needs the Owner role on the whole registry")
+        auth = self._runtime.management.auth
+        await auth.require_registry(viewer.caller, page.view.record, owner=True)
+
     async def _page(self, viewer: Viewer, view: RegistryView) -> RegistryPage | None:
         record = view.record
         if viewer.kind == "admin" and record.id != viewer.registry_id:

@@ -32,6 +32,7 @@ from portside.services.errors import (
     TagImmutable,
     TagUnknown,
 )
+from portside.services.management.context import MAX_EXPIRY_DAYS
 from portside.services.management.errors import Conflict, Invalid, NotFound
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "Portal",
     "SecurityHeaders",
     "checked_form",
+    "expiry_days",
     "handled_errors",
     "host_of",
     "human_size",
@@ -245,3 +247,17 @@ def _root(request: Request) -> str:
 
 def _quoted(path: str) -> str:
     return quote(path, safe="/")
+
+
+def expiry_days(text: str) -> int | None:
+    """A secret's validity in days from a form field: None (never expires) when empty,
+    Invalid (a 400 page) unless a whole number the management API would accept."""
+    text = text.strip()
+    if not text:
+        return None
+    # isascii: str.isdigit also takes digits int() refuses, such as superscripts.
+    if not (text.isascii() and text.isdigit() and len(text) <= 6) or not (
+        1 <= int(text) <= MAX_EXPIRY_DAYS
+    ):
+        raise Invalid(f"expiry must be a whole number of days from 1 to {MAX_EXPIRY_DAYS}")
+    return int(text)
