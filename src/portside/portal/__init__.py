@@ -16,7 +16,19 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from portside.portal.access import RegistryAccess
-from portside.portal.pages import content, policies, registries, signin, tokens
+from portside.portal.pages import (
+    content,
+    imports,
+    limits,
+    policies,
+    purge,
+    registries,
+    replications,
+    signin,
+    tokens,
+    upstreams,
+    webhook_settings,
+)
 from portside.portal.signin import PortalSignIn
 from portside.portal.web import Portal, SecurityHeaders, handled_errors
 from portside.runtime import Runtime
@@ -39,6 +51,12 @@ def create_portal_app(runtime: Runtime) -> Starlette:
             *content.routes(),
             *tokens.routes(),
             *policies.routes(),
+            *limits.routes(),
+            *purge.routes(),
+            *webhook_settings.routes(),
+            *upstreams.routes(),
+            *imports.routes(),
+            *replications.routes(),
             Mount("/static", app=static),
         ],
         exception_handlers={kind: domain_error for kind in handled_errors()},
