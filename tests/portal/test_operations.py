@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 
 from tests.portal.conftest import Deployment
 from tests.portal.portal_client import ADMIN_PASSWORD, PortalClient, basic
-from tests.registry_client import push_image
+from tests.registry_client import OCI_MANIFEST, image_manifest, push_blob, push_image
 
 PURGE = "/registries/team/purge"
 POLICIES = "/registries/team/policies"
@@ -125,8 +125,6 @@ def test_immutable_tags_refuse_a_push_over_a_tag(deployment: Deployment) -> None
         headers=basic(deployment.principal, deployment.principal_secret),
     )
     config = b'{"architecture":"amd64","os":"linux","other":1}'
-    from tests.registry_client import OCI_MANIFEST, image_manifest, push_blob
-
     push_blob(pusher, "app", config)
     push_blob(pusher, "app", b"another layer")
     body = image_manifest(config, [b"another layer"])

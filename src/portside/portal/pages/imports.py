@@ -18,7 +18,7 @@ from portside.portal.signin import Viewer
 from portside.portal.web import managed_page, managing, portal_of, runtime_of
 from portside.services.imports.errors import UpstreamRefused
 from portside.services.imports.imports import MAX_TARGETS, ImportRequest
-from portside.services.management.errors import Invalid, NotFound
+from portside.services.management.errors import Conflict, Invalid, NotFound
 
 __all__ = ["import_request", "routes"]
 
@@ -83,6 +83,8 @@ async def start(request: Request) -> Response:
         return await _render(request, viewer, page, error=error.message, status=400)
     except NotFound as error:  # a credential set or source registry the form named
         return await _render(request, viewer, page, error=error.message, status=404)
+    except Conflict as error:  # an existing target tag without force, a locked target
+        return await _render(request, viewer, page, error=error.message, status=409)
     root = request.scope.get("root_path", "")
     return RedirectResponse(f"{root}/registries/{page.name}/imports/{job.id}", 303)
 
