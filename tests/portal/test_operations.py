@@ -144,7 +144,13 @@ def test_quota_overrides_are_the_administrators(deployment: Deployment) -> None:
     assert api["quotaStorageBytes"] == 2 << 30 and api["quotaRepositories"] == 7
     page = browser.get(POLICIES).text
     assert 'name="repositories" value="7"' in page
-    for bad in ({"repositories": "many"}, {"storage_bytes": "2 GB"}, {"tokens": "1.5"}):
+    for bad in (
+        {"repositories": "many"},
+        {"repositories": "7B"},
+        {"storage_bytes": "2 GB"},
+        {"tokens": "1.5"},
+        {"webhooks": str(1 << 40)},
+    ):
         answer = browser.post("/registries/team/quotas", bad, from_page=POLICIES)
         assert answer.status_code == 400, (bad, answer.text)
     reset = browser.post("/registries/team/quotas", {}, from_page=POLICIES)

@@ -31,7 +31,7 @@ def parse_quota(quota: str, text: str) -> int | None:
     label = QUOTAS[quota].label
     match = _SIZE.fullmatch(text)
     factor = _UNITS.get(match.group(2).lower() or "b") if match else None
-    if match is None or factor is None or (quota != "storage_bytes" and factor != 1):
+    if match is None or factor is None or (quota != "storage_bytes" and match.group(2)):
         hint = "bytes or a size such as 10GiB" if quota == "storage_bytes" else "a whole number"
         raise Invalid(f"the {label} quota {text[:40]!r} is not {hint} (empty: the SKU's)")
     try:
