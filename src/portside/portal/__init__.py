@@ -19,11 +19,17 @@ from portside.portal.access import RegistryAccess
 from portside.portal.pages import (
     content,
     grants,
+    imports,
+    limits,
     policies,
     principals,
+    purge,
     registries,
+    replications,
     signin,
     tokens,
+    upstreams,
+    webhook_settings,
 )
 from portside.portal.signin import PortalSignIn
 from portside.portal.web import Portal, SecurityHeaders, handled_errors
@@ -49,6 +55,12 @@ def create_portal_app(runtime: Runtime) -> Starlette:
             *policies.routes(),
             *grants.routes(),
             *principals.routes(),
+            *limits.routes(),
+            *purge.routes(),
+            *webhook_settings.routes(),
+            *upstreams.routes(),
+            *imports.routes(),
+            *replications.routes(),
             Mount("/static", app=static),
         ],
         exception_handlers={kind: domain_error for kind in handled_errors()},

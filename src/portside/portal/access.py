@@ -100,6 +100,23 @@ class RegistryAccess:
         auth = self._runtime.management.auth
         await auth.require_registry(viewer.caller, page.view.record, owner=True)
 
+    async def require_import_source(self, viewer: Viewer, registry: str) -> None:
+        """Denied unless the viewer may import from `registry` of this deployment: it must
+        manage that registry too, as the management API's import route demands (a missing
+        one is Denied as well, so nothing tells which registries exist)."""
+        if viewer.is_admin:
+            return
+        management = self._runtime.management
+        try:
+            view = await management.registries.show(registry)
+        except NotFound:
+            raise Denied(
+                "this needs the Contributor or Owner role on the source registry"
+            ) from None
+        if viewer.caller is None:
+            raise Denied("this needs the Contributor or Owner role on the source registry")
+        await management.auth.require_registry(viewer.caller, view.record, owner=False)
+
     async def _page(self, viewer: Viewer, view: RegistryView) -> RegistryPage | None:
         record = view.record
         if viewer.kind == "admin" and record.id != viewer.registry_id:

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from portside.auth.errors import Denied, Throttled, Unauthorized
 from portside.auth.secrets import constant_time_equals
 from portside.oci.errors import OciValueError
-from portside.portal.access import RegistryAccess
+from portside.portal.access import RegistryAccess, RegistryPage
 from portside.portal.signin import PortalSignIn, Viewer
 from portside.runtime import Runtime
 from portside.services.errors import (
@@ -32,6 +32,7 @@ from portside.services.errors import (
     TagImmutable,
     TagUnknown,
 )
+from portside.services.imports.errors import UpstreamRefused
 from portside.services.management.context import MAX_EXPIRY_DAYS
 from portside.services.management.errors import Conflict, Invalid, NotFound
 
@@ -47,6 +48,8 @@ __all__ = [
     "host_of",
     "human_size",
     "managed_form",
+    "managed_page",
+    "managing",
     "over_https",
     "portal_of",
     "runtime_of",
@@ -87,6 +90,7 @@ _ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (Locked, 409, "Locked"),
     (TagImmutable, 409, "Locked"),
     (QuotaExceeded, 409, "Quota reached"),
+    (UpstreamRefused, 400, "Cannot do that"),
 )
 
 
@@ -206,6 +210,26 @@ async def managed_form(request: Request) -> tuple[str, dict[str, str]]:
     page = await portal.access.page(viewer, name, host_of(request))
     page.require_manage()
     return name, fields
+
+
+async def managed_page(request: Request) -> tuple[Viewer, RegistryPage]:
+    """The viewer and the registry `{name}` of the path, once it may manage that registry."""
+    portal = portal_of(request)
+    viewer = await portal.viewer(request)
+    page = await portal.access.page(viewer, request.path_params["name"], host_of(request))
+    page.require_manage()
+    return viewer, page
+
+
+async def managing(request: Request) -> tuple[Viewer, RegistryPage, dict[str, str]]:
+    """As `managed_form`, with the viewer and the registry as it sees it (for pages that
+    answer a form with a page rather than a redirect)."""
+    portal = portal_of(request)
+    viewer = await portal.viewer(request)
+    fields = await checked_form(request, viewer)
+    page = await portal.access.page(viewer, request.path_params["name"], host_of(request))
+    page.require_manage()
+    return viewer, page, fields
 
 
 class SecurityHeaders:
