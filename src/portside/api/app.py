@@ -20,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from portside.api.audit import AuditTrail
 from portside.api.errors import exception_handlers
+from portside.api.health import probe_storage_at_start
 from portside.api.metrics import RequestMetrics
 from portside.api.middleware import BodyDrain, RegistryHeaders
 from portside.api.routes import routes
@@ -45,6 +46,7 @@ def create_app(settings: Settings) -> Starlette:
             _ = (runtime.artifacts, runtime.oauth)
             app.state.portside = runtime
             await runtime.prepare()
+            await probe_storage_at_start(runtime.driver)
             audit.attach(runtime.audit, runtime.directory.name_for_host)
             async with anyio.create_task_group() as tasks:
                 runtime.start_jobs(tasks)

@@ -25,7 +25,7 @@ from portside.metadata.database import Database
 from portside.storage.base import StorageDriver
 from portside.storage.errors import ObjectNotFound
 
-__all__ = ["CHECK_SECONDS", "healthz", "readyz"]
+__all__ = ["CHECK_SECONDS", "healthz", "probe_storage_at_start", "readyz"]
 
 log = logging.getLogger("portside.health")
 # Never written: a stat that answers "not found" proves the storage backend is reachable.
@@ -69,6 +69,16 @@ async def _bounded(name: str, check: Callable[[], Awaitable[str]], into: dict[st
         into[name] = "unreachable"
     if into[name] not in ("ok", "unreachable"):
         log.warning("readiness: %s not ready: %s", name, into[name])
+
+
+async def probe_storage_at_start(driver: StorageDriver) -> None:
+    """Run an object store's readiness probe once while the worker starts (bounded, result
+    logged): building its client loads the SDK's service description, which blocks the event
+    loop longer than the probe's deadline, and would otherwise fall on the first /readyz."""
+    if getattr(driver, "readiness", None) is None:
+        return  # the filesystem: nothing to build, nothing to delay the start with
+    checks: dict[str, str] = {}
+    await _bounded("storage", lambda: _storage(driver), checks)
 
 
 async def readyz(request: Request) -> Response:
