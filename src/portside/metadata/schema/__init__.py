@@ -72,6 +72,10 @@ from portside.metadata.schema.lifecycle import (
     retention_rules,
 )
 from portside.metadata.schema.portal import portal_sessions
+from portside.metadata.schema.portal_directory import (
+    portal_directory_sessions,
+    portal_signin_states,
+)
 from portside.metadata.schema.regional import regional_events
 from portside.metadata.schema.replication import blob_locations, replications
 from portside.metadata.schema.throttling import login_failures, request_counts
@@ -95,7 +99,9 @@ __all__ = [
     "manifest_children",
     "manifests",
     "metadata",
+    "portal_directory_sessions",
     "portal_sessions",
+    "portal_signin_states",
     "regional_events",
     "registries",
     "registry_blobs",
