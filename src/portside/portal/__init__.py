@@ -16,7 +16,8 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from portside.portal.access import RegistryAccess
-from portside.portal.pages import content, policies, registries, signin, tokens
+from portside.portal.directory import DirectorySignIn
+from portside.portal.pages import content, directory, issuers, policies, registries, signin, tokens
 from portside.portal.signin import PortalSignIn
 from portside.portal.web import Portal, SecurityHeaders, handled_errors
 from portside.runtime import Runtime
@@ -39,6 +40,8 @@ def create_portal_app(runtime: Runtime) -> Starlette:
             *content.routes(),
             *tokens.routes(),
             *policies.routes(),
+            *directory.routes(),
+            *issuers.routes(),
             Mount("/static", app=static),
         ],
         exception_handlers={kind: domain_error for kind in handled_errors()},
@@ -46,4 +49,5 @@ def create_portal_app(runtime: Runtime) -> Starlette:
     )
     app.state.portal = portal
     app.state.runtime = runtime
+    app.state.directory = DirectorySignIn(runtime)
     return app
