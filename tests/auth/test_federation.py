@@ -418,6 +418,7 @@ async def test_an_id_token_names_its_client_and_nonce(
         ({"aud": AUD, "nonce": "n-1"}, {}, "audience"),
         ({"aud": "portal-client", "nonce": "other"}, {}, "nonce"),
         ({"aud": "portal-client"}, {}, "nonce"),
+        ({"aud": ["portal-client", "x"], "nonce": "n-1", "azp": "x"}, {}, "azp"),
         ({"aud": "portal-client", "nonce": "n-1"}, {"issuer": "https://other.example"}, "another"),
     ],
 )

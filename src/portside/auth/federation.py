@@ -224,8 +224,7 @@ class FederatedVerifier:
         if not key.fits(algorithm):
             raise InvalidToken("token algorithm does not match its key")
         payload = self._decode(token, trusted, key, algorithm, audience)
-        if nonce is not None and payload.get("nonce") != nonce:
-            raise InvalidToken("token nonce does not match the sign-in")
+        _check_id_token(payload, audience, nonce)
         subject = payload.get("sub")
         if not isinstance(subject, str) or not subject:
             raise InvalidToken("token lacks a subject")
@@ -312,6 +311,17 @@ class FederatedVerifier:
         if self._owns_http and self._http is not None:
             await self._http.aclose()
             self._http = None
+
+
+def _check_id_token(payload: dict[str, Any], audience: str | None, nonce: str | None) -> None:
+    """An ID token's own checks (OIDC Core 3.1.3.7): the sign-in's nonce, and for a token of
+    several audiences, the client it was issued to (`azp`)."""
+    if nonce is not None and payload.get("nonce") != nonce:
+        raise InvalidToken("token nonce does not match the sign-in")
+    aud = payload.get("aud")
+    several = isinstance(aud, list) and len(aud) > 1
+    if audience is not None and several and payload.get("azp") != audience:
+        raise InvalidToken("token was issued to another client (azp)")
 
 
 def _claimed_issuer(token: str) -> object:

@@ -179,6 +179,7 @@ class DirectorySignIn:
         if not await directory.has_roles(federated.issuer, federated.subject, federated.groups):
             raise SignInRefused("this identity holds no role in any registry")
         session, value = self._session(federated.subject, federated.expires_at)
+        await self._runtime.portal_sessions.delete_expired()
         await directory.open(session, federated.issuer, federated.groups)
         return session, value, pending.next
 

@@ -24,6 +24,7 @@ registries ─< repositories ─< repository_blobs >─ blobs
     └─< replications                  (locations it is replicated to; blobs ─< blob_locations)
 service_principals, signing_keys, trusted_issuers,    (deployment-wide)
 versions, leases, deployment_keys, login_failures, portal_sessions
+portal_sessions ─ portal_directory_sessions, portal_signin_states   (directory sign-in)
 audit_log                             (by registry uid, no foreign key: outlives registries)
 
 content.py holds registries and what they contain, access.py who may do what, lifecycle.py

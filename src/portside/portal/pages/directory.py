@@ -90,17 +90,20 @@ async def callback(request: Request) -> Response:
         page = await signin_form(request, error.message, 401)
         page.delete_cookie(PENDING_COOKIE, path=path)
         return page
+    return await _signed_in(request, session.subject, value, _next(request, target))
+
+
+async def _signed_in(request: Request, subject: str, cookie: str, target: str) -> Response:
+    """The page that moves on to `target`, setting the new session's cookie."""
     portal = portal_of(request)
     # A session the browser already had ends: one browser, one session.
     await portal.sign_in.sign_out(request.cookies.get(COOKIE))
-    page = portal.render(
-        request, "signed_in.html", {"target": _next(request, target), "subject": session.subject}
-    )
+    page = portal.render(request, "signed_in.html", {"target": target, "subject": subject})
     root = _root(request) or "/"
     page.set_cookie(
-        COOKIE, value, httponly=True, samesite="strict", secure=over_https(request), path=root
+        COOKIE, cookie, httponly=True, samesite="strict", secure=over_https(request), path=root
     )
-    page.delete_cookie(PENDING_COOKIE, path=path)
+    page.delete_cookie(PENDING_COOKIE, path=_root(request) + "/signin/oidc")
     page.delete_cookie(SIGNIN_COOKIE, path=root)
     return page
 

@@ -236,17 +236,7 @@ class IssuerManagement:
                 raise Invalid("jwks must be a JWK set")
             values.update(jwks=_jwks(changes.jwks), jwks_url=None)
         if "portal_client_id" in given or "portal_client_secret" in given:
-            current = await self._get(name)
-            client_id = changes.portal_client_id
-            if "portal_client_id" not in given:
-                client_id = current.portal_client_id
-            secret = changes.portal_client_secret
-            portal = await self._portal_client(name, current.issuer, client_id, secret)
-            if "portal_client_secret" not in given and client_id is not None:
-                # A new client id alone keeps the secret already sealed.
-                portal.pop("portal_secret_sealed")
-                portal.pop("portal_secret_key")
-            values.update(portal)
+            values.update(await self._portal_changes(name, changes))
         if not values:
             return _stored_view(await self._get(name))
         record = await self._store.update(name, values)
@@ -259,6 +249,21 @@ class IssuerManagement:
         self._writable(name)
         if await self._store.delete(name) is None:
             raise NotFound(f"no trusted issuer named {name[:64]!r}")
+
+    async def _portal_changes(self, name: str, changes: IssuerChanges) -> dict[str, object]:
+        """The portal sign-in columns an update changes (a new client id alone keeps the
+        secret already sealed; no client id drops the secret too)."""
+        current = await self._get(name)
+        given = changes.fields
+        client_id = changes.portal_client_id
+        if "portal_client_id" not in given:
+            client_id = current.portal_client_id
+        secret = changes.portal_client_secret
+        portal = await self._portal_client(name, current.issuer, client_id, secret)
+        if "portal_client_secret" not in given and client_id is not None:
+            portal.pop("portal_secret_sealed")
+            portal.pop("portal_secret_key")
+        return portal
 
     async def _portal_client(
         self, name: str, issuer: str, client_id: str | None, secret: str | None
