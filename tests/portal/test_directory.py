@@ -307,3 +307,22 @@ def test_turning_portal_sign_in_off_ends_its_sessions(corp: Corp) -> None:
 def _jwks_of(issuer: OidcIssuer) -> dict[str, Any]:
     jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(issuer.key.public_key()))
     return {"keys": [{**jwk, "use": "sig"}]}
+
+
+@pytest.mark.parametrize(
+    ("asked", "landing"),
+    [
+        ("/portal/registries/team", "/portal/registries/team"),
+        ("https://evil.example/phish", "/portal/registries"),
+        ("//evil.example/phish", "/portal/registries"),
+    ],
+)
+def test_after_signing_in_the_browser_goes_to_a_portal_page_only(
+    corp: Corp, asked: str, landing: str
+) -> None:
+    browser = corp.deployment.browser()
+    answer = browser.get(f"/signin/oidc?{urlencode({'issuer': 'corp', 'next': asked})}")
+    assert answer.status_code == 303
+    arrived = back(browser, at_provider(str(answer.headers["location"])))
+    assert arrived.status_code == 200
+    assert f'content="0;url={landing}"' in arrived.text

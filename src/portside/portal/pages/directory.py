@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from portside.portal.directory import DirectorySignIn, SignInRefused
-from portside.portal.pages.signin import signin_form
+from portside.portal.pages.signin import local_target, signin_form
 from portside.portal.web import COOKIE, SIGNIN_COOKIE, over_https, portal_of
 
 __all__ = ["PENDING_COOKIE", "redirect_uri", "routes"]
@@ -44,18 +44,10 @@ def _directory(request: Request) -> DirectorySignIn:
     return directory
 
 
-def _next(request: Request, target: str) -> str:
-    """A page of this portal to go to after signing in, never another site."""
-    root = _root(request)
-    if target.startswith(root + "/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return f"{root}/registries"
-
-
 async def start(request: Request) -> Response:
     """Send the browser to the issuer's authorization page, with a fresh pre-session cookie."""
     name = request.query_params.get("issuer", "")
-    next_page = _next(request, request.query_params.get("next", ""))
+    next_page = local_target(request, request.query_params.get("next", ""))
     try:
         cookie, url = await _directory(request).begin(name, redirect_uri(request), next_page)
     except SignInRefused as error:
@@ -90,7 +82,7 @@ async def callback(request: Request) -> Response:
         page = await signin_form(request, error.message, 401)
         page.delete_cookie(PENDING_COOKIE, path=path)
         return page
-    return await _signed_in(request, session.subject, value, _next(request, target))
+    return await _signed_in(request, session.subject, value, local_target(request, target))
 
 
 async def _signed_in(request: Request, subject: str, cookie: str, target: str) -> Response:

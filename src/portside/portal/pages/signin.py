@@ -12,7 +12,7 @@ from portside.auth.errors import Throttled, Unauthorized
 from portside.portal.directory import DirectorySignIn
 from portside.portal.web import COOKIE, SIGNIN_COOKIE, checked_form, over_https, portal_of
 
-__all__ = ["routes", "signin_form"]
+__all__ = ["local_target", "routes", "signin_form"]
 
 
 async def home(request: Request) -> Response:
@@ -41,7 +41,7 @@ async def signin(request: Request) -> Response:
         return await signin_form(request, error.message, status, username)
     # A session the browser already had ends: one browser, one session.
     await portal.sign_in.sign_out(request.cookies.get(COOKIE))
-    response = RedirectResponse(_next(request, fields.get("next", "")), 303)
+    response = RedirectResponse(local_target(request, fields.get("next", "")), 303)
     response.set_cookie(
         COOKIE,
         cookie,
@@ -94,7 +94,7 @@ async def signin_form(request: Request, error: str, status: int, username: str =
     return page
 
 
-def _next(request: Request, target: str) -> str:
+def local_target(request: Request, target: str) -> str:
     """Where to go after signing in: a page of this portal, never another site."""
     root = str(request.scope.get("root_path", ""))
     if target.startswith(root + "/") and not target.startswith("//") and "\\" not in target:
