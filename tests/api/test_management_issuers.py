@@ -284,3 +284,39 @@ def test_role_assignments_may_name_issuers_created_through_the_api(
     assert created.status_code == 201, created.text
     configured = client.post(path, json=body | {"issuer": CONFIGURED}, headers=ADMIN)
     assert configured.status_code == 201, configured.text
+
+
+def test_a_portal_client_is_set_changed_and_cleared_its_secret_never_shown(
+    deployment: Deployment, idp: OidcIssuer, tmp_path: Path
+) -> None:
+    client = deployment.node
+    created = trust(client, idp, tmp_path, portalClientId="portal", portalClientSecret="s3cret-1")
+    assert created["portalClientId"] == "portal" and created["portalClientSecretSet"] is True
+    assert "s3cret-1" not in json.dumps(created)
+    # A new client id alone keeps the sealed secret; a null secret drops it.
+    changed = client.patch(f"{ISSUERS}/idp", json={"portalClientId": "other"}, headers=ADMIN)
+    assert changed.json()["portalClientId"] == "other" and changed.json()["portalClientSecretSet"]
+    dropped = client.patch(f"{ISSUERS}/idp", json={"portalClientSecret": None}, headers=ADMIN)
+    assert dropped.json()["portalClientId"] == "other"
+    assert dropped.json()["portalClientSecretSet"] is False
+    cleared = client.patch(f"{ISSUERS}/idp", json={"portalClientId": None}, headers=ADMIN)
+    assert "portalClientId" not in cleared.json()
+    listed = client.get(ISSUERS, headers=ADMIN).json()
+    assert all(not entry["portalClientSecretSet"] for entry in listed)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"portalClientSecret": "s3cret-1"},  # a secret without a client
+        {"portalClientId": ""},
+        {"portalClientId": "x" * 256},
+    ],
+)
+def test_bad_portal_clients_are_refused(
+    deployment: Deployment, idp: OidcIssuer, tmp_path: Path, fields: dict[str, Any]
+) -> None:
+    body = {"name": "idp", "issuer": idp.issuer, "audience": idp.audience}
+    body |= {"jwks": jwks_of(idp, tmp_path)} | fields
+    response = deployment.node.post(ISSUERS, json=body, headers=ADMIN)
+    assert response.status_code == 400, response.text

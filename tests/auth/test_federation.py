@@ -394,3 +394,61 @@ async def test_replaced_issuers_apply_to_the_next_token(idp: Issuer, clock: Cloc
     verifier.replace([])
     with pytest.raises(InvalidToken, match="not trusted"):
         await verifier.verify(rotated.token())
+
+
+# ID tokens (the portal's directory sign-in): the same keys and rules, bound further ---------
+
+
+@pytest.mark.anyio
+async def test_an_id_token_names_its_client_and_nonce(
+    verifier: FederatedVerifier, idp: Issuer
+) -> None:
+    token = idp.token(aud="portal-client", nonce="n-1")
+    found = await verifier.verify(token, issuer=ISSUER, audience="portal-client", nonce="n-1")
+    assert found.subject == "ci-job" and found.groups == ("builders", "readers")
+    # The exchange's audience is not the client's: the same token is refused there.
+    with pytest.raises(InvalidToken, match="audience"):
+        await verifier.verify(token)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("claims", "expected", "reason"),
+    [
+        ({"aud": AUD, "nonce": "n-1"}, {}, "audience"),
+        ({"aud": "portal-client", "nonce": "other"}, {}, "nonce"),
+        ({"aud": "portal-client"}, {}, "nonce"),
+        ({"aud": ["portal-client", "x"], "nonce": "n-1", "azp": "x"}, {}, "azp"),
+        ({"aud": "portal-client", "nonce": "n-1"}, {"issuer": "https://other.example"}, "another"),
+    ],
+)
+async def test_id_tokens_that_do_not_hold_are_refused(
+    verifier: FederatedVerifier,
+    idp: Issuer,
+    claims: dict[str, Any],
+    expected: dict[str, str],
+    reason: str,
+) -> None:
+    bound = {"issuer": ISSUER, "audience": "portal-client", "nonce": "n-1"} | expected
+    with pytest.raises(InvalidToken, match=reason):
+        await verifier.verify(idp.token(**claims), **bound)
+
+
+@pytest.mark.anyio
+async def test_an_id_token_of_another_trusted_issuer_is_refused(
+    jwks_file: Path, idp: Issuer, tmp_path: Path
+) -> None:
+    other = Issuer("https://other.example/v2.0")
+    other_jwks = tmp_path / "other.json"
+    other_jwks.write_text(json.dumps(other.jwks()))
+    both = FederatedVerifier(
+        [
+            TrustedIssuer(issuer=ISSUER, audience=AUD, jwks_file=jwks_file),
+            TrustedIssuer(issuer=other.issuer, audience=AUD, jwks_file=other_jwks),
+        ],
+        clock=Clock(),
+    )
+    token = other.token(aud="portal-client", nonce="n-1")
+    assert (await both.verify(token, audience="portal-client", nonce="n-1")).issuer == other.issuer
+    with pytest.raises(InvalidToken, match="another issuer"):
+        await both.verify(token, issuer=ISSUER, audience="portal-client", nonce="n-1")

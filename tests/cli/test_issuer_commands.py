@@ -102,3 +102,28 @@ def test_issuer_commands_are_for_the_administrator(portside: CliHarness) -> None
     env = {"PORTSIDE_ADMIN_PASSWORD": None, "PORTSIDE_USERNAME": principal}
     result = portside("issuer", "list", env=env | {"PORTSIDE_PASSWORD": secret})
     assert result.exit_code == 1
+
+
+def test_issuer_portal_client(portside: CliHarness, tmp_path: Path) -> None:
+    idp = OidcIssuer()
+    keys = str(idp.write_jwks(tmp_path / "keys.json"))
+    create = ("issuer", "create", "idp", "--issuer", idp.issuer, "--audience", idp.audience)
+    created = as_json(
+        portside,
+        *create,
+        "--jwks-file",
+        keys,
+        "--portal-client-id",
+        "portal",
+        "--portal-client-secret",
+        "cli-secret-1",
+    )
+    assert isinstance(created, dict)
+    assert created["portalClientId"] == "portal" and created["portalClientSecretSet"] is True
+    shown = portside("issuer", "show", "idp")
+    assert "portal" in shown.stdout and "cli-secret-1" not in shown.stdout
+    both = portside("issuer", "update", "idp", "--no-portal", "--portal-client-id", "x")
+    assert both.exit_code == 2
+    cleared = as_json(portside, "issuer", "update", "idp", "--no-portal")
+    assert isinstance(cleared, dict)
+    assert "portalClientId" not in cleared and cleared["portalClientSecretSet"] is False

@@ -184,12 +184,25 @@ class FederatedVerifier:
         self._key_sets = {t: keys for t, keys in self._key_sets.items() if t in kept}
         self._issuers = by_issuer
 
-    async def verify(self, token: str, tenant: str | None = None) -> FederatedIdentity:
+    async def verify(
+        self,
+        token: str,
+        tenant: str | None = None,
+        *,
+        issuer: str | None = None,
+        audience: str | None = None,
+        nonce: str | None = None,
+    ) -> FederatedIdentity:
         """The identity a valid token names; InvalidToken otherwise.
 
         An issuer bound to a tenant accepts only tokens whose `tid` claim is that tenant;
-        `tenant` (what the caller says), when given, must be it too.
+        `tenant` (what the caller says), when given, must be it too. An OpenID Connect ID
+        token (the portal's directory sign-in) is checked with the same keys and rules, and
+        further: it must come from `issuer`, name `audience` (the client id, instead of the
+        issuer's configured audience) and carry `nonce`.
         """
+        if issuer is not None and _claimed_issuer(token) != issuer:
+            raise InvalidToken("token comes from another issuer")
         if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
             raise InvalidToken("malformed token")
         try:
@@ -212,7 +225,8 @@ class FederatedVerifier:
         key = await self._key(trusted, kid if isinstance(kid, str) else None)
         if not key.fits(algorithm):
             raise InvalidToken("token algorithm does not match its key")
-        payload = self._decode(token, trusted, key, algorithm)
+        payload = self._decode(token, trusted, key, algorithm, audience)
+        _check_id_token(payload, audience, nonce)
         subject = payload.get("sub")
         if not isinstance(subject, str) or not subject:
             raise InvalidToken("token lacks a subject")
@@ -228,13 +242,13 @@ class FederatedVerifier:
         )
 
     def _decode(
-        self, token: str, trusted: TrustedIssuer, key: _Key, algorithm: str
+        self, token: str, trusted: TrustedIssuer, key: _Key, algorithm: str, audience: str | None
     ) -> dict[str, Any]:
         return decode_verified(
             token,
             key.key,
             algorithm,
-            audience=trusted.audience,
+            audience=trusted.audience if audience is None else audience,
             issuer=trusted.issuer,
             required=["iss", "sub", "aud", "exp"],
             now=self._clock(),
@@ -305,6 +319,25 @@ class FederatedVerifier:
         if self._owns_http and self._http is not None:
             await self._http.aclose()
             self._http = None
+
+
+def _check_id_token(payload: dict[str, Any], audience: str | None, nonce: str | None) -> None:
+    """An ID token's own checks (OIDC Core 3.1.3.7): the sign-in's nonce, and for a token of
+    several audiences, the client it was issued to (`azp`)."""
+    if nonce is not None and payload.get("nonce") != nonce:
+        raise InvalidToken("token nonce does not match the sign-in")
+    aud = payload.get("aud")
+    several = isinstance(aud, list) and len(aud) > 1
+    if audience is not None and several and payload.get("azp") != audience:
+        raise InvalidToken("token was issued to another client (azp)")
+
+
+def _claimed_issuer(token: str) -> object:
+    """The `iss` a token claims, unverified (None if it cannot be read)."""
+    try:
+        return jwt.decode(token, options={"verify_signature": False}).get("iss")
+    except jwt.PyJWTError:
+        return None
 
 
 def _by_issuer(issuers: Sequence[TrustedIssuer]) -> dict[str, TrustedIssuer]:

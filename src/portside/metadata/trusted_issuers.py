@@ -26,7 +26,18 @@ from portside.metadata.schema import trusted_issuers, versions
 
 __all__ = ["ISSUER_SETTINGS", "TrustedIssuerRecord", "TrustedIssuerStore"]
 
-ISSUER_SETTINGS = frozenset({"audience", "jwks_url", "jwks", "groups_claim", "tenant"})
+ISSUER_SETTINGS = frozenset(
+    {
+        "audience",
+        "jwks_url",
+        "jwks",
+        "groups_claim",
+        "tenant",
+        "portal_client_id",
+        "portal_secret_sealed",
+        "portal_secret_key",
+    }
+)
 """What `update` may change (the name and the `iss` stay: delete and create instead)."""
 
 _VERSION = "trusted_issuers"
@@ -45,6 +56,11 @@ class TrustedIssuerRecord:
     tenant: str | None
     created_at: datetime
     updated_at: datetime
+    # Portal sign-in: the OAuth client id at the issuer (None: not offered for sign-in), and
+    # its client secret sealed with the deployment key named `portal_secret_key`, if any.
+    portal_client_id: str | None = None
+    portal_secret_sealed: bytes | None = None
+    portal_secret_key: str | None = None
 
 
 def _record(row: Row[Any]) -> TrustedIssuerRecord:
@@ -58,6 +74,9 @@ def _record(row: Row[Any]) -> TrustedIssuerRecord:
         tenant=row.tenant,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        portal_client_id=row.portal_client_id,
+        portal_secret_sealed=row.portal_secret_sealed,
+        portal_secret_key=row.portal_secret_key,
     )
 
 
@@ -98,8 +117,11 @@ class TrustedIssuerStore:
         jwks: str | None = None,
         groups_claim: str = "groups",
         tenant: str | None = None,
+        portal: Mapping[str, object] | None = None,
     ) -> TrustedIssuerRecord | None:
-        """Store a new issuer; None if the name or the `iss` is taken already."""
+        """Store a new issuer; None if the name or the `iss` is taken already. `portal` holds
+        its portal sign-in columns (`portal_client_id`, `portal_secret_sealed`,
+        `portal_secret_key`), if any."""
         now = utcnow()
         async with self._db.write() as conn:
             taken = await conn.scalar(
@@ -122,6 +144,7 @@ class TrustedIssuerStore:
                     tenant=tenant,
                     created_at=now,
                     updated_at=now,
+                    **(portal or {}),
                 )
             )
             await _bump(conn)

@@ -16,10 +16,13 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from portside.portal.access import RegistryAccess
+from portside.portal.directory import DirectorySignIn
 from portside.portal.pages import (
     content,
+    directory,
     grants,
     imports,
+    issuers,
     limits,
     policies,
     principals,
@@ -61,6 +64,8 @@ def create_portal_app(runtime: Runtime) -> Starlette:
             *upstreams.routes(),
             *imports.routes(),
             *replications.routes(),
+            *directory.routes(),
+            *issuers.routes(),
             Mount("/static", app=static),
         ],
         exception_handlers={kind: domain_error for kind in handled_errors()},
@@ -68,4 +73,5 @@ def create_portal_app(runtime: Runtime) -> Starlette:
     )
     app.state.portal = portal
     app.state.runtime = runtime
+    app.state.directory = DirectorySignIn(runtime)
     return app

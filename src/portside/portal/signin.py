@@ -44,6 +44,9 @@ class Viewer:
     registry_id: int | None
     csrf: str
     caller: Caller | None
+    # A directory (OIDC) sign-in's issuer and groups: its role assignments name them.
+    issuer: str = ""
+    groups: tuple[str, ...] = ()
 
     @property
     def is_admin(self) -> bool:
@@ -53,12 +56,17 @@ class Viewer:
     @property
     def identity(self) -> Identity:
         """The registry identity it acts as in the data plane's access decisions."""
-        return Identity(self.kind, self.subject)
+        return Identity(self.kind, self.subject, self.groups, issuer=self.issuer)
 
     @property
     def label(self) -> str:
         """How the page header names it."""
-        names = {"deployment": "administrator", "sp": "service principal", "admin": "admin user"}
+        names = {
+            "deployment": "administrator",
+            "sp": "service principal",
+            "admin": "admin user",
+            "federated": "directory",
+        }
         return f"{self.subject} ({names.get(self.kind, self.kind)})"
 
 
@@ -106,6 +114,8 @@ class PortalSignIn:
         record = await self._runtime.portal_sessions.get(session_key(cookie))
         if record is None or not await self._still_current(record):
             return None
+        if record.kind == "federated":
+            return await self._directory_viewer(record)
         caller: Caller | None = None
         if record.kind == "deployment":
             caller = Caller("admin", ADMIN_USER, record.secret)
@@ -136,6 +146,24 @@ class PortalSignIn:
             raise Unauthorized("invalid user name or password")
         return "admin", registry.name, registry.id, login.secret
 
+    async def _directory_viewer(self, record: PortalSessionRecord) -> Viewer | None:
+        """The viewer of a directory session, while its issuer is trusted and offered for
+        sign-in and the identity still holds a role somewhere (checked on every request, as
+        secrets are for the other sessions)."""
+        runtime = self._runtime
+        found = await runtime.portal_directory.session(record.id)
+        if found is None:
+            return None
+        # Stored issuers are the ones offered for sign-in: gone from the table, not trusted.
+        offered = await runtime.stores.trusted_issuers.list()
+        if not any(r.issuer == found.issuer and r.portal_client_id for r in offered):
+            return None
+        if not await runtime.portal_directory.has_roles(found.issuer, record.subject, found.groups):
+            return None
+        return Viewer(
+            "federated", record.subject, None, record.csrf, None, found.issuer, found.groups
+        )
+
     async def _still_current(self, record: PortalSessionRecord) -> bool:
         runtime = self._runtime
         if record.kind == "deployment":
@@ -155,4 +183,5 @@ class PortalSignIn:
             except Unauthorized:
                 return False
             return True
-        return False
+        # Directory sessions prove no stored secret: `_directory_viewer` checks them.
+        return record.kind == "federated"

@@ -20,6 +20,7 @@ from portside.metadata.audit import AuditStore
 from portside.metadata.credential_sets import CredentialSetStore, DeploymentKeyStore
 from portside.metadata.database import Database
 from portside.metadata.imports import ImportStore
+from portside.metadata.portal_directory import PortalDirectoryStore
 from portside.metadata.portal_sessions import PortalSessionStore
 from portside.metadata.regional_events import RegionalEventStore
 from portside.runtime.metrics import Metrics
@@ -76,6 +77,11 @@ class Capabilities:
     def portal_sessions(self) -> PortalSessionStore:
         """The web portal's sign-in sessions (in the database: shared by every node)."""
         return PortalSessionStore(self.database)
+
+    @cached_property
+    def portal_directory(self) -> PortalDirectoryStore:
+        """The portal's pending directory sign-ins and directory sessions (shared by every node)."""
+        return PortalDirectoryStore(self.database)
 
     # Events.
 

@@ -301,6 +301,7 @@ class Runtime(Capabilities):
             refresh_token_seconds=s.refresh_token_seconds,
             issuers=self.issuers,
             local_logins=self.local_logins,
+            seal=self.secret_box.seal,
         )
 
     def login_server_forwarder(self) -> LoginServerForwarder | None:

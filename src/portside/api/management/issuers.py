@@ -39,6 +39,9 @@ class TrustedIssuerCreate(ApiModel):
     jwks: dict[str, Any] | None = None
     groups_claim: str = _Claim
     tenant: str | None = Field(None, min_length=1, max_length=255)
+    # Portal sign-in: the client id registered at the issuer, and its secret (write-only).
+    portal_client_id: str | None = Field(None, min_length=1, max_length=255)
+    portal_client_secret: str | None = Field(None, min_length=1, max_length=1024)
 
 
 class TrustedIssuerUpdate(ApiModel):
@@ -50,6 +53,8 @@ class TrustedIssuerUpdate(ApiModel):
     jwks: dict[str, Any] | None = None
     groups_claim: str | None = Field(None, min_length=1, max_length=128)
     tenant: str | None = Field(None, max_length=255)
+    portal_client_id: str | None = Field(None, max_length=255)
+    portal_client_secret: str | None = Field(None, max_length=1024)
 
 
 class TrustedIssuer(ApiModel):
@@ -66,12 +71,18 @@ class TrustedIssuer(ApiModel):
     tenant: str | None = None
     creation_date: datetime | None = None
     last_update_date: datetime | None = None
+    portal_client_id: str | None = None
+    # The secret itself is never shown again: only whether one is stored.
+    portal_client_secret_set: bool = False
 
     @classmethod
     def of(cls, view: IssuerView) -> TrustedIssuer:
         """From the service's view of an issuer."""
         return cls.from_record(
-            view, creation_date=view.created_at, last_update_date=view.updated_at
+            view,
+            creation_date=view.created_at,
+            last_update_date=view.updated_at,
+            portal_client_secret_set=view.portal_secret_set,
         )
 
 
@@ -94,6 +105,8 @@ async def create_issuer(
         jwks=body.jwks,
         groups_claim=body.groups_claim,
         tenant=body.tenant,
+        portal_client_id=body.portal_client_id,
+        portal_client_secret=body.portal_client_secret,
     )
     return TrustedIssuer.of(view)
 
@@ -109,7 +122,7 @@ async def update_issuer(
     request: Request, name: IssuerName, body: TrustedIssuerUpdate, caller: AdminCaller
 ) -> TrustedIssuer:
     """Change an issuer created here (its name and `issuer` stay); sessions opened before run
-    to their end."""
+    to their end. `portalClientId: null` stops offering it for portal sign-in."""
     changes = IssuerChanges(fields=frozenset(body.model_fields_set), **body.model_dump())
     return TrustedIssuer.of(await service_of(request).issuers.update(name, changes))
 

@@ -38,6 +38,8 @@ _FIELDS = (
     ("JWKS file", "jwksFile"),
     ("Groups claim", "groupsClaim"),
     ("Tenant", "tenant"),
+    ("Portal client id", "portalClientId"),
+    ("Portal client secret set", "portalClientSecretSet"),
     ("Created", "creationDate"),
     ("Updated", "lastUpdateDate"),
 )
@@ -48,6 +50,27 @@ _jwks_file_option = click.option(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A JWKS document on this machine, sent to the server (instead of --jwks-url).",
 )
+
+
+_portal_client_option = click.option(
+    "--portal-client-id", help="OAuth client id at the issuer: the portal offers sign-in with it."
+)
+_portal_secret_option = click.option(
+    "--portal-client-secret",
+    envvar="PORTSIDE_PORTAL_CLIENT_SECRET",
+    help="Its client secret, if the issuer wants one (stored sealed, never shown again; "
+    "better given through $PORTSIDE_PORTAL_CLIENT_SECRET than on the command line).",
+)
+
+
+def _portal(client_id: str | None, secret: str | None) -> dict[str, Any]:
+    """The body fields of the portal sign-in client (none if neither option was given)."""
+    body: dict[str, Any] = {}
+    if client_id is not None:
+        body["portalClientId"] = client_id
+    if secret is not None:
+        body["portalClientSecret"] = secret
+    return body
 
 
 def _path(name: str) -> str:
@@ -87,6 +110,8 @@ def issuer() -> None:
 @_jwks_file_option
 @click.option("--groups-claim", default="groups", show_default=True, help="Claim of groups.")
 @click.option("--tenant", help="Accept only its tokens of this tenant (`tid`).")
+@_portal_client_option
+@_portal_secret_option
 @connection_options
 @click.pass_context
 def create_issuer(
@@ -98,6 +123,8 @@ def create_issuer(
     jwks_file: Path | None,
     groups_claim: str,
     tenant: str | None,
+    portal_client_id: str | None,
+    portal_client_secret: str | None,
 ) -> None:
     """Trust an issuer under NAME (lowercase letters, digits, hyphens), on every node at once."""
     keys = _keys(jwks_url, jwks_file)
@@ -109,6 +136,7 @@ def create_issuer(
         "audience": audience,
         "groupsClaim": groups_claim,
         **keys,
+        **_portal(portal_client_id, portal_client_secret),
     }
     if tenant is not None:
         body["tenant"] = tenant
@@ -141,6 +169,9 @@ def show_issuer(ctx: click.Context, name: str) -> None:
 @click.option("--groups-claim", help="Claim of groups.")
 @click.option("--tenant", help="Accept only its tokens of this tenant (`tid`).")
 @click.option("--no-tenant", is_flag=True, help="Accept its tokens of any tenant.")
+@_portal_client_option
+@_portal_secret_option
+@click.option("--no-portal", is_flag=True, help="Stop offering it for portal sign-in.")
 @connection_options
 @click.pass_context
 def update_issuer(
@@ -152,6 +183,9 @@ def update_issuer(
     groups_claim: str | None,
     tenant: str | None,
     no_tenant: bool,
+    portal_client_id: str | None,
+    portal_client_secret: str | None,
+    no_portal: bool,
 ) -> None:
     """Change trusted issuer NAME (created through the API); sessions opened before run on."""
     if tenant is not None and no_tenant:
@@ -163,6 +197,11 @@ def update_issuer(
         body["groupsClaim"] = groups_claim
     if tenant is not None or no_tenant:
         body["tenant"] = tenant
+    if no_portal and (portal_client_id is not None or portal_client_secret is not None):
+        raise click.UsageError("give --no-portal alone, or the portal client options")
+    body |= (
+        {"portalClientId": None} if no_portal else _portal(portal_client_id, portal_client_secret)
+    )
     emit_record(ctx, management_client(ctx).call("PATCH", _path(name), body), _FIELDS)
 
 

@@ -24,6 +24,7 @@ registries ─< repositories ─< repository_blobs >─ blobs
     └─< replications                  (locations it is replicated to; blobs ─< blob_locations)
 service_principals, signing_keys, trusted_issuers,    (deployment-wide)
 versions, leases, deployment_keys, login_failures, portal_sessions
+portal_sessions ─ portal_directory_sessions, portal_signin_states   (directory sign-in)
 audit_log                             (by registry uid, no foreign key: outlives registries)
 
 content.py holds registries and what they contain, access.py who may do what, lifecycle.py
@@ -72,6 +73,10 @@ from portside.metadata.schema.lifecycle import (
     retention_rules,
 )
 from portside.metadata.schema.portal import portal_sessions
+from portside.metadata.schema.portal_directory import (
+    portal_directory_sessions,
+    portal_signin_states,
+)
 from portside.metadata.schema.regional import regional_events
 from portside.metadata.schema.replication import blob_locations, replications
 from portside.metadata.schema.throttling import login_failures, request_counts
@@ -95,7 +100,9 @@ __all__ = [
     "manifest_children",
     "manifests",
     "metadata",
+    "portal_directory_sessions",
     "portal_sessions",
+    "portal_signin_states",
     "regional_events",
     "registries",
     "registry_blobs",

@@ -134,6 +134,12 @@ trusted_issuers = Table(
     Column("tenant", String(255)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Portal sign-in (authorization code + PKCE): the OAuth client id registered at the
+    # issuer (set: the sign-in page offers this issuer), and its client secret, if the
+    # issuer wants one, sealed with the deployment key (`portal_secret_key` names that key).
+    Column("portal_client_id", String(255)),
+    Column("portal_secret_sealed", LargeBinary),
+    Column("portal_secret_key", String(64)),
 )
 
 versions = Table(

@@ -9,9 +9,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from portside.auth.errors import Throttled, Unauthorized
+from portside.portal.directory import DirectorySignIn
 from portside.portal.web import COOKIE, SIGNIN_COOKIE, checked_form, over_https, portal_of
 
-__all__ = ["routes"]
+__all__ = ["local_target", "routes", "signin_form"]
 
 
 async def home(request: Request) -> Response:
@@ -24,7 +25,7 @@ async def home(request: Request) -> Response:
 
 async def signin_page(request: Request) -> Response:
     """The sign-in form, with a fresh CSRF cookie of its own."""
-    return _form(request, "", 200)
+    return await signin_form(request, "", 200)
 
 
 async def signin(request: Request) -> Response:
@@ -37,10 +38,10 @@ async def signin(request: Request) -> Response:
         cookie = await portal.sign_in.sign_in(username, fields.get("password", ""), client=client)
     except (Unauthorized, Throttled) as error:
         status = 429 if isinstance(error, Throttled) else 401
-        return _form(request, error.message, status, username)
+        return await signin_form(request, error.message, status, username)
     # A session the browser already had ends: one browser, one session.
     await portal.sign_in.sign_out(request.cookies.get(COOKIE))
-    response = RedirectResponse(_next(request, fields.get("next", "")), 303)
+    response = RedirectResponse(local_target(request, fields.get("next", "")), 303)
     response.set_cookie(
         COOKIE,
         cookie,
@@ -65,8 +66,11 @@ async def signout(request: Request) -> Response:
     return response
 
 
-def _form(request: Request, error: str, status: int, username: str = "") -> Response:
+async def signin_form(request: Request, error: str, status: int, username: str = "") -> Response:
+    """The sign-in page (with `error` shown, if any) and the directories it offers."""
     token = secrets.token_urlsafe(32)
+    directory = request.app.state.directory
+    assert isinstance(directory, DirectorySignIn)
     page = portal_of(request).render(
         request,
         "signin.html",
@@ -75,6 +79,7 @@ def _form(request: Request, error: str, status: int, username: str = "") -> Resp
             "error": error,
             "username": username,
             "next": request.query_params.get("next", ""),
+            "directories": await directory.choices(),
         },
         status=status,
     )
@@ -89,7 +94,7 @@ def _form(request: Request, error: str, status: int, username: str = "") -> Resp
     return page
 
 
-def _next(request: Request, target: str) -> str:
+def local_target(request: Request, target: str) -> str:
     """Where to go after signing in: a page of this portal, never another site."""
     root = str(request.scope.get("root_path", ""))
     if target.startswith(root + "/") and not target.startswith("//") and "\\" not in target:

@@ -9,6 +9,11 @@ a path on the server, so the API takes a JWKS URL or the JWKS document itself.
 Removing an issuer ends its sessions: its refresh tokens are refused at their next use, and
 every registry's auth version moves so that its access tokens are re-evaluated (and refused).
 Role assignments that name it stay, matching nobody, until it is trusted again.
+
+An issuer with a `portal_client_id` is offered on the portal's sign-in page (directory sign-in,
+authorization code with PKCE: docs/portal.md). Its client secret, if the issuer wants one, is
+sealed with the deployment key before it is stored (it must be sent to the issuer again, so a
+hash would not do) and never shown again: views say only whether one is set.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import builtins
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -28,7 +33,10 @@ from portside.services.access.issuers import TrustedIssuers
 from portside.services.management.context import check_text
 from portside.services.management.errors import Conflict, Invalid, NotFound
 
-__all__ = ["MAX_INLINE_JWKS", "IssuerChanges", "IssuerManagement", "IssuerView"]
+__all__ = ["MAX_INLINE_JWKS", "IssuerChanges", "IssuerManagement", "IssuerView", "Sealer"]
+
+Sealer = Callable[[str, str], Awaitable[tuple[str, bytes]]]
+"""Seals a secret bound to a context: (key id, sealed bytes) (the runtime's SecretBox)."""
 
 MAX_INLINE_JWKS = 64 * 1024
 """Largest JWKS document stored inline, as JSON text (a few keys take a few KiB)."""
@@ -52,6 +60,8 @@ class IssuerView:
     tenant: str | None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    portal_client_id: str | None = None
+    portal_secret_set: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +74,8 @@ class IssuerChanges:
     jwks: Mapping[str, object] | None = None
     groups_claim: str | None = None
     tenant: str | None = None
+    portal_client_id: str | None = None
+    portal_client_secret: str | None = None
 
 
 def _configured_view(number: int, trusted: TrustedIssuer) -> IssuerView:
@@ -93,7 +105,15 @@ def _stored_view(record: TrustedIssuerRecord) -> IssuerView:
         tenant=record.tenant,
         created_at=record.created_at,
         updated_at=record.updated_at,
+        portal_client_id=record.portal_client_id,
+        portal_secret_set=record.portal_secret_sealed is not None,
     )
+
+
+def portal_secret_context(name: str, issuer: str) -> str:
+    """What a portal client secret is sealed to: its issuer's row (copied elsewhere, it does
+    not open)."""
+    return f"trusted-issuer:{name}:{issuer}"
 
 
 def _jwks_url(url: str) -> str:
@@ -121,10 +141,12 @@ def _jwks(document: Mapping[str, object]) -> str:
 class IssuerManagement:
     """Lists every trusted issuer; creates, changes and removes the stored ones."""
 
-    def __init__(self, issuers: TrustedIssuers) -> None:
-        """Work on the trusted issuers of the composition root (its store and configured ones)."""
+    def __init__(self, issuers: TrustedIssuers, seal: Sealer | None = None) -> None:
+        """Work on the trusted issuers of the composition root (its store and configured ones);
+        `seal` seals portal client secrets (without it, none can be stored)."""
         self._issuers = issuers
         self._store = issuers.store
+        self._seal = seal
 
     async def list(self) -> builtins.list[IssuerView]:
         """The configured issuers (in file order), then the stored ones (by name)."""
@@ -150,8 +172,12 @@ class IssuerManagement:
         jwks: Mapping[str, object] | None = None,
         groups_claim: str = "groups",
         tenant: str | None = None,
+        portal_client_id: str | None = None,
+        portal_client_secret: str | None = None,
     ) -> IssuerView:
-        """Trust a new issuer, at once on every node; Conflict if its name or `iss` is taken."""
+        """Trust a new issuer, at once on every node; Conflict if its name or `iss` is taken.
+        With `portal_client_id` (and its secret, if the issuer wants one) the portal offers
+        sign-in with it."""
         if not _NAME.fullmatch(name) or name.startswith(_CONFIG_PREFIX):
             raise Invalid(
                 "name must be 1 to 64 lowercase letters, digits and hyphens, starting with a "
@@ -168,6 +194,7 @@ class IssuerManagement:
         document = None if jwks is None else _jwks(jwks)
         if issuer in {trusted.issuer for trusted in self._issuers.configured}:
             raise Conflict(f"issuer {issuer[:80]!r} is trusted by the configuration file")
+        portal = await self._portal_client(name, issuer, portal_client_id, portal_client_secret)
         record = await self._store.create(
             name,
             issuer,
@@ -176,6 +203,7 @@ class IssuerManagement:
             jwks=document,
             groups_claim=groups_claim,
             tenant=tenant,
+            portal=portal,
         )
         if record is None:
             raise Conflict(f"a trusted issuer named {name!r} or with this issuer exists already")
@@ -207,6 +235,8 @@ class IssuerManagement:
             if changes.jwks is None:
                 raise Invalid("jwks must be a JWK set")
             values.update(jwks=_jwks(changes.jwks), jwks_url=None)
+        if "portal_client_id" in given or "portal_client_secret" in given:
+            values.update(await self._portal_changes(name, changes))
         if not values:
             return _stored_view(await self._get(name))
         record = await self._store.update(name, values)
@@ -219,6 +249,50 @@ class IssuerManagement:
         self._writable(name)
         if await self._store.delete(name) is None:
             raise NotFound(f"no trusted issuer named {name[:64]!r}")
+
+    async def _portal_changes(self, name: str, changes: IssuerChanges) -> dict[str, object]:
+        """The portal sign-in columns an update changes (a new client id alone keeps the
+        secret already sealed; no client id drops the secret too)."""
+        current = await self._get(name)
+        given = changes.fields
+        client_id = changes.portal_client_id
+        if "portal_client_id" not in given:
+            client_id = current.portal_client_id
+        secret = changes.portal_client_secret
+        portal = await self._portal_client(name, current.issuer, client_id, secret)
+        if "portal_client_secret" not in given and client_id is not None:
+            portal.pop("portal_secret_sealed")
+            portal.pop("portal_secret_key")
+        return portal
+
+    async def _portal_client(
+        self, name: str, issuer: str, client_id: str | None, secret: str | None
+    ) -> dict[str, object]:
+        """The portal sign-in columns for `client_id` and `secret` (the secret sealed)."""
+        if client_id is None:
+            if secret is not None:
+                raise Invalid("portalClientSecret needs a portalClientId")
+            return {
+                "portal_client_id": None,
+                "portal_secret_sealed": None,
+                "portal_secret_key": None,
+            }
+        check_text(client_id, "portalClientId", 255, allow_empty=False)
+        if secret is None:
+            return {
+                "portal_client_id": client_id,
+                "portal_secret_sealed": None,
+                "portal_secret_key": None,
+            }
+        check_text(secret, "portalClientSecret", 1024, allow_empty=False)
+        if self._seal is None:
+            raise Conflict("this server cannot seal secrets: no portal client secret is stored")
+        kid, sealed = await self._seal(secret, portal_secret_context(name, issuer))
+        return {
+            "portal_client_id": client_id,
+            "portal_secret_sealed": sealed,
+            "portal_secret_key": kid,
+        }
 
     def _writable(self, name: str) -> None:
         """Conflict for a configured issuer: the file is its one home."""

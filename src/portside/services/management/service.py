@@ -35,7 +35,7 @@ from portside.services.management.admin import Caller, DeploymentAdmin, Manageme
 from portside.services.management.context import ManagementContext
 from portside.services.management.errors import Invalid, NotFound
 from portside.services.management.identities import PrincipalManagement
-from portside.services.management.issuers import IssuerManagement
+from portside.services.management.issuers import IssuerManagement, Sealer
 from portside.services.management.registries import RegistryManagement
 from portside.services.management.scope_maps import ScopeMapManagement
 from portside.services.management.tokens import TokenManagement
@@ -77,6 +77,7 @@ class ManagementService:
         refresh_token_seconds: int,
         issuers: TrustedIssuers,
         local_logins: LocalLoginServers | None = None,
+        seal: Sealer | None = None,
     ) -> None:
         """Assemble the parts over the stores and `usage` (see the module docstring).
 
@@ -84,7 +85,8 @@ class ManagementService:
         loopback ones (services/access/hosts.py); `default_registry`
         answers at the server's own address; `refresh_token_seconds` is the lifetime of the
         refresh tokens `login` issues; `issuers` the trusted OIDC issuers (configured and
-        stored), which federated role assignments name.
+        stored), which federated role assignments name; `seal` seals their portal client
+        secrets.
         """
         context = ManagementContext(stores, hasher, UsageService(usage))
         self.registries = RegistryManagement(
@@ -97,7 +99,7 @@ class ManagementService:
         self.scope_maps = ScopeMapManagement(context)
         self.tokens = TokenManagement(context)
         self.principals = PrincipalManagement(context, issuers.issuers)
-        self.issuers = IssuerManagement(issuers)
+        self.issuers = IssuerManagement(issuers, seal)
         self.admin = admin
         self.auth = ManagementAuth(admin, self.principals, throttle)
         self._context = context
