@@ -43,7 +43,7 @@ from portside.metadata.schema import (
     repositories,
     repository_blobs,
 )
-from portside.metadata.usage import unlink_blob
+from portside.metadata.usage import unlink_blobs
 
 __all__ = ["CollectorStore", "DeadLink", "Forecast", "FreedBlob"]
 
@@ -203,6 +203,8 @@ class CollectorStore:
 
         Takes the repository's exclusive row lock first, as a manifest push does, so a push
         either committed its references before this check or finds the link gone in its own.
+        However many digests, the transaction runs the same few statements: the re-check and
+        the removal are set-based (usage.unlink_blobs).
         """
         async with self._db.write() as conn:
             if await locked_repository(conn, registry_id, name, repo_id=repository_id) is None:
@@ -211,31 +213,27 @@ class CollectorStore:
                 repository_blobs.c.repository_id == repository_id,
                 repository_blobs.c.digest.in_(list(digests)),
             )
-            # Wait for touches in flight (PostgreSQL); the check below then sees them.
-            await conn.execute(
-                select(repository_blobs.c.digest)
-                .where(where)
-                .order_by(repository_blobs.c.digest)
-                .with_for_update()
-            )
-            dead = (
-                await conn.scalars(
+            if not self._db.is_sqlite:
+                # Wait for touches in flight; the check below then sees them.
+                await conn.execute(
                     select(repository_blobs.c.digest)
-                    .where(
-                        where,
-                        ~_fresh(
-                            repository_blobs.c.created_at, repository_blobs.c.touched_at, cutoff
-                        ),
-                        ~_referenced_in_repository(
-                            repository_id, registry_id, name, repository_blobs.c.digest
-                        ),
-                    )
+                    .where(where)
                     .order_by(repository_blobs.c.digest)
+                    .with_for_update()
                 )
-            ).all()
-            for digest in dead:
-                await unlink_blob(conn, registry_id, repository_id, digest)
-            return list(dead)
+            dead = await conn.execute(
+                select(repository_blobs.c.digest, blobs.c.size)
+                .join(blobs, blobs.c.digest == repository_blobs.c.digest)
+                .where(
+                    where,
+                    ~_fresh(repository_blobs.c.created_at, repository_blobs.c.touched_at, cutoff),
+                    ~_referenced_in_repository(
+                        repository_id, registry_id, name, repository_blobs.c.digest
+                    ),
+                )
+            )
+            sizes = {row.digest: int(row.size) for row in dead}
+            return sorted(await unlink_blobs(conn, registry_id, repository_id, sizes))
 
     @retry_on_conflict
     async def doom(self, cutoff: datetime) -> int:
@@ -276,7 +274,8 @@ class CollectorStore:
         others are no longer doomed. Returns what was deleted."""
         async with self._db.write() as conn:
             where = blobs.c.digest.in_(list(digests))
-            await _lock_rows(conn, where)
+            if not self._db.is_sqlite:
+                await _lock_rows(conn, where)
             freed = [
                 FreedBlob(row.digest, int(row.size))
                 for row in await conn.execute(
@@ -304,7 +303,8 @@ class CollectorStore:
 
 
 async def _lock_rows(conn: AsyncConnection, where: ColumnElement[bool]) -> None:
-    """Lock the blob rows (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers)."""
+    """Lock the blob rows (PostgreSQL only: SQLite's BEGIN IMMEDIATE already serialises
+    writers, and it would run the statement for nothing)."""
     await conn.execute(
         select(blobs.c.digest).where(where).order_by(blobs.c.digest).with_for_update()
     )
