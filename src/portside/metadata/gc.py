@@ -285,11 +285,12 @@ class CollectorStore:
                 )
             ]
             gone = [blob.digest for blob in freed]
-            await conn.execute(
-                update(blobs)
-                .where(where, blobs.c.digest.not_in(gone), blobs.c.doomed_at.is_not(None))
-                .values(doomed_at=None)
-            )
+            if len(gone) < len(digests):  # usually none is left to revive
+                await conn.execute(
+                    update(blobs)
+                    .where(where, blobs.c.digest.not_in(gone), blobs.c.doomed_at.is_not(None))
+                    .values(doomed_at=None)
+                )
             # Bytes first, then the row: a failure in between leaves a doomed row without
             # bytes, which the next run deletes and an upload of the digest refills.
             # A task group waits for every deletion, even on failure or cancellation: none
