@@ -47,6 +47,9 @@ from portside.metadata.usage import unlink_blobs
 
 __all__ = ["CollectorStore", "DeadLink", "Forecast", "FreedBlob"]
 
+_DELETERS = 16
+"""How many deletions of bytes phase B runs at once inside its transaction."""
+
 
 @dataclass(frozen=True, slots=True)
 class DeadLink:
@@ -295,9 +298,18 @@ class CollectorStore:
             # bytes, which the next run deletes and an upload of the digest refills.
             # A task group waits for every deletion, even on failure or cancellation: none
             # may land after this transaction has let go of the row locks.
+            # A few workers share the list rather than a task per blob: a task costs more
+            # than the deletion of a small file, and a remote store need not take hundreds of
+            # requests at once.
+            pending = iter(gone)
+
+            async def deleter() -> None:
+                for digest in pending:
+                    await delete_bytes(digest)
+
             async with anyio.create_task_group() as tasks:
-                for digest in gone:
-                    tasks.start_soon(delete_bytes, digest)
+                for _ in range(min(_DELETERS, len(gone))):
+                    tasks.start_soon(deleter)
             if gone:
                 await conn.execute(delete(blobs).where(blobs.c.digest.in_(gone)))
             return freed
