@@ -43,9 +43,12 @@ from portside.metadata.schema import (
     repositories,
     repository_blobs,
 )
-from portside.metadata.usage import unlink_blob
+from portside.metadata.usage import unlink_blobs
 
 __all__ = ["CollectorStore", "DeadLink", "Forecast", "FreedBlob"]
+
+_DELETERS = 16
+"""How many deletions of bytes phase B runs at once inside its transaction."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +206,8 @@ class CollectorStore:
 
         Takes the repository's exclusive row lock first, as a manifest push does, so a push
         either committed its references before this check or finds the link gone in its own.
+        However many digests, the transaction runs the same few statements: the re-check and
+        the removal are set-based (usage.unlink_blobs).
         """
         async with self._db.write() as conn:
             if await locked_repository(conn, registry_id, name, repo_id=repository_id) is None:
@@ -211,31 +216,27 @@ class CollectorStore:
                 repository_blobs.c.repository_id == repository_id,
                 repository_blobs.c.digest.in_(list(digests)),
             )
-            # Wait for touches in flight (PostgreSQL); the check below then sees them.
-            await conn.execute(
-                select(repository_blobs.c.digest)
-                .where(where)
-                .order_by(repository_blobs.c.digest)
-                .with_for_update()
-            )
-            dead = (
-                await conn.scalars(
+            if not self._db.is_sqlite:
+                # Wait for touches in flight; the check below then sees them.
+                await conn.execute(
                     select(repository_blobs.c.digest)
-                    .where(
-                        where,
-                        ~_fresh(
-                            repository_blobs.c.created_at, repository_blobs.c.touched_at, cutoff
-                        ),
-                        ~_referenced_in_repository(
-                            repository_id, registry_id, name, repository_blobs.c.digest
-                        ),
-                    )
+                    .where(where)
                     .order_by(repository_blobs.c.digest)
+                    .with_for_update()
                 )
-            ).all()
-            for digest in dead:
-                await unlink_blob(conn, registry_id, repository_id, digest)
-            return list(dead)
+            dead = await conn.execute(
+                select(repository_blobs.c.digest, blobs.c.size)
+                .join(blobs, blobs.c.digest == repository_blobs.c.digest)
+                .where(
+                    where,
+                    ~_fresh(repository_blobs.c.created_at, repository_blobs.c.touched_at, cutoff),
+                    ~_referenced_in_repository(
+                        repository_id, registry_id, name, repository_blobs.c.digest
+                    ),
+                )
+            )
+            sizes = {row.digest: int(row.size) for row in dead}
+            return sorted(await unlink_blobs(conn, registry_id, repository_id, sizes))
 
     @retry_on_conflict
     async def doom(self, cutoff: datetime) -> int:
@@ -276,7 +277,8 @@ class CollectorStore:
         others are no longer doomed. Returns what was deleted."""
         async with self._db.write() as conn:
             where = blobs.c.digest.in_(list(digests))
-            await _lock_rows(conn, where)
+            if not self._db.is_sqlite:
+                await _lock_rows(conn, where)
             freed = [
                 FreedBlob(row.digest, int(row.size))
                 for row in await conn.execute(
@@ -286,25 +288,36 @@ class CollectorStore:
                 )
             ]
             gone = [blob.digest for blob in freed]
-            await conn.execute(
-                update(blobs)
-                .where(where, blobs.c.digest.not_in(gone), blobs.c.doomed_at.is_not(None))
-                .values(doomed_at=None)
-            )
+            if len(gone) < len(digests):  # usually none is left to revive
+                await conn.execute(
+                    update(blobs)
+                    .where(where, blobs.c.digest.not_in(gone), blobs.c.doomed_at.is_not(None))
+                    .values(doomed_at=None)
+                )
             # Bytes first, then the row: a failure in between leaves a doomed row without
             # bytes, which the next run deletes and an upload of the digest refills.
             # A task group waits for every deletion, even on failure or cancellation: none
             # may land after this transaction has let go of the row locks.
+            # A few workers share the list rather than a task per blob: a task costs more
+            # than the deletion of a small file, and a remote store need not take hundreds of
+            # requests at once.
+            pending = iter(gone)
+
+            async def deleter() -> None:
+                for digest in pending:
+                    await delete_bytes(digest)
+
             async with anyio.create_task_group() as tasks:
-                for digest in gone:
-                    tasks.start_soon(delete_bytes, digest)
+                for _ in range(min(_DELETERS, len(gone))):
+                    tasks.start_soon(deleter)
             if gone:
                 await conn.execute(delete(blobs).where(blobs.c.digest.in_(gone)))
             return freed
 
 
 async def _lock_rows(conn: AsyncConnection, where: ColumnElement[bool]) -> None:
-    """Lock the blob rows (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers)."""
+    """Lock the blob rows (PostgreSQL only: SQLite's BEGIN IMMEDIATE already serialises
+    writers, and it would run the statement for nothing)."""
     await conn.execute(
         select(blobs.c.digest).where(where).order_by(blobs.c.digest).with_for_update()
     )

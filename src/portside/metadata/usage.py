@@ -1,6 +1,6 @@
 """Storage used per registry and per repository, kept exact as blobs are linked and unlinked.
 
-Every change to `repository_blobs` goes through `link_blob`, `unlink_blob` or
+Every change to `repository_blobs` goes through `link_blob`, `unlink_blob`, `unlink_blobs` or
 `unlink_repository`, inside the caller's write transaction, so the counters change in the same
 commit as the links:
 
@@ -15,7 +15,7 @@ The storage quota is checked by the same statement that adds to the registry's t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 from sqlalchemy import and_, delete, select, update
@@ -37,6 +37,7 @@ __all__ = [
     "effective_limit",
     "link_blob",
     "unlink_blob",
+    "unlink_blobs",
     "unlink_repository",
 ]
 
@@ -171,6 +172,39 @@ async def unlink_blob(
     )
     await _release(conn, registry_id, {digest: int(size)})
     return True
+
+
+async def unlink_blobs(
+    conn: AsyncConnection, registry_id: int, repository_id: int, sizes: Mapping[str, int]
+) -> Sequence[str]:
+    """Remove a repository's links to many blobs (`sizes`: digest → blob size) in a fixed
+    number of statements, whatever their count; the digests whose link was removed.
+
+    The counters change by exactly the links the DELETE removed (its RETURNING), so a digest
+    that was not linked costs nothing. The collector removes dead links in batches through this:
+    `unlink_blob` runs its handful of statements per link.
+    """
+    if not sizes:
+        return []
+    removed = (
+        await conn.scalars(
+            delete(repository_blobs)
+            .where(
+                repository_blobs.c.repository_id == repository_id,
+                repository_blobs.c.digest.in_(list(sizes)),
+            )
+            .returning(repository_blobs.c.digest)
+        )
+    ).all()
+    if not removed:
+        return []
+    await conn.execute(
+        update(repositories)
+        .where(repositories.c.id == repository_id)
+        .values(storage_bytes=repositories.c.storage_bytes - sum(sizes[d] for d in removed))
+    )
+    await _release(conn, registry_id, {digest: sizes[digest] for digest in removed})
+    return removed
 
 
 async def unlink_repository(conn: AsyncConnection, registry_id: int, repository_id: int) -> None:

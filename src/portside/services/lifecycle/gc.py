@@ -106,16 +106,16 @@ class GarbageCollector:
         holder: str | None = None,
         lease_ttl: timedelta = timedelta(minutes=2),
         batch_size: int = 1000,
-        links_per_transaction: int = 32,
-        blobs_per_transaction: int = 64,
+        links_per_transaction: int = 1000,
+        blobs_per_transaction: int = 400,
         pause: float | None = None,
     ) -> None:
         """`grace`: links and blobs younger (or used more recently) than this are kept.
 
         `batch_size` rows are listed per read. Removals are grouped into short transactions
-        (pushes wait for them: on SQLite every writer does): a link costs a handful of
-        statements (usage.unlink_blob keeps the counters exact), a blob a share of a few
-        statements and the deletion of its bytes. After each one the collector pauses
+        (pushes wait for them: on SQLite every writer does) of a fixed number of set-based
+        statements each, whatever the number of links or blobs in them; a blob also costs the
+        deletion of its bytes inside its transaction. After each one the collector pauses
         `pause` seconds; by default 0.1 s where writers wait by polling (SQLite retries a
         busy lock at growing intervals, up to 100 ms: without the pause a collector that
         starts its next transaction at once starves the pushes), else none.
