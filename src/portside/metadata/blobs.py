@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.clock import utcnow
@@ -21,7 +21,7 @@ from portside.metadata.conflicts import insert_or_ignore, retry_on_conflict
 from portside.metadata.database import Database
 from portside.metadata.locks import locked_repository, require
 from portside.metadata.repositories import ensure_repository, repository_id
-from portside.metadata.schema import blobs, repositories, repository_blobs
+from portside.metadata.schema import blobs, repositories, repository_blobs, uploads
 from portside.metadata.usage import link_blob, unlink_blob
 
 __all__ = ["BlobLink", "BlobStore", "mount_link"]
@@ -111,20 +111,25 @@ class BlobStore:
         size: int,
         *,
         commit: Callable[[], Awaitable[None]] | None = None,
+        upload_id: str | None = None,
     ) -> None:
         """Record a verified blob and link it to `repository` (both idempotent).
 
         `commit` puts the blob's bytes in place; it runs last in the transaction, once the
         blob's row is locked (so the collector cannot be deleting the same digest) and the
         link has passed the storage quota (so a refused push commits no bytes). It may run
-        again if the transaction is retried. Raises LockViolation if the repository is
-        write-disabled, QuotaViolation if the blob does not fit.
+        again if the transaction is retried. `upload_id` names the upload session the blob
+        came from, forgotten in the same transaction (on SQLite every write transaction is
+        a turn at the one write lock: a push should not take two). Raises LockViolation if
+        the repository is write-disabled, QuotaViolation if the blob does not fit.
         """
         async with self._db.write() as conn:
             repo_id = await _writable(conn, registry_id, repository)
             await _lock_blob(conn, digest, size)
             if not await link_blob(conn, registry_id, repo_id, digest, size):
                 await _touch_link(conn, repo_id, digest)
+            if upload_id is not None:
+                await conn.execute(delete(uploads).where(uploads.c.id == upload_id))
             if commit is not None:
                 await commit()
 

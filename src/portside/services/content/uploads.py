@@ -145,14 +145,18 @@ class UploadService:
         try:
             with lock_errors():
                 await self._blobs.add(
-                    target.registry_id, target.repository, str(digest), size, commit=commit
+                    target.registry_id,
+                    target.repository,
+                    str(digest),
+                    size,
+                    commit=commit,
+                    upload_id=upload_id,
                 )
         except BaseException:
             if not commit.done:
                 await self._driver.upload_delete(upload_id)
-            raise
-        finally:
             await self._uploads.delete(upload_id)
+            raise
         return size
 
     async def upload_whole(
