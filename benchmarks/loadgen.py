@@ -10,10 +10,9 @@ from __future__ import annotations
 import re
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-__all__ = ["WrkResult", "ab_head", "curl", "curl_headers", "run_parallel", "wrk"]
+__all__ = ["WrkResult", "ab_head", "curl", "curl_headers", "wrk"]
 
 
 def curl(*args: str) -> tuple[int, float]:
@@ -43,24 +42,6 @@ def curl_headers(*args: str) -> tuple[int, dict[str, str]]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     return status, headers
-
-
-def run_parallel(commands: list[list[str]]) -> float:
-    """Start every command at once and wait for all; returns the wall time in seconds."""
-    started = time.perf_counter()
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        procs += [subprocess.Popen(c, stdout=subprocess.DEVNULL) for c in commands]
-        codes = [p.wait() for p in procs]
-    finally:  # an interrupted run leaves no client behind
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    elapsed = time.perf_counter() - started
-    if any(codes):
-        raise RuntimeError(f"parallel client failed: exit codes {codes}")
-    return elapsed
 
 
 class WrkResult:

@@ -14,11 +14,11 @@ import contextlib
 import platform
 import shutil
 import signal
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,28 +28,11 @@ from rich.table import Table
 from benchmarks import workloads as w
 from benchmarks.bearer import ADMIN_PASSWORD, BearerAccess
 from benchmarks.populate import make_blob_file, populate_repositories, push_image, push_tags
+from benchmarks.results import Row, measure, pair
 from benchmarks.servers import Server, start_portside, start_reference
+from benchmarks.variants import PG, concurrent_rows, nginx_rows, postgres_server
 
 console = Console()
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of the result table."""
-
-    name: str
-    unit: str
-    portside: float
-    reference: float
-    higher_is_better: bool
-    target: str
-
-    @property
-    def ratio(self) -> float:
-        """Portside's advantage (> 1 means Portside is better)."""
-        if self.higher_is_better:
-            return self.portside / self.reference if self.reference else float("inf")
-        return self.reference / self.portside if self.portside else float("inf")
 
 
 def prepare(root: Path, scale: w.Scale) -> w.Prepared:
@@ -79,39 +62,32 @@ def seed(server: Server, prep: w.Prepared, scale: w.Scale) -> None:
     prep.catalog_pages[server.name] = pages
 
 
-def measure(servers: list[Server], rounds: int, fn: Callable[[Server], float]) -> dict[str, float]:
-    """Median of `rounds` runs per server, alternating which goes first."""
-    results: dict[str, list[float]] = {s.name: [] for s in servers}
-    for index in range(rounds):
-        order = servers if index % 2 == 0 else list(reversed(servers))
-        for server in order:
-            results[server.name].append(fn(server))
-    return {name: statistics.median(values) for name, values in results.items()}
-
-
 def run(scale: w.Scale, workers: int | None, root: Path) -> list[Row]:
-    """Start both servers, run every workload, stop them; the rows of the table. `workers`
+    """Start the servers, run every workload, stop them; the rows of the table. `workers`
     None runs Portside with `portside serve`'s default."""
     portside = start_portside(root / "portside", workers, ADMIN_PASSWORD)
     reference = start_reference(root / "reference")
-    servers = [portside, reference]
-    rows: list[Row] = []
-    try:
+    with contextlib.ExitStack() as stopping:  # every server is stopped, even if one fails to
+        pg = stopping.enter_context(postgres_server(root / "portside-pg", workers, ADMIN_PASSWORD))
+        servers = [portside, pg, reference]
         for server in servers:
-            server.start()
+            stopping.callback(server.stop)
+        with ThreadPoolExecutor(len(servers)) as starting:  # each waits for its first answer
+            for started in [starting.submit(server.start) for server in servers]:
+                started.result()
         console.log("preparing inputs")
         prep = prepare(root, scale)
         for server in servers:
             console.log(f"seeding {server.name}")
             seed(server, prep, scale)
-        prep.auth[portside.name] = BearerAccess(portside).headers
-        rows.extend(_transfer_rows(servers, prep, scale))
-        rows.extend(_request_rows(servers, prep, scale))
-        rows.append(_startup_row(servers, scale))
-    finally:
-        with contextlib.ExitStack() as stopping:  # every server is stopped, even if one fails to
-            for server in servers:
-                stopping.callback(server.stop)
+        for server in (portside, pg):
+            prep.auth[server.name] = BearerAccess(server).headers
+        rows = _transfer_rows([portside, reference], prep, scale)
+        console.log("pulls through nginx")
+        rows += nginx_rows(portside, reference, prep, root / "nginx", workers, scale.rounds)
+        rows += _request_rows(servers, prep, scale)
+        rows += concurrent_rows(servers, prep, scale, root)
+        rows.append(_startup_row([portside, reference], scale))
     return rows
 
 
@@ -136,15 +112,15 @@ def _transfer_rows(servers: list[Server], prep: w.Prepared, scale: w.Scale) -> l
     pull = measure(servers, scale.rounds, sampled(w.pull_blob))
     chunk_mib = scale.chunk_bytes >> 20
     return [
-        Row(f"push {mib} MiB blob (monolithic)", "MB/s", *_pair(push), True, ">= 2x"),
+        Row(f"push {mib} MiB blob (monolithic)", "MB/s", *pair(push), True, ">= 2x"),
         Row(
             f"chunked push {scale.chunked_bytes >> 20} MiB in {chunk_mib} MiB chunks",
             "MB/s",
-            *_pair(chunked),
+            *pair(chunked),
             True,
             ">= 2x",
         ),
-        Row(f"pull {mib} MiB blob", "MB/s", *_pair(pull), True, ">= 1x"),
+        Row(f"pull {mib} MiB blob", "MB/s", *pair(pull), True, ">= 1x"),
         Row(
             f"peak RSS of one process moving {mib} MiB",
             "MiB",
@@ -159,26 +135,21 @@ def _transfer_rows(servers: list[Server], prep: w.Prepared, scale: w.Scale) -> l
 def _request_rows(servers: list[Server], prep: w.Prepared, scale: w.Scale) -> list[Row]:
     rows = []
     cases = [
-        ("manifest GET by tag, c=32", w.manifest_get, ">= 3x"),
-        ("manifest HEAD by tag, c=32", w.manifest_head, ">= 3x"),
-        (f"tags/list of {scale.tags} tags, c=32", w.tags_list, ">= 3x"),
-        ("manifest GET by tag, Bearer token, c=32", w.manifest_get_bearer, ">= 3x"),
-        ("manifest HEAD by tag, Bearer token, c=32", w.manifest_head_bearer, ">= 3x"),
-        (f"tags/list of {scale.tags} tags, Bearer token, c=32", w.tags_list_bearer, ">= 3x"),
-        (f"_catalog pages of 100 over {scale.repositories} repos, c=32", w.catalog, ">= 3x"),
+        ("manifest GET by tag, c=32", w.manifest_get, ">= 4x"),
+        ("manifest HEAD by tag, c=32", w.manifest_head, ">= 4x"),
+        (f"tags/list of {scale.tags} tags, c=32", w.tags_list, ">= 4x"),
+        ("manifest GET by tag, Bearer token, c=32", w.manifest_get_bearer, ">= 4x"),
+        ("manifest HEAD by tag, Bearer token, c=32", w.manifest_head_bearer, ">= 4x"),
+        (f"tags/list of {scale.tags} tags, Bearer token, c=32", w.tags_list_bearer, ">= 4x"),
+        (f"_catalog pages of 100 over {scale.repositories} repos, c=32", w.catalog, ">= 4x"),
     ]
     for name, fn, target in cases:
         console.log(name)
-        for server in servers:  # warm-up
+        for server in servers if scale.warm_up else []:
             w.wrk(server.url, ["/v2/"], seconds=1)
         result = measure(servers, scale.rounds, lambda s, fn=fn: fn(s, prep, scale))  # type: ignore[misc]
-        rows.append(Row(name, "req/s", *_pair(result), True, target))
-    name = (
-        f"{scale.pullers} concurrent image pulls ({scale.layers} x {scale.layer_bytes >> 10} KiB)"
-    )
-    console.log(name)
-    result = measure(servers, scale.rounds, lambda s: w.image_pulls(s, prep, scale))
-    rows.append(Row(name, "pulls/s", *_pair(result), True, ">= 1x"))
+        rows.append(Row(name, "req/s", *pair(result), True, target))
+        rows.append(Row(f"{name}, PostgreSQL", "req/s", *pair(result, PG), True, target))
     return rows
 
 
@@ -191,11 +162,7 @@ def _startup_row(servers: list[Server], scale: w.Scale) -> Row:
 
     result = measure(servers, scale.rounds, restart)
     name = f"start to first GET /v2/ with {scale.repositories} repos"
-    return Row(name, "s", *_pair(result), False, "< 1 s")
-
-
-def _pair(result: dict[str, float]) -> tuple[float, float]:
-    return result["portside"], result["reference"]
+    return Row(name, "s", *pair(result), False, "< 1 s")
 
 
 def table(rows: list[Row]) -> Table:
@@ -206,7 +173,7 @@ def table(rows: list[Row]) -> Table:
     for row in rows:
         out.add_row(
             row.name, row.unit, f"{row.portside:,.2f}", f"{row.reference:,.2f}",
-            f"{row.ratio:.2f}x", row.target,
+            row.ratio_text, row.target,
         )  # fmt: skip
     return out
 
@@ -216,8 +183,7 @@ def markdown(rows: list[Row], scale_name: str, workers: int, seconds: float) -> 
     lines = [
         f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, scale `{scale_name}`, Portside with "
         f"{workers} worker(s), {seconds:.0f} s in all.",
-        f"Machine: {platform.machine()}, {_cpu_count()} cores, Python {platform.python_version()},"
-        f" {platform.platform()}.",
+        f"Machine: {machine()}.",
         "",
         "| workload | unit | Portside | reference | ratio | target |",
         "|---|---|---:|---:|---:|---|",
@@ -225,15 +191,33 @@ def markdown(rows: list[Row], scale_name: str, workers: int, seconds: float) -> 
     for row in rows:
         lines.append(
             f"| {row.name} | {row.unit} | {row.portside:,.2f} | {row.reference:,.2f} | "
-            f"{row.ratio:.2f}x | {row.target} |"
+            f"{row.ratio_text} | {row.target} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def _cpu_count() -> int:
+def machine() -> str:
+    """The machine in one line: CPU, cores, memory, Python, kernel."""
     import os
 
-    return os.cpu_count() or 0
+    model = next(
+        (line.split(":", 1)[1].strip() for line in _lines("/proc/cpuinfo")
+         if line.startswith("model name")),
+        platform.machine(),
+    )  # fmt: skip
+    kib = next((int(line.split()[1]) for line in _lines("/proc/meminfo")
+                if line.startswith("MemTotal:")), 0)  # fmt: skip
+    return (
+        f"{model}, {os.cpu_count() or 0} cores, {kib / (1 << 20):.0f} GiB, "
+        f"Python {platform.python_version()}, {platform.platform()}"
+    )
+
+
+def _lines(path: str) -> list[str]:
+    try:
+        return Path(path).read_text().splitlines()
+    except OSError:
+        return []
 
 
 def _default_workers() -> int:
@@ -253,6 +237,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", choices=["full", "tiny"], default="full")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument(
+        "--quick", action="store_true", help="one round, 2 s per rate, a 10 s mixed load"
+    )
+    parser.add_argument(
+        "--mixed-seconds", type=float, default=None, help="length of the sustained mixed load"
+    )
     # The default is `portside serve`'s: the table shows what a user who starts it gets.
     parser.add_argument(
         "--workers", type=int, default=None, help="Portside worker processes [serve's default]"
@@ -264,12 +254,17 @@ def main() -> None:
     # (each in its own process group, out of reach of a signal sent to this one's).
     signal.signal(signal.SIGTERM, _terminated)
     scale = w.FULL if args.scale == "full" else w.TINY
+    if args.quick:
+        scale = replace(scale, rounds=1, wrk_seconds=2.0, mixed_seconds=10.0, warm_up=False)
     if args.rounds:
-        scale = w.Scale(**{**scale.__dict__, "rounds": args.rounds})
+        scale = replace(scale, rounds=args.rounds)
+    if args.mixed_seconds:
+        scale = replace(scale, mixed_seconds=args.mixed_seconds)
     root = Path(tempfile.mkdtemp(prefix="portside-bench-", dir=args.workdir))
+    root.chmod(0o755)  # nginx's workers (an unprivileged user) read the blob files under it
     workers = args.workers if args.workers is not None else _default_workers()
     how = "given" if args.workers is not None else "`portside serve`'s default"
-    console.log(f"Portside runs {workers} worker process(es) ({how})")
+    console.log(f"Portside runs {workers} worker process(es) ({how}) on {machine()}")
     started = time.perf_counter()
     try:
         rows = run(scale, args.workers, root)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urljoin
 
-from benchmarks.loadgen import ab_head, curl, curl_headers, run_parallel, wrk
+from benchmarks.loadgen import ab_head, curl, curl_headers, wrk
 from benchmarks.populate import Image
 from benchmarks.servers import Server
 
@@ -35,10 +35,23 @@ class Scale:
     pullers: int
     wrk_seconds: float
     rounds: int
+    pushers: int  # clients pushing images at once
+    pushes_each: int
+    mixed_clients: int
+    mixed_seconds: float
+    uploads: int  # monolithic uploads at once
+    upload_bytes: int
+    warm_up: bool = True
 
 
-FULL = Scale(1 << 30, 256 << 20, 16 << 20, 1000, 10_000, 4 << 20, 5, 20, 10.0, 3)
-TINY = Scale(4 << 20, 4 << 20, 1 << 20, 20, 30, 256 << 10, 5, 4, 1.0, 1)
+FULL = Scale(
+    1 << 30, 256 << 20, 16 << 20, 1000, 10_000, 4 << 20, 5, 200, 5.0, 3,
+    24, 4, 24, 30.0, 64, 16 << 20,
+)  # fmt: skip
+TINY = Scale(
+    4 << 20, 4 << 20, 1 << 20, 20, 30, 256 << 10, 5, 4, 1.0, 1,
+    3, 1, 3, 2.0, 4, 1 << 20, warm_up=False,
+)  # fmt: skip
 
 
 @dataclass
@@ -174,21 +187,6 @@ def tags_list(server: Server, prep: Prepared, scale: Scale) -> float:
 def catalog(server: Server, prep: Prepared, scale: Scale) -> float:
     """req/s of catalog pages of 100 (all pages round-robin), concurrency 32."""
     return _rate(server, prep.catalog_pages[server.name], scale)
-
-
-def image_pulls(server: Server, prep: Prepared, scale: Scale) -> float:
-    """Image pulls per second: N clients at once, each manifest + config + layers (keep-alive)."""
-    image = prep.images[server.name]
-    base = f"{server.url}/v2/bench/image"
-    commands = []
-    for _ in range(scale.pullers):
-        argv = ["curl", "-sS", "--fail", "-H", f"Accept: {MANIFEST_ACCEPT}"]
-        urls = [f"{base}/manifests/v1", f"{base}/blobs/{image.config}"]
-        urls += [f"{base}/blobs/{d}" for d in image.layers]
-        for url in urls:
-            argv += ["-o", "/dev/null", url]
-        commands.append(argv)
-    return scale.pullers / run_parallel(commands)
 
 
 class PeakMemory:

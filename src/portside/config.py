@@ -122,6 +122,14 @@ class Settings(BaseSettings):
         description="If > 0 and the driver can presign, blob GETs answer 307 to a URL valid "
         "this long (as ACR's data endpoints do); 0 serves bytes through Portside.",
     )
+    accel_redirect_prefix: str = Field(
+        "",
+        pattern=r"^(/[A-Za-z0-9._~-]+)*/$|^$",
+        description="Behind nginx on the same machine, filesystem driver only: blob GETs answer "
+        "`X-Accel-Redirect: <prefix><storage key>` (after access control) and nginx sends the "
+        "file from an `internal` location aliasing the storage root (docs/operations.md). "
+        "Empty (the default) serves the bytes from Portside.",
+    )
     s3_bucket: str = Field("", description="S3 bucket (storage_driver = s3).")
     s3_endpoint_url: str | None = Field(None, description="S3 endpoint; None for AWS.")
     s3_region: str = Field("us-east-1", description="S3 region.")

@@ -18,11 +18,20 @@ import httpx
 from tests.e2e.clients import ServerProcess, free_port, require_tool
 from tests.e2e.tls import Certificates
 
-__all__ = ["OPERATIONS_DOC", "documented_config", "start_nginx"]
+__all__ = [
+    "ACCEL_PREFIX",
+    "OPERATIONS_DOC",
+    "accel_location",
+    "documented_config",
+    "start_nginx",
+]
 
 OPERATIONS_DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 
 _FENCE = re.compile(r"^```nginx\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+_ACCEL_FENCE = re.compile(r"^```nginx accel\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+# The prefix the documented X-Accel-Redirect location answers (its `accel_redirect_prefix`).
+ACCEL_PREFIX = "/_portside_storage/"
 _UPSTREAM = re.compile(r"\bupstream\s+portside\s*\{([^}]*)\}")
 _NODE = re.compile(r"(\bserver\s+)[^\s;]+:\d+")
 
@@ -32,6 +41,15 @@ def documented_config(doc: str = "") -> str:
     blocks = _FENCE.findall(doc or OPERATIONS_DOC.read_text())
     assert len(blocks) == 1, f"expected one nginx block in {OPERATIONS_DOC}, found {len(blocks)}"
     return str(blocks[0])
+
+
+def accel_location(storage_root: Path, doc: str = "") -> str:
+    """The documented X-Accel-Redirect location (```nginx accel), aliasing `storage_root`."""
+    blocks = _ACCEL_FENCE.findall(doc or OPERATIONS_DOC.read_text())
+    assert len(blocks) == 1, f"expected one nginx accel block in {OPERATIONS_DOC}"
+    block = str(blocks[0])
+    assert f"location {ACCEL_PREFIX} " in block, f"the accel block has no location {ACCEL_PREFIX}"
+    return _replace_once(block, r"^[ \t]*alias\s.*$", f"        alias {storage_root}/;")
 
 
 def _replace_once(text: str, pattern: str, replacement: str) -> str:
@@ -90,10 +108,15 @@ http {{
 
 
 def start_nginx(
-    root: Path, upstreams: Sequence[int], certificates: Certificates, block: str = ""
+    root: Path,
+    upstreams: Sequence[int],
+    certificates: Certificates,
+    block: str = "",
+    probe: str = "/healthz",
 ) -> tuple[ServerProcess, int]:
     """Start nginx with the documented configuration (or `block`) over `upstreams` (loopback
-    ports), serving HTTPS with `certificates`; returns it and its port."""
+    ports), serving HTTPS with `certificates`; returns it and its port once `probe` answers
+    200 through it."""
     nginx = require_tool("nginx")
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -103,6 +126,6 @@ def start_nginx(
     argv = [nginx, "-c", str(conf), "-p", str(root), "-e", str(root / "error.log")]
     server = ServerProcess.start("nginx", argv, root / "nginx.out")
     verify = ssl.create_default_context(cafile=str(certificates.ca))
-    url = f"https://127.0.0.1:{port}/healthz"
+    url = f"https://127.0.0.1:{port}{probe}"
     server.wait_ready(lambda: httpx.get(url, verify=verify).status_code == 200)
     return server, port

@@ -130,6 +130,7 @@ class Runtime(Capabilities):
             self.stores.blobs,
             self.driver,
             self.settings.blob_redirect_seconds,
+            accel_prefix=self.settings.accel_redirect_prefix,
             # A link in use is refreshed at half the collector's grace period.
             touch_after=timedelta(minutes=self.settings.gc_grace_minutes / 2),
         )

@@ -55,6 +55,13 @@ async def get_blob(request: Request) -> Response:
     redirect = await service.redirect_url(blob)
     if redirect is not None:
         return RedirectResponse(redirect, status_code=307, headers=_headers(blob))
+    accel = service.accel_redirect(blob)
+    if accel is not None and "range" not in request.headers:
+        # The proxy sends the file and its length; the digest headers pass on (its location
+        # copies them), and a ranged GET stays below, where Portside checks the range itself.
+        await service.ensure_stored(blob)
+        del headers["Content-Length"]
+        return Response(headers={**headers, "X-Accel-Redirect": accel}, media_type=_OCTET)
     if blob.path is not None and "range" not in request.headers:
         # FileResponse would act on a Range header itself; an ignored one takes the path below.
         await service.ensure_stored(blob)  # FileResponse would find a missing file too late

@@ -42,8 +42,10 @@ class BlobService:
         redirect_seconds: int = 0,
         *,
         touch_after: timedelta = DEFAULT_TOUCH_AFTER,
+        accel_prefix: str = "",
     ) -> None:
         self._blobs = blobs
+        self._accel_prefix = accel_prefix
         self._driver = driver
         self._redirect_seconds = redirect_seconds
         self._touch_after = touch_after
@@ -77,6 +79,13 @@ class BlobService:
         if not self._redirect_seconds:
             return None
         return await self._driver.presigned_get(blob_key(blob.digest), self._redirect_seconds)
+
+    def accel_redirect(self, blob: BlobInfo) -> str | None:
+        """Where a proxy in front finds the blob's file (`X-Accel-Redirect`), when configured
+        and the blob is a local file; None to send the bytes from here."""
+        if not self._accel_prefix or blob.path is None:
+            return None
+        return self._accel_prefix + blob_key(blob.digest)
 
     async def open(
         self, blob: BlobInfo, start: int = 0, end: int | None = None
