@@ -109,3 +109,22 @@ async def test_no_marks_beside_a_read_replica(pg_url: str) -> None:
             await anyio.sleep(0.01)
     finally:
         await changes.aclose()
+
+
+async def test_closing_ends_the_listeners_session(pg_url: str) -> None:
+    changes = DatabaseChanges(pg_url)
+    other = await _other(pg_url)
+    query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'portside-changes'"
+    try:
+        changes.mark()
+        await _until(lambda: changes.mark() is not None, "listening")
+        assert await other.fetchval(query) == 1
+        await changes.aclose()
+        assert changes.mark() is None
+        started = time.perf_counter()
+        while await other.fetchval(query) != 0:
+            assert time.perf_counter() - started < DEADLINE, "the listener's session lives on"
+            await anyio.sleep(0.01)
+    finally:
+        await other.close()
+        await changes.aclose()

@@ -4,7 +4,8 @@ Statement-level triggers (migration 0022) run `pg_notify('portside_changes', '')
 write to the tables the per-process caches read (registries, and the repositories, manifests
 and tags behind a manifest read; the access tables too, although their writers bump the
 registry's auth version anyway). NOTIFY is delivered at commit only, to every session that
-LISTENs, so any writer notifies: another node, an older node, a script, the GC.
+LISTENs, so any writer notifies: another node, an older node, a script, the GC. A cache that
+starts reading another table needs that table's trigger too (a migration), or it goes stale.
 
 Each process keeps one asyncpg connection LISTENing, opened in the background on the first
 `mark()` (so it never delays a worker's start, and never crosses a fork). The mark is a counter

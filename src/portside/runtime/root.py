@@ -148,7 +148,7 @@ class Runtime(Capabilities):
     @cached_property
     def manifests(self) -> ManifestService:
         """Manifests and tags."""
-        # Pulls read through a per-process memory of manifests, exact across nodes on SQLite.
+        # Pulls read through a per-process memory of manifests, exact across nodes.
         remembered = RememberedManifests(self.database, self.changes)
         return ManifestService(
             remembered, self.stores.tags, self.stores.repositories, driver=self.driver
