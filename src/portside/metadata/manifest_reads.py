@@ -6,7 +6,8 @@ under a `DatabaseChanges` mark (metadata/changes.py): while no connection of any
 committed since a manifest was read, the stored row, its tag and the locks that decide whether
 it may be read are all as they were, so the remembered answer is the answer. Any commit (a
 push, a tag moved, a lock, a deletion, on any node) moves the mark and the next read goes to the
-database. On a database without marks (PostgreSQL) every read goes there, as before.
+database (on PostgreSQL, once its notice arrives: metadata/change_notices.py). Without a mark
+(PostgreSQL before its listener listens, or beside a read replica) every read goes there.
 
 Only found, readable manifests are remembered (a miss or a lock is read again each time), and
 at most `_MAX_BYTES` of manifest bodies per process.

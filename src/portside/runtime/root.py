@@ -148,7 +148,7 @@ class Runtime(Capabilities):
     @cached_property
     def manifests(self) -> ManifestService:
         """Manifests and tags."""
-        # Pulls read through a per-process memory of manifests, exact across nodes on SQLite.
+        # Pulls read through a per-process memory of manifests, exact across nodes.
         remembered = RememberedManifests(self.database, self.changes)
         return ManifestService(
             remembered, self.stores.tags, self.stores.repositories, driver=self.driver
@@ -229,7 +229,9 @@ class Runtime(Capabilities):
     @cached_property
     def changes(self) -> DatabaseChanges:
         """Marks of the database's committed state, which per-process caches are checked by."""
-        return DatabaseChanges(self.database.url)
+        # No marks beside a read replica: a notice of the primary's commit says nothing of
+        # what the replica has applied (metadata/changes.py).
+        return DatabaseChanges(self.database.url, replica=self.database.has_replica)
 
     @cached_property
     def policy(self) -> AccessPolicy:
@@ -379,7 +381,7 @@ class Runtime(Capabilities):
         """Close what this runtime built (not a database or driver it was given)."""
         built = self.__dict__
         if "changes" in built:
-            self.changes.close()
+            await self.changes.aclose()
         issuers = built.get("issuers")
         if issuers is not None:
             await issuers.aclose()

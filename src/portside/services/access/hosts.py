@@ -125,8 +125,9 @@ class RegistryDirectory:
 
     Every request resolves its Host, so the registries found are kept per process while
     `changes` tells that nothing was committed to the database since they were read (any node's
-    commit moves its mark: metadata/changes.py). Without `changes`, or on a database that gives
-    no marks (PostgreSQL), every resolution reads the registry.
+    commit moves its mark: metadata/changes.py). Without `changes`, or while it gives no mark
+    (PostgreSQL before its listener listens, or beside a read replica), every resolution reads
+    the registry.
     """
 
     def __init__(
