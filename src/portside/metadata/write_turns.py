@@ -71,9 +71,14 @@ class WriteTurns:
         if fd is None:
             yield
             return
-        # Not cancellable: a cancelled wait would leave a thread that later takes the lock
-        # with nobody to release it. The wait ends when the holder commits.
-        await anyio.to_thread.run_sync(fcntl.flock, fd, fcntl.LOCK_EX, limiter=self._waiter)
+        try:
+            # Free (the usual case: the other processes are not writing): taken at once,
+            # without a thread hop on every write transaction.
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            # Not cancellable: a cancelled wait would leave a thread that later takes the
+            # lock with nobody to release it. The wait ends when the holder commits.
+            await anyio.to_thread.run_sync(fcntl.flock, fd, fcntl.LOCK_EX, limiter=self._waiter)
         try:
             yield
         finally:
