@@ -15,7 +15,15 @@ from starlette.routing import Route
 
 from portside.auth.permissions import ROLES
 from portside.portal.access import RegistryPage
-from portside.portal.web import checked_form, host_of, managed_form, portal_of, runtime_of
+from portside.portal.web import (
+    checked_form,
+    host_of,
+    managed_form,
+    managed_page,
+    managing,
+    portal_of,
+    runtime_of,
+)
 from portside.services.management.errors import Invalid
 from portside.services.management.identities import ASSIGNEE_TYPES
 
@@ -31,10 +39,8 @@ _ASSIGNEE_LABELS = {
 
 async def access(request: Request) -> Response:
     """Anonymous pull of the registry and its repositories, and (for an Owner) its roles."""
+    viewer, page = await managed_page(request)
     portal = portal_of(request)
-    viewer = await portal.viewer(request)
-    page = await portal.access.page(viewer, request.path_params["name"], host_of(request))
-    page.require_manage()
     runtime = runtime_of(request)
     open_repositories = await runtime.stores.registries.all_anonymous_repositories(
         page.view.record.id
@@ -61,11 +67,7 @@ async def access(request: Request) -> Response:
 
 async def registry_anonymous_pull(request: Request) -> Response:
     """Open or close the whole registry to pulls without credentials."""
-    portal = portal_of(request)
-    viewer = await portal.viewer(request)
-    fields = await checked_form(request, viewer)
-    page = await portal.access.page(viewer, request.path_params["name"], host_of(request))
-    page.require_manage()
+    viewer, page, fields = await managing(request)
     assert viewer.caller is not None  # managing needs a management caller
     await runtime_of(request).management.registries.update(
         page.name,

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from portside.metadata.retention import LifecyclePolicy
 from portside.oci.names import validate_name
-from portside.portal.web import host_of, managed_form, portal_of, runtime_of
+from portside.portal.web import managed_form, managed_page, portal_of, runtime_of
 from portside.services.events.webhooks import ACTIONS, WebhookSpec
 from portside.services.management.errors import Invalid
 
@@ -24,11 +24,9 @@ _EVENTS_SHOWN = 20
 
 async def policies(request: Request) -> Response:
     """The registry's lifecycle policies, retention rules and quotas."""
+    viewer, page = await managed_page(request)
     portal = portal_of(request)
-    viewer = await portal.viewer(request)
     name = request.path_params["name"]
-    page = await portal.access.page(viewer, name, host_of(request))
-    page.require_manage()
     runtime = runtime_of(request)
     context = {
         "page": page,
@@ -74,11 +72,9 @@ async def delete_rule(request: Request) -> Response:
 
 async def recycle_bin(request: Request) -> Response:
     """Deleted repositories in the recycle bin; with `?repository=`, its deleted manifests."""
+    viewer, page = await managed_page(request)
     portal = portal_of(request)
-    viewer = await portal.viewer(request)
     name = request.path_params["name"]
-    page = await portal.access.page(viewer, name, host_of(request))
-    page.require_manage()
     lifecycle = runtime_of(request).lifecycle
     chosen = request.query_params.get("repository", "")
     repository = validate_name(chosen) if chosen else ""
@@ -103,11 +99,9 @@ async def restore(request: Request) -> Response:
 
 async def webhooks(request: Request) -> Response:
     """The registry's webhooks, each with its recent deliveries."""
+    viewer, page = await managed_page(request)
     portal = portal_of(request)
-    viewer = await portal.viewer(request)
     name = request.path_params["name"]
-    page = await portal.access.page(viewer, name, host_of(request))
-    page.require_manage()
     service = runtime_of(request).webhooks
     hooks = await service.list(name)
     events = {hook.name: (await service.events(name, hook.name))[:_EVENTS_SHOWN] for hook in hooks}

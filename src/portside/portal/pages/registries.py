@@ -8,7 +8,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from portside.metadata.portal_sessions import tag_count
-from portside.portal.web import checked_form, host_of, portal_of, runtime_of
+from portside.portal.web import checked_form, host_of, managing, portal_of, runtime_of
 from portside.services.management.errors import Invalid
 from portside.services.management.registries import ADMIN_PASSWORDS, SKUS
 
@@ -69,12 +69,9 @@ async def overview(request: Request) -> Response:
 
 async def settings(request: Request) -> Response:
     """Change the SKU and switch the admin user on or off (Contributor or Owner)."""
+    viewer, _page, fields = await managing(request)
     portal = portal_of(request)
-    viewer = await portal.viewer(request)
-    fields = await checked_form(request, viewer)
     name = request.path_params["name"]
-    page = await portal.access.page(viewer, name, host_of(request))
-    page.require_manage()
     assert viewer.caller is not None
     view = await runtime_of(request).management.registries.update(
         name,
@@ -91,12 +88,9 @@ async def settings(request: Request) -> Response:
 
 async def admin_password(request: Request) -> Response:
     """Generate a new admin password (Contributor or Owner); its value is shown once."""
+    viewer, _page, fields = await managing(request)
     portal = portal_of(request)
-    viewer = await portal.viewer(request)
-    fields = await checked_form(request, viewer)
     name = request.path_params["name"]
-    page = await portal.access.page(viewer, name, host_of(request))
-    page.require_manage()
     management = runtime_of(request).management
     secret = await management.registries.renew_password(name, fields.get("password", ""))
     context = {"name": name, "secrets": (secret,), "what": "admin user"}

@@ -13,10 +13,10 @@ from starlette.routing import Route
 
 from portside.auth.permissions import SCOPE_MAP_ACTIONS
 from portside.portal.web import (
-    checked_form,
     expiry_days,
-    host_of,
     managed_form,
+    managed_page,
+    managing,
     portal_of,
     runtime_of,
 )
@@ -29,11 +29,9 @@ __all__ = ["routes"]
 
 async def tokens(request: Request) -> Response:
     """The registry's tokens and scope maps, with a form to create a token (Contributor)."""
+    viewer, page = await managed_page(request)
     portal = portal_of(request)
-    viewer = await portal.viewer(request)
     name = request.path_params["name"]
-    page = await portal.access.page(viewer, name, host_of(request))
-    page.require_manage()
     management = runtime_of(request).management
     context = {
         "page": page,
@@ -47,12 +45,9 @@ async def tokens(request: Request) -> Response:
 
 async def create(request: Request) -> Response:
     """Create a token bound to a scope map; both its passwords are shown, this once."""
+    viewer, _page, fields = await managing(request)
     portal = portal_of(request)
-    viewer = await portal.viewer(request)
-    fields = await checked_form(request, viewer)
     name = request.path_params["name"]
-    page = await portal.access.page(viewer, name, host_of(request))
-    page.require_manage()
     view = await runtime_of(request).management.tokens.create(
         name,
         fields.get("token", "").strip(),
@@ -109,12 +104,9 @@ async def rebind(request: Request) -> Response:
 
 async def generate_password(request: Request) -> Response:
     """Replace one of a token's passwords, valid for the days given; shown this once."""
+    viewer, _page, fields = await managing(request)
     portal = portal_of(request)
-    viewer = await portal.viewer(request)
-    fields = await checked_form(request, viewer)
     name = request.path_params["name"]
-    page = await portal.access.page(viewer, name, host_of(request))
-    page.require_manage()
     token = fields.get("token", "")
     secret = await runtime_of(request).management.tokens.generate_password(
         name, token, fields.get("password", ""), expiry_days(fields.get("expiry_days", ""))
@@ -134,11 +126,9 @@ async def delete_password(request: Request) -> Response:
 
 async def scope_map(request: Request) -> Response:
     """One scope map's actions, each removable, and a form to add actions on a repository."""
+    viewer, page = await managed_page(request)
     portal = portal_of(request)
-    viewer = await portal.viewer(request)
     name = request.path_params["name"]
-    page = await portal.access.page(viewer, name, host_of(request))
-    page.require_manage()
     found = await runtime_of(request).management.scope_maps.show(
         name, request.query_params.get("scope_map", "")
     )
