@@ -14,11 +14,12 @@ import pytest
 from starlette.testclient import TestClient
 
 from portside.api.app import create_app
-from portside.config import LocationSettings, Settings
 from portside.metadata.migrate import upgrade
 from tests.portal.conftest import Deployment
 from tests.portal.portal_client import ADMIN_PASSWORD, PortalClient, basic
 from tests.registry_client import push_image
+from tests.replication.test_locations import ADMIN as REPLICATION_ADMIN
+from tests.replication.test_locations import located_settings
 
 CACHE = "/registries/team/cache"
 IMPORTS = "/registries/team/imports"
@@ -161,29 +162,11 @@ def test_import_bad_input_gets_the_form_back(deployment: Deployment) -> None:
     assert browser.get(f"{IMPORTS}/not-a-job").status_code == 404
 
 
-ADMIN = "portal-replication-admin-1"
-
-
-def _located(tmp_path: Path, here: str, other: str) -> Settings:
-    return Settings(
-        data_dir=tmp_path / here,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}",
-        storage_path=tmp_path / here / "blobs",
-        location=here,
-        locations={other: LocationSettings(storage_path=tmp_path / other / "blobs")},
-        admin_password=ADMIN,
-        replication_poll_seconds=0.2,
-        gc_interval_seconds=0,
-        lifecycle_interval_seconds=0,
-        webhook_poll_seconds=0,
-    )
-
-
 @pytest.fixture
 def two_locations(tmp_path: Path) -> Iterator[tuple[TestClient, TestClient]]:
     """westeurope and eastus: two apps over one database, each with its own storage."""
-    west = _located(tmp_path, "westeurope", "eastus")
-    east = _located(tmp_path, "eastus", "westeurope")
+    west = located_settings(tmp_path, "westeurope", "eastus")
+    east = located_settings(tmp_path, "eastus", "westeurope")
     upgrade(west.resolved_database_url())
     with (
         TestClient(create_app(west), base_url="http://localhost") as a,
@@ -195,7 +178,7 @@ def two_locations(tmp_path: Path) -> Iterator[tuple[TestClient, TestClient]]:
 def test_replications_and_an_images_status(two_locations: tuple[TestClient, TestClient]) -> None:
     west, _ = two_locations
     browser = PortalClient(west)
-    assert browser.sign_in("admin", ADMIN).status_code == 303
+    assert browser.sign_in("admin", REPLICATION_ADMIN).status_code == 303
     page_path = "/registries/default/replications"
     page = browser.get(page_path).text
     assert "Not replicated." in page and "<option>eastus</option>" in page

@@ -48,7 +48,9 @@ class Location:
         return {one["location"]: one for one in answer.json()["locations"]}
 
 
-def _settings(tmp_path: Path, here: str, other: str) -> Settings:
+def located_settings(tmp_path: Path, here: str, other: str) -> Settings:
+    """A node of location `here` (the other being `other`) over one shared SQLite file, each
+    location with its own blob directory; jobs that would race the tests switched off."""
     return Settings(
         data_dir=tmp_path / here,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}",
@@ -65,8 +67,8 @@ def _settings(tmp_path: Path, here: str, other: str) -> Settings:
 
 @pytest.fixture
 def locations(tmp_path: Path) -> Iterator[tuple[Location, Location]]:
-    west = _settings(tmp_path, "westeurope", "eastus")
-    east = _settings(tmp_path, "eastus", "westeurope")
+    west = located_settings(tmp_path, "westeurope", "eastus")
+    east = located_settings(tmp_path, "eastus", "westeurope")
     upgrade(west.resolved_database_url())
     with (
         TestClient(create_app(west), base_url="http://localhost") as a,
@@ -196,7 +198,7 @@ def test_deleted_content_is_collected_in_every_location(
     assert b.client.get("/v2/app/manifests/v1").status_code == 404  # at once in B
 
     async def collect() -> GcReport:
-        settings = _settings(tmp_path, "westeurope", "eastus")
+        settings = located_settings(tmp_path, "westeurope", "eastus")
         async with Runtime(settings) as runtime:
             return await runtime.garbage_collector(grace=timedelta(0), pause=0).collect()
 
