@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from starlette.testclient import TestClient
@@ -13,8 +14,13 @@ from starlette.testclient import TestClient
 from portside.api.app import create_app
 from portside.config import Settings
 from portside.metadata.migrate import upgrade
+from tests.e2e.cli_server import CliServer, start_cli_server, stop_and_check
+from tests.e2e.clients import require_tool
 from tests.e2e.conftest import dockerd  # noqa: F401 (docker for the browser tests)
 from tests.portal.portal_client import ADMIN_PASSWORD, PortalClient, basic
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 
 @dataclass
@@ -80,3 +86,30 @@ def _secret_of(body: dict[str, object]) -> str:
                     if isinstance(first.get(inner), str):
                         return str(first[inner])
     raise AssertionError(f"no secret in {body}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliServer]:
+    """A credentials-only `portside serve` on a loopback port, one per browser-test module."""
+    running = start_cli_server(tmp_path_factory.mktemp("portal-server"))
+    try:
+        yield running
+    finally:
+        stop_and_check(running)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Debian chromium (never a downloaded browser), one per browser-test module."""
+    # Imported here: the in-process portal tests run without playwright's import.
+    from playwright.sync_api import sync_playwright
+
+    executable = require_tool("chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=["--no-sandbox"]
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()

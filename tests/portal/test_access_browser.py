@@ -28,10 +28,6 @@ from tests.portal import test_browser as shared
 
 pytestmark = pytest.mark.e2e
 
-# The browser tests' fixtures: Debian chromium, and one `portside serve` for this module.
-server = shared.server
-browser = shared.browser
-
 
 def _registry_with_two_repositories(base: str) -> str:
     """Create registry `gallery` with `apps/web` and `apps/db` pushed; its login server."""

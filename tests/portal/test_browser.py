@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +22,15 @@ from tests.e2e.cli_server import (
     CliServer,
     docker_login,
     logged_in,
-    start_cli_server,
-    stop_and_check,
 )
-from tests.e2e.clients import Cli, require_tool
+from tests.e2e.clients import Cli
 from tests.e2e.images import write_docker_archive
 from tests.registry_client import push_image
 
 if os.environ.get("CI", "").strip().lower() != "true":
     # Under CI a missing playwright fails the import (scripts/install.sh --test installs it).
     pytest.importorskip("playwright", reason="run scripts/install.sh --test for playwright")
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from tests.portal.seed import seed_repositories, seed_tags
 
@@ -41,30 +38,6 @@ pytestmark = pytest.mark.e2e
 
 _ROOT = Path(__file__).resolve().parents[2]
 _AXE = _ROOT / ".tools" / "node_modules" / "axe-core" / "axe.min.js"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliServer]:
-    """A credentials-only `portside serve` on a loopback port."""
-    running = start_cli_server(tmp_path_factory.mktemp("portal-server"))
-    try:
-        yield running
-    finally:
-        stop_and_check(running)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Headless Debian chromium (never a downloaded browser)."""
-    executable = require_tool("chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=["--no-sandbox"]
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def _shots(tmp_path: Path) -> Path:

@@ -19,8 +19,6 @@ from tests.portal.test_browser import (
     _shots,
     _sign_in,
     _wait_for_login_server,
-    browser,
-    server,
 )
 from tests.registry_client import push_image
 
@@ -28,7 +26,6 @@ from playwright.sync_api import Browser  # isort: skip (test_browser checks it i
 
 pytestmark = pytest.mark.e2e
 
-__all__ = ["browser", "server"]  # the fixtures, shared with test_browser.py
 
 _ONLY = "app/web"
 

@@ -16,10 +16,9 @@ import pytest
 if os.environ.get("CI", "").strip().lower() != "true":
     # Under CI a missing playwright fails the import (scripts/install.sh --test installs it).
     pytest.importorskip("playwright", reason="run scripts/install.sh --test for playwright")
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from tests.e2e.cli_server import ADMIN_PASSWORD, CliServer, start_cli_server, stop_and_check
-from tests.e2e.clients import require_tool
 from tests.portal.test_browser import (
     _accessible,
     _page,
@@ -30,30 +29,6 @@ from tests.portal.test_browser import (
 from tests.registry_client import push_image
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliServer]:
-    """A credentials-only `portside serve` on a loopback port."""
-    running = start_cli_server(tmp_path_factory.mktemp("operations-server"))
-    try:
-        yield running
-    finally:
-        stop_and_check(running)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Headless Debian chromium (never a downloaded browser)."""
-    executable = require_tool("chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=["--no-sandbox"]
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def _tags(login_server: str, password: str, repository: str) -> set[str]:
