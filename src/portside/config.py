@@ -222,6 +222,14 @@ class Settings(BaseSettings):
         description="Enforce registries' request rate limits (their SKU's reads and writes per "
         "minute, or their overrides); false switches them off for every registry.",
     )
+    request_rate_window_seconds: int = Field(
+        60,
+        ge=1,
+        le=60,
+        description="Length of the fixed window the request rate limits count in. Limits keep "
+        "their per-minute names and are counted per window whatever its length: keep ACR's 60 "
+        "(shorter windows exist to try clients' handling of 429 without waiting minutes).",
+    )
     trusted_issuers: tuple[TrustedIssuerSettings, ...] = Field(
         (),
         description="OIDC issuers trusted for federated sign-in (`[[portside.trusted_issuers]]`).",

@@ -89,6 +89,22 @@ async def test_reads_and_writes_are_limited_apart(db: Database) -> None:
     assert await _served(throttle, record, "GET", 6) == 5
 
 
+async def test_a_shorter_window_counts_the_limit_per_window(db: Database) -> None:
+    clock = Clock()
+    record = await _registry(db, read_ops_per_minute=3)
+    throttle = RequestThrottle(RequestCountStore(db), clock=clock, window_seconds=10)
+    assert await _served(throttle, record, "GET", 5) == 3
+    clock.now = START + 7.5
+    with pytest.raises(TooManyRequests) as refused:
+        await throttle.admit(record, "GET")
+    assert refused.value.retry_after == 3, "seconds until the 10 s window ends, rounded up"
+    # Ten seconds in, not sixty: the limit is counted afresh.
+    clock.now = START + 10
+    assert await _served(throttle, record, "GET", 5) == 3
+    with pytest.raises(ValueError):
+        RequestThrottle(RequestCountStore(db), window_seconds=0)
+
+
 async def test_processes_share_the_limit(db: Database) -> None:
     clock = Clock()
     limit = 1_000  # chunks of 20

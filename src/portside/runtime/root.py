@@ -197,6 +197,7 @@ class Runtime(Capabilities):
         return RequestThrottle(
             RequestCountStore(self.database),
             enabled=s.request_rate_limits,
+            window_seconds=s.request_rate_window_seconds,
             default_registry=s.default_registry,
             on_refused=self.metrics.request_refused,
         )

@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 WINDOW_SECONDS = 60
-"""Length of a counting window: ACR's limits are per minute."""
+"""Length of a counting window by default: ACR's limits are per minute."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +105,7 @@ class RequestThrottle:
         store: RequestCountStore,
         *,
         enabled: bool = True,
+        window_seconds: int = WINDOW_SECONDS,
         default_registry: str | None = None,
         max_claim: int = 100,
         clock: Callable[[], float] = time.time,
@@ -114,6 +115,9 @@ class RequestThrottle:
         (only its overrides); `on_refused` is told the kind (`read`/`write`) of each refusal."""
         if max_claim < 1:
             raise ValueError("max_claim must be at least 1")
+        if window_seconds < 1:
+            raise ValueError("window_seconds must be at least 1")
+        self._window = window_seconds
         self._store = store
         self._enabled = enabled
         self._default = default_registry
@@ -138,7 +142,7 @@ class RequestThrottle:
         if limit is None:
             return
         now = self._clock()
-        window = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
+        window = int(now // self._window) * self._window
         key = (record.id, kind)
         budget = self._budgets.get(key)
         # The hot path: no await between the check and the decrement, so no other task of
@@ -156,7 +160,7 @@ class RequestThrottle:
             async with lock:
                 if await self._refill(key, record.id, kind, window, limit):
                     return
-        self._refuse(kind, window + WINDOW_SECONDS - now)
+        self._refuse(kind, window + self._window - now)
 
     async def _refill(
         self, key: tuple[int, str], registry_id: int, kind: str, window: int, limit: int
