@@ -116,8 +116,8 @@ async def collect(store: CollectorStore, cutoff: datetime) -> tuple[list[str], l
     await store.doom(cutoff)
     deleted: list[bytes] = []
 
-    async def delete_bytes(digest: str) -> None:
-        deleted.append(digest.encode())
+    async def delete_bytes(digests: list[str]) -> None:
+        deleted.extend(digest.encode() for digest in digests)
 
     freed = await store.delete_doomed(await store.doomed(None, 1000), cutoff, delete_bytes)
     assert sorted(blob.digest.encode() for blob in freed) == sorted(deleted)
@@ -241,8 +241,8 @@ async def test_a_doomed_blob_revived_by_a_new_link_is_kept(db: Database) -> None
     await BlobStore(db).add(registry_id, "again", LOOSE, 7)
     assert (await blob_rows(db))[LOOSE] is None, "a new link clears doomed_at"
 
-    async def delete_bytes(digest: str) -> None:
-        raise AssertionError(f"bytes of {digest} deleted")
+    async def delete_bytes(digests: list[str]) -> None:
+        raise AssertionError(f"bytes of {digests} deleted")
 
     assert await store.delete_doomed([LOOSE], cutoff, delete_bytes) == []
     assert await linked(db) == {("app", KEPT), ("again", LOOSE)}
@@ -256,8 +256,8 @@ async def test_phase_b_rechecks_a_doomed_blob_that_got_linked(db: Database) -> N
     async with db.engine.begin() as conn:
         await conn.execute(update(blobs).values(doomed_at=utcnow()))
 
-    async def delete_bytes(digest: str) -> None:
-        raise AssertionError(f"bytes of {digest} deleted")
+    async def delete_bytes(digests: list[str]) -> None:
+        raise AssertionError(f"bytes of {digests} deleted")
 
     store = CollectorStore(db)
     assert await store.delete_doomed([KEPT, LOOSE], utcnow(), delete_bytes) == []

@@ -115,6 +115,21 @@ async def test_commit_onto_existing_key_keeps_the_first_object(driver: StorageDr
         await driver.upload_size("upload-0002")
 
 
+async def test_delete_many_removes_every_key_and_ignores_missing_ones(
+    driver: StorageDriver,
+) -> None:
+    for number, key in enumerate(["a/1", "a/2", "b/3"]):
+        await store(driver, key, key.encode(), f"upload-000{number}")
+    await driver.delete_many(["a/1", "never-stored", "b/3"])
+    for key in ("a/1", "b/3"):
+        with pytest.raises(ObjectNotFound):
+            await driver.stat(key)
+    assert await collect(driver.read("a/2")) == b"a/2"
+    await driver.delete_many(["a/1", "b/3"])
+    await driver.delete_many([])
+    assert await collect(driver.read("a/2")) == b"a/2"
+
+
 async def test_delete_is_idempotent(driver: StorageDriver) -> None:
     await store(driver, "k", b"data")
     await driver.delete("k")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -135,6 +135,27 @@ async def test_delete_reaches_every_location(
     for driver in (west, east):
         with pytest.raises(ObjectNotFound):
             await driver.stat(key)
+
+
+async def test_delete_many_reaches_every_location_past_a_failing_one(tmp_path: Path) -> None:
+    west, east = FilesystemDriver(tmp_path / "west"), FilesystemDriver(tmp_path / "east")
+
+    class Refusing(MemoryDriver):
+        async def delete_many(self, keys: Sequence[str]) -> None:
+            raise OSError("connection refused")
+
+    located = LocatedBlobs("eastus", east, {"down": Refusing(), "westeurope": west})
+    keys = [(await _put(west, data))[1] for data in (b"one", b"two")]
+    for key in keys:
+        await _read(located.read(key))  # a copy in eastus too
+    with pytest.raises(OSError, match="refused"):
+        await located.delete_many(keys)
+    # The failing location did not stop the others.
+    for driver in (west, east):
+        for key in keys:
+            with pytest.raises(ObjectNotFound):
+                await driver.stat(key)
+    assert not located.usable("down")
 
 
 async def test_a_failing_location_is_skipped_as_a_source(tmp_path: Path) -> None:

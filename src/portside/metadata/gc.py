@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import anyio
 from sqlalchemy import ColumnElement, and_, delete, exists, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -46,9 +45,6 @@ from portside.metadata.schema import (
 from portside.metadata.usage import unlink_blobs
 
 __all__ = ["CollectorStore", "DeadLink", "Forecast", "FreedBlob"]
-
-_DELETERS = 16
-"""How many deletions of bytes phase B runs at once inside its transaction."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,11 +266,11 @@ class CollectorStore:
         self,
         digests: Sequence[str],
         cutoff: datetime,
-        delete_bytes: Callable[[str], Coroutine[Any, Any, None]],
+        delete_bytes: Callable[[list[str]], Coroutine[Any, Any, None]],
     ) -> list[FreedBlob]:
         """Phase B for some doomed blobs: lock their rows, keep those still doomed and
-        collectable, delete their bytes (`delete_bytes(digest)`), then their rows; the
-        others are no longer doomed. Returns what was deleted."""
+        collectable, delete their bytes (`delete_bytes(digests)`, all in one call), then
+        their rows; the others are no longer doomed. Returns what was deleted."""
         async with self._db.write() as conn:
             where = blobs.c.digest.in_(list(digests))
             if not self._db.is_sqlite:
@@ -295,22 +291,12 @@ class CollectorStore:
                     .values(doomed_at=None)
                 )
             # Bytes first, then the row: a failure in between leaves a doomed row without
-            # bytes, which the next run deletes and an upload of the digest refills.
-            # A task group waits for every deletion, even on failure or cancellation: none
-            # may land after this transaction has let go of the row locks.
-            # A few workers share the list rather than a task per blob: a task costs more
-            # than the deletion of a small file, and a remote store need not take hundreds of
-            # requests at once.
-            pending = iter(gone)
-
-            async def deleter() -> None:
-                for digest in pending:
-                    await delete_bytes(digest)
-
-            async with anyio.create_task_group() as tasks:
-                for _ in range(min(_DELETERS, len(gone))):
-                    tasks.start_soon(deleter)
+            # bytes, which the next run deletes and an upload of the digest refills. The
+            # deletion is awaited whole (the driver's `delete_many` returns only once every
+            # key was tried): none may land after this transaction has let go of the row
+            # locks.
             if gone:
+                await delete_bytes(gone)
                 await conn.execute(delete(blobs).where(blobs.c.digest.in_(gone)))
             return freed
 

@@ -35,7 +35,7 @@ import base64
 import contextlib
 import uuid
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -47,6 +47,7 @@ from azure.storage.blob import BlobBlock, BlobSasPermissions, generate_blob_sas
 from azure.storage.blob.aio import BlobClient, BlobServiceClient
 
 from portside.storage.azure_commit import Committer, azure_errors, complete
+from portside.storage.base import delete_each
 from portside.storage.errors import (
     ObjectNotFound,
     StorageError,
@@ -181,6 +182,11 @@ class AzureBlobDriver(ServerSideCommit):
         """Delete the blob if it exists."""
         with azure_errors(f"delete of {key}"), contextlib.suppress(ResourceNotFoundError):
             await self._blob(key).delete_blob()
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """Delete the blobs, sixteen requests at a time, each as `delete` does. (Blob Batch
+        would carry 256 deletions per request; not used yet, and not measured.)"""
+        await delete_each(self.delete, keys)
 
     async def upload_create(self, upload_id: str) -> None:
         """Create an empty block blob."""

@@ -7,10 +7,12 @@ All methods are coroutines; drivers do their blocking work off the event loop.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from typing import Protocol
 
-__all__ = ["StorageDriver", "closing"]
+import anyio
+
+__all__ = ["StorageDriver", "closing", "delete_each"]
 
 
 @contextlib.asynccontextmanager
@@ -27,6 +29,29 @@ async def closing(stream: AsyncIterator[bytes]) -> AsyncIterator[AsyncIterator[b
         close = getattr(stream, "aclose", None)
         if close is not None:
             await close()
+
+
+async def delete_each(
+    delete: Callable[[str], Awaitable[None]], keys: Sequence[str], *, concurrency: int = 16
+) -> None:
+    """`delete_many` for a store without a batch call: `delete` each key, `concurrency` at a
+    time (a remote store need not take hundreds of requests at once); every key is tried,
+    then the first failure raised."""
+    pending = iter(keys)
+    failures: list[Exception] = []
+
+    async def worker() -> None:
+        for key in pending:
+            try:
+                await delete(key)
+            except Exception as exc:
+                failures.append(exc)
+
+    async with anyio.create_task_group() as tasks:
+        for _ in range(min(concurrency, len(keys))):
+            tasks.start_soon(worker)
+    if failures:
+        raise failures[0]
 
 
 class StorageDriver(Protocol):
@@ -57,6 +82,12 @@ class StorageDriver(Protocol):
 
     async def delete(self, key: str) -> None:
         """Remove the object. A missing object is not an error."""
+        ...
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """Remove the objects, as `delete` each, in as few calls as the store allows (the
+        garbage collector deletes hundreds at a time). Every key is tried; the first failure
+        is raised after."""
         ...
 
     async def upload_create(self, upload_id: str) -> None:

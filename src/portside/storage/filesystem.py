@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import functools
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, ParamSpec, TypeVar
 
@@ -97,6 +97,12 @@ class FilesystemDriver:
     async def delete(self, key: str) -> None:
         """Remove the file if it exists."""
         await anyio.to_thread.run_sync(_unlink_quietly, self._path(key))
+
+    @_as_storage_errors
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """Remove the files that exist, all in one thread hop: the hop costs more than the
+        unlink of a small file, and the collector deletes hundreds inside one transaction."""
+        await anyio.to_thread.run_sync(_unlink_all, [self._path(key) for key in keys])
 
     @_as_storage_errors
     async def upload_create(self, upload_id: str) -> None:
@@ -209,6 +215,17 @@ def _create_empty(path: Path) -> None:
 def _unlink_quietly(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
+
+
+def _unlink_all(paths: list[Path]) -> None:
+    failure: OSError | None = None
+    for path in paths:
+        try:
+            _unlink_quietly(path)
+        except OSError as exc:
+            failure = failure or exc
+    if failure is not None:
+        raise failure
 
 
 def _fsync_file(path: Path) -> None:

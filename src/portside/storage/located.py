@@ -17,7 +17,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 
 import anyio
 
@@ -168,6 +168,23 @@ class LocatedBlobs:
         for name, driver in self.others.items():
             try:
                 await driver.delete(key)
+            except Exception as exc:
+                self.failed(name, exc)
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """See `StorageDriver.delete_many`; blobs go in every location, as with `delete`."""
+        failure: BaseException | None = None
+        try:
+            await self.local.delete_many(keys)
+        except Exception as exc:
+            failure = exc
+        blob_keys = [key for key in keys if digest_of_key(key) is not None]
+        for name, driver in self.others.items() if blob_keys else ():
+            try:
+                await driver.delete_many(blob_keys)
             except Exception as exc:
                 self.failed(name, exc)
                 failure = failure or exc

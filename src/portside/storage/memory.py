@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 
 from portside.storage.errors import ObjectNotFound, UploadNotFound, UploadOffsetMismatch
 
@@ -45,6 +45,11 @@ class MemoryDriver:
     async def delete(self, key: str) -> None:
         """Forget the object."""
         self._objects.pop(key, None)
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """Forget the objects."""
+        for key in keys:
+            await self.delete(key)
 
     async def upload_create(self, upload_id: str) -> None:
         """Start an empty upload."""

@@ -34,7 +34,7 @@ import contextlib
 import json
 import secrets
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Literal, cast
 
@@ -52,6 +52,7 @@ from portside.storage.parts import MiB, Part, PartBuffer, ServerSideCommit, chec
 from portside.storage.s3_batch import (
     Conflict,
     assemble,
+    delete_keys,
     delete_prefix,
     error_code,
     exists,
@@ -207,6 +208,11 @@ class S3Driver(ServerSideCommit):
         """Delete the object; S3 answers success for a missing key too."""
         client = await self._client()
         await client.delete_object(Bucket=self._bucket, Key=self._key(key))
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """Delete the objects, a thousand per request (DeleteObjects)."""
+        client = await self._client()
+        await delete_keys(client, self._bucket, [self._key(key) for key in keys])
 
     async def upload_create(self, upload_id: str) -> None:
         """Write an empty state object."""

@@ -7,7 +7,7 @@ Functions over a client rather than driver methods, so that s3.py stays about up
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING
 
 import anyio
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Conflict",
     "assemble",
+    "delete_keys",
     "delete_prefix",
     "error_code",
     "exists",
@@ -174,6 +175,29 @@ async def _copy_all(
     return etags
 
 
+_DELETE_BATCH = 1000
+"""Keys per DeleteObjects request: S3's maximum."""
+
+
+async def delete_keys(client: S3Client, bucket: str, keys: Sequence[str]) -> None:
+    """Delete the objects (missing ones are no error), a thousand per request; every batch is
+    sent, then the first batch's errors raised."""
+    failure: StorageError | None = None
+    for start in range(0, len(keys), _DELETE_BATCH):
+        objects: list[ObjectIdentifierTypeDef] = [
+            {"Key": key} for key in keys[start : start + _DELETE_BATCH]
+        ]
+        deleted = await client.delete_objects(
+            Bucket=bucket, Delete={"Objects": objects, "Quiet": True}
+        )
+        if deleted.get("Errors") and failure is None:
+            failure = StorageError(
+                f"could not delete {len(deleted['Errors'])} objects: {deleted['Errors'][:3]}"
+            )
+    if failure is not None:
+        raise failure
+
+
 async def delete_prefix(client: S3Client, bucket: str, prefix: str) -> None:
     """Delete every object whose key starts with `prefix`, a thousand per request."""
     token: str | None = None
@@ -184,15 +208,7 @@ async def delete_prefix(client: S3Client, bucket: str, prefix: str) -> None:
             listing = await client.list_objects_v2(
                 Bucket=bucket, Prefix=prefix, ContinuationToken=token
             )
-        keys: list[ObjectIdentifierTypeDef] = [
-            {"Key": item["Key"]} for item in listing.get("Contents", [])
-        ]
-        if keys:
-            deleted = await client.delete_objects(
-                Bucket=bucket, Delete={"Objects": keys, "Quiet": True}
-            )
-            if deleted.get("Errors"):
-                raise StorageError(f"could not delete below {prefix}: {deleted['Errors']}")
+        await delete_keys(client, bucket, [item["Key"] for item in listing.get("Contents", [])])
         token = listing.get("NextContinuationToken")
         if not listing.get("IsTruncated") or token is None:
             return

@@ -10,7 +10,7 @@ untimed, so checks such as the readiness probe see the wrapped driver's abilitie
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from portside.storage.base import StorageDriver, closing
@@ -76,6 +76,10 @@ class TimedDriver:
     async def delete(self, key: str) -> None:
         """See `StorageDriver.delete`."""
         await self._timed("delete", self.wrapped.delete(key))
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """See `StorageDriver.delete_many`."""
+        await self._timed("delete_many", self.wrapped.delete_many(keys))
 
     async def upload_create(self, upload_id: str) -> None:
         """See `StorageDriver.upload_create`."""
