@@ -166,7 +166,8 @@ async def forward_login_servers(settings: Settings, keep_going: Callable[[], boo
 
     Built from the two parts it needs, the database and the registries' store, not from a
     `Runtime`: this process imports neither the services nor the HTTP layer (measured, idle:
-    83 -> 56 MiB resident, its start 0.85 -> 0.45 s of CPU).
+    82 -> 60 MiB resident, PSS 59 -> 44 MiB; what is left is the settings' pydantic and
+    SQLAlchemy).
     """
     local = local_login_servers(settings)
     if local is None:
