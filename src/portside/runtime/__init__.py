@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from typing import TYPE_CHECKING
 
 from portside.config import Settings
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from portside.runtime.root import Runtime
     from portside.runtime.stores import Stores
 
-__all__ = ["Runtime", "Stores", "migrate", "ready_to_serve"]
+__all__ = ["Runtime", "Stores", "migrate", "migrate_apart", "ready_to_serve"]
 
 log = logging.getLogger("portside.metadata.migrate")
 
@@ -44,6 +45,31 @@ def __getattr__(name: str) -> object:
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)
+
+
+def migrate_apart(settings: Settings) -> None:
+    """`migrate` in a forked child process, waited for; RuntimeError if it failed (the child
+    logged why). Alembic and the migration scripts (~11 MiB resident) then never enter this
+    process: `portside serve`'s, whose pages each of granian's workers starts with."""
+    from portside.metadata.database import shown_url
+
+    # Said here, where the caller's logging is: the child's lines go to the same stream, but
+    # not to a handler that only collects in memory (as the tests' do).
+    log.info("metadata: %s", shown_url(settings.resolved_database_url()))
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child's exit status is what the parent checks)
+        status = 1
+        try:
+            log.setLevel(logging.WARNING)  # the parent named the database already
+            migrate(settings)
+            status = 0
+        except BaseException:
+            log.exception("the database migration failed")
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(child, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError("the database migration failed (the log above says why)")
 
 
 def ready_to_serve(settings: Settings) -> bool:
