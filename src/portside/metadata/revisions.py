@@ -8,9 +8,9 @@ the migration scripts' `revision =` / `down_revision =` lines and the database's
 they differ (or anything here is unsure: then Alembic decides, as before).
 tests/metadata/test_revisions.py holds the newest id found here equal to Alembic's head.
 
-Nothing here imports SQLAlchemy: on the usual start (`sqlite_ready`) the serving process
-imports neither it nor the runtime, and its workers, forked from it, do not inherit them
-(cli/server/serve.py says why).
+Nothing here imports SQLAlchemy or Alembic: `sqlite_ready` tells `portside serve` that it has
+nothing to do in the database before its workers start (no migration, no password to
+generate), without an engine, an event loop or a runtime (cli/server/serve.py says why).
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ in (one shared by several runtimes, as the tests' nodes share them) is used, nev
 
 Nothing below `api/` imports this package; `cli/` server commands import it inside their
 functions, so that the other commands start without SQLAlchemy. `Runtime` and `Stores` are
-imported on their first use (`__getattr__` below), not with the package: `portside serve`
-calls `ready_to_serve` and `migrate` from here, and on the usual start that must load neither
-SQLAlchemy nor the services (cli/server/serve.py says why).
+imported on their first use (`__getattr__` below), not with the package: `ready_to_serve`
+and `migrate_apart` load neither SQLAlchemy nor the services, nor Alembic into the caller
+(cli/server/serve.py says why).
 """
 
 from __future__ import annotations
