@@ -161,17 +161,20 @@ def mixed_load(
 
 
 class TotalMemory:
-    """Samples the summed resident size of all of a server's processes."""
+    """Samples the summed resident size of all of a server's processes: RSS (shared pages
+    counted in every process) and PSS (each shared page counted once)."""
 
     def __init__(self, server: Server, interval: float = 0.02) -> None:
         self._server = server
         self._interval = interval
         self._stop = threading.Event()
         self.peak = 0
+        self.peak_pss = 0
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             self.peak = max(self.peak, sum(self._server.rss_by_process().values()))
+            self.peak_pss = max(self.peak_pss, sum(self._server.pss_by_process().values()))
 
     def __enter__(self) -> TotalMemory:
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -183,9 +186,9 @@ class TotalMemory:
         self._thread.join()
 
 
-def uploads(server: Server, workdir: Path, count: int, size: int) -> tuple[float, float]:
+def uploads(server: Server, workdir: Path, count: int, size: int) -> tuple[float, float, float]:
     """`count` different blobs of `size` bytes PUT at once (monolithic, curl): wall seconds and
-    the server's peak resident size in MiB (all its processes summed)."""
+    the server's peak resident size in MiB, all its processes summed, as RSS and as PSS."""
     workdir.mkdir(parents=True, exist_ok=True)
     files = []
     for index in range(count):
@@ -213,7 +216,7 @@ def uploads(server: Server, workdir: Path, count: int, size: int) -> tuple[float
         path.unlink()
     if any(codes):
         raise RuntimeError(f"{server.name}: concurrent uploads failed: {codes}")
-    return wall, memory.peak / (1 << 20)
+    return wall, memory.peak / (1 << 20), memory.peak_pss / (1 << 20)
 
 
 def median_of(values: list[float]) -> float:

@@ -98,13 +98,28 @@ class Server:
         return found
 
     def rss_by_process(self) -> dict[int, int]:
-        """Current resident set size in bytes of each process of the server."""
+        """Current resident set size in bytes of each process of the server.
+
+        A page shared by several processes (copy-on-write after a fork, a shared library)
+        counts in each one's RSS: summed over a forked server's processes, it counts shared
+        pages once per process. `pss_by_process` sums to what the server really holds."""
+        return self._proc_field("status", "VmRSS:")
+
+    def pss_by_process(self) -> dict[int, int]:
+        """Current proportional set size in bytes of each process of the server: a page
+        shared by N processes counts 1/N in each, so the sum over the server counts it once."""
+        return self._proc_field("smaps_rollup", "Pss:")
+
+    def _proc_field(self, name: str, field: str) -> dict[int, int]:
+        """The kB value of the line starting with `field` in /proc/PID/`name`, in bytes, for
+        each process of the server (those gone meanwhile are left out)."""
         sizes = {}
         for pid in self.pids():
             try:
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
+                for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+                    if line.startswith(field):
                         sizes[pid] = int(line.split()[1]) * 1024
+                        break
             except OSError:
                 continue
         return sizes

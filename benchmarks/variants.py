@@ -142,8 +142,10 @@ def concurrent_rows(
     rows += [
         Row(f"{what}: wall time", "s", *pair({k: v[0] for k, v in uploaded.items()}), False,
             ">= 1x"),
-        Row(f"{what}: peak RSS, all processes", "MiB",
+        Row(f"{what}: peak RSS summed over processes (shared pages once per process)", "MiB",
             *pair({k: v[1] for k, v in uploaded.items()}), False, "<= 2x ref + idle"),
+        Row(f"{what}: peak PSS summed over processes (shared pages once)", "MiB",
+            *pair({k: v[2] for k, v in uploaded.items()}), False, "<= 2x ref + idle"),
     ]  # fmt: skip
     return rows
 

@@ -8,6 +8,8 @@ import logging
 import os
 import socket
 import stat
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -351,3 +353,77 @@ def test_workers_share_a_private_metrics_directory_removed_at_exit(
         assert granian_logging is None
     else:
         assert granian_logging["loggers"]["_granian"]["propagate"] is True
+
+
+def test_a_start_on_a_current_database_reads_it_without_sqlalchemy(
+    tmp_path: Path, fake_granian: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    first = serve(tmp_path / "data", port)
+    assert first.exit_code == 0, first.output
+    assert "password:" in first.output  # the first start generated and printed it
+    # The next start finds the schema current and the password stored, with the standard
+    # library alone: the serving process, which granian forks its workers from, then holds
+    # neither SQLAlchemy nor the runtime (cli/server/serve.py says why).
+    probe_code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from portside.config import Settings\n"
+        "from portside.runtime import ready_to_serve\n"
+        "ready = ready_to_serve(Settings(data_dir=Path(sys.argv[1])))\n"
+        "print(ready, sorted(m for m in ('sqlalchemy', 'portside.runtime.root', 'alembic')"
+        " if m in sys.modules))\n"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", probe_code, str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert shown.strip() == "True []"
+    with caplog.at_level(logging.INFO, logger="portside.metadata.migrate"):
+        again = serve(tmp_path / "data", port)
+    assert again.exit_code == 0, again.output
+    assert "password:" not in again.output
+    assert "(schema current)" in caplog.text
+    assert len(fake_granian) == 2
+
+
+def test_a_migration_runs_in_a_child_process_and_alembic_stays_out(tmp_path: Path) -> None:
+    # The serving process's pages are every worker's (cli/server/serve.py): Alembic and the
+    # migration scripts must not be among them.
+    probe_code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from portside.config import Settings\n"
+        "from portside.runtime import migrate_apart\n"
+        "from portside.metadata.revisions import sqlite_is_current\n"
+        "settings = Settings(data_dir=Path(sys.argv[1]))\n"
+        "migrate_apart(settings)\n"
+        "print(sqlite_is_current(settings.resolved_database_url()), 'alembic' in sys.modules)\n"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", probe_code, str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert shown.strip() == "True False"
+
+
+def test_a_failed_migration_ends_the_start_with_a_clear_error(
+    tmp_path: Path, fake_granian: list[dict[str, Any]]
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on: the database is unreachable
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql+asyncpg://portside:db-secret@127.0.0.1:{port}/portside"
+    environment = {**ENV, "PORTSIDE_DATABASE_URL": url}
+    arguments = ["serve", "--port", str(free_port()), "--data-dir", str(tmp_path)]
+    result = CliRunner().invoke(cli, arguments, env=environment)
+    assert result.exit_code == 1
+    assert "the database migration failed" in result.output
+    assert "db-secret" not in result.output
+    assert fake_granian == []

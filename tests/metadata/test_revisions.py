@@ -4,8 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
+import pytest
+from sqlalchemy.engine import make_url
+
+from portside.auth.secrets import SecretHasher
+from portside.metadata.credentials import CredentialStore
+from portside.metadata.database import Database
 from portside.metadata.migrate import downgrade, head_revision, upgrade
-from portside.metadata.revisions import script_head, sqlite_is_current
+from portside.metadata.revisions import (
+    _sqlite_path,
+    script_head,
+    sqlite_admin_password_stored,
+    sqlite_is_current,
+    sqlite_ready,
+)
+from portside.services.management.admin import DeploymentAdmin
 
 
 def test_the_scripts_head_is_alembics() -> None:
@@ -36,3 +50,51 @@ def test_only_an_sqlite_file_at_the_head_is_current(tmp_path: Path) -> None:
     assert not sqlite_is_current(f"sqlite+aiosqlite:///{tmp_path / 'other.db'}")
     assert not sqlite_is_current("sqlite+aiosqlite:///:memory:")
     assert not sqlite_is_current("postgresql+asyncpg://user:secret@127.0.0.1:1/portside")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite+aiosqlite:////srv/portside/data/portside.db",
+        "sqlite:///relative/portside.db",
+        "sqlite+pysqlite:////a b/c.db",
+    ],
+)
+def test_the_sqlite_path_is_the_one_sqlalchemy_reads(url: str) -> None:
+    assert str(_sqlite_path(url)) == make_url(url).database
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite+aiosqlite:///:memory:",
+        "sqlite://",
+        "sqlite:///file.db?mode=ro",
+        "sqlite:////a%20b.db",
+        "postgresql+asyncpg://user:secret@127.0.0.1:1/portside",
+    ],
+)
+def test_an_unusual_url_leaves_the_answer_to_the_full_check(url: str) -> None:
+    assert _sqlite_path(url) is None
+
+
+def test_ready_once_current_and_the_administrator_has_a_password(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'portside.db'}"
+    assert not sqlite_ready(url, configured_admin_password=True)  # no database yet
+    upgrade(url)
+    assert not sqlite_admin_password_stored(url)
+    assert not sqlite_ready(url, configured_admin_password=False)  # one must be generated
+    assert sqlite_ready(url, configured_admin_password=True)
+
+    async def generate() -> str | None:
+        database = Database(url)
+        try:
+            return await DeploymentAdmin(CredentialStore(database), SecretHasher()).ensure(None)
+        finally:
+            await database.close()
+
+    assert anyio.run(generate) is not None  # what `portside serve`'s first start does
+    assert sqlite_admin_password_stored(url)
+    assert sqlite_ready(url, configured_admin_password=False)
+    downgrade(url, "0014")
+    assert not sqlite_ready(url, configured_admin_password=False)

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
-import jwt
 
 from portside.auth.algorithms import ALGORITHMS, FEDERATED_ALGORITHMS
 from portside.auth.tokens import MAX_TOKEN_LENGTH, InvalidToken, decode_verified
+
+# PyJWT (and cryptography under it) is imported by the functions that use it: a worker whose
+# clients present no federated token never loads it (auth/tokens.py says why).
 
 if TYPE_CHECKING:
     import httpx
@@ -108,6 +110,8 @@ def _parse_jwks(data: bytes) -> dict[str | None, _Key]:
     document = json.loads(data)
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise ValueError("not a JWK set")
+    import jwt
+
     keys: dict[str | None, _Key] = {}
     for entry in document["keys"]:
         if not isinstance(entry, dict) or entry.get("kty") not in _KEY_TYPES:
@@ -205,6 +209,8 @@ class FederatedVerifier:
             raise InvalidToken("token comes from another issuer")
         if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
             raise InvalidToken("malformed token")
+        import jwt
+
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -334,6 +340,8 @@ def _check_id_token(payload: dict[str, Any], audience: str | None, nonce: str | 
 
 def _claimed_issuer(token: str) -> object:
     """The `iss` a token claims, unverified (None if it cannot be read)."""
+    import jwt
+
     try:
         return jwt.decode(token, options={"verify_signature": False}).get("iss")
     except jwt.PyJWTError:

@@ -16,14 +16,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Any
-
-import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from typing import TYPE_CHECKING, Any
 
 from portside.auth.algorithms import ALGORITHMS, Algorithm
 from portside.auth.errors import Unauthorized
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+# PyJWT and cryptography (~9 MiB resident, a tenth of a worker) are imported by the functions
+# that use them: a worker that serves no Bearer token and signs none never loads them.
 
 __all__ = [
     "MAX_TOKEN_LENGTH",
@@ -62,6 +64,8 @@ def _int_bytes(value: int, length: int | None = None) -> bytes:
 
 def _public_members(key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> dict[str, str]:
     """The RFC 7638 required JWK members of a public key."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     if isinstance(key, rsa.RSAPublicKey):
         numbers = key.public_numbers()
         return {
@@ -97,6 +101,9 @@ class SigningKey:
     @classmethod
     def generate(cls, algorithm: Algorithm = "ES256", *, now: datetime) -> SigningKey:
         """A new key: EC P-256 for ES256, RSA 2048 for RS256."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
         private: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
         if algorithm == "ES256":
             private = ec.generate_private_key(ec.SECP256R1())
@@ -115,6 +122,9 @@ class SigningKey:
     @cached_property
     def private_key(self) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
         """The loaded private key (loaded once); ValueError if it does not fit `algorithm`."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
         key = serialization.load_pem_private_key(self.private_pem, password=None)
         if self.algorithm == "ES256" and isinstance(key, ec.EllipticCurvePrivateKey):
             if not isinstance(key.curve, ec.SECP256R1):
@@ -171,6 +181,8 @@ def decode_verified(
 ) -> dict[str, Any]:
     """The claims of `token` once its signature (by `key`, with `algorithm` only), audience,
     issuer, `required` claims and times are checked; InvalidToken saying why otherwise."""
+    import jwt
+
     try:
         payload: dict[str, Any] = jwt.decode(
             token,
@@ -289,6 +301,8 @@ class TokenService:
         }
         _check_sdk_safe(payload)
         key = self._keys[0]
+        import jwt
+
         return jwt.encode(
             payload,
             key.private_key,
@@ -322,6 +336,8 @@ class TokenService:
         """The claims of `token` once its form, key, signature, issuer and times are checked."""
         if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
             raise InvalidToken("malformed token")
+        import jwt
+
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

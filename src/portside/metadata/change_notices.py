@@ -29,8 +29,6 @@ import logging
 import time
 from typing import Any
 
-# asyncpg ships no type information; it is used here only for its LISTEN support.
-import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import URL
 
 __all__ = ["CHANNEL", "ChangeNotices"]
@@ -115,6 +113,11 @@ class ChangeNotices:
 
     async def _session(self) -> None:
         """One connection's life: LISTEN, then ping until it fails."""
+        # Imported here: asyncpg (~3 MiB resident) is for PostgreSQL; a process on SQLite,
+        # the embedded default, never loads it. It ships no type information; it is used
+        # here only for its LISTEN support.
+        import asyncpg  # type: ignore[import-untyped]
+
         conn = await asyncpg.connect(
             self._dsn,
             timeout=_CONNECT_SECONDS,

@@ -19,12 +19,14 @@ import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from sqlalchemy import Insert, Table, or_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 __all__ = ["insert_or_ignore", "insert_or_update", "lost_race", "retry_on_conflict"]
 
@@ -41,10 +43,16 @@ _LOST_RACE = frozenset({"40001", "40P01", "23505", "23503"})
 
 
 def _insert(conn: AsyncConnection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    # The dialect's module only: SQLAlchemy's PostgreSQL dialect (~2 MiB resident) is not
+    # loaded by a process on SQLite, nor the SQLite one on PostgreSQL.
     name = conn.dialect.name
     if name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table)
     if name == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
         return sqlite.insert(table)
     raise NotImplementedError(f"no ON CONFLICT support written for the {name} dialect")
 

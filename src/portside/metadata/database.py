@@ -59,7 +59,7 @@ from portside.metadata.connections import InLoopConnection, ReadConnection
 from portside.metadata.errors import DatabaseUnavailable
 from portside.metadata.write_turns import WriteTurns
 
-__all__ = ["Database", "TransactionObserver", "async_url", "unavailable_reason"]
+__all__ = ["Database", "TransactionObserver", "async_url", "shown_url", "unavailable_reason"]
 
 log = logging.getLogger("portside.metadata")
 
@@ -84,6 +84,11 @@ _SQLITE_PRAGMAS = (
 # the isolation level and READ ONLY flag in the BEGIN itself, without a SET round trip.
 # Behind PgBouncer in transaction mode, add `?prepared_statement_cache_size=0` to the URL.
 _ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+
+
+def shown_url(url: str) -> str:
+    """`url` as it may be logged or printed: its password, if any, replaced by `***`."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def async_url(url: str) -> URL:

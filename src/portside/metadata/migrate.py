@@ -19,7 +19,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from portside.metadata.database import async_url
+from portside.metadata.database import async_url, shown_url
 
 __all__ = ["alembic_config", "current_revision", "downgrade", "head_revision", "upgrade"]
 
@@ -43,11 +43,6 @@ def alembic_config(url: str, trusted_issuers: tuple[str, ...] | None = None) -> 
     return config
 
 
-def _shown_url(url: str) -> str:
-    """`url` as it may be logged or printed: its password, if any, replaced by `***`."""
-    return make_url(url).render_as_string(hide_password=True)
-
-
 def upgrade(
     url: str, revision: str = "head", *, trusted_issuers: tuple[str, ...] | None = None
 ) -> None:
@@ -55,7 +50,7 @@ def upgrade(
 
     `trusted_issuers`: see `alembic_config`."""
     # The start line of `portside serve` names the database: never with its password.
-    log.info("metadata: %s", _shown_url(url))
+    log.info("metadata: %s", shown_url(url))
     database = make_url(url).database if make_url(url).get_backend_name() == "sqlite" else None
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,10 @@ the migration scripts' `revision =` / `down_revision =` lines and the database's
 `alembic_version` row with the standard library, and `runtime.migrate` runs Alembic only when
 they differ (or anything here is unsure: then Alembic decides, as before).
 tests/metadata/test_revisions.py holds the newest id found here equal to Alembic's head.
+
+Nothing here imports SQLAlchemy or Alembic: `sqlite_ready` tells `portside serve` that it has
+nothing to do in the database before its workers start (no migration, no password to
+generate), without an engine, an event loop or a runtime (cli/server/serve.py says why).
 """
 
 from __future__ import annotations
@@ -15,9 +19,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
-__all__ = ["script_head", "sqlite_is_current"]
+__all__ = ["script_head", "sqlite_admin_password_stored", "sqlite_is_current", "sqlite_ready"]
 
 _VERSIONS = Path(__file__).with_name("migrations") / "versions"
 _REVISION = re.compile(r'^revision\s*=\s*"([^"]+)"', re.MULTILINE)
@@ -42,21 +44,52 @@ def script_head(versions: Path = _VERSIONS) -> str | None:
 
 def sqlite_is_current(url: str) -> bool:
     """True if `url` is an SQLite file whose recorded revision is the scripts' head."""
-    parsed = make_url(url)
-    path = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
-        return False
-    if not Path(path).is_file():
-        return False
     head = script_head()
     if head is None:
         return False
+    rows = _read(url, "SELECT version_num FROM alembic_version", ())
+    return rows == [(head,)]
+
+
+def sqlite_admin_password_stored(url: str) -> bool:
+    """True if `url` is an SQLite file holding the deployment administrator's generated
+    password (what services/management/admin.py's `DeploymentAdmin.ensure` stores)."""
+    query = "SELECT 1 FROM credentials WHERE owner_type = ? AND owner_id = ? LIMIT 1"
+    return bool(_read(url, query, ("deployment", "admin")))
+
+
+def sqlite_ready(url: str, *, configured_admin_password: bool) -> bool:
+    """True if the serving process has nothing to do in this database before its workers
+    start: the schema is current and the administrator has a password (configured, or
+    stored), so no migration runs and no password is generated to print."""
+    if not sqlite_is_current(url):
+        return False
+    return configured_admin_password or sqlite_admin_password_stored(url)
+
+
+def _sqlite_path(url: str) -> Path | None:
+    """The file of an SQLite URL (`sqlite[+driver]:///path`), or None for any other URL or
+    one spelled in a way this does not read (then the caller does the full check)."""
+    scheme, separator, rest = url.partition("://")
+    if not separator or scheme.split("+")[0] != "sqlite" or not rest.startswith("/"):
+        return None
+    path = rest[1:]
+    if not path or path == ":memory:" or any(c in path for c in "?%#"):
+        return None
+    return Path(path)
+
+
+def _read(url: str, query: str, params: tuple[str, ...]) -> list[tuple[object, ...]] | None:
+    """The rows of `query` on the existing SQLite file of `url`, read only; None if `url` is
+    not one or the query fails."""
+    path = _sqlite_path(url)
+    if path is None or not path.is_file():
+        return None
     try:
-        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
-            rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+            return conn.execute(query, params).fetchall()
         finally:
             conn.close()
     except sqlite3.Error:
-        return False
-    return rows == [(head,)]
+        return None

@@ -14,15 +14,17 @@ under the row's lock (SQLite: the one writer), so two nodes cannot both take the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Insert, Row, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.conflicts import insert_or_ignore, retry_on_conflict
 from portside.metadata.database import Database
 from portside.metadata.schema import login_failures, request_counts
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 __all__ = ["LoginFailureStore", "LoginPolicy", "RequestCountStore"]
 
@@ -30,9 +32,14 @@ __all__ = ["LoginFailureStore", "LoginPolicy", "RequestCountStore"]
 def _upsert(conn: AsyncConnection, limit: int, units: int, **values: object) -> Insert:
     """Add `units` to a window's count unless it reached `limit` already."""
     statement: postgresql.Insert | sqlite.Insert
+    # The dialect's module only, as in metadata/conflicts.py.
     if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         statement = postgresql.insert(request_counts)
     else:
+        from sqlalchemy.dialects import sqlite
+
         statement = sqlite.insert(request_counts)
     counted = request_counts.c.claimed
     return (

@@ -18,7 +18,8 @@ from portside.metadata.database import Database
 from portside.metadata.manifest_reads import RememberedManifests
 from portside.metadata.throttling import LoginFailureStore, LoginPolicy, RequestCountStore
 from portside.runtime.capabilities import Capabilities
-from portside.runtime.forwarder import LoginServerForwarder
+from portside.runtime.database import database_of
+from portside.runtime.forwarder import LoginServerForwarder, local_login_servers, loopback_address
 from portside.runtime.jobs import sweep_uploads_periodically
 from portside.runtime.metrics import Metrics
 from portside.runtime.stores import Stores
@@ -90,16 +91,7 @@ class Runtime(Capabilities):
         """The metadata database."""
         if self._database is not None:
             return self._database
-        s = self.settings
-        return Database(
-            s.resolved_database_url(),
-            pool_size=s.database_pool_size,
-            max_overflow=s.database_max_overflow,
-            pool_timeout=s.database_pool_timeout,
-            pool_recycle=s.database_pool_recycle,
-            observe=self.metrics.database_transaction,
-            read_url=s.database_read_url,
-        )
+        return database_of(self.settings, self.metrics.database_transaction)
 
     @cached_property
     def driver(self) -> StorageDriver:
@@ -213,7 +205,7 @@ class Runtime(Capabilities):
     @cached_property
     def local_logins(self) -> LocalLoginServers | None:
         """The loopback login servers, when the server listens on loopback only."""
-        return _local_logins(self.settings)
+        return local_login_servers(self.settings)
 
     @cached_property
     def directory(self) -> RegistryDirectory:
@@ -316,7 +308,7 @@ class Runtime(Capabilities):
         return LoginServerForwarder(
             self.stores.registries,
             self.local_logins,
-            bind=_loopback_address(s),
+            bind=loopback_address(s),
             target=(s.host, s.port),
             default_registry=s.default_registry,
         )
@@ -395,20 +387,6 @@ class Runtime(Capabilities):
             await built["located"].close()
         if self._database is None and "database" in built:
             await self.database.close()
-
-
-def _local_logins(settings: Settings) -> LocalLoginServers | None:
-    """Loopback login servers on the address the server listens on (as a Host names it)."""
-    ports = settings.local_login_port_range()
-    if ports is None:
-        return None
-    host = _loopback_address(settings)
-    return LocalLoginServers(f"[{host}]" if ":" in host else host, ports)
-
-
-def _loopback_address(settings: Settings) -> str:
-    """The address the server listens on, `localhost` spelled as the address it binds."""
-    return "127.0.0.1" if settings.host == "localhost" else settings.host
 
 
 def _anonymous_registry(settings: Settings) -> str | None:

@@ -74,10 +74,11 @@ async def _ensure(settings: Settings) -> str | None:
     return await _with_admin(settings, lambda admin: admin.ensure(settings.admin_password))
 
 
-def first_start(settings: Settings) -> None:
+def first_start(settings: Settings, *, ensure_password: bool = True) -> None:
     """Before the workers start: create the administrator password on the first start and
-    print it once, and say how to get credentials when the registry is not open."""
-    password = anyio.run(_ensure, settings)
+    print it once (unless `ensure_password` is false: the caller saw that one is in place),
+    and say how to get credentials when the registry is not open."""
+    password = anyio.run(_ensure, settings) if ensure_password else None
     scheme = "https" if settings.tls_cert else "http"
     server = f"{scheme}://{settings.host}:{settings.port}"
     if password is not None:

@@ -59,12 +59,11 @@ def stop_login_servers(process: subprocess.Popen[bytes] | None) -> None:
 
 
 async def _forward(settings: Settings, parent: int) -> None:
-    from portside.runtime import Runtime
+    # Not a whole Runtime: this process needs the registries table and sockets, nothing else
+    # (runtime/forwarder.py); tests/cli/test_main.py holds what it must not import.
+    from portside.runtime.forwarder import forward_login_servers
 
-    async with Runtime(settings) as runtime:
-        forwarder = runtime.login_server_forwarder()
-        if forwarder is not None:
-            await forwarder.run(keep_going=lambda: os.getppid() == parent)
+    await forward_login_servers(settings, keep_going=lambda: os.getppid() == parent)
 
 
 def main() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import importlib
 import logging
 import socket
 from pathlib import Path
@@ -15,6 +17,9 @@ from portside.cli.server.login_servers import start_login_servers, stop_login_se
 from portside.config import load_settings, metrics_for_workers, settings_for_workers
 
 __all__ = ["serve"]
+
+_APP = "portside.api.app:app_from_environment"
+"""The workers' application factory, as granian imports it."""
 
 
 @click.command()
@@ -71,7 +76,7 @@ def _serve(
     from granian import Granian
     from granian.constants import Interfaces, SSLProtocols
 
-    from portside.runtime import migrate
+    from portside.runtime import migrate_apart, ready_to_serve
 
     settings = load_settings(
         config_file,
@@ -93,8 +98,24 @@ def _serve(
     # the filesystem root is made here, so that a directory we may not write fails the start.
     if settings.storage_driver == "filesystem":
         settings.resolved_storage_path().mkdir(parents=True, exist_ok=True)
-    migrate(settings)  # logs "metadata: URL", its password masked
-    first_start(settings)
+    _preload_workers()
+    # Granian forks the workers from this process, and each starts with its pages: whatever
+    # is built here only for the start stays resident in every worker. So the usual start (an
+    # SQLite database at the newest schema, the administrator's password in place) is
+    # recognised with the standard library: no runtime, engine, event loop or password
+    # hashing here. Otherwise Alembic runs in a child process (first start, an upgrade, and
+    # every start on PostgreSQL, where Alembic decides): idle workers after a first start
+    # held 90-91 MiB with it here, 79-80 without.
+    ready = ready_to_serve(settings)
+    if ready:
+        url = settings.resolved_database_url()  # an SQLite file: no password to mask
+        logging.getLogger("portside.metadata.migrate").info("metadata: %s (schema current)", url)
+    else:
+        try:
+            migrate_apart(settings)  # logs "metadata: URL", its password masked
+        except RuntimeError as error:
+            raise click.ClickException(str(error)) from None
+    first_start(settings, ensure_password=not ready)
     log.info("storage: %s", settings.storage_description())
     scheme = "https" if settings.tls_cert else "http"
     log.info(
@@ -108,9 +129,11 @@ def _serve(
         # Inside: the forwarder process reads the workers' settings, as they do.
         login_servers = start_login_servers(settings)
         try:
+            # Last before the fork: see _preload_workers.
+            gc.freeze()
             Granian(
-                # A string: workers import the HTTP layer themselves; the CLI never imports it.
-                "portside.api.app:app_from_environment",
+                # A string: granian's workers build the app (the factory) in their process.
+                _APP,
                 address=settings.host,
                 port=settings.port,
                 interface=Interfaces.ASGI,
@@ -124,7 +147,26 @@ def _serve(
                 ssl_protocol_min=SSLProtocols.tls12,
             ).serve()
         finally:
+            gc.unfreeze()  # the server has stopped (or `serve` ran in a test's process)
             stop_login_servers(login_servers)
+
+
+def _preload_workers() -> None:
+    """Import the HTTP layer here, once, for the workers that granian forks from this process
+    (and `gc.freeze()` everything right before the fork).
+
+    A forked worker shares its parent's pages until it writes them (and counts in its resident
+    size only the pages of shared libraries it touches itself). Imported here, the data plane
+    is imported once instead of once per worker, and its pages are shared. `gc.freeze()` keeps
+    each worker's collector away from everything imported so far: a full collection writes
+    every tracked object's header, which copies its page into the worker. Measured, idle after
+    one GET /v2/, two workers (PSS: shared pages counted once): without the freeze a worker
+    held 52 MiB of its own pages, with it 35; the whole server's PSS 228 -> 195 MiB. Importing
+    in the workers instead (this process light) cost ~0.6 s more CPU in all and 9 MiB more
+    resident per worker.
+    """
+    # By the name granian is given: the CLI does not depend on the HTTP layer's code.
+    importlib.import_module(_APP.partition(":")[0])
 
 
 def _granian_logging(log_format: str) -> dict[str, Any] | None:

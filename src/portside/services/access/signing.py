@@ -31,7 +31,6 @@ from datetime import UTC, datetime, timedelta
 from typing import cast
 
 import anyio
-import jwt
 
 from portside.auth.algorithms import Algorithm
 from portside.auth.claims import refresh_claims
@@ -198,6 +197,8 @@ class KeyRing:
         this whenever a registry's auth version moved since a token was issued (retiring a key
         moves all of them) and on every use of a refresh token.
         """
+        import jwt  # here, as in auth/tokens.py: only a worker that sees tokens loads it
+
         kid = jwt.get_unverified_header(token).get("kid")
         if not isinstance(kid, str) or not await self._store.has(kid):
             raise InvalidToken("token was signed by a retired key")

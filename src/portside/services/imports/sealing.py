@@ -19,15 +19,14 @@ import binascii
 import hashlib
 import os
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from portside.metadata.credential_sets import DeploymentKeyStore
 from portside.services.management.errors import Conflict, Invalid
 
 __all__ = ["SealBroken", "SecretBox", "parse_key"]
 
 _NONCE = 12
+# cryptography (~9 MiB resident with its OpenSSL) is imported where a secret is sealed or
+# opened: every worker builds this box at start, few ever use it.
 
 
 class SealBroken(Conflict):
@@ -63,6 +62,8 @@ class SecretBox:
 
     async def seal(self, secret: str, context: str) -> tuple[str, bytes]:
         """The id of the key used and `nonce || ciphertext` of `secret`, bound to `context`."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         kid = await self._sealing_kid()
         nonce = os.urandom(_NONCE)
         sealed = AESGCM(self._keys[kid]).encrypt(nonce, secret.encode(), context.encode())
@@ -76,6 +77,9 @@ class SecretBox:
             key = self._keys.get(kid)
         if key is None:
             raise SealBroken(f"the deployment key {kid!r} that sealed this secret is not known")
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         try:
             plain = AESGCM(key).decrypt(sealed[:_NONCE], sealed[_NONCE:], context.encode())
         except (InvalidTag, ValueError):
@@ -87,6 +91,8 @@ class SecretBox:
             return self._sealing
         stored = await self._store.all()
         if not stored:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
             key = AESGCM.generate_key(bit_length=256)
             await self._store.add_first(_kid(key, "db"), key)
             stored = await self._store.all()

@@ -30,8 +30,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import re2
-
 from portside.metadata.clock import utcnow
 from portside.metadata.deletion import Removal
 from portside.metadata.pruning import PruneStore, TagInfo
@@ -117,6 +115,9 @@ def compile_expression(text: str, what: str) -> Expression:
     """A regular expression (RE2 syntax) from user input; Invalid if too long or malformed."""
     if len(text) > _MAX_EXPRESSION:
         raise Invalid(f"{what} is longer than {_MAX_EXPRESSION} characters")
+    # Imported here: RE2 (~2 MiB resident) is for purge filters, which few workers compile.
+    import re2
+
     options = re2.Options()
     options.log_errors = False  # RE2 would print every refused expression on stderr
     try:
