@@ -57,6 +57,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from portside.metadata.connections import InLoopConnection, ReadConnection
 from portside.metadata.errors import DatabaseUnavailable
+from portside.metadata.sqlite_writes import connect_for_writes
 from portside.metadata.write_turns import WriteTurns
 
 __all__ = ["Database", "TransactionObserver", "async_url", "unavailable_reason"]
@@ -125,9 +126,12 @@ class Database:
         ):
             raise ValueError("a read replica (database_read_url) needs PostgreSQL on both sides")
         if self.is_sqlite:
-            self._write = create_async_engine(parsed, echo=echo, hide_parameters=True)
+            path = _database_file(parsed)
+            # A file's write connections run their statements in the loop (sqlite_writes.py).
+            loop_first = {} if path is None else {"async_creator": connect_for_writes(path)}
+            self._write = create_async_engine(parsed, echo=echo, hide_parameters=True, **loop_first)
             _configure_sqlite(self._write.sync_engine, immediate=True)
-            self._turns = WriteTurns(_database_file(parsed))
+            self._turns = WriteTurns(path)
             self._read = self._write
             self._loop_reads = create_engine(
                 parsed.set(drivername="sqlite"), echo=echo, hide_parameters=True
