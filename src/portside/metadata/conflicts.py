@@ -26,7 +26,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["insert_or_ignore", "insert_or_update", "lost_race", "retry_on_conflict"]
+__all__ = [
+    "IgnoringInserts",
+    "insert_or_ignore",
+    "insert_or_update",
+    "lost_race",
+    "retry_on_conflict",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -52,6 +58,23 @@ def _insert(conn: AsyncConnection, table: Table) -> postgresql.Insert | sqlite.I
 def insert_or_ignore(conn: AsyncConnection, table: Table, keys: Sequence[str]) -> Insert:
     """An INSERT into `table` that skips rows whose unique `keys` already exist."""
     return _insert(conn, table).on_conflict_do_nothing(index_elements=list(keys))
+
+
+class IgnoringInserts:
+    """`insert_or_ignore` built once per dialect, without values: a statement on a hot path
+    takes its row as execute() parameters, so it is neither built nor compiled again."""
+
+    __slots__ = ("_by_dialect",)
+
+    def __init__(self, table: Table, keys: Sequence[str]) -> None:
+        self._by_dialect: dict[str, Insert] = {
+            "postgresql": postgresql.insert(table).on_conflict_do_nothing(index_elements=keys),
+            "sqlite": sqlite.insert(table).on_conflict_do_nothing(index_elements=keys),
+        }
+
+    def on(self, conn: AsyncConnection) -> Insert:
+        """The statement for `conn`'s dialect."""
+        return self._by_dialect[conn.dialect.name]
 
 
 def insert_or_update(

@@ -24,9 +24,9 @@ from portside.metadata.deletion import (
     repository_ref,
 )
 from portside.metadata.errors import LockViolation, TagImmutableViolation
-from portside.metadata.locks import immutable_tags, locked_repository, require
+from portside.metadata.locks import immutable_tags, writable_repository
 from portside.metadata.records import ManifestRecord, ReferrerRecord
-from portside.metadata.repositories import bump_tags_version, ensure_repository
+from portside.metadata.repositories import bump_tags_version
 from portside.metadata.schema import (
     manifest_blobs,
     manifest_children,
@@ -150,10 +150,7 @@ class ManifestStore:
         and would move, TagImmutableViolation if tags are immutable and it would move.
         """
         async with self._db.write() as conn:
-            repo_id = await ensure_repository(conn, registry_id, repository)
-            locked = await locked_repository(conn, registry_id, repository, repo_id=repo_id)
-            assert locked is not None
-            require(locked[1], "repository", repository, "write")
+            repo_id = await writable_repository(conn, registry_id, repository)
             missing = [] if lazy_references else await _missing_references(conn, repo_id, new)
             if missing:
                 return missing

@@ -29,6 +29,7 @@ import aiosqlite
 
 __all__ = ["connect_for_writes"]
 
+# Calls of the sqlite3 connection itself that may wait; a cursor's close never does.
 _WAITING_CALLS = frozenset({"commit", "close", "executescript"})
 
 
@@ -37,7 +38,7 @@ class _LoopFirstConnection(aiosqlite.Connection):
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if _may_wait(fn, args):
-            return await super()._execute(fn, *args, **kwargs)
+            return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
         # Safe beside the thread: every earlier call was awaited, so the thread is idle.
@@ -46,11 +47,9 @@ class _LoopFirstConnection(aiosqlite.Connection):
 
 def _may_wait(fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
     name = getattr(fn, "__name__", "")
-    if name in _WAITING_CALLS:
+    if name in _WAITING_CALLS and isinstance(getattr(fn, "__self__", None), sqlite3.Connection):
         return True
-    return (
-        name == "execute" and bool(args) and str(args[0]).lstrip()[:5].upper() == "BEGIN"
-    )
+    return name == "execute" and bool(args) and str(args[0]).lstrip()[:5].upper() == "BEGIN"
 
 
 def connect_for_writes(path: str) -> Callable[[], aiosqlite.Connection]:
