@@ -13,7 +13,8 @@ not even leave the event loop's thread: a read transaction on a WAL database nev
 lock and answers from the page cache in microseconds, while a hop to aiosqlite's thread and back
 costs a wake-up of the event loop per statement (BEGIN, SELECT, fetch, COMMIT) — measured at
 ~1.6 ms per manifest GET against ~0.2 ms in the loop. Writes, which may wait on busy_timeout,
-stay on aiosqlite's thread.
+begin and commit on aiosqlite's thread; their statements, which hold the lock and do not wait,
+run in the loop (sqlite_writes.py).
 
 PostgreSQL has one connection pool. Writes run under READ COMMITTED, whatever the server's
 default: each statement sees what concurrent transactions committed before it, which is what lets
