@@ -14,8 +14,9 @@ for the reads that already run in the loop (database.py). Only two calls may wai
   write_turns.py holds it (the sqlite3 shell, an older Portside);
 - `COMMIT`, which every 1000 pages of WAL runs a checkpoint with its fsyncs;
 
-and closing the connection. Those still go to the connection's thread; every other call runs in
-the caller's thread at once. A transaction is then two hand-offs, whatever its statements.
+and opening (its PRAGMAs: switching to WAL takes a lock) and closing the connection. Those
+still go to the connection's thread; every other call runs in the caller's thread at once. A
+transaction is then two hand-offs, whatever its statements.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ __all__ = ["connect_for_writes"]
 
 # Calls of the sqlite3 connection itself that may wait; a cursor's close never does.
 _WAITING_CALLS = frozenset({"commit", "close", "executescript"})
+# Statements that may wait, by their first six characters.
+_WAITING_SQL = frozenset({"BEGIN", "BEGIN ", "PRAGMA"})
 
 
 class _LoopFirstConnection(aiosqlite.Connection):
@@ -49,7 +52,8 @@ def _may_wait(fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
     name = getattr(fn, "__name__", "")
     if name in _WAITING_CALLS and isinstance(getattr(fn, "__self__", None), sqlite3.Connection):
         return True
-    return name == "execute" and bool(args) and str(args[0]).lstrip()[:5].upper() == "BEGIN"
+    # BEGIN waits for the lock; PRAGMAs run as a connection opens, and switching to WAL may.
+    return name == "execute" and bool(args) and str(args[0]).lstrip()[:6].upper() in _WAITING_SQL
 
 
 def connect_for_writes(path: str) -> Callable[[], aiosqlite.Connection]:
