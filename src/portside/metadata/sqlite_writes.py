@@ -16,7 +16,9 @@ for the reads that already run in the loop (database.py). Only two calls may wai
 
 and opening (its PRAGMAs: switching to WAL takes a lock) and closing the connection. Those
 still go to the connection's thread; every other call runs in the caller's thread at once. A
-transaction is then two hand-offs, whatever its statements.
+transaction is then two hand-offs, whatever its statements. Measured under 24 clients pushing
+images (two workers, load average ~15, before and after alternating): server CPU per image push
+133-157 ms before, 76-91 ms after, with this module and the push path's statements trimmed.
 """
 
 from __future__ import annotations
