@@ -107,7 +107,7 @@ async def test_waiting_for_a_lock_held_outside_portside_leaves_the_loop_free(
                 )
             tasks.cancel_scope.cancel()
         assert began >= 0.4  # it did wait for the outsider's COMMIT
-        assert ticks >= 20  # and the loop went on meanwhile
+        assert ticks >= 5  # and the loop went on meanwhile (blocked, it would tick once)
     finally:
         await db.close()
         outsider.close()
