@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.clock import utcnow
 from portside.metadata.columns import UTCDateTime
-from portside.metadata.conflicts import insert_or_ignore, retry_on_conflict
+from portside.metadata.conflicts import IgnoringInserts, retry_on_conflict
 from portside.metadata.database import Database
-from portside.metadata.locks import locked_repository, require
-from portside.metadata.repositories import ensure_repository, repository_id
+from portside.metadata.locks import locked_repository, require, writable_repository
+from portside.metadata.repositories import repository_id
 from portside.metadata.schema import blobs, repositories, repository_blobs, uploads
 from portside.metadata.usage import link_blob, unlink_blob
 
@@ -54,6 +54,11 @@ _TOUCH = (
     )
     .values(touched_at=bindparam("t_now", type_=UTCDateTime))
 )
+
+# A push's statements, likewise.
+_NEW_BLOB = IgnoringInserts(blobs, ("digest",))
+_LOCK_BLOB = select(blobs.c.digest).where(blobs.c.digest == bindparam("b_digest")).with_for_update()
+_FORGET_UPLOAD = delete(uploads).where(uploads.c.id == bindparam("u_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,11 +130,11 @@ class BlobStore:
         """
         async with self._db.write() as conn:
             repo_id = await _writable(conn, registry_id, repository)
-            await _lock_blob(conn, digest, size)
-            if not await link_blob(conn, registry_id, repo_id, digest, size):
+            new = await _lock_blob(conn, digest, size)
+            if not await link_blob(conn, registry_id, repo_id, digest, size, revive=not new):
                 await _touch_link(conn, repo_id, digest)
             if upload_id is not None:
-                await conn.execute(delete(uploads).where(uploads.c.id == upload_id))
+                await conn.execute(_FORGET_UPLOAD, {"u_id": upload_id})
             if commit is not None:
                 await commit()
 
@@ -199,31 +204,26 @@ async def mount_link(
 
 async def _writable(conn: AsyncConnection, registry_id: int, repository: str) -> int:
     """The repository's id (created if missing), share-locked and checked writable."""
-    repo_id = await ensure_repository(conn, registry_id, repository)
-    locked = await locked_repository(conn, registry_id, repository, repo_id=repo_id, shared=True)
-    assert locked is not None
-    require(locked[1], "repository", repository, "write")
-    return repo_id
+    return await writable_repository(conn, registry_id, repository, shared=True)
 
 
-async def _lock_blob(conn: AsyncConnection, digest: str, size: int) -> None:
-    """Insert the blob's row if missing and lock it for the rest of the transaction.
+async def _lock_blob(conn: AsyncConnection, digest: str, size: int) -> bool:
+    """Insert the blob's row if missing and lock it for the rest of the transaction; True if
+    this transaction inserted it (so the collector has not doomed it).
 
-    Same digest, same bytes, same size: a row another push inserted first is ours too. On
-    PostgreSQL the row may vanish between the insert and the lock (the collector deleting a
-    doomed blob commits in between); then it is inserted again.
+    A row just inserted is locked by its insert. Same digest, same bytes, same size: a row
+    another push inserted first is ours too, locked by a SELECT. On PostgreSQL that row may
+    vanish between the insert and the lock (the collector deleting a doomed blob commits in
+    between); then it is inserted again.
     """
     for _ in range(3):
-        await conn.execute(
-            insert_or_ignore(conn, blobs, ("digest",)).values(
-                digest=digest, size=size, created_at=utcnow()
-            )
+        inserted = await conn.execute(
+            _NEW_BLOB.on(conn), {"digest": digest, "size": size, "created_at": utcnow()}
         )
-        locked = await conn.scalar(
-            select(blobs.c.digest).where(blobs.c.digest == digest).with_for_update()
-        )
-        if locked is not None:
-            return
+        if inserted.rowcount:
+            return True
+        if await conn.scalar(_LOCK_BLOB, {"b_digest": digest}) is not None:
+            return False
     raise RuntimeError(f"blob row {digest} kept vanishing while being recorded")
 
 

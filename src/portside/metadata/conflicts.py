@@ -28,7 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql, sqlite
 
-__all__ = ["insert_or_ignore", "insert_or_update", "lost_race", "retry_on_conflict"]
+__all__ = [
+    "IgnoringInserts",
+    "insert_or_ignore",
+    "insert_or_update",
+    "lost_race",
+    "retry_on_conflict",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -60,6 +66,29 @@ def _insert(conn: AsyncConnection, table: Table) -> postgresql.Insert | sqlite.I
 def insert_or_ignore(conn: AsyncConnection, table: Table, keys: Sequence[str]) -> Insert:
     """An INSERT into `table` that skips rows whose unique `keys` already exist."""
     return _insert(conn, table).on_conflict_do_nothing(index_elements=list(keys))
+
+
+class IgnoringInserts:
+    """`insert_or_ignore` built once per dialect, without values: a statement on a hot path
+    takes its row as execute() parameters, so it is neither built nor compiled again."""
+
+    __slots__ = ("_by_dialect", "_keys", "_table")
+
+    def __init__(self, table: Table, keys: Sequence[str]) -> None:
+        self._table = table
+        self._keys = list(keys)
+        # Built on first use per dialect: the dialect modules are loaded only when needed.
+        self._by_dialect: dict[str, Insert] = {}
+
+    def on(self, conn: AsyncConnection) -> Insert:
+        """The statement for `conn`'s dialect."""
+        statement = self._by_dialect.get(conn.dialect.name)
+        if statement is None:
+            statement = _insert(conn, self._table).on_conflict_do_nothing(
+                index_elements=self._keys
+            )
+            self._by_dialect[conn.dialect.name] = statement
+        return statement
 
 
 def insert_or_update(

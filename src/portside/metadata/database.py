@@ -13,7 +13,8 @@ not even leave the event loop's thread: a read transaction on a WAL database nev
 lock and answers from the page cache in microseconds, while a hop to aiosqlite's thread and back
 costs a wake-up of the event loop per statement (BEGIN, SELECT, fetch, COMMIT) — measured at
 ~1.6 ms per manifest GET against ~0.2 ms in the loop. Writes, which may wait on busy_timeout,
-stay on aiosqlite's thread.
+begin and commit on aiosqlite's thread; their statements, which hold the lock and do not wait,
+run in the loop (sqlite_writes.py).
 
 PostgreSQL has one connection pool. Writes run under READ COMMITTED, whatever the server's
 default: each statement sees what concurrent transactions committed before it, which is what lets
@@ -57,6 +58,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from portside.metadata.connections import InLoopConnection, ReadConnection
 from portside.metadata.errors import DatabaseUnavailable
+from portside.metadata.sqlite_writes import connect_for_writes
 from portside.metadata.write_turns import WriteTurns
 
 __all__ = ["Database", "TransactionObserver", "async_url", "shown_url", "unavailable_reason"]
@@ -130,9 +132,12 @@ class Database:
         ):
             raise ValueError("a read replica (database_read_url) needs PostgreSQL on both sides")
         if self.is_sqlite:
-            self._write = create_async_engine(parsed, echo=echo, hide_parameters=True)
+            path = _database_file(parsed)
+            # A file's write connections run their statements in the loop (sqlite_writes.py).
+            loop_first = {} if path is None else {"async_creator": connect_for_writes(path)}
+            self._write = create_async_engine(parsed, echo=echo, hide_parameters=True, **loop_first)
             _configure_sqlite(self._write.sync_engine, immediate=True)
-            self._turns = WriteTurns(_database_file(parsed))
+            self._turns = WriteTurns(path)
             self._read = self._write
             self._loop_reads = create_engine(
                 parsed.set(drivername="sqlite"), echo=echo, hide_parameters=True

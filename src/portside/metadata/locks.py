@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.errors import LockViolation
 from portside.metadata.records import LockFlags
+from portside.metadata.repositories import ensure_repository
 from portside.metadata.schema import registries, repositories
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "lock_columns",
     "locked_repository",
     "require",
+    "writable_repository",
 ]
 
 FLAG_COLUMNS = ("delete_enabled", "write_enabled", "read_enabled", "list_enabled")
@@ -89,3 +91,22 @@ async def immutable_tags(conn: AsyncConnection, registry_id: int) -> bool:
         select(registries.c.immutable_tags).where(registries.c.id == registry_id)
     )
     return bool(value)
+
+
+async def writable_repository(
+    conn: AsyncConnection, registry_id: int, name: str, *, shared: bool = False
+) -> int:
+    """The repository's id (created if missing), its row locked (`locked_repository`) and
+    checked writable; raises LockViolation if it is not.
+
+    One statement when the repository exists, as on every push but its first: the lock's
+    SELECT finds the row by name, instead of looking its id up first (a round trip on
+    PostgreSQL, and three per image push).
+    """
+    locked = await locked_repository(conn, registry_id, name, shared=shared)
+    if locked is None:
+        repo_id = await ensure_repository(conn, registry_id, name)
+        locked = await locked_repository(conn, registry_id, name, repo_id=repo_id, shared=shared)
+        assert locked is not None
+    require(locked[1], "repository", name, "write")
+    return locked[0]

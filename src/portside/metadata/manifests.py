@@ -24,9 +24,9 @@ from portside.metadata.deletion import (
     repository_ref,
 )
 from portside.metadata.errors import LockViolation, TagImmutableViolation
-from portside.metadata.locks import immutable_tags, locked_repository, require
+from portside.metadata.locks import immutable_tags, writable_repository
 from portside.metadata.records import ManifestRecord, ReferrerRecord
-from portside.metadata.repositories import bump_tags_version, ensure_repository
+from portside.metadata.repositories import bump_tags_version
 from portside.metadata.schema import (
     manifest_blobs,
     manifest_children,
@@ -150,18 +150,14 @@ class ManifestStore:
         and would move, TagImmutableViolation if tags are immutable and it would move.
         """
         async with self._db.write() as conn:
-            repo_id = await ensure_repository(conn, registry_id, repository)
-            locked = await locked_repository(conn, registry_id, repository, repo_id=repo_id)
-            assert locked is not None
-            require(locked[1], "repository", repository, "write")
+            repo_id = await writable_repository(conn, registry_id, repository)
             missing = [] if lazy_references else await _missing_references(conn, repo_id, new)
             if missing:
                 return missing
-            manifest_id = await _manifest_id(conn, repo_id, new.digest)
-            if manifest_id is None:
-                manifest_id = await _insert_manifest(conn, repo_id, new, tagged=tag is not None)
+            # Inserted first, looked up only if it was there: a push is usually of a new one.
+            manifest_id, fresh = await _insert_manifest(conn, repo_id, new, tagged=tag is not None)
             if tag is not None:
-                await _move_tag(conn, registry_id, repo_id, tag, manifest_id)
+                await _move_tag(conn, registry_id, repo_id, tag, manifest_id, fresh=fresh)
             hooks = await enabled_webhooks(conn, registry_id)
             if hooks:
                 target = EventTarget(
@@ -273,8 +269,9 @@ async def _manifest_id(conn: AsyncConnection, repo_id: int, digest: str) -> int 
 
 async def _insert_manifest(
     conn: AsyncConnection, repo_id: int, new: NewManifest, *, tagged: bool
-) -> int:
-    """Insert the manifest and its references; the existing id if a concurrent push won.
+) -> tuple[int, bool]:
+    """Insert the manifest and its references; its id, and whether it was inserted here (an
+    existing one, pushed before or by a concurrent push that won, is left as it is).
 
     Pushed without a tag, its untagged clock starts now.
     """
@@ -296,11 +293,11 @@ async def _insert_manifest(
         .returning(manifests.c.id)
     )
     if manifest_id is None:
-        # The winner committed this digest with the same body (same digest, same bytes) and
-        # its references; this transaction only has to point the tag at it.
+        # Pushed before, or the winner committed this digest with the same body (same digest,
+        # same bytes) and its references; this transaction only has to point the tag at it.
         winner = await _manifest_id(conn, repo_id, new.digest)
         assert winner is not None
-        return winner
+        return winner, False
     blob_rows = [{"manifest_id": manifest_id, "digest": d} for d in dict.fromkeys(new.blobs)]
     if blob_rows:
         await conn.execute(insert(manifest_blobs), blob_rows)
@@ -309,11 +306,17 @@ async def _insert_manifest(
     ]
     if child_rows:
         await conn.execute(insert(manifest_children), child_rows)
-    return int(manifest_id)
+    return int(manifest_id), True
 
 
 async def _move_tag(
-    conn: AsyncConnection, registry_id: int, repo_id: int, tag: str, manifest_id: int
+    conn: AsyncConnection,
+    registry_id: int,
+    repo_id: int,
+    tag: str,
+    manifest_id: int,
+    *,
+    fresh: bool = False,
 ) -> None:
     """Point `tag` at the manifest, inside a transaction holding the repository's row lock.
 
@@ -322,7 +325,7 @@ async def _move_tag(
     tag take turns and the last commit wins. Naming the manifest it already names changes
     nothing (not even a timestamp) and is allowed whatever the locks say. The manifest
     the tag leaves starts its untagged clock if that was its last tag; the one it names stops
-    its clock.
+    its clock (`fresh`: it was inserted tagged by this transaction, its clock never started).
     """
     where = and_(tags.c.repository_id == repo_id, tags.c.name == tag)
     row = (
@@ -342,7 +345,8 @@ async def _move_tag(
         )
         if result.rowcount:
             await bump_tags_version(conn, repo_id)
-            await mark_tagged(conn, manifest_id)
+            if not fresh:
+                await mark_tagged(conn, manifest_id)
         return
     if row.manifest_id == manifest_id:
         return
@@ -352,5 +356,6 @@ async def _move_tag(
         raise TagImmutableViolation(tag)
     await conn.execute(update(tags).where(where).values(manifest_id=manifest_id, updated_at=now))
     await bump_tags_version(conn, repo_id)
-    await mark_tagged(conn, manifest_id)
+    if not fresh:
+        await mark_tagged(conn, manifest_id)
     await mark_untagged(conn, [row.manifest_id], now)

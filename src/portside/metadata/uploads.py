@@ -9,9 +9,8 @@ from sqlalchemy import and_, delete, insert, select, update
 from portside.metadata.clock import utcnow
 from portside.metadata.conflicts import retry_on_conflict
 from portside.metadata.database import Database
-from portside.metadata.locks import locked_repository, require
+from portside.metadata.locks import writable_repository
 from portside.metadata.records import UploadRecord
-from portside.metadata.repositories import ensure_repository
 from portside.metadata.schema import repositories, uploads
 
 __all__ = ["UploadStore"]
@@ -33,12 +32,7 @@ class UploadStore:
         """
         now = utcnow()
         async with self._db.write() as conn:
-            repo_id = await ensure_repository(conn, registry_id, repository)
-            locked = await locked_repository(
-                conn, registry_id, repository, repo_id=repo_id, shared=True
-            )
-            assert locked is not None
-            require(locked[1], "repository", repository, "write")
+            repo_id = await writable_repository(conn, registry_id, repository, shared=True)
             await conn.execute(
                 insert(uploads).values(
                     id=upload_id,

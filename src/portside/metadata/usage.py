@@ -17,12 +17,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
+from typing import Any
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portside.metadata.clock import utcnow
-from portside.metadata.conflicts import insert_or_ignore
+from portside.metadata.conflicts import IgnoringInserts
 from portside.metadata.errors import QuotaViolation
 from portside.metadata.schema import (
     blobs,
@@ -85,68 +98,106 @@ def effective_limit(sku: str, override: int | None, quota: str) -> int | None:
     return SKU_LIMITS.get(sku, SKU_LIMITS["Standard"]).get(quota)
 
 
+# link_blob's statements run for every blob pushed: built once, values bound at execute().
+_NEW_LINK = IgnoringInserts(repository_blobs, ("repository_id", "digest"))
+_NEW_IN_REGISTRY = IgnoringInserts(registry_blobs, ("registry_id", "digest"))
+_REVIVE = (
+    update(blobs)
+    .where(blobs.c.digest == bindparam("l_digest"), blobs.c.doomed_at.is_not(None))
+    .values(doomed_at=None)
+)
+_ADD_TO_REPOSITORY = (
+    update(repositories)
+    .where(repositories.c.id == bindparam("l_repository_id"))
+    .values(storage_bytes=repositories.c.storage_bytes + bindparam("l_size", type_=BigInteger))
+)
+_ONE_MORE_LINK = (
+    update(registry_blobs)
+    .where(
+        registry_blobs.c.registry_id == bindparam("l_registry_id"),
+        registry_blobs.c.digest == bindparam("l_digest"),
+    )
+    .values(links=registry_blobs.c.links + 1)
+)
+
+
+def _storage_limit() -> ColumnElement[Any]:
+    """effective_limit(sku, quota_storage_bytes, "storage_bytes") in SQL (NULL: none)."""
+    by_sku = {sku: limits["storage_bytes"] for sku, limits in SKU_LIMITS.items()}
+    return func.coalesce(
+        registries.c.quota_storage_bytes,
+        case(by_sku, value=registries.c.sku, else_=literal(by_sku["Standard"], BigInteger)),
+    )
+
+
+# The quota check and the addition in one statement: it adds only while the total fits.
+_LIMIT = _storage_limit()
+_ADD_TO_REGISTRY = (
+    update(registries)
+    .where(
+        registries.c.id == bindparam("l_registry_id"),
+        or_(
+            _LIMIT.is_(None),
+            registries.c.storage_bytes + bindparam("l_size", type_=BigInteger) <= _LIMIT,
+        ),
+    )
+    .values(storage_bytes=registries.c.storage_bytes + bindparam("l_size", type_=BigInteger))
+)
+
+
 async def link_blob(
-    conn: AsyncConnection, registry_id: int, repository_id: int, digest: str, size: int
+    conn: AsyncConnection,
+    registry_id: int,
+    repository_id: int,
+    digest: str,
+    size: int,
+    *,
+    revive: bool = True,
 ) -> bool:
     """Link a blob into a repository (idempotent); True if the link is new.
 
-    Raises QuotaViolation (and the caller's transaction rolls back) if the blob is new to the
-    registry and would take it past its storage quota.
+    `revive`: the blob's row may be doomed by the collector (False only for a row this
+    transaction has just inserted). Raises QuotaViolation (and the caller's transaction rolls
+    back) if the blob is new to the registry and would take it past its storage quota.
     """
     now = utcnow()
     added = await conn.execute(
-        insert_or_ignore(conn, repository_blobs, ("repository_id", "digest")).values(
-            repository_id=repository_id, digest=digest, created_at=now, touched_at=now
-        )
+        _NEW_LINK.on(conn),
+        {"repository_id": repository_id, "digest": digest, "created_at": now, "touched_at": now},
     )
     if not added.rowcount:
         return False
-    # A new link revives a blob the collector had doomed.
-    await conn.execute(
-        update(blobs)
-        .where(blobs.c.digest == digest, blobs.c.doomed_at.is_not(None))
-        .values(doomed_at=None)
-    )
-    await conn.execute(
-        update(repositories)
-        .where(repositories.c.id == repository_id)
-        .values(storage_bytes=repositories.c.storage_bytes + size)
-    )
+    params = {
+        "l_registry_id": registry_id,
+        "l_repository_id": repository_id,
+        "l_digest": digest,
+        "l_size": size,
+    }
+    if revive:
+        # A new link revives a blob the collector had doomed.
+        await conn.execute(_REVIVE, params)
+    await conn.execute(_ADD_TO_REPOSITORY, params)
     first = await conn.execute(
-        insert_or_ignore(conn, registry_blobs, ("registry_id", "digest")).values(
-            registry_id=registry_id, digest=digest, links=1
-        )
+        _NEW_IN_REGISTRY.on(conn), {"registry_id": registry_id, "digest": digest, "links": 1}
     )
     if not first.rowcount:
-        await conn.execute(
-            update(registry_blobs)
-            .where(registry_blobs.c.registry_id == registry_id, registry_blobs.c.digest == digest)
-            .values(links=registry_blobs.c.links + 1)
-        )
+        await conn.execute(_ONE_MORE_LINK, params)
         return True
-    await _add_to_registry(conn, registry_id, size)
-    return True
-
-
-async def _add_to_registry(conn: AsyncConnection, registry_id: int, size: int) -> None:
-    row = (
-        await conn.execute(
-            select(registries.c.sku, registries.c.quota_storage_bytes).where(
-                registries.c.id == registry_id
+    if not (await conn.execute(_ADD_TO_REGISTRY, params)).rowcount:
+        row = (
+            await conn.execute(
+                select(registries.c.sku, registries.c.quota_storage_bytes).where(
+                    registries.c.id == registry_id
+                )
             )
-        )
-    ).one()
-    limit = effective_limit(row.sku, row.quota_storage_bytes, "storage_bytes")
-    statement = update(registries).where(registries.c.id == registry_id)
-    if limit is not None:
-        statement = statement.where(registries.c.storage_bytes + size <= limit)
-    result = await conn.execute(statement.values(storage_bytes=registries.c.storage_bytes + size))
-    if not result.rowcount:
+        ).one()
+        limit = effective_limit(row.sku, row.quota_storage_bytes, "storage_bytes")
         raise QuotaViolation(
             "storage_bytes",
             limit or 0,
             f"storage quota of {limit} bytes exceeded: this blob of {size} bytes does not fit",
         )
+    return True
 
 
 async def unlink_blob(

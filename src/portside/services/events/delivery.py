@@ -131,9 +131,8 @@ class WebhookDeliverer:
         """Take (or renew) the lease and send what is due, a batch at a time, until nothing
         is; how many attempts were made (0 if another process holds the lease)."""
         made = 0
-        async with httpx.AsyncClient(
-            timeout=self._policy.timeout, follow_redirects=False, trust_env=False
-        ) as client:
+        client: httpx.AsyncClient | None = None
+        try:
             while True:
                 with anyio.CancelScope(shield=True):
                     if not await self._leases.acquire(LEASE, self._holder, self._ttl):
@@ -142,6 +141,13 @@ class WebhookDeliverer:
                 if not due:
                     await self._settle()
                     return made
+                if client is None:
+                    # Made only once something is due: a client loads the CA bundle into a new
+                    # TLS context, ~50 ms of CPU, which every idle poll (each second, in every
+                    # worker) used to spend for nothing.
+                    client = httpx.AsyncClient(
+                        timeout=self._policy.timeout, follow_redirects=False, trust_env=False
+                    )
                 runs: dict[int, list[DueEvent]] = {}
                 for event in due:
                     runs.setdefault(event.webhook_id, []).append(event)
@@ -151,6 +157,10 @@ class WebhookDeliverer:
                     for run in runs.values():
                         tasks.start_soon(self._deliver_run, client, run, until, sent)
                 made += sent[0]
+        finally:
+            if client is not None:
+                with anyio.CancelScope(shield=True):
+                    await client.aclose()
 
     async def prune(self, max_batches: int = 20) -> int:
         """Delete delivered and failed events older than the retention, at most
