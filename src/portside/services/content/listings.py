@@ -69,7 +69,11 @@ class ListingService:
         batch = max(limit + 1, _CATALOG_BATCH)
         while len(found) <= limit:
             names = await self._repository_pages.names(registry_id, registry_uid, last, batch)
-            found.extend(name for name in names if visible(name))
+            for name in names:  # no further than the page needs: asking costs per name
+                if visible(name):
+                    found.append(name)
+                    if len(found) > limit:
+                        break
             if len(names) < batch:
                 break
             last = names[-1]
