@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 
@@ -181,3 +182,54 @@ def test_a_repository_leaves_the_catalogs_with_its_last_manifest_and_comes_back(
     assert _catalogs(client) == ([], [])
     push_image(client, REPO, "v2")
     assert _catalogs(client) == ([REPO], [REPO])
+
+
+def _rendered(content: object) -> bytes:
+    """A body as starlette's JSONResponse renders it (what every answer was before pages were
+    kept with their encoding)."""
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize("query", ["", "?n=2", "?n=02", "?n=2&last=a", "?last=b", "?n=0"])
+def test_a_kept_page_answers_the_same_bytes_as_a_fresh_one(client: TestClient, query: str) -> None:
+    tag_all(client, ["a", "b", "c", "d"])
+    url = f"/v2/{REPO}/tags/list{query}"
+    answers = [client.get(url) for _ in range(3)]  # read, then kept with its encoding
+    n = int(query.partition("n=")[2].partition("&")[0] or 10_000)
+    last = query.partition("last=")[2] or ""
+    names = [tag for tag in ["a", "b", "c", "d"] if tag > last]
+    more = len(names) > n
+    for answer in answers:
+        assert answer.status_code == 200
+        assert answer.content == _rendered({"name": REPO, "tags": names[:n]})
+        assert answer.headers["Content-Type"] == "application/json"
+        assert answer.headers["Content-Length"] == str(len(answer.content))
+        if more and n:
+            link = f'</v2/{REPO}/tags/list?n={n}&last={names[n - 1]}>; rel="next"'
+            assert answer.headers["Link"] == link
+        else:
+            assert "Link" not in answer.headers
+
+
+def test_a_tag_pushed_after_a_page_was_kept_is_listed_at_once(client: TestClient) -> None:
+    tag_all(client, ["a", "b"])
+    for _ in range(2):
+        assert client.get(f"/v2/{REPO}/tags/list").json()["tags"] == ["a", "b"]
+        assert client.get(f"/v2/{REPO}/tags/list?n=1").headers["Link"]
+    push_image(client, REPO, "seed")
+    assert client.get(f"/v2/{REPO}/tags/list").json()["tags"] == ["a", "b", "seed"]
+    assert client.delete(f"/v2/{REPO}/manifests/a").status_code == 202
+    page = client.get(f"/v2/{REPO}/tags/list?n=2")
+    assert page.json()["tags"] == ["b", "seed"] and "Link" not in page.headers
+
+
+def test_catalog_answers_are_rendered_as_before(client: TestClient) -> None:
+    for name in ["b", "a", "c"]:
+        push_image(client, name, "v1")
+    for _ in range(2):
+        page = client.get("/v2/_catalog?n=2")
+        assert page.content == _rendered({"repositories": ["a", "b"]})
+        assert page.headers["Link"] == '</v2/_catalog?n=2&last=b>; rel="next"'
+        acr = client.get("/acr/v1/_catalog?n=2")
+        assert acr.content == page.content
+        assert acr.headers["Link"] == '</acr/v1/_catalog?n=2&last=b>; rel="next"'

@@ -42,16 +42,22 @@ async def test_catalog_skips_hidden_names_and_still_fills_pages(db: Database) ->
     pages: list[list[str]] = []
     last: str | None = None
     while True:
-        page, more = await listings.repositories(registry.id, last, 4, shown.__contains__)
+        page, more = await listings.repositories(
+            registry.id, last, 4, shown.__contains__, registry_uid=registry.uid
+        )
         pages.append(page)
         if not more:
             break
         last = page[-1]
     assert [n for page in pages for n in page] == visible
     assert all(len(page) == 4 for page in pages[:-1]) and 1 <= len(pages[-1]) <= 4
-    everything, more = await listings.repositories(registry.id, None, None, lambda _: True)
+    everything, more = await listings.repositories(
+        registry.id, None, None, lambda _: True, registry_uid=registry.uid
+    )
     assert len(everything) == len(names) - 1 and not more
-    assert await listings.repositories(registry.id, None, 5, lambda _: False) == ([], False)
+    assert await listings.repositories(
+        registry.id, None, 5, lambda _: False, registry_uid=registry.uid
+    ) == ([], False)
 
 
 async def _give_each_a_manifest(db: Database, registry_id: int) -> None:

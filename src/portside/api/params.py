@@ -43,6 +43,8 @@ def digest_param(value: str | None) -> Digest:
 
 def page_params(request: Request) -> tuple[int | None, str | None]:
     """`n` and `last` of a paged listing."""
+    if not request.scope["query_string"]:
+        return None, None  # the whole list, as a client asks for it first: nothing to parse
     raw_n = request.query_params.get("n")
     n = None
     if raw_n is not None:

@@ -43,7 +43,9 @@ def routes() -> list[Route]:
         Route("/oauth2/keys", oauth.jwks, methods=["GET"]),
     ]
     probes += acr_routes()  # ACR's /acr/v1 metadata API, each route guarded in api/acr/routes.py
-    return probes + [
+    # /v2/ first: the router tries routes in order, and pulls and tag lists are the hot path
+    # (no other route's path starts with /v2/, so the order changes no match).
+    return [
         Route(path, guarded(endpoint, rule), methods=methods)
         for path, methods, endpoint, rule in table
-    ]
+    ] + probes

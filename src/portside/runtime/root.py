@@ -149,7 +149,7 @@ class Runtime(Capabilities):
     @cached_property
     def listings(self) -> ListingService:
         """The catalog and tag lists."""
-        return ListingService(self.stores.repositories, self.stores.tags)
+        return ListingService(self.stores.repositories, self.stores.tags, self.changes)
 
     @cached_property
     def artifacts(self) -> ArtifactService:

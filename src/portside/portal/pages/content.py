@@ -52,7 +52,11 @@ async def repositories(request: Request) -> Response:
         return page.sees(repository) and search in repository and repository.startswith(prefix)
 
     names, more = await runtime_of(request).listings.repositories(
-        page.view.record.id, after, PAGE_SIZE, None if unfiltered else visible
+        page.view.record.id,
+        after,
+        PAGE_SIZE,
+        None if unfiltered else visible,
+        registry_uid=page.view.record.uid,
     )
     context = {
         "page": page,

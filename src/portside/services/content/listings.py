@@ -6,9 +6,10 @@ not see (the `visible` predicate), and keeps reading until it has a full page or
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 
+from portside.metadata.changes import DatabaseChanges
+from portside.metadata.listing_pages import RepositoryPages, TagPage, TagPages
 from portside.metadata.repositories import RepositoryStore
 from portside.metadata.tags import TagStore
 from portside.services.content.targets import Target
@@ -26,48 +27,28 @@ class ListingService:
     """Lexically ordered pages of names, continued with `last`."""
 
     def __init__(
-        self, repositories: RepositoryStore, tags: TagStore, cache_entries: int = 512
+        self,
+        repositories: RepositoryStore,
+        tags: TagStore,
+        changes: DatabaseChanges | None = None,
     ) -> None:
-        self._repositories = repositories
-        self._tags = tags
-        # Tag pages by (registry, repository, last, limit) with the tag-list version they were
-        # read at. Every request checks the version in the database, so a page is served from
-        # here only while it is exactly what the database holds, on any node.
-        self._pages: OrderedDict[tuple[int, str, str | None, int], tuple[int, list[str]]]
-        self._pages = OrderedDict()
-        self._cache_entries = cache_entries
+        # Pages are kept per process, exact on every node: checked by the database's change
+        # mark (no round trip) or, without one, by the repository's tag-list version
+        # (metadata/listing_pages.py).
+        self._tag_pages = TagPages(tags, changes)
+        self._repository_pages = RepositoryPages(repositories, changes)
 
-    async def tags(self, target: Target, last: str | None, n: int | None) -> tuple[list[str], bool]:
-        """A page of tag names and whether more follow."""
-        limit = page_limit(n)
-        key = (target.registry_id, target.repository, last, limit)
-        cached = self._pages.get(key)
-        found = await self._tags.list_names(
-            target.registry_id,
-            target.repository,
-            last,
-            limit + 1,
-            unless_version=None if cached is None else cached[0],
+    async def tags(
+        self, target: Target, last: str | None, n: int | None, *, registry_uid: str
+    ) -> TagPage:
+        """A page of tag names and whether more follow (`registry_uid` is the target's
+        registry's uid: row ids may be reused, uids never are)."""
+        page = await self._tag_pages.page(
+            target.registry_id, registry_uid, target.repository, last, page_limit(n)
         )
-        if found is None:
-            self._pages.pop(key, None)
+        if page is None:
             raise NameUnknown("repository name not known to registry", {"name": target.repository})
-        version, names = found
-        if names is None:
-            assert cached is not None
-            names = cached[1]
-            self._pages.move_to_end(key)
-        else:
-            self._remember(key, version, names)
-        return names[:limit], len(names) > limit
-
-    def _remember(
-        self, key: tuple[int, str, str | None, int], version: int, names: list[str]
-    ) -> None:
-        self._pages[key] = (version, names)
-        self._pages.move_to_end(key)
-        while len(self._pages) > self._cache_entries:
-            self._pages.popitem(last=False)
+        return page
 
     async def repositories(
         self,
@@ -75,17 +56,24 @@ class ListingService:
         last: str | None,
         n: int | None,
         visible: Callable[[str], bool] | None = None,
+        *,
+        registry_uid: str,
     ) -> tuple[list[str], bool]:
-        """A page of listable repository names the caller may see, and whether more follow."""
+        """A page of listable repository names the caller may see, and whether more follow
+        (`registry_uid` is the registry's uid, which pages are kept by)."""
         limit = page_limit(n)
         if visible is None:
-            names = await self._repositories.list_names(registry_id, last, limit + 1)
+            names = await self._repository_pages.names(registry_id, registry_uid, last, limit + 1)
             return names[:limit], len(names) > limit
         found: list[str] = []
         batch = max(limit + 1, _CATALOG_BATCH)
         while len(found) <= limit:
-            names = await self._repositories.list_names(registry_id, last, batch)
-            found.extend(name for name in names if visible(name))
+            names = await self._repository_pages.names(registry_id, registry_uid, last, batch)
+            for name in names:  # no further than the page needs: asking costs per name
+                if visible(name):
+                    found.append(name)
+                    if len(found) > limit:
+                        break
             if len(names) < batch:
                 break
             last = names[-1]
