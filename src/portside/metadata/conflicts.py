@@ -84,9 +84,7 @@ class IgnoringInserts:
         """The statement for `conn`'s dialect."""
         statement = self._by_dialect.get(conn.dialect.name)
         if statement is None:
-            statement = _insert(conn, self._table).on_conflict_do_nothing(
-                index_elements=self._keys
-            )
+            statement = _insert(conn, self._table).on_conflict_do_nothing(index_elements=self._keys)
             self._by_dialect[conn.dialect.name] = statement
         return statement
 
