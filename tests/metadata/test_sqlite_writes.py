@@ -53,6 +53,22 @@ async def test_statements_of_a_write_transaction_run_in_the_loops_thread(db_file
         await db.close()
 
 
+async def test_a_bulk_transactions_statements_run_on_the_connections_thread(
+    db_file: Path,
+) -> None:
+    db = Database(f"sqlite+aiosqlite:///{db_file}")
+    _report_threads(db)
+    try:
+        async with db.write(bulk=True) as conn:
+            bulk_on = await conn.scalar(text("SELECT thread_ident()"))
+        async with db.write() as conn:
+            usual_on = await conn.scalar(text("SELECT thread_ident()"))
+        assert bulk_on != threading.get_ident()
+        assert usual_on == threading.get_ident(), "the mark ends with its transaction"
+    finally:
+        await db.close()
+
+
 async def test_a_failed_statement_rolls_the_transaction_back(db_file: Path) -> None:
     db = Database(f"sqlite+aiosqlite:///{db_file}")
     row = {"name": "twice", "uid": "u-twice", "created_at": utcnow()}

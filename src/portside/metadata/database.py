@@ -58,7 +58,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from portside.metadata.connections import InLoopConnection, ReadConnection
 from portside.metadata.errors import DatabaseUnavailable
-from portside.metadata.sqlite_writes import connect_for_writes
+from portside.metadata.sqlite_writes import connect_for_writes, statements_on_thread
 from portside.metadata.write_turns import WriteTurns
 
 __all__ = ["Database", "TransactionObserver", "async_url", "shown_url", "unavailable_reason"]
@@ -177,16 +177,20 @@ class Database:
             ).execution_options(postgresql_readonly=True)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self, *, bulk: bool = False) -> AsyncIterator[AsyncConnection]:
         """A connection inside a write transaction, committed on success.
 
         Store methods that write are wrapped in `conflicts.retry_on_conflict`, which runs the
         whole method (and so this transaction) again if it lost a race to a concurrent writer.
+        `bulk` marks a transaction whose statements may each run long (the collector's): on
+        SQLite they then run on the connection's thread, not in the event loop's
+        (sqlite_writes.py).
         """
         started = time.perf_counter()
         try:
-            async with self._turn(), self._write.begin() as conn:
-                yield conn
+            with statements_on_thread() if bulk else contextlib.nullcontext():
+                async with self._turn(), self._write.begin() as conn:
+                    yield conn
         except (OSError, sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
             _raise_if_lost(exc)
             raise

@@ -205,7 +205,7 @@ class CollectorStore:
         However many digests, the transaction runs the same few statements: the re-check and
         the removal are set-based (usage.unlink_blobs).
         """
-        async with self._db.write() as conn:
+        async with self._db.write(bulk=True) as conn:
             if await locked_repository(conn, registry_id, name, repo_id=repository_id) is None:
                 return []
             where = and_(
@@ -237,7 +237,7 @@ class CollectorStore:
     @retry_on_conflict
     async def doom(self, cutoff: datetime) -> int:
         """Phase A: mark every collectable blob (one transaction); how many were marked."""
-        async with self._db.write() as conn:
+        async with self._db.write(bulk=True) as conn:
             result = await conn.execute(
                 update(blobs)
                 .where(blobs.c.doomed_at.is_(None), _collectable(cutoff))
@@ -271,7 +271,7 @@ class CollectorStore:
         """Phase B for some doomed blobs: lock their rows, keep those still doomed and
         collectable, delete their bytes (`delete_bytes(digests)`, all in one call), then
         their rows; the others are no longer doomed. Returns what was deleted."""
-        async with self._db.write() as conn:
+        async with self._db.write(bulk=True) as conn:
             where = blobs.c.digest.in_(list(digests))
             if not self._db.is_sqlite:
                 await _lock_rows(conn, where)

@@ -23,14 +23,32 @@ images (two workers, load average ~15, before and after alternating): server CPU
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import aiosqlite
 
-__all__ = ["connect_for_writes"]
+__all__ = ["connect_for_writes", "statements_on_thread"]
+
+# Set for a bulk transaction (the collector's, retention's): its statements may each take
+# long (an UPDATE over every blob row), and in the loop's thread they would stall every
+# request of the process meanwhile.
+_ON_THREAD: ContextVar[bool] = ContextVar("portside_sqlite_statements_on_thread", default=False)
+
+
+@contextlib.contextmanager
+def statements_on_thread() -> Iterator[None]:
+    """Within the block, this task's write statements run on the connection's thread."""
+    token = _ON_THREAD.set(True)
+    try:
+        yield
+    finally:
+        _ON_THREAD.reset(token)
+
 
 # Calls of the sqlite3 connection itself that may wait; a cursor's close never does.
 _WAITING_CALLS = frozenset({"commit", "close", "executescript"})
@@ -42,7 +60,7 @@ class _LoopFirstConnection(aiosqlite.Connection):
     """An aiosqlite connection that runs the calls that cannot wait in the caller's thread."""
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if _may_wait(fn, args):
+        if _ON_THREAD.get() or _may_wait(fn, args):
             return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
