@@ -40,9 +40,16 @@ def test_tiny_benchmark_produces_every_row(tmp_path: Path) -> None:
     ]
     body = rows[1:]
     names = [row.split("|")[1].strip() for row in body]
-    assert len(body) == 47, names
+    assert len(body) == 48, names
     every = " ".join(names)
-    for variant in ("Bearer token", "PostgreSQL", "through nginx", "X-Accel-Redirect", "mixed"):
+    for variant in (
+        "Bearer token",
+        "PostgreSQL",
+        "through nginx",
+        "X-Accel-Redirect",
+        "mixed",
+        "peak PSS",
+    ):
         assert variant in every, variant
     assert "worker(s)" in out.read_text() and "Machine:" in out.read_text()
     for row in body:
