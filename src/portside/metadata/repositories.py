@@ -15,7 +15,7 @@ from portside.metadata.errors import QuotaViolation
 from portside.metadata.records import RegistryRecord
 from portside.metadata.registries import RegistryStore
 from portside.metadata.schema import manifests, registries, repositories
-from portside.metadata.usage import effective_limit
+from portside.metadata.usage import read_limit
 
 __all__ = ["RepositoryStore", "ensure_repository"]
 
@@ -109,14 +109,7 @@ async def _require_room(conn: AsyncConnection, registry_id: int) -> None:
     serializes writers anyway), so two first pushes to new names cannot both take the last
     place.
     """
-    row = (
-        await conn.execute(
-            select(registries.c.sku, registries.c.quota_repositories).where(
-                registries.c.id == registry_id
-            )
-        )
-    ).one()
-    limit = effective_limit(row.sku, row.quota_repositories, "repositories")
+    limit = await read_limit(conn, registry_id, "repositories")
     if limit is None:
         return
     await conn.execute(

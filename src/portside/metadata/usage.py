@@ -49,6 +49,7 @@ __all__ = [
     "SKU_LIMITS",
     "effective_limit",
     "link_blob",
+    "read_limit",
     "unlink_blob",
     "unlink_blobs",
     "unlink_repository",
@@ -96,6 +97,18 @@ def effective_limit(sku: str, override: int | None, quota: str) -> int | None:
     if override is not None:
         return override
     return SKU_LIMITS.get(sku, SKU_LIMITS["Standard"]).get(quota)
+
+
+async def read_limit(
+    conn: AsyncConnection, registry_id: int, quota: str, *, lock: bool = False
+) -> int | None:
+    """The registry's limit for `quota` (`effective_limit` of its row's SKU and override),
+    its row locked FOR UPDATE first with `lock`."""
+    query = select(registries.c.sku, registries.c[f"quota_{quota}"]).where(
+        registries.c.id == registry_id
+    )
+    row = (await conn.execute(query.with_for_update() if lock else query)).one()
+    return effective_limit(row[0], row[1], quota)
 
 
 # link_blob's statements run for every blob pushed: built once, values bound at execute().
@@ -184,14 +197,7 @@ async def link_blob(
         await conn.execute(_ONE_MORE_LINK, params)
         return True
     if not (await conn.execute(_ADD_TO_REGISTRY, params)).rowcount:
-        row = (
-            await conn.execute(
-                select(registries.c.sku, registries.c.quota_storage_bytes).where(
-                    registries.c.id == registry_id
-                )
-            )
-        ).one()
-        limit = effective_limit(row.sku, row.quota_storage_bytes, "storage_bytes")
+        limit = await read_limit(conn, registry_id, "storage_bytes")
         raise QuotaViolation(
             "storage_bytes",
             limit or 0,

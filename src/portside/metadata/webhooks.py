@@ -29,8 +29,8 @@ from portside.metadata.conflicts import insert_or_ignore, retry_on_conflict
 from portside.metadata.database import Database
 from portside.metadata.errors import QuotaViolation
 from portside.metadata.regional_events import hold
-from portside.metadata.schema import manifests, registries, tags, webhook_events, webhooks
-from portside.metadata.usage import effective_limit
+from portside.metadata.schema import manifests, tags, webhook_events, webhooks
+from portside.metadata.usage import read_limit
 from portside.oci.charts import ChartRef, chart_from_manifest
 
 __all__ = [
@@ -362,14 +362,7 @@ class WebhookStore:
         """
         now = utcnow()
         async with self._db.write() as conn:
-            registry = (
-                await conn.execute(
-                    select(registries.c.sku, registries.c.quota_webhooks)
-                    .where(registries.c.id == registry_id)
-                    .with_for_update()
-                )
-            ).one()
-            limit = effective_limit(registry.sku, registry.quota_webhooks, "webhooks")
+            limit = await read_limit(conn, registry_id, "webhooks", lock=True)
             if limit is not None:
                 used = await conn.scalar(
                     select(func.count()).where(webhooks.c.registry_id == registry_id)

@@ -17,7 +17,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 import anyio
 
@@ -162,17 +162,8 @@ class LocatedBlobs:
         """See `StorageDriver.delete`; a blob is deleted in every location (the first failure
         is raised after every location was tried)."""
         await self.local.delete(key)
-        if digest_of_key(key) is None:
-            return
-        failure: BaseException | None = None
-        for name, driver in self.others.items():
-            try:
-                await driver.delete(key)
-            except Exception as exc:
-                self.failed(name, exc)
-                failure = failure or exc
-        if failure is not None:
-            raise failure
+        if digest_of_key(key) is not None:
+            await self._delete_elsewhere(lambda driver: driver.delete(key))
 
     async def delete_many(self, keys: Sequence[str]) -> None:
         """See `StorageDriver.delete_many`; blobs go in every location, as with `delete`."""
@@ -182,9 +173,20 @@ class LocatedBlobs:
         except Exception as exc:
             failure = exc
         blob_keys = [key for key in keys if digest_of_key(key) is not None]
-        for name, driver in self.others.items() if blob_keys else ():
+        try:
+            if blob_keys:
+                await self._delete_elsewhere(lambda driver: driver.delete_many(blob_keys))
+        except Exception as exc:
+            failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    async def _delete_elsewhere(self, delete: Callable[[StorageDriver], Awaitable[None]]) -> None:
+        """`delete` in every other location; the first failure is raised after all were tried."""
+        failure: BaseException | None = None
+        for name, driver in self.others.items():
             try:
-                await driver.delete_many(blob_keys)
+                await delete(driver)
             except Exception as exc:
                 self.failed(name, exc)
                 failure = failure or exc
